@@ -1,0 +1,52 @@
+# Hotline: `make up` runs the whole system on a local stack; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+HOTLINE := $(VENV)/bin/hotline
+PYTEST := $(VENV)/bin/pytest
+PYTHON ?= python3
+
+.PHONY: up down test venv stack stack-down services services-down status demo
+
+## up: install, start Kafka + the MongoDB-protocol server + the four services, print where to look
+up: stack
+	@bash deploy/local/services.sh up
+	@echo
+	@echo "Hotline is running:"
+	@echo "  intake    http://127.0.0.1:8001/docs   (health: /healthz)"
+	@echo "  routing   http://127.0.0.1:8002/docs"
+	@echo "  followup  http://127.0.0.1:8003/docs   (POST /v1/tickets/{id}/contacts)"
+	@echo "  metrics   http://127.0.0.1:8004/docs   (GET /v1/units/{code}/months/{YYYY-MM})"
+	@echo "  Kafka 127.0.0.1:9092, MongoDB-protocol server 127.0.0.1:27017, logs in .local/logs/"
+	@echo "  Try: $(HOTLINE) demo    (sends a Liangxiang complaint and follows it to the metrics)"
+	@echo "  Stop everything: make down"
+
+## test: start the local stack if needed, then run every test
+test: stack
+	$(PYTEST)
+
+## down: stop the services and the local stack (only the processes our pid files name)
+down:
+	@bash deploy/local/services.sh down
+	@bash deploy/local/stack.sh down
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) (3.11) is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+stack: venv
+	@bash deploy/local/stack.sh up
+	@$(HOTLINE) topics ensure
+
+services: stack
+	@bash deploy/local/services.sh up
+
+status:
+	@bash deploy/local/stack.sh status || true
+	@bash deploy/local/services.sh status || true
+
+demo:
+	@$(HOTLINE) demo

@@ -1,0 +1,152 @@
+import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.bson.Document;
+import io.netty.channel.Channel;
+import org.h2.mvstore.MVStore;
+
+import java.io.File;
+import java.util.List;
+
+/**
+ * Starts mongo-java-server 1.47.0 on its H2 MVStore backend, for local development and tests.
+ *
+ * Usage: java -cp 'libs/mongo/*:build' MongoLauncher [--port 27017] [--host 127.0.0.1] [--file PATH]
+ *
+ * Exit codes: 2 = cannot start (port taken, store file unusable), 64 = bad arguments.
+ */
+public final class MongoLauncher {
+
+    /**
+     * PyMongo 4.20 requires wire version 9 (MongoDB 4.4). The library's ServerVersion enum only has
+     * 3.6, 4.0 and 5.0, and its 5.0 reports wire 8, so we supply our own version.
+     */
+    static final MongoVersion MONGO_4_4 = new MongoVersion() {
+        @Override
+        public List<Integer> getVersionArray() {
+            return List.of(4, 4, 0);
+        }
+
+        @Override
+        public int getWireVersion() {
+            return 9;
+        }
+    };
+
+    /**
+     * H2Backend that commits the MVStore before a reply leaves the server. The store's own
+     * auto-commit runs about once a second, so without this a SIGKILL loses writes that the
+     * client already saw acknowledged.
+     */
+    static final class DurableH2Backend extends H2Backend {
+        DurableH2Backend(String file) {
+            super(file);
+        }
+
+        @Override
+        public Document handleCommand(Channel channel, String database, String command, Document query) {
+            try {
+                return super.handleCommand(channel, database, command, query);
+            } finally {
+                // Also on failure: a command can apply some writes (e.g. insertMany) and then throw.
+                MVStore store = getMvStore();
+                if (store.hasUnsavedChanges()) {
+                    store.commit();
+                }
+            }
+        }
+    }
+
+    public static void main(String[] args) {
+        // slf4j-simple reads these when the first logger is created, i.e. below. The wire handler
+        // logs every client connect/disconnect at INFO, which drowns the useful lines.
+        defaultProperty("org.slf4j.simpleLogger.showDateTime", "true");
+        defaultProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSS");
+        defaultProperty("org.slf4j.simpleLogger.log.de.bwaldvogel.mongo.wire", "warn");
+
+        int port = 27017;
+        String host = "127.0.0.1";
+        String file = ".local/mongo/hotline.mv";
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            if (i + 1 >= args.length) {
+                usage("missing value for " + arg);
+            }
+            String value = args[++i];
+            switch (arg) {
+                case "--port":
+                    try {
+                        port = Integer.parseInt(value);
+                    } catch (NumberFormatException e) {
+                        usage("--port needs a number, got '" + value + "'");
+                    }
+                    break;
+                case "--host":
+                    host = value;
+                    break;
+                case "--file":
+                    file = value;
+                    break;
+                default:
+                    usage("unknown argument " + arg);
+            }
+        }
+
+        File parent = new File(file).getAbsoluteFile().getParentFile();
+        if (parent != null) {
+            parent.mkdirs();
+        }
+
+        DurableH2Backend backend;
+        try {
+            backend = new DurableH2Backend(file);
+        } catch (RuntimeException e) {
+            // Typically the file is locked by another running server.
+            System.err.println("MongoLauncher: cannot open store file " + file + ": " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        backend.version(MONGO_4_4);
+
+        MongoServer server = new MongoServer(backend);
+        try {
+            server.bind(host, port);
+        } catch (Exception e) { // Netty rethrows java.net.BindException undeclared, so catch all
+            String reason = e instanceof java.net.BindException
+                ? "port " + port + " is already in use"
+                : "bind to port " + port + " failed";
+            System.err.println("MongoLauncher: cannot listen on " + host + ":" + port + ": " + reason
+                + " (" + e + ")");
+            // Netty's event loop threads would keep the JVM alive: stop them and exit.
+            try {
+                server.shutdownNow();
+            } catch (RuntimeException ignored) {
+                // bind() may already have shut down; we exit either way.
+            }
+            System.exit(2);
+            return;
+        }
+
+        // SIGTERM/SIGINT: close client connections and the store (final commit, clean file).
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.shutdownNow();
+            System.out.println("MongoLauncher: stopped, store closed");
+        }, "mongo-launcher-shutdown"));
+
+        System.out.println("MongoLauncher: listening on " + host + ":" + port + " (MongoDB "
+            + MONGO_4_4.toVersionString() + ", wire " + MONGO_4_4.getWireVersion() + "), store "
+            + new File(file).getAbsolutePath());
+    }
+
+    private static void defaultProperty(String key, String value) {
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, value);
+        }
+    }
+
+    private static void usage(String problem) {
+        System.err.println("MongoLauncher: " + problem);
+        System.err.println("usage: MongoLauncher [--port N] [--host ADDR] [--file PATH]");
+        System.exit(64);
+    }
+}

@@ -1,0 +1,80 @@
+"""Followup's Kafka handler and HTTP API."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from hotline.contracts import ContactRecorded, RecordContact, TicketDispatched, topics
+from hotline.followup.domain import Refusal, contact_id_for, record_contact
+from hotline.followup.settings import FollowupSettings
+from hotline.followup.store import FollowupStore
+from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
+from hotline.runtime.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> None:
+    """Subscribe followup's handlers on the runtime's broker."""
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
+    async def on_tickets_dispatched(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("followup dispatch batch"):
+            events, dead_letters = [], []
+            for record in msg.raw_message:
+                try:
+                    events.append(TicketDispatched.model_validate_json(record.value or b""))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    field = ".".join(str(p) for p in first["loc"]) or None
+                    dead_letters.append(publisher.dead_letter(record, reason=first["msg"], field=field))
+            await store.apply_dispatches(events=events)
+            await publisher.publish_all(dead_letters)
+
+
+def http_router(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> APIRouter:
+    """The handling units' API."""
+    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
+    router = APIRouter(prefix="/v1", tags=["units"])
+
+    @router.post("/tickets/{ticket_id}/contacts", status_code=201)
+    async def post_contact(
+        ticket_id: str,
+        command: RecordContact,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> ContactRecorded:
+        """Record a contact (phone, face to face, WeChat, on site) with the citizen."""
+        ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
+        contact_id = contact_id_for(ticket_id, command, idempotency_key)
+        event = record_contact(
+            ticket, command, ticket_id=ticket_id, contact_id=contact_id,
+            now=datetime.now(UTC), clock_skew=timedelta(seconds=settings.clock_skew_s),
+        )
+        is_new = await store.add_contact(event=event)
+        # Published on retries too (same event id): a crash between the write and the
+        # publish is healed by the client's retry, and consumers drop the duplicate.
+        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
+        if not is_new:
+            response.status_code = 200
+        return event
+
+    @router.get("/tickets/{ticket_id}")
+    async def get_ticket(ticket_id: str) -> dict:
+        """The ticket as followup knows it: holder and contacts."""
+        doc = await store.timeline(ticket_id=ticket_id)
+        if doc is None:
+            raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown")
+        return doc
+
+    return router
+
+
+async def refusal_response(_request, exc: Refusal) -> JSONResponse:
+    """A refused action as a 4xx naming the field and the reason."""
+    return JSONResponse({"detail": [{"loc": [exc.field], "msg": exc.reason}]}, status_code=exc.status)

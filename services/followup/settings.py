@@ -1,0 +1,16 @@
+"""Followup's settings."""
+
+from pydantic import AliasChoices, Field
+
+from hotline.runtime.settings import ServiceSettings
+
+
+class FollowupSettings(ServiceSettings):
+    """Followup: what units do for each ticket."""
+
+    http_port: int = Field(
+        default=8003, validation_alias=AliasChoices("FOLLOWUP_HTTP_PORT", "http_port")
+    )
+    clock_skew_s: int = Field(
+        default=120, description="How far ahead of the server's clock a contact time may be."
+    )

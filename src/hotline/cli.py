@@ -1,0 +1,138 @@
+"""The `hotline` command line."""
+
+import asyncio
+import importlib
+import json
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hotline.contracts import BUSINESS_TZ, topics
+from hotline.gazetteer import beijing
+from hotline.runtime.settings import ServiceSettings
+
+app = typer.Typer(help="Hotline: Beijing-style 12345 citizen hotline services.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+class ServiceName(StrEnum):
+    """The four services."""
+
+    INTAKE = "intake"
+    ROUTING = "routing"
+    FOLLOWUP = "followup"
+    METRICS = "metrics"
+
+
+@app.command()
+def serve(service: ServiceName) -> None:
+    """Run one service (its Kafka consumers and its HTTP side) until stopped."""
+    importlib.import_module(f"hotline.{service.value}.main").main()
+
+
+def all_topic_specs(prefix: str = "") -> list[topics.TopicSpec]:
+    """Every topic: the shared ones and one queue per unit, district fallback and triage."""
+    gazetteer = beijing()
+    queue_codes = [*gazetteer.units, *gazetteer.districts, topics.TRIAGE_QUEUE_CODE]
+    specs = topics.core_topics() + topics.queue_topics(queue_codes)
+    return [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs]
+
+
+@topics_app.command("ensure")
+def topics_ensure(
+    prefix: Annotated[str | None, typer.Option(help="Topic prefix (default: HOTLINE_TOPIC_PREFIX).")] = None,
+) -> None:
+    """Create every topic the system uses, with its partition count; existing ones are kept."""
+    from hotline.runtime.kafka import ensure_topics
+
+    settings = ServiceSettings()
+    specs = all_topic_specs(settings.topic_prefix if prefix is None else prefix)
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs))
+    typer.echo(f"topics: {len(specs)} in all, {len(created)} created")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print every topic name and partition count."""
+    for spec in all_topic_specs(ServiceSettings().topic_prefix):
+        typer.echo(f"{spec.name}\t{spec.partitions}")
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSON-lines file of raw records, or - for stdin.")],
+    topic: Annotated[str, typer.Option(help="Topic to publish to.")] = topics.RAW,
+) -> None:
+    """Publish raw records (one JSON object a line) as the hotline platform would."""
+    from aiokafka import AIOKafkaProducer
+
+    settings = ServiceSettings()
+    lines = (typer.get_text_stream("stdin") if str(file) == "-" else file.open(encoding="utf-8"))
+    records = [line.strip() for line in lines if line.strip()]
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            for line in records:
+                await producer.send_and_wait(settings.topic(topic), line.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+    typer.echo(f"published {len(records)} records to {settings.topic(topic)}")
+
+
+@app.command()
+def demo(
+    metrics_url: Annotated[str, typer.Option(help="Metrics service base URL.")] = "http://127.0.0.1:8004",
+    timeout_s: Annotated[float, typer.Option(help="How long to wait for the figures.")] = 30,
+) -> None:
+    """Send one complaint from Liangxiang and follow it to the metrics store."""
+    from aiokafka import AIOKafkaProducer
+
+    settings = ServiceSettings()
+    now = datetime.now(UTC)
+    record = {
+        "channel": "phone",
+        "source_id": f"demo-{now.strftime('%Y%m%d%H%M%S%f')}",
+        "received_at": now.isoformat(),
+        "content": "小区门口道路破损，雨天积水严重，请尽快维修。",
+        "address": "房山区良乡镇云景台小区二期",
+        "caller": {"phone": "13800001234", "name": "王先生"},
+    }
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic(topics.RAW), json.dumps(record).encode())
+        finally:
+            await producer.stop()
+
+    period = now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
+    url = f"{metrics_url}/v1/units/110111008/months/{period}"
+    before = _dispatched(url)
+    asyncio.run(send())
+    typer.echo(f"sent {record['source_id']} (Liangxiang, 110111008) to {settings.topic(topics.RAW)}")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        after = _dispatched(url)
+        if after > before:
+            typer.echo(f"metrics: Liangxiang has {after} dispatched tickets in {period}")
+            return
+        time.sleep(0.5)
+    typer.echo("the ticket did not reach the metrics store in time", err=True)
+    raise typer.Exit(1)
+
+
+def _dispatched(url: str) -> int:
+    import httpx
+
+    response = httpx.get(url, timeout=5)
+    return response.json().get("dispatched", 0) if response.status_code == 200 else 0

@@ -1,0 +1,28 @@
+"""Shared contracts: the pydantic models of every message on every topic."""
+
+from hotline.contracts.common import BUSINESS_TZ, deterministic_event_id, mask_phone, ticket_id_for
+from hotline.contracts.dlq import DeadLetter
+from hotline.contracts.followup import ContactKind, ContactRecorded, RecordContact
+from hotline.contracts.raw import CallbackResult, Caller, Channel, CollectedBy, RawRecord, Satisfaction
+from hotline.contracts.tickets import Location, QueueAssignment, TicketDispatched, TicketReceived
+
+__all__ = [
+    "BUSINESS_TZ",
+    "CallbackResult",
+    "Caller",
+    "Channel",
+    "CollectedBy",
+    "ContactKind",
+    "ContactRecorded",
+    "DeadLetter",
+    "Location",
+    "QueueAssignment",
+    "RawRecord",
+    "RecordContact",
+    "Satisfaction",
+    "TicketDispatched",
+    "TicketReceived",
+    "deterministic_event_id",
+    "mask_phone",
+    "ticket_id_for",
+]

@@ -1,0 +1,61 @@
+"""Base types shared by every event: deterministic ids, schema versions, aware times."""
+
+import hashlib
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+_EVENT_NAMESPACE = uuid.UUID("5b0c4d0e-12a3-4b45-9e12-345678901234")
+
+
+def _require_timezone(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a time zone (ISO 8601 with offset)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_require_timezone)]
+
+
+def deterministic_event_id(event_type: str, *parts: str) -> str:
+    """The same event type and parts always give the same id, so redelivery is recognisable."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, "|".join((event_type, *parts))))
+
+
+def ticket_id_for(channel: str, source_id: str) -> str:
+    """A ticket's id derives from its channel and source id: a resend maps to the same ticket."""
+    digest = hashlib.sha256(f"{channel}\x1f{source_id}".encode()).hexdigest()
+    return f"TK{digest[:16].upper()}"
+
+
+_PHONE_DIGITS = re.compile(r"\d")
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """Mask a phone number as 138****1234: enough for staff to recognise, useless to leak."""
+    if not phone:
+        return phone
+    digits = "".join(_PHONE_DIGITS.findall(phone))
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+class Contract(BaseModel):
+    """Base of every message on a topic: strict about unknown fields, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Event(Contract):
+    """Fields every event carries."""
+
+    event_id: str = Field(description="Deterministic id: the same fact always has the same id.")
+    schema_version: int = Field(default=1, description="Version of this event's schema.")
+    ticket_id: str = Field(description="The ticket this event is about; the Kafka key.")
+    occurred_at: AwareDatetime = Field(description="Business time of the fact, with time zone.")

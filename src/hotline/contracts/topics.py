@@ -1,0 +1,47 @@
+"""Every Kafka topic the system uses, with its partition count, in one place."""
+
+from dataclasses import dataclass
+
+RAW = "hotline.raw"
+CALLBACKS = "hotline.callbacks"
+DLQ = "hotline.dlq"
+TICKETS_RECEIVED = "tickets.received"
+TICKETS_DISPATCHED = "tickets.dispatched"
+TICKETS_FOLLOWUP = "tickets.followup"
+
+QUEUE_PREFIX = "queue."
+TRIAGE_QUEUE_CODE = "triage"
+
+# Ticket topics are keyed by ticket_id; several partitions let consumer groups scale out
+# while each ticket's events stay in order.
+TICKET_PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic's name and partition count."""
+
+    name: str
+    partitions: int
+
+
+def queue_topic(unit_code: str) -> str:
+    """The queue topic a unit (street, town, department, fallback or triage) subscribes to."""
+    return f"{QUEUE_PREFIX}{unit_code}"
+
+
+def core_topics() -> list[TopicSpec]:
+    """Topics shared by the services (without the per-unit queues)."""
+    return [
+        TopicSpec(RAW, TICKET_PARTITIONS),
+        TopicSpec(CALLBACKS, TICKET_PARTITIONS),
+        TopicSpec(DLQ, 1),
+        TopicSpec(TICKETS_RECEIVED, TICKET_PARTITIONS),
+        TopicSpec(TICKETS_DISPATCHED, TICKET_PARTITIONS),
+        TopicSpec(TICKETS_FOLLOWUP, TICKET_PARTITIONS),
+    ]
+
+
+def queue_topics(unit_codes: list[str]) -> list[TopicSpec]:
+    """One single-partition queue per unit: a unit's assignments stay in dispatch order."""
+    return [TopicSpec(queue_topic(code), 1) for code in unit_codes]

@@ -1,0 +1,200 @@
+"""Kafka adapters: broker construction, topic creation, publishing events and dead letters."""
+
+import asyncio
+import base64
+import inspect
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from faststream.kafka import KafkaBroker
+
+from hotline.contracts import topics
+from hotline.contracts.common import Contract, Event
+from hotline.contracts.dlq import DeadLetter
+from hotline.runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
+    """A broker whose producer waits for all replicas and never duplicates on retry."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"hotline-{service}",
+        acks="all",
+        enable_idempotence=True,
+        # FastStream logs two INFO lines per message; our own logs say what matters.
+        log_level=logging.DEBUG,
+    )
+
+
+def encode(model: Contract) -> bytes:
+    """The wire form of a contract: compact JSON."""
+    return model.model_dump_json().encode()
+
+
+def event_headers(event: Event) -> dict[str, str]:
+    """Headers that let a consumer route or skip a record without parsing it."""
+    return {
+        "event_type": type(event).__name__,
+        "event_id": event.event_id,
+        "schema_version": str(event.schema_version),
+    }
+
+
+class Publisher:
+    """Publishes events keyed by ticket id, many at once, and waits for the broker's acks."""
+
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings, service: str) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._service = service
+
+    async def publish_all(self, items: Iterable[tuple[str, Contract, str | None]]) -> None:
+        """Publish (topic, message, key) triples concurrently; return when all are acknowledged."""
+        futures = []
+        for topic, message, key in items:
+            headers = event_headers(message) if isinstance(message, Event) else None
+            futures.append(
+                await self._broker.publish(
+                    encode(message),
+                    self._settings.topic(topic),
+                    key=key.encode() if key else None,
+                    headers=headers,
+                    no_confirm=True,
+                )
+            )
+        # The real producer returns delivery futures; FastStream's test broker returns None.
+        pending = [f for f in futures if inspect.isawaitable(f)]
+        if pending:
+            await asyncio.gather(*pending)
+
+    def dead_letter(
+        self,
+        record: ConsumerRecord,
+        *,
+        reason: str,
+        field: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[str, DeadLetter, str | None]:
+        """A dead-letter record for `record`, ready for `publish_all`."""
+        letter = DeadLetter(
+            service=self._service,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key_b64=base64.b64encode(record.key).decode() if record.key else None,
+            value_b64=base64.b64encode(record.value or b"").decode(),
+            field=field,
+            reason=reason,
+            channel=channel,
+            rejected_at=datetime.now(UTC),
+        )
+        key = record.key.decode(errors="replace") if record.key else None
+        return topics.DLQ, letter, key
+
+
+async def ensure_topics(
+    bootstrap_servers: str, specs: list[topics.TopicSpec], *, timeout_s: float = 60
+) -> list[str]:
+    """Create the topics that do not exist yet, with their partition counts; return those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    await _start_with_retry(admin.start, timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        for chunk_start in range(0, len(missing), 200):
+            chunk = missing[chunk_start : chunk_start + 200]
+            response = await admin.create_topics(
+                [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1) for s in chunk]
+            )
+            for name, code, *_ in response.topic_errors:
+                # 36 = TOPIC_ALREADY_EXISTS: another process created it first, which is fine.
+                if code not in (0, 36):
+                    raise RuntimeError(f"could not create topic {name}: error code {code}")
+        await _wait_until_led(admin, [s.name for s in missing], timeout_s)
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def _wait_until_led(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until every partition of the new topics has a leader.
+
+    A consumer that subscribes before then can see the topic vanish from its metadata and
+    lose its assignment, so callers get topics that are ready to use.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    pending = list(names)
+    while pending:
+        described = await admin.describe_topics(pending)
+        pending = [
+            t["topic"]
+            for t in described
+            if t["error_code"] != 0 or not t["partitions"] or any(p["leader"] < 0 for p in t["partitions"])
+        ]
+        if not pending:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics without a leader after {timeout_s}s: {pending[:5]}")
+        await asyncio.sleep(0.2)
+
+
+async def _start_with_retry(start, timeout_s: float) -> None:
+    """Kafka refuses clients until it has elected itself controller: retry until ready."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await start()
+            return
+        except (KafkaConnectionError, KafkaError, OSError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _raw_bytes(message) -> bytes:
+    """Hand handlers the original bytes: parsing is theirs, so bad records reach the DLQ."""
+    return message.body
+
+
+def batch_subscriber(broker: KafkaBroker, settings: ServiceSettings, service: str, topic: str):
+    """A batch subscriber that commits offsets only after the batch's work is done.
+
+    NACK_ON_ERROR rewinds to the batch's first record when the handler raises (store or
+    broker down), so nothing taken is lost; handlers are idempotent, so replays are harmless.
+    """
+    from faststream import AckPolicy
+
+    return broker.subscriber(
+        settings.topic(topic),
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=100,
+        # One group per service and topic: members of a group then share one subscription.
+        group_id=f"{settings.group_id(service)}.{topic}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw_bytes,
+    )
+
+
+class retry_later:  # noqa: N801 - used as a context manager, reads as a phrase
+    """On failure, log and pause before re-raising, so a down store is not hammered."""
+
+    def __init__(self, what: str, pause_s: float = 1.0) -> None:
+        self._what = what
+        self._pause_s = pause_s
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+            log.error("%s failed, the batch will be redelivered: %r", self._what, exc)
+            await asyncio.sleep(self._pause_s)
+        return False

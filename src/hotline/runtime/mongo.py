@@ -1,0 +1,16 @@
+"""MongoDB adapter: one AsyncMongoClient per process, with timeouts so a hung server is noticed."""
+
+from pymongo import AsyncMongoClient
+
+from hotline.runtime.settings import ServiceSettings
+
+
+def make_client(settings: ServiceSettings) -> AsyncMongoClient:
+    """A client with time-zone-aware datetimes and bounded waits."""
+    return AsyncMongoClient(
+        settings.mongodb_url,
+        tz_aware=True,
+        timeoutMS=settings.mongodb_timeout_ms,
+        serverSelectionTimeoutMS=5_000,
+        connectTimeoutMS=5_000,
+    )

@@ -1,0 +1,77 @@
+"""Intake's handler on FastStream's in-memory broker, with an in-memory store."""
+
+import base64
+import json
+from datetime import UTC, datetime
+
+from faststream.kafka import TestKafkaBroker
+
+from hotline.contracts import DeadLetter, TicketReceived, topics
+from hotline.intake.handlers import register
+from hotline.intake.settings import IntakeSettings
+from hotline.runtime.kafka import Publisher, build_broker
+from hotline.runtime.service import ServiceRuntime
+
+
+class InMemoryIntakeStore:
+    def __init__(self) -> None:
+        self.tickets: dict[str, bool] = {}
+
+    async def published_ids(self, *, ticket_ids):
+        return {t for t in ticket_ids if self.tickets.get(t)}
+
+    async def record_received(self, *, tickets):
+        for t in tickets:
+            self.tickets.setdefault(t.ticket_id, False)
+
+    async def mark_published(self, *, ticket_ids):
+        for t in ticket_ids:
+            self.tickets[t] = True
+
+
+def build():
+    settings = IntakeSettings()
+    broker = build_broker(settings, "intake")
+    runtime = ServiceRuntime("intake", settings, broker, mongo=None)  # type: ignore[arg-type]
+    store = InMemoryIntakeStore()
+    register(runtime, store, Publisher(broker, settings, "intake"))
+
+    @broker.subscriber(topics.TICKETS_RECEIVED)
+    async def received(body: dict) -> None: ...
+
+    @broker.subscriber(topics.DLQ)
+    async def dlq(body: dict) -> None: ...
+
+    return broker, store, received, dlq
+
+
+RECORD = {
+    "channel": "wechat", "source_id": "wx-1", "received_at": "2026-11-26T08:00:00+08:00",
+    "content": "暖气不热", "address": "良乡", "caller": {"phone": "13800001111"},
+}
+
+
+async def test_a_record_is_published_once_even_when_resent():
+    broker, store, received, dlq = build()
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(RECORD, topics.RAW)
+        await br.publish(RECORD, topics.RAW)
+        assert received.mock.call_count == 1
+        ticket = TicketReceived.model_validate(received.mock.call_args.args[0])
+        assert ticket.location.unit_code == "110111008"
+        assert list(store.tickets.values()) == [True]
+        dlq.mock.assert_not_called()
+
+
+async def test_bad_records_go_to_the_dead_letter_topic_with_original_bytes():
+    broker, _, received, dlq = build()
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(b"{not json", topics.RAW)
+        await br.publish({**RECORD, "channel": "fax"}, topics.RAW)
+        await br.publish(RECORD, topics.RAW)
+        letters = [DeadLetter.model_validate(c.args[0]) for c in dlq.mock.call_args_list]
+        assert received.mock.call_count == 1
+    assert base64.b64decode(letters[0].value_b64) == b"{not json"
+    assert letters[1].field == "channel" and letters[1].channel == "fax"
+    assert json.loads(base64.b64decode(letters[1].value_b64))["channel"] == "fax"
+    assert all(l.service == "intake" and l.rejected_at <= datetime.now(UTC) for l in letters)

@@ -1,0 +1,216 @@
+"""The local stack scripts (deploy/local): what the rest of the suite relies on.
+
+- The MongoDB-protocol launcher loses no acknowledged write when it is SIGKILLed.
+- A launcher whose port is taken exits at once, saying which port.
+- `stack.sh up` is idempotent: a second run reuses the running servers.
+
+These start their own launcher JVMs on free ports and kill them when done. They need the jars and
+the compiled launcher, which `stack.sh up` provides (it is run here if they are missing).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient, ReturnDocument
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_SH = REPO / "deploy" / "local" / "stack.sh"
+LOCAL = Path(os.environ.get("HOTLINE_LOCAL_DIR", REPO / ".local")).resolve()
+MONGO_LIBS = LOCAL / "libs" / "mongo"
+BUILD = LOCAL / "build"
+RUN = LOCAL / "run"
+
+DOCS = 2_000
+INCREMENTS = 300
+
+
+def _stack(command: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(STACK_SH), command], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _read_pids() -> dict[str, int]:
+    return {name: int((RUN / f"{name}.pid").read_text().strip()) for name in ("kafka", "mongo")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def prepared_stack() -> Iterator[None]:
+    """Jars and launcher classes exist; if this module had to start the stack, it stops it again."""
+    if shutil.which("java") is None:
+        pytest.fail("java is not on PATH: the local stack needs a JDK 17+")
+    was_running = _stack("status", timeout=30).returncode == 0
+    have_build = (BUILD / "MongoLauncher.class").is_file() and any(MONGO_LIBS.glob("*.jar"))
+    started_here = False
+    if not have_build or not was_running:
+        up = _stack("up")
+        assert up.returncode == 0, f"stack.sh up failed:\n{up.stdout}\n{up.stderr}"
+        started_here = not was_running
+    yield
+    if started_here:
+        _stack("down", timeout=60)
+
+
+class Launchers:
+    """Starts MongoLauncher JVMs and guarantees they are killed at teardown."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, port: int, store: Path, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [
+                "java", "-Xmx256m", "-XX:+ExitOnOutOfMemoryError",
+                "-cp", f"{MONGO_LIBS}/*{os.pathsep}{BUILD}",
+                "MongoLauncher", "--port", str(port), "--file", str(store),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()  # the child holds its own descriptor
+        self.procs.append(proc)
+        return proc
+
+    def output(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def wait_listening(self, proc: subprocess.Popen[bytes], port: int, name: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not _port_open(port):
+            if proc.poll() is not None:
+                pytest.fail(f"launcher exited with {proc.returncode}:\n{self.output(name)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"launcher not listening on {port} after {timeout}s:\n{self.output(name)}")
+            time.sleep(0.1)
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture
+def launchers(prepared_stack, tmp_path: Path) -> Iterator[Launchers]:
+    started = Launchers(tmp_path)
+    try:
+        yield started
+    finally:
+        started.kill_all()
+
+
+def _client(port: int) -> MongoClient:
+    return MongoClient(
+        f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000, timeoutMS=20_000, w=1
+    )
+
+
+def _doc(i: int) -> dict:
+    return {"_id": i, "name": f"doc-{i:05d}", "payload": "x" * (i % 97), "nested": {"i": i, "sq": i * i}}
+
+
+def test_acknowledged_writes_survive_sigkill(launchers: Launchers, tmp_path: Path) -> None:
+    port, store = _free_port(), tmp_path / "x.mv"
+    first = launchers.start(port, store, "first")
+    launchers.wait_listening(first, port, "first")
+
+    client = _client(port)
+    hello = client.admin.command("isMaster")  # this server predates the `hello` command
+    assert hello["maxWireVersion"] >= 9, hello  # PyMongo 4.20 needs MongoDB 4.4 / wire 9
+    coll = client.durability.docs
+    # Half as single inserts (one commit each), half in bulk: both paths must be durable.
+    for i in range(DOCS // 2):
+        coll.insert_one(_doc(i))
+    for start in range(DOCS // 2, DOCS, 250):
+        coll.insert_many([_doc(i) for i in range(start, min(start + 250, DOCS))])
+    counters = client.durability.counters
+    for _ in range(INCREMENTS):
+        counters.find_one_and_update(
+            {"_id": "hits"}, {"$inc": {"n": 1}}, upsert=True, return_document=ReturnDocument.BEFORE
+        )
+    last = counters.update_one({"_id": "hits"}, {"$inc": {"n": 1}})
+    assert last.acknowledged and last.modified_count == 1
+    first.send_signal(signal.SIGKILL)  # right after the last acknowledged write
+    assert first.wait(timeout=30) == -signal.SIGKILL
+    client.close()
+
+    second = launchers.start(port, store, "second")
+    launchers.wait_listening(second, port, "second")
+    client = _client(port)
+    try:
+        found = {d["_id"]: d for d in client.durability.docs.find()}
+        missing = sorted(set(range(DOCS)) - set(found))
+        assert not missing, f"{len(missing)} acknowledged documents lost, e.g. {missing[:10]}"
+        assert len(found) == DOCS
+        for i in range(DOCS):
+            assert found[i] == _doc(i)
+        assert client.durability.counters.find_one({"_id": "hits"}) == {"_id": "hits", "n": INCREMENTS + 1}
+    finally:
+        client.close()
+
+
+def test_port_already_taken_exits_quickly_naming_the_port(launchers: Launchers, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        began = time.monotonic()
+        proc = launchers.start(port, tmp_path / "clash.mv", "clash")
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"launcher still running 30 s after failing to bind:\n{launchers.output('clash')}")
+        elapsed = time.monotonic() - began
+    output = launchers.output("clash")
+    assert code != 0, output
+    assert str(port) in output, output
+    assert elapsed < 20, f"took {elapsed:.1f}s to give up"
+
+
+def test_stack_up_twice_reuses_the_running_servers(prepared_stack) -> None:
+    first = _stack("up")
+    assert first.returncode == 0, f"{first.stdout}\n{first.stderr}"
+    pids = _read_pids()
+
+    second = _stack("up")
+    assert second.returncode == 0, f"{second.stdout}\n{second.stderr}"
+    assert "reused" in second.stdout, second.stdout
+    assert _read_pids() == pids
+    assert all(_alive(pid) for pid in pids.values()), pids
+
+    status = _stack("status", timeout=30)
+    assert status.returncode == 0, f"{status.stdout}\n{status.stderr}"

@@ -1,0 +1,203 @@
+"""The four services in this process, on the real Kafka broker and MongoDB-protocol server."""
+
+import base64
+import json
+import uuid
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
+from hotline.followup.main import build_app as build_followup
+from hotline.followup.settings import FollowupSettings
+from hotline.intake.main import build_app as build_intake
+from hotline.intake.settings import IntakeSettings
+from hotline.metrics.domain import period_of
+from hotline.metrics.main import build_app as build_metrics
+from hotline.metrics.settings import MetricsSettings
+from hotline.routing.main import build_app as build_routing
+from hotline.routing.settings import RoutingSettings
+from tests.support import eventually, publish, raw_record, read_topic
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+async def services(namespace):
+    """All four services' apps, started (consumers running) inside this test process."""
+    common = dict(
+        kafka_bootstrap_servers=namespace["kafka"],
+        mongodb_url=namespace["mongodb_url"],
+        mongodb_database=namespace["database"],
+        topic_prefix=namespace["prefix"],
+    )
+    apps = {
+        "intake": build_intake(IntakeSettings(**common)),
+        "routing": build_routing(RoutingSettings(**common)),
+        "followup": build_followup(FollowupSettings(**common)),
+        "metrics": build_metrics(MetricsSettings(**common)),
+    }
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        yield apps
+
+
+@pytest.fixture
+async def db(namespace):
+    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+    yield client[namespace["database"]]
+    await client.close()
+
+
+def client_for(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_every_service_reports_healthy(services):
+    for name, app in services.items():
+        async with client_for(app) as client:
+            response = await client.get("/healthz")
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["checks"] == {"kafka": True, "mongodb": True}
+
+
+async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services, namespace, db):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    liangxiang = raw_record(f"it-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
+    haidian = raw_record(f"it-{uuid.uuid4().hex}", "八里庄街道甘家口小区", district="海淀区")
+    await publish(kafka, prefix + topics.RAW, liangxiang, haidian)
+
+    ours = {ticket_id_for("phone", liangxiang["source_id"]), ticket_id_for("phone", haidian["source_id"])}
+
+    def assignments_in(records) -> list[QueueAssignment]:
+        found = [QueueAssignment.model_validate_json(r.value) for r in records]
+        return [a for a in found if a.ticket_id in ours]
+
+    queue = await read_topic(
+        kafka, prefix + topics.queue_topic("110111008"), until=lambda rs: assignments_in(rs)
+    )
+    # Liangxiang's queue holds Liangxiang's ticket and not the Haidian one.
+    assignments = assignments_in(queue)
+    assert [a.ticket_id for a in assignments] == [ticket_id_for("phone", liangxiang["source_id"])]
+    assignment = assignments[0]
+    assert assignment.unit_code == "110111008"
+    assert assignment.caller_phone == "13800001234"
+    assert assignment.caller_phone_masked == "138****1234"
+    haidian_queue = await read_topic(
+        kafka, prefix + topics.queue_topic("110108005"), until=lambda rs: assignments_in(rs)
+    )
+    assert [a.ticket_id for a in assignments_in(haidian_queue)] == [
+        ticket_id_for("phone", haidian["source_id"])
+    ]
+
+    period = period_of(assignment.dispatched_at)
+    month_id = f"110111008:{period}"
+    ticket_id = assignment.ticket_id
+
+    async def counted():
+        doc = await db["metrics_unit_months"].find_one({"_id": month_id})
+        # Figures are recomputed right after the per-ticket facts are written.
+        return doc and ticket_id in doc["tickets"] and doc.get("dispatched") == len(doc["tickets"]) and doc
+
+    doc = await eventually(counted)
+    assert doc["tickets"][ticket_id]["first_contact_at"] is None
+    assert doc["dispatched"] == len(doc["tickets"])
+    before = {k: doc[k] for k in ("dispatched", "contacted", "face_to_face")}
+
+    contact = {
+        "unit_code": "110111008", "kind": "face_to_face", "staff_id": "LX-017",
+        "contacted_at": datetime.now(UTC).isoformat(), "notes": "到现场与居民面对面沟通",
+    }
+    async with client_for(services["followup"]) as client:
+        await eventually(lambda: _ticket_known(client, ticket_id))
+        first = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact)
+        again = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact)
+        foreign = await client.post(
+            f"/v1/tickets/{ticket_id}/contacts", json={**contact, "unit_code": "110108005"}
+        )
+    assert (first.status_code, again.status_code) == (201, 200), first.text
+    assert foreign.status_code == 403 and foreign.json()["detail"][0]["loc"] == ["unit_code"]
+
+    async def contacted():
+        doc = await db["metrics_unit_months"].find_one({"_id": month_id})
+        summary = doc["tickets"][ticket_id]
+        figures_done = doc["contacted"] == sum(1 for t in doc["tickets"].values() if t["first_contact_at"])
+        return summary["first_contact_at"] is not None and figures_done and doc
+
+    doc = await eventually(contacted)
+    assert doc["tickets"][ticket_id]["face_to_face"] is True
+    # The contact was posted twice; it counts once.
+    assert (doc["dispatched"], doc["contacted"], doc["face_to_face"]) == (
+        before["dispatched"], before["contacted"] + 1, before["face_to_face"] + 1
+    )
+
+    async with client_for(services["metrics"]) as client:
+        response = await client.get(f"/v1/units/110111008/months/{period}")
+    assert response.status_code == 200
+    assert response.json()["face_to_face"] == doc["face_to_face"]
+    assert "tickets" not in response.json()
+
+    # No personal data reaches the metrics store.
+    async for stored in db["metrics_ticket_facts"].find({}):
+        assert "13800001234" not in json.dumps(stored, default=str)
+
+
+async def _ticket_known(client: httpx.AsyncClient, ticket_id: str) -> bool:
+    return (await client.get(f"/v1/tickets/{ticket_id}")).status_code == 200
+
+
+async def test_a_resent_record_makes_one_ticket_and_one_dispatch(services, namespace, db):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    record = raw_record(f"it-{uuid.uuid4().hex}", "良乡地区拱辰大街")
+    await publish(kafka, prefix + topics.RAW, record)
+    await publish(kafka, prefix + topics.RAW, record, record)
+    # A later marker ticket to the same queue proves the consumers got past the resends.
+    marker = raw_record(f"it-{uuid.uuid4().hex}", "良乡地区")
+    await publish(kafka, prefix + topics.RAW, marker)
+
+    wanted = {ticket_id_for("phone", record["source_id"]), ticket_id_for("phone", marker["source_id"])}
+    queue = await read_topic(
+        kafka, prefix + topics.queue_topic("110111008"),
+        until=lambda rs: wanted <= {QueueAssignment.model_validate_json(r.value).ticket_id for r in rs},
+    )
+    ids = [QueueAssignment.model_validate_json(r.value).ticket_id for r in queue]
+    assert ids.count(ticket_id_for("phone", record["source_id"])) == 1
+    received = await read_topic(kafka, prefix + topics.TICKETS_RECEIVED, until=lambda rs: False, timeout_s=2)
+    received_ids = [json.loads(r.value)["ticket_id"] for r in received]
+    assert received_ids.count(ticket_id_for("phone", record["source_id"])) == 1
+
+
+async def test_bad_records_reach_the_dead_letter_topic_and_intake_carries_on(services, namespace):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    marker = f"dlq-{uuid.uuid4().hex}"
+    not_json = f"not json {marker}".encode()
+    no_content = raw_record(f"{marker}-missing", "良乡")
+    del no_content["content"]
+    good = raw_record(f"{marker}-good", "良乡")
+    await publish(kafka, prefix + topics.RAW, not_json, no_content, good)
+
+    def ours(records):
+        return [
+            DeadLetter.model_validate_json(r.value)
+            for r in records
+            if marker.encode() in base64.b64decode(DeadLetter.model_validate_json(r.value).value_b64)
+        ]
+
+    letters = ours(await read_topic(kafka, prefix + topics.DLQ, until=lambda rs: len(ours(rs)) >= 2))
+    by_original = {base64.b64decode(l.value_b64): l for l in letters}
+    assert not_json in by_original and "JSON" in by_original[not_json].reason
+    missing = next(l for l in letters if l.field == "content")
+    assert missing.reason == "Field required" and missing.channel == "phone"
+    assert json.loads(base64.b64decode(missing.value_b64)) == no_content
+    assert all(l.source_topic == prefix + topics.RAW and l.service == "intake" for l in letters)
+
+    good_id = ticket_id_for("phone", good["source_id"])
+    queue = await read_topic(
+        kafka, prefix + topics.queue_topic("110111008"),
+        until=lambda rs: any(QueueAssignment.model_validate_json(r.value).ticket_id == good_id for r in rs),
+    )
+    assert any(QueueAssignment.model_validate_json(r.value).ticket_id == good_id for r in queue)

@@ -1,0 +1,69 @@
+"""Helpers for tests on the real broker: publish, read a topic, wait for a condition."""
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+async def publish(bootstrap: str, topic: str, *values: bytes | dict, key: bytes | None = None) -> None:
+    """Publish raw bytes or JSON objects and wait for the broker's acknowledgement."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            payload = value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode()
+            await producer.send_and_wait(topic, payload, key=key)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list], bool], timeout_s: float = 30) -> list:
+    """Read a topic from the start (no group) until `until(records)` holds or time runs out."""
+    # Without a group, the consumer is assigned every partition of the topic.
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not until(records):
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout_s: float = 30, interval_s: float = 0.2) -> Any:
+    """Poll `check` until it returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s; last value: {last!r}")
+
+
+def raw_record(source_id: str, address: str, **overrides) -> dict:
+    """A raw record as the hotline platform publishes it, received just now."""
+    from datetime import UTC, datetime
+
+    record = {
+        "channel": "phone",
+        "source_id": source_id,
+        "received_at": datetime.now(UTC).isoformat(),
+        "content": "小区门口道路破损，雨天积水严重，请尽快维修。",
+        "address": address,
+        "caller": {"phone": "13800001234", "name": "王先生"},
+    }
+    record.update(overrides)
+    return record
