@@ -38,6 +38,8 @@ port_taken() {
   "$PYTHON" - "$1" <<'PY'
 import socket, sys
 s = socket.socket()
+# Like uvicorn, ignore sockets in TIME_WAIT left by a service that just stopped.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

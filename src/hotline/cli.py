@@ -134,5 +134,9 @@ def demo(
 def _dispatched(url: str) -> int:
     import httpx
 
-    response = httpx.get(url, timeout=5)
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError as exc:
+        typer.echo(f"metrics is not reachable at {url} ({exc}); start the system with `make up`", err=True)
+        raise typer.Exit(1) from exc
     return response.json().get("dispatched", 0) if response.status_code == 200 else 0

@@ -27,7 +27,9 @@ def build_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
         client_id=f"hotline-{service}",
         acks="all",
         enable_idempotence=True,
-        # FastStream logs two INFO lines per message; our own logs say what matters.
+        # FastStream's own logs go through ours (JSON lines); its two INFO lines per
+        # message are logged at DEBUG, below the services' level.
+        logger=logging.getLogger("hotline.broker"),
         log_level=logging.DEBUG,
     )
 

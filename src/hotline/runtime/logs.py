@@ -38,5 +38,9 @@ def configure_logging(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # FastStream's own logger prints coloured text to stderr: send it through ours instead.
+    faststream_logger = logging.getLogger("faststream")
+    faststream_logger.handlers[:] = []
+    faststream_logger.propagate = True
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("pymongo").setLevel(logging.WARNING)
