@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
 from hotline.contracts import ContactRecorded, RecordContact, TicketDispatched, topics
 from hotline.followup.domain import Refusal, contact_id_for, record_contact
@@ -25,14 +24,7 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
     async def on_tickets_dispatched(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("followup dispatch batch"):
-            events, dead_letters = [], []
-            for record in msg.raw_message:
-                try:
-                    events.append(TicketDispatched.model_validate_json(record.value or b""))
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    field = ".".join(str(p) for p in first["loc"]) or None
-                    dead_letters.append(publisher.dead_letter(record, reason=first["msg"], field=field))
+            events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
             await store.apply_dispatches(events=events)
             await publisher.publish_all(dead_letters)
 

@@ -5,7 +5,6 @@ import re
 
 from fastapi import APIRouter, HTTPException
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, ValidationError
 
 from hotline.contracts import ContactRecorded, TicketDispatched, topics
 from hotline.metrics.store import MetricsStore
@@ -15,25 +14,13 @@ from hotline.runtime.service import ServiceRuntime
 log = logging.getLogger(__name__)
 
 
-def _parse_all(records, model: type[BaseModel], publisher: Publisher):
-    parsed, dead_letters = [], []
-    for record in records:
-        try:
-            parsed.append(model.model_validate_json(record.value or b""))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
-            dead_letters.append(publisher.dead_letter(record, reason=first["msg"], field=field))
-    return parsed, dead_letters
-
-
 def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher) -> None:
     """Subscribe metrics' handlers on the runtime's broker."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
     async def on_tickets_dispatched(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("metrics dispatch batch"):
-            events, dead_letters = _parse_all(msg.raw_message, TicketDispatched, publisher)
+            events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
             touched = await store.apply(dispatched=events, contacts=[])
             await store.project(ticket_ids=touched)
             await publisher.publish_all(dead_letters)
@@ -41,7 +28,7 @@ def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher)
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP)
     async def on_tickets_followup(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("metrics followup batch"):
-            events, dead_letters = _parse_all(msg.raw_message, ContactRecorded, publisher)
+            events, dead_letters = publisher.parse_all(msg.raw_message, ContactRecorded)
             touched = await store.apply(dispatched=[], contacts=events)
             await store.project(ticket_ids=touched)
             await publisher.publish_all(dead_letters)

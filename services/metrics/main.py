@@ -1,26 +1,21 @@
-"""Metrics' composition root."""
+"""Metrics's composition root: settings, broker, store, handlers and HTTP side."""
 
 from fastapi import FastAPI
 
 from hotline.metrics.handlers import http_router, register
 from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.store import MetricsStore
-from hotline.runtime.kafka import Publisher, build_broker
-from hotline.runtime.logs import configure_logging
-from hotline.runtime.mongo import make_client
-from hotline.runtime.service import ServiceRuntime, build_http_app, serve
+from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 
 SERVICE = "metrics"
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     """Wire metrics together."""
-    settings = settings or MetricsSettings()
-    broker = build_broker(settings, SERVICE)
-    runtime = ServiceRuntime(SERVICE, settings, broker, make_client(settings))
+    runtime = ServiceRuntime.create(SERVICE, settings or MetricsSettings())
     store = MetricsStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    register(runtime, store, Publisher(broker, settings, SERVICE))
+    register(runtime, store, runtime.publisher)
     app = build_http_app(runtime, title="Hotline metrics")
     app.include_router(http_router(store))
     return app
@@ -28,6 +23,4 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
 
 def main() -> None:
     """Run metrics until stopped."""
-    settings = MetricsSettings()
-    configure_logging(SERVICE, settings.log_level)
-    serve(build_app(settings), settings, settings.http_port)
+    run_service(SERVICE, MetricsSettings(), build_app)

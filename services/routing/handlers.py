@@ -3,7 +3,6 @@
 import logging
 
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
 from hotline.contracts import TicketReceived, topics
 from hotline.gazetteer import beijing
@@ -22,16 +21,9 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
     async def on_tickets_received(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("routing batch"):
+            parsed, dead_letters = publisher.parse_all(msg.raw_message, TicketReceived)
             tickets: dict[str, TicketReceived] = {}
-            dead_letters = []
-            for record in msg.raw_message:
-                try:
-                    ticket = TicketReceived.model_validate_json(record.value or b"")
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    field = ".".join(str(p) for p in first["loc"]) or None
-                    dead_letters.append(publisher.dead_letter(record, reason=first["msg"], field=field))
-                    continue
+            for ticket in parsed:
                 tickets.setdefault(ticket.ticket_id, ticket)
             stored = await store.get_many(ticket_ids=list(tickets))
             new_decisions = {

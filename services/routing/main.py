@@ -1,31 +1,25 @@
-"""Routing's composition root."""
+"""Routing's composition root: settings, broker, store, handlers and HTTP side."""
 
 from fastapi import FastAPI
 
 from hotline.routing.handlers import register
 from hotline.routing.settings import RoutingSettings
 from hotline.routing.store import DispatchStore
-from hotline.runtime.kafka import Publisher, build_broker
-from hotline.runtime.logs import configure_logging
-from hotline.runtime.mongo import make_client
-from hotline.runtime.service import ServiceRuntime, build_http_app, serve
+from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 
 SERVICE = "routing"
 
 
 def build_app(settings: RoutingSettings | None = None) -> FastAPI:
     """Wire routing together."""
-    settings = settings or RoutingSettings()
-    broker = build_broker(settings, SERVICE)
-    runtime = ServiceRuntime(SERVICE, settings, broker, make_client(settings))
+    runtime = ServiceRuntime.create(SERVICE, settings or RoutingSettings())
     store = DispatchStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    register(runtime, store, Publisher(broker, settings, SERVICE))
-    return build_http_app(runtime, title="Hotline routing")
+    register(runtime, store, runtime.publisher)
+    app = build_http_app(runtime, title="Hotline routing")
+    return app
 
 
 def main() -> None:
     """Run routing until stopped."""
-    settings = RoutingSettings()
-    configure_logging(SERVICE, settings.log_level)
-    serve(build_app(settings), settings, settings.http_port)
+    run_service(SERVICE, RoutingSettings(), build_app)

@@ -6,11 +6,13 @@ import inspect
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, ValidationError
 
 from hotline.contracts import topics
 from hotline.contracts.common import Contract, Event
@@ -18,6 +20,7 @@ from hotline.contracts.dlq import DeadLetter
 from hotline.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def build_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
@@ -74,6 +77,20 @@ class Publisher:
         pending = [f for f in futures if inspect.isawaitable(f)]
         if pending:
             await asyncio.gather(*pending)
+
+    def parse_all(
+        self, records: Iterable[ConsumerRecord], model: type[ModelT]
+    ) -> tuple[list[ModelT], list[tuple[str, DeadLetter, str | None]]]:
+        """Parse each record as `model`; what does not parse becomes a dead letter."""
+        parsed, dead_letters = [], []
+        for record in records:
+            try:
+                parsed.append(model.model_validate_json(record.value or b""))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(part) for part in first["loc"]) or None
+                dead_letters.append(self.dead_letter(record, reason=first["msg"], field=field))
+        return parsed, dead_letters
 
     def dead_letter(
         self,

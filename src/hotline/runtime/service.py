@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import uvicorn
 from aiokafka.errors import KafkaConnectionError
@@ -14,6 +15,9 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from hotline.runtime.kafka import Publisher, build_broker
+from hotline.runtime.logs import configure_logging
+from hotline.runtime.mongo import make_client
 from hotline.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,16 @@ class ServiceRuntime:
     broker: KafkaBroker
     mongo: AsyncMongoClient
     start_hooks: list[StartHook] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, name: str, settings: ServiceSettings) -> "ServiceRuntime":
+        """A runtime whose broker and store client come from the settings."""
+        return cls(name, settings, build_broker(settings, name), make_client(settings))
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """Publishes this service's events and dead letters."""
+        return Publisher(self.broker, self.settings, self.name)
 
     @property
     def db(self) -> AsyncDatabase:
@@ -97,6 +111,10 @@ def build_http_app(runtime: ServiceRuntime, *, title: str) -> FastAPI:
     return app
 
 
-def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
-    """Run the app under uvicorn until SIGTERM or SIGINT."""
-    uvicorn.run(app, host=settings.http_host, port=port, log_config=None, access_log=False)
+def run_service(name: str, settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI]) -> None:
+    """Run a service under uvicorn, logging JSON lines, until SIGTERM or SIGINT."""
+    configure_logging(name, settings.log_level)
+    uvicorn.run(
+        build_app(settings), host=settings.http_host, port=settings.http_port,  # type: ignore[attr-defined]
+        log_config=None, access_log=False,
+    )
