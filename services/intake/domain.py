@@ -1,6 +1,8 @@
 """Intake's pure domain: a raw record's bytes become a TicketReceived event or a Rejection."""
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +16,7 @@ from hotline.contracts import (
     ticket_id_for,
 )
 from hotline.gazetteer import Gazetteer
+from hotline.taxonomy import Taxonomy, default_taxonomy
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,16 @@ class IntakePolicy:
 
     max_record_bytes: int = 64 * 1024
     future_tolerance: timedelta = timedelta(minutes=10)
+    repeat_window: timedelta = timedelta(days=30)
 
 
 def normalize(
-    payload: bytes, *, now: datetime, gazetteer: Gazetteer, policy: IntakePolicy = IntakePolicy()
+    payload: bytes,
+    *,
+    now: datetime,
+    gazetteer: Gazetteer,
+    policy: IntakePolicy = IntakePolicy(),
+    taxonomy: Taxonomy | None = None,
 ) -> TicketReceived | Rejection:
     """Turn a raw record into a ticket, or say why not. Never raises."""
     if len(payload) > policy.max_record_bytes:
@@ -60,12 +69,16 @@ def normalize(
         return Rejection("content is empty", field="content", channel=channel)
     if record.received_at > now + policy.future_tolerance:
         return Rejection("received_at is in the future", field="received_at", channel=channel)
-    return _ticket_from(record, gazetteer)
+    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy())
 
 
-def _ticket_from(record: RawRecord, gazetteer: Gazetteer) -> TicketReceived:
-    place = gazetteer.resolve(record.address, record.district)
+def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy) -> TicketReceived:
+    # The community sharpens the place: "云景台小区" alone says nothing of the town.
+    place = gazetteer.resolve(f"{record.address} {record.community or ''}", record.district)
     ticket_id = ticket_id_for(record.channel, record.source_id)
+    content = record.content.strip()
+    category = taxonomy.categorize(content, record.category_hint)
+    urgency = taxonomy.urgency(content, category)
     return TicketReceived(
         event_id=deterministic_event_id("TicketReceived", ticket_id),
         ticket_id=ticket_id,
@@ -73,15 +86,66 @@ def _ticket_from(record: RawRecord, gazetteer: Gazetteer) -> TicketReceived:
         channel=record.channel,
         source_id=record.source_id,
         received_at=record.received_at,
-        content=record.content.strip(),
+        content=content,
         caller=record.caller,
         location=Location(
             address=record.address,
+            community=record.community,
             district_code=place.district_code,
             unit_code=place.unit_code,
             lat=record.lat,
             lon=record.lon,
+            ambiguous=place.ambiguous,
         ),
         category_hint=record.category_hint,
         collected_by=record.collected_by,
+        request_type=taxonomy.request_type(content, record.request_type),
+        category=category,
+        urgency=urgency.code,
+        report_back_due_at=record.received_at + urgency.period,
+        taxonomy_version=taxonomy.version,
+        anonymous=record.anonymous,
+        answered_directly=record.answered_directly,
     )
+
+
+@dataclass(frozen=True)
+class PriorTicket:
+    """An earlier ticket of the same caller, place and matter."""
+
+    ticket_id: str
+    received_at: datetime
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def repeat_key(ticket: TicketReceived, salt: str) -> str | None:
+    """A salted hash of caller, place and category; None when the caller left no phone.
+
+    Hashed so that the intake store never holds the phone number itself.
+    """
+    digits = "".join(ch for ch in ticket.caller.phone or "" if ch.isdigit())
+    if not digits:
+        return None
+    location = ticket.location
+    unit = location.unit_code or location.district_code or "-"
+    spot = _SPACES.sub("", location.community or location.address).lower()
+    material = "|".join((salt, digits, unit, spot, ticket.category))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def link_repeat(
+    ticket: TicketReceived, history: list[PriorTicket], window: timedelta
+) -> TicketReceived:
+    """Link a ticket to the latest earlier one within the window, and count those."""
+    me = (ticket.received_at, ticket.ticket_id)
+    earlier = {
+        p.ticket_id: p
+        for p in history
+        if (p.received_at, p.ticket_id) < me and ticket.received_at - p.received_at <= window
+    }
+    if not earlier:
+        return ticket
+    latest = max(earlier.values(), key=lambda p: (p.received_at, p.ticket_id))
+    return ticket.model_copy(update={"repeat_of": latest.ticket_id, "repeat_count": len(earlier)})

@@ -2,7 +2,11 @@
 
 from fastapi import FastAPI
 
+from datetime import timedelta
+
+from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
+from hotline.intake.http import http_router
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
@@ -12,11 +16,18 @@ SERVICE = "intake"
 
 def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     """Wire intake together."""
-    runtime = ServiceRuntime.create(SERVICE, settings or IntakeSettings())
+    settings = settings or IntakeSettings()
+    runtime = ServiceRuntime.create(SERVICE, settings)
     store = IntakeStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    register(runtime, store, runtime.publisher)
+    policy = IntakePolicy(
+        max_record_bytes=settings.max_record_bytes,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+        repeat_window=timedelta(days=settings.repeat_window_days),
+    )
+    register(runtime, store, runtime.publisher, policy)
     app = build_http_app(runtime, title="Hotline intake")
+    app.include_router(http_router(runtime, policy))
     return app
 
 

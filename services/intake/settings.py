@@ -15,3 +15,12 @@ class IntakeSettings(ServiceSettings):
     future_tolerance_s: int = Field(
         default=600, description="A received time further ahead than this is rejected."
     )
+    repeat_window_days: int = Field(
+        default=30, description="A caller's earlier ticket on the same place and matter within "
+        "this many days makes a new one a repeat."
+    )
+    repeat_salt: str = Field(
+        default="hotline-local",
+        validation_alias="INTAKE_REPEAT_SALT",
+        description="Secret mixed into the hashed repeat keys; set it in production.",
+    )

@@ -4,6 +4,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import TicketReceived
+from hotline.intake.domain import PriorTicket
 
 
 class IntakeStore:
@@ -11,6 +12,7 @@ class IntakeStore:
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._tickets = db["intake_tickets"]
+        self._repeats = db["intake_repeats"]
 
     async def ensure_indexes(self) -> None:
         """Nothing beyond `_id` is queried on the hot path."""
@@ -36,6 +38,10 @@ class IntakeStore:
                             "received_at": t.received_at,
                             "district_code": t.location.district_code,
                             "unit_code": t.location.unit_code,
+                            "category": t.category,
+                            "urgency": t.urgency,
+                            "request_type": t.request_type.value,
+                            "repeat_of": t.repeat_of,
                             "published": False,
                         }
                     },
@@ -50,3 +56,25 @@ class IntakeStore:
         """Flag tickets whose event the broker acknowledged."""
         if ticket_ids:
             await self._tickets.update_many({"_id": {"$in": ticket_ids}}, {"$set": {"published": True}})
+
+    async def histories(self, *, keys: list[str]) -> dict[str, list[PriorTicket]]:
+        """Earlier tickets for each repeat key (caller, place and category, hashed)."""
+        found: dict[str, list[PriorTicket]] = {key: [] for key in keys}
+        async for doc in self._repeats.find({"_id": {"$in": keys}}):
+            found[doc["_id"]] = [PriorTicket(t["ticket_id"], t["received_at"]) for t in doc["tickets"]]
+        return found
+
+    async def remember(self, *, entries: dict[str, list[TicketReceived]]) -> None:
+        """Add tickets to their repeat keys' histories; adding one twice changes nothing."""
+        ops = [
+            UpdateOne(
+                {"_id": key},
+                {"$addToSet": {"tickets": {"$each": [
+                    {"ticket_id": t.ticket_id, "received_at": t.received_at} for t in tickets
+                ]}}},
+                upsert=True,
+            )
+            for key, tickets in entries.items()
+        ]
+        if ops:
+            await self._repeats.bulk_write(ops, ordered=False)

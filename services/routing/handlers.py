@@ -24,7 +24,9 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
             parsed, dead_letters = publisher.parse_all(msg.raw_message, TicketReceived)
             tickets: dict[str, TicketReceived] = {}
             for ticket in parsed:
-                tickets.setdefault(ticket.ticket_id, ticket)
+                # Consultations the hotline answered itself are counted, never dispatched.
+                if not ticket.answered_directly:
+                    tickets.setdefault(ticket.ticket_id, ticket)
             stored = await store.get_many(ticket_ids=list(tickets))
             new_decisions = {
                 tid: decide(t, gazetteer) for tid, t in tickets.items() if tid not in stored

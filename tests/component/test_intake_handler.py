@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from faststream.kafka import TestKafkaBroker
 
 from hotline.contracts import DeadLetter, TicketReceived, topics
+from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
 from hotline.intake.settings import IntakeSettings
 from hotline.runtime.kafka import Publisher, build_broker
@@ -16,6 +17,17 @@ from hotline.runtime.service import ServiceRuntime
 class InMemoryIntakeStore:
     def __init__(self) -> None:
         self.tickets: dict[str, bool] = {}
+        self.repeats: dict[str, list] = {}
+
+    async def histories(self, *, keys):
+        return {k: list(self.repeats.get(k, [])) for k in keys}
+
+    async def remember(self, *, entries):
+        from hotline.intake.domain import PriorTicket
+
+        for key, tickets in entries.items():
+            known = self.repeats.setdefault(key, [])
+            known.extend(p for t in tickets if (p := PriorTicket(t.ticket_id, t.received_at)) not in known)
 
     async def published_ids(self, *, ticket_ids):
         return {t for t in ticket_ids if self.tickets.get(t)}
@@ -34,7 +46,7 @@ def build():
     broker = build_broker(settings, "intake")
     runtime = ServiceRuntime("intake", settings, broker, mongo=None)  # type: ignore[arg-type]
     store = InMemoryIntakeStore()
-    register(runtime, store, Publisher(broker, settings, "intake"))
+    register(runtime, store, Publisher(broker, settings, "intake"), IntakePolicy())
 
     @broker.subscriber(topics.TICKETS_RECEIVED)
     async def received(body: dict) -> None: ...
@@ -75,3 +87,17 @@ async def test_bad_records_go_to_the_dead_letter_topic_with_original_bytes():
     assert letters[1].field == "channel" and letters[1].channel == "fax"
     assert json.loads(base64.b64decode(letters[1].value_b64))["channel"] == "fax"
     assert all(l.service == "intake" and l.rejected_at <= datetime.now(UTC) for l in letters)
+
+
+async def test_the_same_caller_on_the_same_place_and_matter_is_a_repeat():
+    broker, _, received, _ = build()
+    later = {**RECORD, "source_id": "wx-2", "received_at": "2026-11-26T20:00:00+08:00"}
+    other_caller = {**RECORD, "source_id": "wx-3", "caller": {"phone": "13900002222"}}
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(RECORD, topics.RAW)
+        await br.publish(later, topics.RAW)
+        await br.publish(other_caller, topics.RAW)
+        tickets = {t.source_id: t for t in (TicketReceived.model_validate(c.args[0]) for c in received.mock.call_args_list)}
+    assert tickets["wx-1"].repeat_of is None
+    assert tickets["wx-2"].repeat_of == tickets["wx-1"].ticket_id and tickets["wx-2"].repeat_count == 1
+    assert tickets["wx-3"].repeat_of is None

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from hotline.contracts import TicketReceived, topics
+from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
@@ -44,7 +45,7 @@ async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):
     broker = build_broker(settings, "intake")
     runtime = ServiceRuntime("intake", settings, broker, make_client(settings))
     store = StoreThatFailsOnce(runtime.db)
-    register(runtime, store, Publisher(broker, settings, "intake"))
+    register(runtime, store, Publisher(broker, settings, "intake"), IntakePolicy())
     record = raw_record(f"redeliver-{uuid.uuid4().hex}", "良乡")
     await runtime.start()
     try:

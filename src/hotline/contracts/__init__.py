@@ -3,7 +3,15 @@
 from hotline.contracts.common import BUSINESS_TZ, deterministic_event_id, mask_phone, ticket_id_for
 from hotline.contracts.dlq import DeadLetter
 from hotline.contracts.followup import ContactKind, ContactRecorded, RecordContact
-from hotline.contracts.raw import CallbackResult, Caller, Channel, CollectedBy, RawRecord, Satisfaction
+from hotline.contracts.raw import (
+    CallbackResult,
+    Caller,
+    Channel,
+    CollectedBy,
+    RawRecord,
+    RequestType,
+    Satisfaction,
+)
 from hotline.contracts.tickets import Location, QueueAssignment, TicketDispatched, TicketReceived
 
 __all__ = [
@@ -19,6 +27,7 @@ __all__ = [
     "QueueAssignment",
     "RawRecord",
     "RecordContact",
+    "RequestType",
     "Satisfaction",
     "TicketDispatched",
     "TicketReceived",

@@ -21,6 +21,17 @@ class Channel(StrEnum):
     OPEN311 = "open311"
 
 
+class RequestType(StrEnum):
+    """Kinds of request the hotline distinguishes."""
+
+    CONSULTATION = "consultation"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议
+    PRAISE = "praise"  # 表扬、感谢
+
+
 class Caller(Contract):
     """Who called. Personal data: reaches the handling unit only, masked everywhere else."""
 
@@ -44,10 +55,23 @@ class RawRecord(Contract):
     content: str = Field(min_length=1, max_length=20000, description="What the citizen said.")
     address: str = Field(default="", max_length=500, description="Address text as given.")
     caller: Caller = Field(default_factory=Caller, description="The caller (personal data).")
+    community: str | None = Field(
+        default=None, max_length=200, description="Community (社区) or building, if given."
+    )
     district: str | None = Field(default=None, description="District name or code, if known.")
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84).")
     lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84).")
-    category_hint: str | None = Field(default=None, description="Category suggested by the agent.")
+    category_hint: str | None = Field(
+        default=None, max_length=100, description="Category code or name suggested by the agent."
+    )
+    request_type: RequestType | None = Field(
+        default=None, description="Kind of request, when the agent or channel says it."
+    )
+    anonymous: bool = Field(default=False, description="The caller asked not to be identified.")
+    answered_directly: bool = Field(
+        default=False,
+        description="A consultation the hotline answered itself: counted, never dispatched.",
+    )
     collected_by: CollectedBy | None = Field(
         default=None, description="Set when town staff collected the complaint themselves."
     )

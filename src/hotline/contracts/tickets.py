@@ -3,17 +3,21 @@
 from pydantic import Field
 
 from hotline.contracts.common import AwareDatetime, Contract, Event
-from hotline.contracts.raw import Caller, Channel, CollectedBy
+from hotline.contracts.raw import Caller, Channel, CollectedBy, RequestType
 
 
 class Location(Contract):
     """Where the problem is, resolved against the gazetteer."""
 
     address: str = Field(default="", description="Address text as given.")
+    community: str | None = Field(default=None, description="Community (社区) or building.")
     district_code: str | None = Field(default=None, description="6-digit district code.")
     unit_code: str | None = Field(default=None, description="9-digit street/town code.")
     lat: float | None = Field(default=None, description="Latitude (WGS84).")
     lon: float | None = Field(default=None, description="Longitude (WGS84).")
+    ambiguous: bool = Field(
+        default=False, description="The place name matched units in several districts."
+    )
 
 
 class TicketReceived(Event):
@@ -27,6 +31,27 @@ class TicketReceived(Event):
     location: Location = Field(description="Resolved location.")
     category_hint: str | None = Field(default=None, description="Category suggested upstream.")
     collected_by: CollectedBy | None = Field(default=None, description="Collecting unit, if any.")
+    request_type: RequestType = Field(
+        default=RequestType.COMPLAINT, description="Consultation, help, complaint, report, ..."
+    )
+    category: str = Field(default="other", description="Category code from the taxonomy.")
+    urgency: str = Field(
+        default="general", description="Urgency class: emergency, utilities, general, complex."
+    )
+    report_back_due_at: AwareDatetime | None = Field(
+        default=None, description="When the citizen must hear back, from the urgency class."
+    )
+    taxonomy_version: str | None = Field(default=None, description="Taxonomy used to classify.")
+    anonymous: bool = Field(default=False, description="The caller asked not to be identified.")
+    answered_directly: bool = Field(
+        default=False, description="Answered by the hotline itself: counted, not dispatched."
+    )
+    repeat_of: str | None = Field(
+        default=None, description="The caller's earlier ticket on the same place and matter."
+    )
+    repeat_count: int = Field(
+        default=0, ge=0, description="How many earlier tickets within the repeat window."
+    )
 
 
 class TicketDispatched(Event):

@@ -1,0 +1,144 @@
+"""The category taxonomy, request types and urgency classes, kept as data (data/taxonomy/)."""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from hotline.contracts import RequestType
+
+
+@dataclass(frozen=True)
+class Category:
+    """One category of the taxonomy."""
+
+    code: str
+    zh: str
+    en: str
+    utility: bool
+    aliases: tuple[str, ...]
+    keywords_zh: tuple[str, ...]
+    keywords_en: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UrgencyClass:
+    """An urgency class and its report-back period."""
+
+    code: str
+    zh: str
+    period: timedelta
+    keywords_zh: tuple[str, ...] = ()
+    keywords_en: tuple[str, ...] = ()
+    for_utilities: bool = False
+
+
+def _has_english(text: str, phrase: str) -> bool:
+    return re.search(rf"\b{re.escape(phrase)}", text) is not None
+
+
+def _hits(text: str, lowered: str, zh: tuple[str, ...], en: tuple[str, ...]) -> int:
+    return sum(1 for k in zh if k in text) + sum(1 for k in en if _has_english(lowered, k))
+
+
+class Taxonomy:
+    """Matches content to a category, a request type and an urgency class."""
+
+    def __init__(self, version: str, categories: list[Category], urgency: list[UrgencyClass],
+                 request_types: list[tuple[RequestType, tuple[str, ...], tuple[str, ...]]],
+                 default_request_type: RequestType) -> None:
+        self.version = version
+        self.categories = {c.code: c for c in categories}
+        self.urgency_classes = {u.code: u for u in urgency}
+        self._urgency_order = urgency
+        self._request_types = request_types
+        self._default_request_type = default_request_type
+        self._by_name = {}
+        for c in categories:
+            for name in (c.code, c.zh, c.en, *c.aliases):
+                self._by_name.setdefault(name.strip().lower(), c.code)
+
+    def category_for_hint(self, hint: str | None) -> str | None:
+        """The category a hint names (code, Chinese or English name, or alias), if any."""
+        if not hint:
+            return None
+        return self._by_name.get(hint.strip().lower())
+
+    def categorize(self, content: str, hint: str | None = None) -> str:
+        """The hint's category when it names one, else the best keyword match, else `other`."""
+        named = self.category_for_hint(hint)
+        if named:
+            return named
+        text = f"{content} {hint or ''}"
+        lowered = text.lower()
+        best, best_score = "other", 0
+        for category in self.categories.values():
+            score = _hits(text, lowered, category.keywords_zh, category.keywords_en)
+            if score > best_score:
+                best, best_score = category.code, score
+        return best
+
+    def request_type(self, content: str, given: RequestType | None = None) -> RequestType:
+        """The request type the record gives, else the first whose keyword appears."""
+        if given is not None:
+            return given
+        lowered = content.lower()
+        for code, zh, en in self._request_types:
+            if _hits(content, lowered, zh, en):
+                return code
+        return self._default_request_type
+
+    def urgency(self, content: str, category: str) -> UrgencyClass:
+        """The first urgency class that applies: emergency words, utilities, complex, general."""
+        lowered = content.lower()
+        is_utility = self.categories[category].utility
+        for urgency in self._urgency_order:
+            if urgency.for_utilities:
+                if is_utility:
+                    return urgency
+            elif urgency.keywords_zh or urgency.keywords_en:
+                if _hits(content, lowered, urgency.keywords_zh, urgency.keywords_en):
+                    return urgency
+            else:
+                return urgency
+        return self._urgency_order[-1]
+
+
+def _load(name: str) -> dict:
+    folder = resources.files("hotline") / "data" / "taxonomy"
+    with (folder / name).open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@cache
+def default_taxonomy() -> Taxonomy:
+    """The taxonomy shipped in data/taxonomy/."""
+    cats = _load("categories.yaml")
+    categories = [
+        Category(
+            code=c["code"], zh=c["zh"], en=c["en"], utility=bool(c.get("utility", False)),
+            aliases=tuple(c.get("aliases", [])),
+            keywords_zh=tuple(c["keywords"].get("zh") or ()),
+            keywords_en=tuple(k.lower() for k in c["keywords"].get("en") or ()),
+        )
+        for c in cats["categories"]
+    ]
+    urgency = [
+        UrgencyClass(
+            code=u["code"], zh=u["zh"], period=timedelta(hours=u["hours"]),
+            keywords_zh=tuple((u.get("keywords") or {}).get("zh") or ()),
+            keywords_en=tuple(k.lower() for k in (u.get("keywords") or {}).get("en") or ()),
+            for_utilities=u.get("categories_from_taxonomy") == "utility",
+        )
+        for u in _load("urgency.yaml")["classes"]
+    ]
+    types = _load("request_types.yaml")
+    request_types = [
+        (RequestType(t["code"]), tuple(t["keywords"].get("zh") or ()),
+         tuple(k.lower() for k in t["keywords"].get("en") or ()))
+        for t in types["order"]
+    ]
+    return Taxonomy(cats["version"], categories, urgency, request_types, RequestType(types["default"]))
