@@ -1,6 +1,9 @@
-"""Intake's store: which tickets exist and whether their event was published (an outbox flag)."""
+"""Intake's store: which tickets exist, whether their event was published (an outbox flag),
+and what the Open311 GeoReport API shows of each (never the caller's phone or name)."""
 
-from pymongo import UpdateOne
+from datetime import datetime
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import TicketReceived
@@ -8,14 +11,24 @@ from hotline.intake.domain import PriorTicket
 
 
 class IntakeStore:
-    """Per-ticket records keyed by ticket id; no personal data is stored here."""
+    """Per-ticket records keyed by ticket id; the caller's phone and name are never stored here."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._tickets = db["intake_tickets"]
         self._repeats = db["intake_repeats"]
 
     async def ensure_indexes(self) -> None:
-        """Nothing beyond `_id` is queried on the hot path."""
+        """Indexes for the Open311 request lists (the hot path reads by `_id` only).
+
+        The local MongoDB-protocol server accepts and ignores them; a real MongoDB uses them.
+        """
+        await self._tickets.create_index([("received_at", DESCENDING)], name="received_at")
+        await self._tickets.create_index(
+            [("category", ASCENDING), ("received_at", DESCENDING)], name="category_received_at"
+        )
+        await self._tickets.create_index(
+            [("status", ASCENDING), ("received_at", DESCENDING)], name="status_received_at"
+        )
 
     async def published_ids(self, *, ticket_ids: list[str]) -> set[str]:
         """The ids among `ticket_ids` whose TicketReceived was already published."""
@@ -42,6 +55,15 @@ class IntakeStore:
                             "urgency": t.urgency,
                             "request_type": t.request_type.value,
                             "repeat_of": t.repeat_of,
+                            # What the Open311 API shows; the caller stays out of it.
+                            "content": t.content,
+                            "address": t.location.address,
+                            "community": t.location.community,
+                            "lat": t.location.lat,
+                            "lon": t.location.lon,
+                            "report_back_due_at": t.report_back_due_at,
+                            "status": "open",
+                            "updated_at": t.received_at,
                             "published": False,
                         }
                     },
@@ -51,6 +73,37 @@ class IntakeStore:
             ],
             ordered=False,
         )
+
+    async def get_by_ticket_id(self, *, ticket_id: str) -> dict | None:
+        """One ticket's record, or None."""
+        return await self._tickets.find_one({"_id": ticket_id})
+
+    async def get_by_ticket_ids(self, *, ticket_ids: list[str]) -> list[dict]:
+        """The records of the tickets that exist among `ticket_ids`, in the order asked."""
+        found = {doc["_id"]: doc async for doc in self._tickets.find({"_id": {"$in": ticket_ids}})}
+        return [found[t] for t in dict.fromkeys(ticket_ids) if t in found]
+
+    async def find_requests(
+        self,
+        *,
+        received_from: datetime,
+        received_to: datetime,
+        categories: list[str] | None = None,
+        statuses: list[str] | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
+        """Tickets received in [received_from, received_to], newest first, at most `limit`."""
+        query: dict = {"received_at": {"$gte": received_from, "$lte": received_to}}
+        if categories:
+            query["category"] = {"$in": categories}
+        wanted = set(statuses or ())
+        # Records written before statuses existed count as open.
+        if wanted == {"open"}:
+            query["status"] = {"$ne": "closed"}
+        elif wanted == {"closed"}:
+            query["status"] = "closed"
+        cursor = self._tickets.find(query).sort([("received_at", DESCENDING), ("_id", ASCENDING)])
+        return await cursor.limit(limit).to_list()
 
     async def mark_published(self, *, ticket_ids: list[str]) -> None:
         """Flag tickets whose event the broker acknowledged."""

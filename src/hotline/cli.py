@@ -88,6 +88,20 @@ def publish(
     typer.echo(f"published {len(records)} records to {settings.topic(topic)}")
 
 
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV export of another hotline (311, 12345).")],
+    mapping: Annotated[str, typer.Option(help="Shipped mapping name (sf311, nyc311-export, nyc311-api) or YAML path.")],
+    dry_run: Annotated[bool, typer.Option(help="Validate and summarise only; publish nothing.")] = False,
+    limit: Annotated[int | None, typer.Option(min=0, help="Read at most N rows.")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Write rejected rows here as JSON lines.")] = None,
+) -> None:
+    """Import a CSV export through a column mapping, publishing accepted rows to hotline.raw."""
+    from hotline.intake import bulk_import
+
+    raise typer.Exit(bulk_import.main(file, mapping=mapping, dry_run=dry_run, limit=limit, rejects=rejects))
+
+
 @app.command()
 def demo(
     metrics_url: Annotated[str, typer.Option(help="Metrics service base URL.")] = "http://127.0.0.1:8004",
