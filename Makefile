@@ -5,7 +5,7 @@ HOTLINE := $(VENV)/bin/hotline
 PYTEST := $(VENV)/bin/pytest
 PYTHON ?= python3
 
-.PHONY: up down test venv stack stack-down services services-down status demo
+.PHONY: up down test bench venv stack services status demo
 
 ## up: install, start Kafka + the MongoDB-protocol server + the four services, print where to look
 up: stack
@@ -50,3 +50,7 @@ status:
 
 demo:
 	@$(HOTLINE) demo
+
+## bench: benchmarks on the real local stack (figures and ratios to the raw Kafka limit)
+bench: stack
+	$(VENV)/bin/python bench/intake_bench.py

@@ -67,3 +67,27 @@ def raw_record(source_id: str, address: str, **overrides) -> dict:
     }
     record.update(overrides)
     return record
+
+
+async def drained(bootstrap: str, topic: str, group_id: str, *, timeout_s: float = 30) -> None:
+    """Wait until `group_id` has committed past every record now in `topic`: all were processed."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.structs import TopicPartition
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        described = (await admin.describe_topics([topic]))[0]
+        partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        ends = await consumer.end_offsets(partitions)
+
+        async def caught_up():
+            committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
+            return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
+
+        await eventually(caught_up, timeout_s=timeout_s)
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -23,7 +23,15 @@ from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hotline.contracts import Channel, RequestType, topics
 
@@ -32,7 +40,8 @@ from hotline.contracts import Channel, RequestType, topics
 # ---------------------------------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-_POINT = re.compile(r"\(\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*,\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\)")
+_NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_POINT = re.compile(rf"\(\s*{_NUMBER}\s*[,\s]\s*{_NUMBER}\s*\)")  # "(a, b)", also WKT "POINT (a b)"
 
 
 class _Spec(BaseModel):
@@ -51,7 +60,9 @@ class Text(_Spec):
         description="Text with {Column Name} placeholders ({{ and }} for braces); blank if any "
         "placeholder's column is blank.",
     )
-    join: list["Text"] | None = Field(default=None, description="The non-blank parts, joined, repeats dropped.")
+    join: list["Text"] | None = Field(
+        default=None, description="The non-blank parts, joined, repeats dropped."
+    )
     separator: str = Field(default=" / ", description="Separator of `join`.")
     first_of: list["Text"] | None = Field(default=None, description="The first non-blank alternative.")
     value: str | None = Field(default=None, description="A constant.")
@@ -64,7 +75,8 @@ class Text(_Spec):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Text":
-        given = [k for k in ("column", "template", "join", "first_of", "value") if getattr(self, k) is not None]
+        kinds = ("column", "template", "join", "first_of", "value")
+        given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of column, template, join, first_of, value "
@@ -78,11 +90,14 @@ class Text(_Spec):
 
     def columns(self) -> set[str]:
         """Every column this value reads."""
+        return set(self._ordered_columns())
+
+    def _ordered_columns(self) -> list[str]:
         if self.column is not None:
-            return {self.column}
+            return [self.column]
         if self.template is not None:
-            return {name for _, name in self._parts if name is not None}
-        return set().union(*(part.columns() for part in self.join or self.first_of or []))
+            return [name for _, name in self._parts if name is not None]
+        return [name for part in self.join or self.first_of or [] for name in part._ordered_columns()]
 
     def describe(self) -> str:
         """Where the value comes from, for messages."""
@@ -92,7 +107,7 @@ class Text(_Spec):
             return f"template {self.template!r}"
         if self.value is not None:
             return "a constant"
-        names = ", ".join(sorted(self.columns()))
+        names = ", ".join(dict.fromkeys(self._ordered_columns()))
         return f"{'join' if self.join is not None else 'first of'} {names}"
 
     def render(self, row: dict) -> str:
@@ -204,7 +219,9 @@ class Coordinates(_Spec):
 
     lat: Text | None = Field(default=None, description="Latitude column.")
     lon: Text | None = Field(default=None, description="Longitude column.")
-    point: Text | None = Field(default=None, description="Text holding '(a, b)' anywhere in it.")
+    point: Text | None = Field(
+        default=None, description="Text holding '(a, b)' (or WKT '(a b)') anywhere in it."
+    )
     order: Literal["lat,lon", "lon,lat"] = Field(default="lat,lon", description="Order inside `point`.")
 
     @model_validator(mode="after")
@@ -263,11 +280,15 @@ class Mapping(_Spec):
     time_formats: list[str] = Field(
         min_length=1, description="strptime formats tried in turn; 'iso' means ISO 8601."
     )
+    blank_values: list[str] = Field(
+        default_factory=list, description="Cell values that mean 'not given' (any case), e.g. N/A."
+    )
     required: list[OptionalField] = Field(
         default_factory=list, description="Optional fields that must not be blank in this source."
     )
     fields: Fields
     _zone: ZoneInfo = PrivateAttr()
+    _blanks: frozenset[str] = PrivateAttr(default=frozenset())
 
     @field_validator("timezone")
     @classmethod
@@ -290,6 +311,7 @@ class Mapping(_Spec):
     @model_validator(mode="after")
     def _prepare(self) -> "Mapping":
         self._zone = ZoneInfo(self.timezone)
+        self._blanks = frozenset(v.strip().casefold() for v in self.blank_values)
         missing = [name for name in self.required if getattr(self.fields, name) is None]
         if missing:
             raise ValueError(f"required names fields the mapping does not build: {', '.join(missing)}")
@@ -347,10 +369,15 @@ def parse_mapping(text: str, *, where: str = "mapping") -> Mapping:
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"  {_key_path(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
-        ]
+        problems = [f"  {_key_path(err['loc'])}: {_message(err)}" for err in exc.errors()]
         raise MappingError(f"{where} is not a valid mapping:\n" + "\n".join(problems)) from exc
+
+
+def _message(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_type" and isinstance(error.get("input"), bool | int | float):
+        message += f" (YAML read {error['input']!r}: quote it, e.g. \"ON\", \"yes\", \"1\")"
+    return message
 
 
 def _key_path(loc: tuple) -> str:
@@ -421,6 +448,9 @@ def _coordinates(spec: Coordinates, row: dict) -> tuple[float, float] | RowRejec
 
 def map_row(row: dict, mapping: Mapping) -> dict | RowRejection:
     """A CSV row (column -> text) as a raw-record dict, or why not. Pure; never raises."""
+    if mapping._blanks:
+        blanks = mapping._blanks
+        row = {k: "" if isinstance(v, str) and v.strip().casefold() in blanks else v for k, v in row.items()}
     f = mapping.fields
     source_id = f.source_id.render(row)
     if not source_id:
@@ -431,7 +461,9 @@ def map_row(row: dict, mapping: Mapping) -> dict | RowRejection:
     received_at = parse_time(when_text, mapping)
     if received_at is None:
         return RowRejection(
-            "received_at", f"not in a time format of the mapping ({', '.join(mapping.time_formats)})", when_text
+            "received_at",
+            f"not in a time format of the mapping ({', '.join(mapping.time_formats)})",
+            when_text,
         )
     content = f.content.render(row)
     if not content:
@@ -523,7 +555,9 @@ def _rows(handle, mapping: Mapping, path: Path) -> Iterator[tuple[int, int, dict
     reader = csv.reader(handle, delimiter=mapping.delimiter)
     try:
         header = next(reader, None)
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _not_encoded(path, mapping, exc) from exc
+    except csv.Error as exc:
         raise BulkImportError(f"cannot read the header of {path}: {exc}") from exc
     if not header:
         raise BulkImportError(f"{path} is empty: no header row")
@@ -538,7 +572,9 @@ def _rows(handle, mapping: Mapping, path: Path) -> Iterator[tuple[int, int, dict
     while True:
         try:
             cells = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise _not_encoded(path, mapping, exc) from exc
+        except csv.Error as exc:
             raise BulkImportError(f"cannot read {path} at line {line} (row {number + 1}): {exc}") from exc
         if cells is None:
             return
@@ -549,6 +585,13 @@ def _rows(handle, mapping: Mapping, path: Path) -> Iterator[tuple[int, int, dict
             else:
                 yield number, line, dict(zip(header, cells, strict=True))
         line = reader.line_num + 1
+
+
+def _not_encoded(path: Path, mapping: Mapping, exc: UnicodeDecodeError) -> BulkImportError:
+    return BulkImportError(
+        f"cannot read {path}: it is not {mapping.encoding} text ({exc.reason}); "
+        "set `encoding` in the mapping (e.g. gb18030)"
+    )
 
 
 async def run_import(
@@ -570,9 +613,11 @@ async def run_import(
     gazetteer = beijing()
     now = now or datetime.now(UTC)
     summary = ImportSummary(str(path), mapping.name, None if dry_run else topic, dry_run)
+    # utf-8-sig reads plain UTF-8 too, and drops the byte-order mark spreadsheet exports often start with.
+    encoding = "utf-8-sig" if codecs.lookup(mapping.encoding).name == "utf-8" else mapping.encoding
     try:
         size = path.stat().st_size
-        handle = path.open(encoding="utf-8-sig" if codecs.lookup(mapping.encoding).name == "utf-8" else mapping.encoding, newline="")
+        handle = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise BulkImportError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -581,40 +626,47 @@ async def run_import(
         handle.close()
         raise BulkImportError(f"cannot write the rejects file {rejects}: {exc.strerror or exc}") from exc
 
+    def check(row: dict) -> tuple[bytes, None] | tuple[None, RowRejection]:
+        if None in row:
+            return None, RowRejection("row", "wrong number of fields", row[None])
+        record = map_row(row, mapping)
+        if isinstance(record, RowRejection):
+            return None, record
+        payload = json.dumps(record, ensure_ascii=False).encode("utf-8")
+        checked = normalize(payload, now=now, gazetteer=gazetteer)
+        if isinstance(checked, Rejection):
+            return None, RowRejection(checked.field, checked.reason, _value_at(record, checked.field))
+        return payload, None
+
     producer = None
     progress = _progress(console)
     started = time.perf_counter()
     try:
         if not dry_run:
             producer = await _start_producer(bootstrap_servers)
-        task = progress.add_task(f"import {path.name}", total=size) if progress else None
+        # The bar follows the bytes read, or the rows when --limit stops early.
+        total = limit if limit is not None else size
+        task = progress.add_task(f"import {path.name}", total=total, rows=0) if progress else None
         pending: list[asyncio.Future] = []
         for number, line, row in _rows(handle, mapping, path):
             if limit is not None and summary.rows_read >= limit:
                 break
             summary.rows_read += 1
-            if None in row:
-                outcome: dict | RowRejection = RowRejection("row", "wrong number of fields", row[None])
-            else:
-                outcome = map_row(row, mapping)
-            if isinstance(outcome, dict):
-                payload = json.dumps(outcome, ensure_ascii=False).encode("utf-8")
-                checked = normalize(payload, now=now, gazetteer=gazetteer)
-                if isinstance(checked, Rejection):
-                    outcome = RowRejection(checked.field, checked.reason, _value_at(outcome, checked.field))
-            if isinstance(outcome, RowRejection):
-                _reject(summary, outcome, number, line, row, rejects_out)
+            if progress and summary.rows_read % 200 == 0:
+                done = summary.rows_read if limit is not None else handle.buffer.tell()
+                progress.update(task, completed=done, rows=summary.rows_read)
+            payload, rejection = check(row)
+            if rejection is not None:
+                _reject(summary, rejection, number, line, rejects_out)
                 continue
             summary.accepted += 1
             if producer is not None:
                 pending.append(await producer.send(topic, payload))
-            if summary.rows_read % CHUNK == 0:
-                await _settle(pending, summary)
-                if progress:
-                    progress.update(task, completed=handle.buffer.tell())
+                if len(pending) >= CHUNK:
+                    await _settle(pending, summary)
         await _settle(pending, summary)
         if progress:
-            progress.update(task, completed=size)
+            progress.update(task, completed=total, rows=summary.rows_read)
     finally:
         summary.seconds = time.perf_counter() - started
         if progress:
@@ -630,11 +682,11 @@ async def run_import(
 def _progress(console):
     if console is None:
         return None
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), console=console, transient=True,
     )
     progress.start()
     return progress
@@ -681,7 +733,7 @@ def _value_at(record: dict, field_path: str | None) -> str | None:
     return None if value is None else str(value)[:200]
 
 
-def _reject(summary: ImportSummary, rejection: RowRejection, number: int, line: int, row: dict, out) -> None:
+def _reject(summary: ImportSummary, rejection: RowRejection, number: int, line: int, out) -> None:
     summary.rejected[f"{rejection.field or 'record'}: {rejection.reason}"] += 1
     if out is None:
         return

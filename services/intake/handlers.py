@@ -1,5 +1,6 @@
 """Intake's Kafka handler: raw records in, TicketReceived or dead letters out."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -46,22 +47,32 @@ def register(
                     )
                 else:
                     tickets.setdefault(outcome.ticket_id, outcome)
-            done = await store.published_ids(ticket_ids=list(tickets))
+            # Both reads at once: each is one round trip to the store.
+            keyed = {t.ticket_id: repeat_key(t, settings.repeat_salt) for t in tickets.values()}
+            done, histories = await asyncio.gather(
+                store.published_ids(ticket_ids=list(tickets)),
+                store.histories(keys=sorted({k for k in keyed.values() if k})),
+            )
             fresh = [t for t in tickets.values() if t.ticket_id not in done]
-            fresh = await _link_repeats(fresh, store, settings.repeat_salt, policy.repeat_window)
-            await store.record_received(tickets=fresh)
+            fresh, entries = _link_repeats(fresh, keyed, histories, policy.repeat_window)
             await publisher.publish_all(
                 [(topics.TICKETS_RECEIVED, t, t.ticket_id) for t in fresh] + dead_letters
             )
-            await store.mark_published(ticket_ids=[t.ticket_id for t in fresh])
+            # Recorded after the broker's ack: a crash in between republishes the same event
+            # (same event id) on redelivery, which consumers drop; it never loses one.
+            await asyncio.gather(
+                store.record_received(tickets=fresh), store.remember(entries=entries)
+            )
 
 
-async def _link_repeats(
-    tickets: list[TicketReceived], store: IntakeStore, salt: str, window: timedelta
-) -> list[TicketReceived]:
-    """Link each ticket to the caller's earlier one on the same place and matter."""
-    keyed = [(repeat_key(t, salt), t) for t in sorted(tickets, key=lambda t: (t.received_at, t.ticket_id))]
-    histories = await store.histories(keys=sorted({k for k, _ in keyed if k}))
+def _link_repeats(
+    tickets: list[TicketReceived],
+    keys: dict[str, str | None],
+    histories: dict[str, list[PriorTicket]],
+    window: timedelta,
+) -> tuple[list[TicketReceived], dict[str, list[TicketReceived]]]:
+    """Link each ticket to the caller's earlier one on the same place and matter, in time order."""
+    keyed = [(keys[t.ticket_id], t) for t in sorted(tickets, key=lambda t: (t.received_at, t.ticket_id))]
     linked, entries = [], {}
     for key, ticket in keyed:
         if key is None:
@@ -71,6 +82,4 @@ async def _link_repeats(
         histories[key].append(PriorTicket(ticket.ticket_id, ticket.received_at))
         entries.setdefault(key, []).append(ticket)
         linked.append(ticket)
-    # Remembered before publishing: a crash in between only repeats this same linking.
-    await store.remember(entries=entries)
-    return linked
+    return linked, entries

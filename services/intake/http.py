@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from hotline.contracts import topics
-from hotline.gazetteer import beijing
-from hotline.intake.domain import IntakePolicy, Rejection, normalize
+from hotline.intake.domain import IntakePolicy, Rejection
+from hotline.intake.submit import submit_raw
 from hotline.runtime.service import ServiceRuntime
 
 
@@ -25,7 +24,7 @@ def http_router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
     async def post_ticket(request: Request) -> JSONResponse:
         """Accept a raw record; 202 with the ticket id, or a 4xx naming the field and the reason."""
         body = await request.body()
-        outcome = normalize(body, now=datetime.now(UTC), gazetteer=beijing(), policy=policy)
+        outcome = await submit_raw(runtime, policy, body, now=datetime.now(UTC))
         if isinstance(outcome, Rejection):
             status = 413 if len(body) > policy.max_record_bytes else 422
             return JSONResponse(
@@ -33,11 +32,6 @@ def http_router(runtime: ServiceRuntime, policy: IntakePolicy) -> APIRouter:
                              "msg": outcome.reason}]},
                 status_code=status,
             )
-        # The consumer of hotline.raw makes the ticket: one path for every channel, and a
-        # resend of the same record stays one ticket.
-        await runtime.broker.publish(
-            body, runtime.settings.topic(topics.RAW), key=outcome.ticket_id.encode()
-        )
         return JSONResponse(
             {
                 "ticket_id": outcome.ticket_id,

@@ -1,12 +1,13 @@
 """Intake's composition root: settings, broker, store, handlers and HTTP side."""
 
-from fastapi import FastAPI
-
 from datetime import timedelta
+
+from fastapi import FastAPI
 
 from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
 from hotline.intake.http import http_router
+from hotline.intake.open311 import open311_router
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
@@ -28,6 +29,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     register(runtime, store, runtime.publisher, policy)
     app = build_http_app(runtime, title="Hotline intake")
     app.include_router(http_router(runtime, policy))
+    app.include_router(open311_router(runtime, store, policy))
     return app
 
 

@@ -1,9 +1,11 @@
 """The category taxonomy, request types and urgency classes, kept as data (data/taxonomy/)."""
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import yaml
@@ -23,6 +25,11 @@ class Category:
     keywords_zh: tuple[str, ...]
     keywords_en: tuple[str, ...]
 
+    @cached_property
+    def keywords(self) -> _Keywords:
+        """The compiled keywords."""
+        return _Keywords(self.keywords_zh, self.keywords_en)
+
 
 @dataclass(frozen=True)
 class UrgencyClass:
@@ -35,20 +42,46 @@ class UrgencyClass:
     keywords_en: tuple[str, ...] = ()
     for_utilities: bool = False
 
+    @cached_property
+    def keywords(self) -> _Keywords:
+        """The compiled keywords."""
+        return _Keywords(self.keywords_zh, self.keywords_en)
 
-def _has_english(text: str, phrase: str) -> bool:
-    return re.search(rf"\b{re.escape(phrase)}", text) is not None
+
+class _Keywords:
+    """Chinese keywords match as substrings, English ones at a word start, case-insensitively."""
+
+    def __init__(self, zh: tuple[str, ...], en: tuple[str, ...]) -> None:
+        # Compiled alternations, longest first: matching is on the hot path of intake.
+        self._zh = self._compile(zh, prefix="")
+        self._en = self._compile(en, prefix=r"\b")
+        self._zh_keywords = zh
+
+    @staticmethod
+    def _compile(words: tuple[str, ...], prefix: str) -> re.Pattern[str] | None:
+        ordered = sorted(set(words), key=len, reverse=True)
+        return re.compile(prefix + "(?:" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
+
+    def hits(self, text: str, lowered: str) -> int:
+        """How many distinct keywords occur in the text."""
+        found = 0
+        if self._zh is not None and self._zh.search(text):
+            # Overlapping keywords (施工 inside 夜间施工) each count, as substrings do.
+            found += sum(1 for k in self._zh_keywords if k in text)
+        if self._en is not None:
+            found += len(set(self._en.findall(lowered)))
+        return found
 
 
-def _hits(text: str, lowered: str, zh: tuple[str, ...], en: tuple[str, ...]) -> int:
-    return sum(1 for k in zh if k in text) + sum(1 for k in en if _has_english(lowered, k))
+def _hits(text: str, lowered: str, keywords: "_Keywords") -> int:
+    return keywords.hits(text, lowered)
 
 
 class Taxonomy:
     """Matches content to a category, a request type and an urgency class."""
 
     def __init__(self, version: str, categories: list[Category], urgency: list[UrgencyClass],
-                 request_types: list[tuple[RequestType, tuple[str, ...], tuple[str, ...]]],
+                 request_types: list[tuple[RequestType, "_Keywords"]],
                  default_request_type: RequestType) -> None:
         self.version = version
         self.categories = {c.code: c for c in categories}
@@ -76,7 +109,7 @@ class Taxonomy:
         lowered = text.lower()
         best, best_score = "other", 0
         for category in self.categories.values():
-            score = _hits(text, lowered, category.keywords_zh, category.keywords_en)
+            score = _hits(text, lowered, category.keywords)
             if score > best_score:
                 best, best_score = category.code, score
         return best
@@ -86,8 +119,8 @@ class Taxonomy:
         if given is not None:
             return given
         lowered = content.lower()
-        for code, zh, en in self._request_types:
-            if _hits(content, lowered, zh, en):
+        for code, keywords in self._request_types:
+            if _hits(content, lowered, keywords):
                 return code
         return self._default_request_type
 
@@ -100,7 +133,7 @@ class Taxonomy:
                 if is_utility:
                     return urgency
             elif urgency.keywords_zh or urgency.keywords_en:
-                if _hits(content, lowered, urgency.keywords_zh, urgency.keywords_en):
+                if _hits(content, lowered, urgency.keywords):
                     return urgency
             else:
                 return urgency
@@ -137,8 +170,8 @@ def default_taxonomy() -> Taxonomy:
     ]
     types = _load("request_types.yaml")
     request_types = [
-        (RequestType(t["code"]), tuple(t["keywords"].get("zh") or ()),
-         tuple(k.lower() for k in t["keywords"].get("en") or ()))
+        (RequestType(t["code"]), _Keywords(tuple(t["keywords"].get("zh") or ()),
+                                           tuple(k.lower() for k in t["keywords"].get("en") or ())))
         for t in types["order"]
     ]
     return Taxonomy(cats["version"], categories, urgency, request_types, RequestType(types["default"]))

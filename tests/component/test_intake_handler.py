@@ -34,11 +34,7 @@ class InMemoryIntakeStore:
 
     async def record_received(self, *, tickets):
         for t in tickets:
-            self.tickets.setdefault(t.ticket_id, False)
-
-    async def mark_published(self, *, ticket_ids):
-        for t in ticket_ids:
-            self.tickets[t] = True
+            self.tickets.setdefault(t.ticket_id, True)
 
 
 def build():

@@ -12,23 +12,23 @@ from hotline.intake.store import IntakeStore
 from hotline.runtime.kafka import Publisher, build_broker
 from hotline.runtime.mongo import make_client
 from hotline.runtime.service import ServiceRuntime
-from tests.support import publish, raw_record, read_topic
+from tests.support import drained, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
 
 class StoreThatFailsOnce(IntakeStore):
-    """The real store, except that its first write fails as if the server had gone away."""
+    """The real store, except that its first read fails as if the server had gone away."""
 
     def __init__(self, db) -> None:
         super().__init__(db)
         self.failures = 0
 
-    async def record_received(self, *, tickets):
-        if tickets and self.failures == 0:
+    async def published_ids(self, *, ticket_ids):
+        if ticket_ids and self.failures == 0:
             self.failures += 1
             raise ConnectionError("store unavailable")
-        await super().record_received(tickets=tickets)
+        return await super().published_ids(ticket_ids=ticket_ids)
 
 
 async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):
@@ -50,7 +50,9 @@ async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):
     await runtime.start()
     try:
         await publish(namespace["kafka"], prefix + topics.RAW, record)
-        received = await read_topic(namespace["kafka"], prefix + topics.TICKETS_RECEIVED, until=lambda rs: len(rs) >= 1)
+        await drained(namespace["kafka"], prefix + topics.RAW, f"{prefix}hotline-intake.{topics.RAW}")
+        received = await read_topic(namespace["kafka"], prefix + topics.TICKETS_RECEIVED,
+                                    until=lambda rs: False, timeout_s=1)
     finally:
         await runtime.stop()
     assert store.failures == 1
