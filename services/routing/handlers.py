@@ -4,6 +4,7 @@ import logging
 
 from faststream.kafka.annotations import KafkaMessage
 
+from hotline.catalogue import default_catalogue
 from hotline.contracts import TicketReceived, topics
 from hotline.gazetteer import beijing
 from hotline.routing.domain import decide, dispatch_events
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher) -> None:
     """Subscribe routing's handlers on the runtime's broker."""
-    gazetteer = beijing()
+    gazetteer, catalogue = beijing(), default_catalogue()
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
     async def on_tickets_received(body: list[bytes], msg: KafkaMessage) -> None:
@@ -29,7 +30,7 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
                     tickets.setdefault(ticket.ticket_id, ticket)
             stored = await store.get_many(ticket_ids=list(tickets))
             new_decisions = {
-                tid: decide(t, gazetteer) for tid, t in tickets.items() if tid not in stored
+                tid: decide(t, gazetteer, catalogue) for tid, t in tickets.items() if tid not in stored
             }
             await store.save_new(decisions=new_decisions)
             outgoing = list(dead_letters)
@@ -38,9 +39,9 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
                 dispatch, published = stored.get(tid, (new_decisions.get(tid), False))
                 if published:
                     continue
-                dispatched, assignment = dispatch_events(ticket, dispatch)
+                dispatched, assignments = dispatch_events(ticket, dispatch)
                 outgoing.append((topics.TICKETS_DISPATCHED, dispatched, tid))
-                outgoing.append((topics.queue_topic(dispatch.unit_code), assignment, tid))
+                outgoing.extend((topics.queue_topic(a.unit_code), a, tid) for a in assignments)
                 to_mark.append(tid)
             await publisher.publish_all(outgoing)
             await store.mark_published(ticket_ids=to_mark)

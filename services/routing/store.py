@@ -3,7 +3,30 @@
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from hotline.contracts import Assignee
 from hotline.routing.domain import Dispatch, DispatchReason
+
+
+def _as_document(dispatch: Dispatch) -> dict:
+    return {
+        "lead": dispatch.lead.model_dump(),
+        "co_handlers": [a.model_dump() for a in dispatch.co_handlers],
+        "district_code": dispatch.district_code,
+        "reason": dispatch.reason.value,
+        "rule_id": dispatch.rule_id,
+        "catalogue_version": dispatch.catalogue_version,
+    }
+
+
+def _from_document(doc: dict) -> Dispatch:
+    return Dispatch(
+        lead=Assignee.model_validate(doc["lead"]),
+        co_handlers=tuple(Assignee.model_validate(a) for a in doc.get("co_handlers", [])),
+        district_code=doc.get("district_code"),
+        reason=DispatchReason(doc["reason"]),
+        rule_id=doc.get("rule_id"),
+        catalogue_version=doc.get("catalogue_version"),
+    )
 
 
 class DispatchStore:
@@ -19,30 +42,18 @@ class DispatchStore:
         """Stored decisions for these tickets, with whether they were published."""
         found = {}
         async for doc in self._dispatches.find({"_id": {"$in": ticket_ids}}):
-            dispatch = Dispatch(
-                doc["unit_code"], doc["unit_name"], doc.get("district_code"),
-                DispatchReason(doc["reason"]),
-            )
-            found[doc["_id"]] = (dispatch, bool(doc.get("published")))
+            found[doc["_id"]] = (_from_document(doc), bool(doc.get("published")))
         return found
 
     async def save_new(self, *, decisions: dict[str, Dispatch]) -> None:
-        """Store decisions; one already stored for a ticket wins."""
+        """Store decisions; one already stored for a ticket wins (a new catalogue never re-decides)."""
         if not decisions:
             return
         await self._dispatches.bulk_write(
             [
                 UpdateOne(
                     {"_id": ticket_id},
-                    {
-                        "$setOnInsert": {
-                            "unit_code": d.unit_code,
-                            "unit_name": d.unit_name,
-                            "district_code": d.district_code,
-                            "reason": d.reason.value,
-                            "published": False,
-                        }
-                    },
+                    {"$setOnInsert": {**_as_document(d), "attempt": 1, "published": False}},
                     upsert=True,
                 )
                 for ticket_id, d in decisions.items()
@@ -53,6 +64,7 @@ class DispatchStore:
     async def mark_published(self, *, ticket_ids: list[str]) -> None:
         """Flag dispatches whose events the broker acknowledged."""
         if ticket_ids:
-            await self._dispatches.update_many(
-                {"_id": {"$in": ticket_ids}}, {"$set": {"published": True}}
+            await self._dispatches.bulk_write(
+                [UpdateOne({"_id": t}, {"$set": {"published": True}}) for t in ticket_ids],
+                ordered=False,
             )

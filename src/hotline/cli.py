@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from hotline.catalogue import default_catalogue, queue_codes
 from hotline.contracts import BUSINESS_TZ, topics
 from hotline.gazetteer import beijing
 from hotline.runtime.settings import ServiceSettings
@@ -36,10 +37,9 @@ def serve(service: ServiceName) -> None:
 
 
 def all_topic_specs(prefix: str = "") -> list[topics.TopicSpec]:
-    """Every topic: the shared ones and one queue per unit, district fallback and triage."""
-    gazetteer = beijing()
-    queue_codes = [*gazetteer.units, *gazetteer.districts, topics.TRIAGE_QUEUE_CODE]
-    specs = topics.core_topics() + topics.queue_topics(queue_codes)
+    """Every topic: the shared ones and one queue per unit: streets and towns, district
+    fallbacks, departments, enterprises and triage."""
+    specs = topics.core_topics() + topics.queue_topics(queue_codes(default_catalogue(), beijing()))
     return [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs]
 
 

@@ -104,8 +104,12 @@ class Gazetteer:
     def resolve(self, address: str, district: str | None = None) -> Resolution:
         """Resolve an address (and optional district) to district and unit codes."""
         given_district = self.district_code_for(district)
+        # District names come out first: 海淀区 must not match the street 海淀 (海淀街道).
+        streets_text = address
+        for d in self.districts.values():
+            streets_text = streets_text.replace(d.name, " ")
         for name, codes in self._unit_names:
-            if name not in address:
+            if name not in streets_text:
                 continue
             # A district stated apart from the address is authoritative; one inside the
             # address text only breaks ties (朝阳门 contains 朝阳 but lies in Dongcheng).

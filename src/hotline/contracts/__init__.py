@@ -12,9 +12,16 @@ from hotline.contracts.raw import (
     RequestType,
     Satisfaction,
 )
-from hotline.contracts.tickets import Location, QueueAssignment, TicketDispatched, TicketReceived
+from hotline.contracts.tickets import (
+    Assignee,
+    Location,
+    QueueAssignment,
+    TicketDispatched,
+    TicketReceived,
+)
 
 __all__ = [
+    "Assignee",
     "BUSINESS_TZ",
     "CallbackResult",
     "Caller",

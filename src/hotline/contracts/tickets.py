@@ -54,20 +54,61 @@ class TicketReceived(Event):
     )
 
 
-class TicketDispatched(Event):
-    """Routing assigned a ticket to its owning unit (topic `tickets.dispatched`)."""
+class Assignee(Contract):
+    """A unit assigned to a ticket, and the office inside it that handles the matter."""
 
-    unit_code: str = Field(description="Code of the unit that owns the ticket.")
-    unit_name: str = Field(description="Name of the owning unit.")
-    district_code: str | None = Field(default=None, description="District of the owning unit.")
-    reason: str = Field(description="Why this unit: street_town, district_fallback or triage.")
+    unit_code: str = Field(description="Unit code: 9-digit street/town, district, m-*, e-*, triage.")
+    unit_name: str = Field(description="The unit's Chinese name.")
+    unit_kind: str = Field(
+        description="street, area, town, township, special_zone, district_fallback, department, "
+        "enterprise or triage."
+    )
+    office: str | None = Field(default=None, description="Office code inside a street or town.")
+    office_name: str | None = Field(default=None, description="The office's Chinese name.")
+
+
+class TicketDispatched(Event):
+    """Routing assigned a ticket to its lead unit and co-handlers (topic `tickets.dispatched`).
+
+    The first unit leads and coordinates (首接负责); co-handlers cooperate and cannot return it.
+    A re-dispatch after a return is a new event with the next `attempt`.
+    """
+
+    unit_code: str = Field(description="Code of the lead unit, which owns the ticket.")
+    unit_name: str = Field(description="Name of the lead unit.")
+    district_code: str | None = Field(default=None, description="District of the lead unit.")
+    reason: str = Field(
+        description="Why this unit: street_town, department, enterprise, district_fallback, "
+        "triage or escalation."
+    )
     dispatched_at: AwareDatetime = Field(description="Business time of the dispatch.")
+    unit_kind: str | None = Field(default=None, description="Kind of the lead unit.")
+    office: str | None = Field(default=None, description="Office of the lead street or town.")
+    office_name: str | None = Field(default=None, description="Name of that office.")
+    co_handlers: list[Assignee] = Field(default_factory=list, description="Cooperating units.")
+    rule_id: str | None = Field(default=None, description="Catalogue rule that matched.")
+    catalogue_version: str | None = Field(default=None, description="Catalogue version used.")
+    attempt: int = Field(default=1, ge=1, description="1 for the first dispatch, +1 per re-dispatch.")
+    category: str | None = Field(default=None, description="The ticket's category.")
+    urgency: str | None = Field(default=None, description="The ticket's urgency class.")
+    report_back_due_at: AwareDatetime | None = Field(
+        default=None, description="When the citizen must hear back."
+    )
 
 
 class QueueAssignment(Event):
     """A copy of an assignment on the unit's own queue topic `queue.<unit_code>`."""
 
     unit_code: str = Field(description="The unit whose queue this is.")
+    role: str = Field(default="lead", description="lead, co_handler or summoned.")
+    office: str | None = Field(default=None, description="Office that handles it, in a street.")
+    lead_unit_code: str | None = Field(default=None, description="The lead unit (for co-handlers).")
+    category: str | None = Field(default=None, description="The ticket's category.")
+    urgency: str | None = Field(default=None, description="The ticket's urgency class.")
+    report_back_due_at: AwareDatetime | None = Field(
+        default=None, description="When the citizen must hear back."
+    )
+    attempt: int = Field(default=1, ge=1, description="Dispatch attempt this assignment belongs to.")
     content: str = Field(description="What the citizen said.")
     address: str = Field(description="Address text.")
     caller_phone: str | None = Field(default=None, description="Caller's phone, for this unit only.")
