@@ -17,24 +17,24 @@ class FollowupStore:
         """Reads are by `_id` only."""
 
     async def apply_dispatches(self, *, events: list[TicketDispatched]) -> None:
-        """Record who holds each ticket; replaying a dispatch changes nothing."""
-        if not events:
-            return
-        await self._tickets.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": e.ticket_id},
-                    {
-                        "$set": {"unit_code": e.unit_code, "district_code": e.district_code},
-                        "$min": {"first_dispatched_at": e.dispatched_at},
-                        "$setOnInsert": {"contacts": []},
-                    },
-                    upsert=True,
-                )
-                for e in events
-            ],
-            ordered=False,
-        )
+        """Record who holds each ticket: the highest dispatch attempt wins, in any order."""
+        ops = []
+        for e in events:
+            ops.append(UpdateOne(
+                {"_id": e.ticket_id},
+                {"$setOnInsert": {"contacts": [], "attempt": 0},
+                 "$min": {"first_dispatched_at": e.dispatched_at}},
+                upsert=True,
+            ))
+            ops.append(UpdateOne(
+                {"_id": e.ticket_id, "attempt": {"$lt": e.attempt}},
+                {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
+                          "attempt": e.attempt,
+                          "co_handlers": [a.unit_code for a in e.co_handlers]}},
+            ))
+        if ops:
+            # Ordered: each ticket's insert comes before its guarded update.
+            await self._tickets.bulk_write(ops, ordered=True)
 
     async def get_by_ticket_id(self, *, ticket_id: str) -> FollowupTicket | None:
         """The ticket, if followup has seen its dispatch."""

@@ -24,19 +24,22 @@ class MetricsStore:
     ) -> set[str]:
         """Write the events' facts (idempotent $set); return the tickets touched."""
         ops = [
-            UpdateOne(
-                {"_id": e.ticket_id},
-                {
-                    "$set": {
+            op
+            for e in dispatched
+            for op in (
+                UpdateOne({"_id": e.ticket_id}, {"$setOnInsert": {"attempt": 0}}, upsert=True),
+                # A re-dispatch (higher attempt) moves the ticket to its new unit; an older
+                # attempt arriving late changes nothing.
+                UpdateOne(
+                    {"_id": e.ticket_id, "attempt": {"$lt": e.attempt}},
+                    {"$set": {
                         "unit_code": e.unit_code,
                         "district_code": e.district_code,
-                        "dispatched_at": e.dispatched_at,
+                        "attempt": e.attempt,
                         "period": period_of(e.dispatched_at),
-                    }
-                },
-                upsert=True,
+                    }, "$min": {"dispatched_at": e.dispatched_at}},
+                ),
             )
-            for e in dispatched
         ] + [
             # Contacts may arrive before the dispatch (another topic): the fact waits for it.
             UpdateOne(
@@ -47,7 +50,7 @@ class MetricsStore:
             for e in contacts
         ]
         if ops:
-            await self._facts.bulk_write(ops, ordered=False)
+            await self._facts.bulk_write(ops, ordered=True)
         return {e.ticket_id for e in dispatched} | {e.ticket_id for e in contacts}
 
     async def project(self, *, ticket_ids: set[str]) -> None:
@@ -55,12 +58,19 @@ class MetricsStore:
         if not ticket_ids:
             return
         facts = [f async for f in self._facts.find({"_id": {"$in": sorted(ticket_ids)}})]
-        ops, touched = [], {}
+        ops, touched, moved = [], {}, []
         for fact in facts:
             if "unit_code" not in fact:
                 continue
             month_id = unit_month_id(fact["unit_code"], fact["period"])
             touched[month_id] = (fact["unit_code"], fact["period"])
+            previous = fact.get("projected_to")
+            if previous and previous != month_id:
+                # Re-dispatched: the ticket leaves the unit that had it.
+                ops.append(UpdateOne({"_id": previous}, {"$unset": {f"tickets.{fact['_id']}": ""}}))
+                touched[previous] = (None, None)
+            if previous != month_id:
+                moved.append(UpdateOne({"_id": fact["_id"]}, {"$set": {"projected_to": month_id}}))
             ops.append(
                 UpdateOne(
                     {"_id": month_id},
@@ -79,6 +89,9 @@ class MetricsStore:
             async for doc in self._unit_months.find({"_id": {"$in": sorted(touched)}})
         ]
         await self._unit_months.bulk_write(figures_ops, ordered=False)
+        # Noted last: a crash before this repeats the move, which changes nothing.
+        if moved:
+            await self._facts.bulk_write(moved, ordered=False)
 
     async def unit_month(self, *, unit_code: str, period: str) -> dict[str, Any] | None:
         """One unit's figures for one month (without the per-ticket detail)."""

@@ -1,6 +1,7 @@
 """Routing's pure domain: who handles a ticket by the dispatch catalogue, and the events that say so."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from hotline.catalogue import Catalogue, Target
@@ -11,6 +12,15 @@ from hotline.contracts import (
     TicketReceived,
     deterministic_event_id,
     mask_phone,
+)
+from hotline.contracts.common import Event
+from hotline.contracts.routing import (
+    CommandRefused,
+    DepartmentsSummoned,
+    ReturnTicket,
+    SummonDepartments,
+    TicketEscalated,
+    TicketReturned,
 )
 from hotline.contracts.topics import TRIAGE_QUEUE_CODE
 from hotline.gazetteer import Gazetteer, UnitKind
@@ -24,6 +34,7 @@ class DispatchReason(StrEnum):
     ENTERPRISE = "enterprise"  # a public-service enterprise, by the catalogue
     DISTRICT_FALLBACK = "district_fallback"  # 兜底: no street or town known, the district owns it
     TRIAGE = "triage"  # not even a district: the hotline centre sorts it out
+    ESCALATION = "escalation"  # 督办: returned twice, the district coordinator takes it
 
 
 @dataclass(frozen=True)
@@ -99,14 +110,14 @@ def decide(
 
 
 def dispatch_events(
-    ticket: TicketReceived, dispatch: Dispatch, *, attempt: int = 1
+    ticket: TicketReceived, dispatch: Dispatch, *, attempt: int = 1, at: datetime | None = None
 ) -> tuple[TicketDispatched, list[QueueAssignment]]:
     """The dispatch event and one copy for each assigned unit's queue.
 
-    Automatic dispatch happens as the ticket arrives, so its business time is the ticket's
-    receipt time: replaying the log gives the same times.
+    The first dispatch happens as the ticket arrives, so its business time is the ticket's
+    receipt time; a re-dispatch happens at the return's time. Replaying the log gives the same.
     """
-    dispatched_at = ticket.received_at
+    dispatched_at = at or ticket.received_at
     lead = dispatch.lead
     dispatched = TicketDispatched(
         event_id=deterministic_event_id("TicketDispatched", ticket.ticket_id, str(attempt)),
@@ -154,3 +165,155 @@ def dispatch_events(
         for a, role in roles
     ]
     return dispatched, assignments
+
+
+# ---------------------------------------------------------------- returns and whistle summons
+
+RETURN_LIMIT = 2  # the second return escalates to the district coordinator
+ON_SITE_DEADLINE = timedelta(minutes=30)  # 吹哨报到: summoned departments report within 30 minutes
+_STREET_KINDS = {k.value for k in UnitKind} - {UnitKind.DISTRICT_FALLBACK.value}
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    """What routing knows of a dispatched ticket."""
+
+    ticket: TicketReceived
+    dispatch: Dispatch
+    attempt: int
+    dispatched_at: datetime
+    returned_by: frozenset[str] = frozenset()
+    returns: int = 0
+    escalated: bool = False
+
+
+Outcome = list[Event]
+
+
+def _refuse(command: ReturnTicket | SummonDepartments, code: str, reason: str, at: datetime) -> CommandRefused:
+    return CommandRefused(
+        event_id=deterministic_event_id("CommandRefused", command.command_id),
+        ticket_id=command.ticket_id, occurred_at=at, command=command.command,
+        command_id=command.command_id, unit_code=command.unit_code, code=code, reason=reason,
+    )
+
+
+def known_unit(code: str, gazetteer: Gazetteer, catalogue: Catalogue) -> Assignee | None:
+    """The unit with this code, if it has a queue."""
+    if code in gazetteer.units:
+        unit = gazetteer.units[code]
+        return Assignee(unit_code=code, unit_name=unit.name, unit_kind=unit.kind.value)
+    if code in catalogue.units_by_code:
+        unit = catalogue.units_by_code[code]
+        return Assignee(unit_code=code, unit_name=unit.zh, unit_kind=unit.kind)
+    if code in gazetteer.districts:
+        return fallback_owner(code, gazetteer)
+    return None
+
+
+def handle_return(
+    state: RoutingState | None,
+    command: ReturnTicket,
+    *,
+    window: timedelta,
+    gazetteer: Gazetteer,
+    catalogue: Catalogue,
+) -> tuple[RoutingState | None, Outcome]:
+    """Accept a return by the lead within the window and re-dispatch, or escalate; else refuse."""
+    at = command.returned_at
+    if state is None:
+        return state, [_refuse(command, "unknown_ticket", "routing has not dispatched this ticket", at)]
+    lead = state.dispatch.lead
+    if state.escalated:
+        return state, [_refuse(command, "escalated", "the district coordinator owns this ticket now", at)]
+    if command.unit_code in {a.unit_code for a in state.dispatch.co_handlers}:
+        return state, [_refuse(command, "co_handler", "a co-handler cooperates and cannot return the ticket (首接负责)", at)]
+    if command.unit_code != lead.unit_code:
+        return state, [_refuse(command, "not_holder", "this unit does not hold the ticket", at)]
+    if at - state.dispatched_at > window:
+        return state, [_refuse(command, "window_passed", f"returns are accepted within {window} of dispatch", at)]
+    returns = state.returns + 1
+    returned_by = state.returned_by | {command.unit_code}
+    returned = TicketReturned(
+        event_id=deterministic_event_id("TicketReturned", command.ticket_id, str(state.attempt)),
+        ticket_id=command.ticket_id, occurred_at=at, unit_code=command.unit_code,
+        attempt=state.attempt, reason_code=command.reason_code,
+        suggested_unit=command.suggested_unit, note=command.note, returns=returns,
+    )
+    attempt = state.attempt + 1
+    if returns >= RETURN_LIMIT:
+        owner = fallback_owner(state.dispatch.district_code, gazetteer)
+        dispatch = Dispatch(owner, (), state.dispatch.district_code, DispatchReason.ESCALATION,
+                            "escalation", catalogue.version)
+        escalated = TicketEscalated(
+            event_id=deterministic_event_id("TicketEscalated", command.ticket_id),
+            ticket_id=command.ticket_id, occurred_at=at, district_code=state.dispatch.district_code,
+            to_unit_code=owner.unit_code, returns=returns,
+        )
+        events: Outcome = [returned, escalated]
+    else:
+        dispatch = _redispatch(state.ticket, command, returned_by, gazetteer, catalogue)
+        events = [returned]
+    new_state = RoutingState(state.ticket, dispatch, attempt, at, returned_by, returns,
+                             escalated=returns >= RETURN_LIMIT)
+    dispatched, assignments = dispatch_events(state.ticket, dispatch, attempt=attempt, at=at)
+    return new_state, [*events, dispatched, *assignments]
+
+
+def _redispatch(ticket: TicketReceived, command: ReturnTicket, returned_by: frozenset[str],
+                gazetteer: Gazetteer, catalogue: Catalogue) -> Dispatch:
+    """The suggested unit when it has a queue and has not returned it; else the catalogue again."""
+    suggested = known_unit(command.suggested_unit or "", gazetteer, catalogue)
+    decided = decide(ticket, gazetteer, catalogue, skip=returned_by)
+    if suggested is None or suggested.unit_code in returned_by:
+        return decided
+    reason = {"department": DispatchReason.DEPARTMENT, "enterprise": DispatchReason.ENTERPRISE,
+              "district_fallback": DispatchReason.DISTRICT_FALLBACK}.get(
+        suggested.unit_kind, DispatchReason.STREET_TOWN)
+    co = tuple(a for a in decided.co_handlers if a.unit_code != suggested.unit_code)
+    return Dispatch(suggested, co, decided.district_code, reason,
+                    f"suggested-by:{command.unit_code}", catalogue.version)
+
+
+def handle_summon(
+    state: RoutingState | None,
+    command: SummonDepartments,
+    *,
+    gazetteer: Gazetteer,
+    catalogue: Catalogue,
+) -> Outcome:
+    """A street or town on the ticket summons departments; each gets it on its queue."""
+    at = command.summoned_at
+    if state is None:
+        return [_refuse(command, "unknown_ticket", "routing has not dispatched this ticket", at)]
+    on_ticket = {state.dispatch.lead.unit_code: state.dispatch.lead,
+                 **{a.unit_code: a for a in state.dispatch.co_handlers}}
+    caller = on_ticket.get(command.unit_code)
+    if caller is None:
+        return [_refuse(command, "not_holder", "only a unit handling the ticket can blow the whistle", at)]
+    if caller.unit_kind not in _STREET_KINDS:
+        return [_refuse(command, "not_street_town", "only a street or town blows the whistle (吹哨)", at)]
+    unknown = [d for d in command.departments if d not in catalogue.units_by_code]
+    if unknown:
+        return [_refuse(command, "unknown_unit", f"not a department or enterprise: {', '.join(unknown)}", at)]
+    due = at + ON_SITE_DEADLINE
+    summoned = DepartmentsSummoned(
+        event_id=deterministic_event_id("DepartmentsSummoned", command.command_id),
+        ticket_id=command.ticket_id, occurred_at=at, unit_code=command.unit_code,
+        departments=list(dict.fromkeys(command.departments)), note=command.note,
+        report_on_site_due_at=due,
+    )
+    ticket = state.ticket
+    copies = [
+        QueueAssignment(
+            event_id=deterministic_event_id("QueueAssignment", command.command_id, code),
+            ticket_id=ticket.ticket_id, occurred_at=at, unit_code=code, role="summoned",
+            lead_unit_code=state.dispatch.lead.unit_code, category=ticket.category,
+            urgency=ticket.urgency, report_back_due_at=ticket.report_back_due_at,
+            attempt=state.attempt, on_site_due_at=due, content=ticket.content,
+            address=ticket.location.address, caller_phone=None, caller_phone_masked=None,
+            received_at=ticket.received_at, dispatched_at=at,
+        )
+        for code in summoned.departments
+    ]
+    return [summoned, *copies]

@@ -1,14 +1,31 @@
 """Routing's Kafka handler: TicketReceived in, TicketDispatched and queue assignments out."""
 
 import logging
+from datetime import timedelta
 
 from faststream.kafka.annotations import KafkaMessage
+from pydantic import TypeAdapter, ValidationError
 
 from hotline.catalogue import default_catalogue
-from hotline.contracts import TicketReceived, topics
+from hotline.contracts import QueueAssignment, TicketDispatched, TicketReceived, topics
+from hotline.contracts.routing import (
+    CommandRefused,
+    DepartmentsSummoned,
+    ReturnTicket,
+    RoutingCommand,
+    SummonDepartments,
+    TicketEscalated,
+    TicketReturned,
+)
 from hotline.gazetteer import beijing
-from hotline.routing.domain import decide, dispatch_events
-from hotline.routing.store import DispatchStore
+from hotline.routing.domain import (
+    RoutingState,
+    decide,
+    dispatch_events,
+    handle_return,
+    handle_summon,
+)
+from hotline.routing.store import DispatchStore, command_key
 from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
@@ -18,6 +35,7 @@ log = logging.getLogger(__name__)
 def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher) -> None:
     """Subscribe routing's handlers on the runtime's broker."""
     gazetteer, catalogue = beijing(), default_catalogue()
+    window = timedelta(seconds=runtime.settings.return_window_s)  # type: ignore[attr-defined]
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
     async def on_tickets_received(body: list[bytes], msg: KafkaMessage) -> None:
@@ -32,7 +50,7 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
             new_decisions = {
                 tid: decide(t, gazetteer, catalogue) for tid, t in tickets.items() if tid not in stored
             }
-            await store.save_new(decisions=new_decisions)
+            await store.save_new(decisions={tid: (tickets[tid], d) for tid, d in new_decisions.items()})
             outgoing = list(dead_letters)
             to_mark = []
             for tid, ticket in tickets.items():
@@ -45,3 +63,61 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
                 to_mark.append(tid)
             await publisher.publish_all(outgoing)
             await store.mark_published(ticket_ids=to_mark)
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.ROUTING_COMMANDS)
+    async def on_routing_commands(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("routing command batch"):
+            commands, dead_letters = _parse_commands(msg.raw_message, publisher)
+            states = await store.get_states(ticket_ids=sorted({c.ticket_id for c in commands}))
+            outgoing, outcomes = list(dead_letters), []
+            for command in commands:
+                state, applied = states.get(command.ticket_id, (None, {}))
+                key = command_key(command.command_id)
+                if key in applied:  # a redelivered or retried command: same events again
+                    events = [_event_from(e) for e in applied[key]]
+                else:
+                    new_state, events = _apply(state, command)
+                    changed = new_state if new_state is not state else None
+                    stored = [{"type": type(e).__name__, "json": e.model_dump_json()} for e in events]
+                    if state is not None:
+                        outcomes.append((command.ticket_id, command.command_id, changed, stored))
+                        states[command.ticket_id] = (new_state, {**applied, key: stored})
+                outgoing.extend((_topic_of(e), e, command.ticket_id) for e in events)
+            # Outcomes first: a crash before publishing republishes the stored events.
+            await store.save_outcomes(outcomes=outcomes)
+            await publisher.publish_all(outgoing)
+
+    def _apply(state: RoutingState | None, command: ReturnTicket | SummonDepartments):
+        if isinstance(command, ReturnTicket):
+            return handle_return(state, command, window=window, gazetteer=gazetteer, catalogue=catalogue)
+        return state, handle_summon(state, command, gazetteer=gazetteer, catalogue=catalogue)
+
+
+_COMMANDS = TypeAdapter(RoutingCommand)
+_EVENT_TYPES = {cls.__name__: cls for cls in (
+    TicketReturned, TicketEscalated, DepartmentsSummoned, CommandRefused, TicketDispatched, QueueAssignment,
+)}
+
+
+def _parse_commands(records, publisher: Publisher):
+    commands, dead_letters = [], []
+    for record in records:
+        try:
+            commands.append(_COMMANDS.validate_json(record.value or b""))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            dead_letters.append(publisher.dead_letter(record, reason=first["msg"], field=field))
+    return commands, dead_letters
+
+
+def _event_from(stored: dict):
+    return _EVENT_TYPES[stored["type"]].model_validate_json(stored["json"])
+
+
+def _topic_of(event) -> str:
+    if isinstance(event, TicketDispatched):
+        return topics.TICKETS_DISPATCHED
+    if isinstance(event, QueueAssignment):
+        return topics.queue_topic(event.unit_code)
+    return topics.TICKETS_ROUTING

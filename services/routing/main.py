@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from hotline.routing.handlers import register
+from hotline.routing.http import http_router
 from hotline.routing.settings import RoutingSettings
 from hotline.routing.store import DispatchStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
@@ -17,6 +18,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
     runtime.start_hooks.append(store.ensure_indexes)
     register(runtime, store, runtime.publisher)
     app = build_http_app(runtime, title="Hotline routing")
+    app.include_router(http_router(runtime, store))
     return app
 
 

@@ -11,3 +11,6 @@ class RoutingSettings(ServiceSettings):
     http_port: int = Field(
         default=8002, validation_alias=AliasChoices("ROUTING_HTTP_PORT", "http_port")
     )
+    return_window_s: int = Field(
+        default=7200, description="How long after dispatch the lead unit may return a ticket."
+    )

@@ -3,8 +3,8 @@
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline.contracts import Assignee
-from hotline.routing.domain import Dispatch, DispatchReason
+from hotline.contracts import Assignee, TicketReceived, deterministic_event_id
+from hotline.routing.domain import Dispatch, DispatchReason, RoutingState
 
 
 def _as_document(dispatch: Dispatch) -> dict:
@@ -29,6 +29,17 @@ def _from_document(doc: dict) -> Dispatch:
     )
 
 
+def command_key(command_id: str) -> str:
+    """A field name for a command id, which may hold dots or dollars."""
+    return deterministic_event_id("command", command_id)
+
+
+def _history_entry(dispatch: Dispatch, attempt: int, at) -> dict:
+    return {"attempt": attempt, "unit_code": dispatch.lead.unit_code, "reason": dispatch.reason.value,
+            "rule_id": dispatch.rule_id, "catalogue_version": dispatch.catalogue_version,
+            "co_handlers": [a.unit_code for a in dispatch.co_handlers], "dispatched_at": at}
+
+
 class DispatchStore:
     """Dispatch decisions keyed by ticket id, with an outbox flag."""
 
@@ -45,21 +56,72 @@ class DispatchStore:
             found[doc["_id"]] = (_from_document(doc), bool(doc.get("published")))
         return found
 
-    async def save_new(self, *, decisions: dict[str, Dispatch]) -> None:
-        """Store decisions; one already stored for a ticket wins (a new catalogue never re-decides)."""
+    async def save_new(self, *, decisions: dict[str, tuple[TicketReceived, Dispatch]]) -> None:
+        """Store first decisions; one already stored wins (a new catalogue never re-decides).
+
+        The ticket is kept whole, caller included: a re-dispatch sends it to the next unit.
+        """
         if not decisions:
             return
         await self._dispatches.bulk_write(
             [
                 UpdateOne(
                     {"_id": ticket_id},
-                    {"$setOnInsert": {**_as_document(d), "attempt": 1, "published": False}},
+                    {"$setOnInsert": {
+                        **_as_document(d), "attempt": 1, "published": False,
+                        "ticket": ticket.model_dump(mode="json"), "dispatched_at": ticket.received_at,
+                        "returned_by": [], "returns": 0, "escalated": False,
+                        "history": [_history_entry(d, 1, ticket.received_at)],
+                    }},
                     upsert=True,
                 )
-                for ticket_id, d in decisions.items()
+                for ticket_id, (ticket, d) in decisions.items()
             ],
             ordered=False,
         )
+
+    async def get_states(self, *, ticket_ids: list[str]) -> dict[str, tuple[RoutingState, dict]]:
+        """Each known ticket's routing state and the commands already applied to it."""
+        found = {}
+        async for doc in self._dispatches.find({"_id": {"$in": ticket_ids}}):
+            if "ticket" not in doc:
+                continue
+            state = RoutingState(
+                ticket=TicketReceived.model_validate(doc["ticket"]),
+                dispatch=_from_document(doc),
+                attempt=doc.get("attempt", 1),
+                dispatched_at=doc["dispatched_at"],
+                returned_by=frozenset(doc.get("returned_by", [])),
+                returns=doc.get("returns", 0),
+                escalated=doc.get("escalated", False),
+            )
+            found[doc["_id"]] = (state, doc.get("commands", {}))
+        return found
+
+    async def save_outcomes(self, *, outcomes: list[tuple[str, str, RoutingState | None, list[dict]]]) -> None:
+        """Record each command's outcome (and the new state when it changed), in order."""
+        ops = []
+        for ticket_id, command_id, state, events in outcomes:
+            update: dict = {"$set": {f"commands.{command_key(command_id)}": events}}
+            if state is not None:
+                update["$set"].update({
+                    **_as_document(state.dispatch), "attempt": state.attempt,
+                    "dispatched_at": state.dispatched_at, "returned_by": sorted(state.returned_by),
+                    "returns": state.returns, "escalated": state.escalated,
+                })
+                update["$push"] = {"history": _history_entry(state.dispatch, state.attempt, state.dispatched_at)}
+            ops.append(UpdateOne({"_id": ticket_id}, update))
+        if ops:
+            await self._dispatches.bulk_write(ops, ordered=True)
+
+    async def history(self, *, ticket_id: str) -> dict | None:
+        """A ticket's dispatch history and current holder (without the caller)."""
+        doc = await self._dispatches.find_one(
+            {"_id": ticket_id}, {"ticket": 0, "commands": 0, "published": 0}
+        )
+        if doc is not None:
+            doc["ticket_id"] = doc.pop("_id")
+        return doc
 
     async def mark_published(self, *, ticket_ids: list[str]) -> None:
         """Flag dispatches whose events the broker acknowledged."""

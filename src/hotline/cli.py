@@ -19,6 +19,8 @@ from hotline.runtime.settings import ServiceSettings
 app = typer.Typer(help="Hotline: Beijing-style 12345 citizen hotline services.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+dept_app = typer.Typer(help="Department console: a handling unit's own queue.", no_args_is_help=True)
+app.add_typer(dept_app, name="dept")
 
 
 class ServiceName(StrEnum):
@@ -61,6 +63,23 @@ def topics_list() -> None:
     """Print every topic name and partition count."""
     for spec in all_topic_specs(ServiceSettings().topic_prefix):
         typer.echo(f"{spec.name}\t{spec.partitions}")
+
+
+@dept_app.command("watch")
+def dept_watch(
+    unit_code: Annotated[str, typer.Argument(help="Unit code: 9-digit street/town, 6-digit district, m-*/e-*, triage.")],
+    from_beginning: Annotated[bool, typer.Option(
+        "--from-beginning/--new-only",
+        help="Read the backlog from the console group's committed offset (the topic's start the first time), "
+        "or skip what is queued now.")] = True,
+    once: Annotated[bool, typer.Option(help="Read what is there, print the table once and exit.")] = False,
+    timeout_s: Annotated[float | None, typer.Option(
+        min=0, help="Stop after N seconds (with --once: read for at most N seconds, default 10).")] = None,
+) -> None:
+    """Show a unit's assignments from queue.<unit_code> live, newest first (masked phones only)."""
+    from hotline import console
+
+    raise typer.Exit(console.main(unit_code, from_beginning=from_beginning, once=once, timeout_s=timeout_s))
 
 
 @app.command()

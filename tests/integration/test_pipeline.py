@@ -3,58 +3,17 @@
 import base64
 import json
 import uuid
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
-from hotline.followup.main import build_app as build_followup
-from hotline.followup.settings import FollowupSettings
-from hotline.intake.main import build_app as build_intake
-from hotline.intake.settings import IntakeSettings
 from hotline.metrics.domain import period_of
-from hotline.metrics.main import build_app as build_metrics
-from hotline.metrics.settings import MetricsSettings
-from hotline.routing.main import build_app as build_routing
-from hotline.routing.settings import RoutingSettings
+from tests.integration.conftest import client_for
 from tests.support import drained, eventually, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-async def services(namespace):
-    """All four services' apps, started (consumers running) inside this test process."""
-    common = dict(
-        kafka_bootstrap_servers=namespace["kafka"],
-        mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"],
-        topic_prefix=namespace["prefix"],
-    )
-    apps = {
-        "intake": build_intake(IntakeSettings(**common)),
-        "routing": build_routing(RoutingSettings(**common)),
-        "followup": build_followup(FollowupSettings(**common)),
-        "metrics": build_metrics(MetricsSettings(**common)),
-    }
-    async with AsyncExitStack() as stack:
-        for app in apps.values():
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        yield apps
-
-
-@pytest.fixture
-async def db(namespace):
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    yield client[namespace["database"]]
-    await client.close()
-
-
-def client_for(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 async def test_every_service_reports_healthy(services):

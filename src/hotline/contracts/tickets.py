@@ -109,6 +109,9 @@ class QueueAssignment(Event):
         default=None, description="When the citizen must hear back."
     )
     attempt: int = Field(default=1, ge=1, description="Dispatch attempt this assignment belongs to.")
+    on_site_due_at: AwareDatetime | None = Field(
+        default=None, description="For a summoned department: report on site by then (30 min)."
+    )
     content: str = Field(description="What the citizen said.")
     address: str = Field(description="Address text.")
     caller_phone: str | None = Field(default=None, description="Caller's phone, for this unit only.")

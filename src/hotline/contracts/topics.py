@@ -8,6 +8,8 @@ DLQ = "hotline.dlq"
 TICKETS_RECEIVED = "tickets.received"
 TICKETS_DISPATCHED = "tickets.dispatched"
 TICKETS_FOLLOWUP = "tickets.followup"
+TICKETS_ROUTING = "tickets.routing"
+ROUTING_COMMANDS = "routing.commands"
 
 QUEUE_PREFIX = "queue."
 TRIAGE_QUEUE_CODE = "triage"
@@ -39,6 +41,8 @@ def core_topics() -> list[TopicSpec]:
         TopicSpec(TICKETS_RECEIVED, TICKET_PARTITIONS),
         TopicSpec(TICKETS_DISPATCHED, TICKET_PARTITIONS),
         TopicSpec(TICKETS_FOLLOWUP, TICKET_PARTITIONS),
+        TopicSpec(TICKETS_ROUTING, TICKET_PARTITIONS),
+        TopicSpec(ROUTING_COMMANDS, TICKET_PARTITIONS),
     ]
 
 

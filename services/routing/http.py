@@ -1,0 +1,100 @@
+"""Routing's HTTP API: units return tickets and blow the whistle; anyone may read the history."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from hotline.catalogue import default_catalogue
+from hotline.contracts import topics
+from hotline.contracts.common import AwareDatetime
+from hotline.contracts.routing import ReturnReason, ReturnTicket, SummonDepartments
+from hotline.gazetteer import beijing
+from hotline.routing.domain import known_unit
+from hotline.routing.store import DispatchStore
+from hotline.runtime.kafka import encode
+from hotline.runtime.service import ServiceRuntime
+
+
+class ReturnRequest(BaseModel):
+    """A unit hands a ticket back (退单)."""
+
+    unit_code: str = Field(description="The unit returning the ticket.")
+    reason_code: ReturnReason = Field(description="Why.")
+    suggested_unit: str | None = Field(default=None, description="The unit it belongs to, if known.")
+    note: str = Field(default="", max_length=2000)
+    returned_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
+class SummonRequest(BaseModel):
+    """A street or town summons departments to the site (吹哨)."""
+
+    unit_code: str = Field(description="The street or town blowing the whistle.")
+    departments: list[str] = Field(min_length=1, max_length=20)
+    note: str = Field(default="", max_length=2000)
+    summoned_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
+def _unknown(field: str, code: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", field], "msg": f"unknown unit code {code!r}"}])
+
+
+def http_router(runtime: ServiceRuntime, store: DispatchStore) -> APIRouter:
+    """Commands are checked, then published on `routing.commands`; the answer comes on
+    `tickets.routing` (a refusal too), and on the queues."""
+    router = APIRouter(prefix="/v1/tickets", tags=["routing"])
+    gazetteer, catalogue = beijing(), default_catalogue()
+
+    def check_unit(field: str, code: str | None) -> None:
+        if code is not None and known_unit(code, gazetteer, catalogue) is None:
+            raise _unknown(field, code)
+
+    async def send(command: ReturnTicket | SummonDepartments) -> dict:
+        await runtime.broker.publish(
+            encode(command), runtime.settings.topic(topics.ROUTING_COMMANDS),
+            key=command.ticket_id.encode(),
+        )
+        return {"command_id": command.command_id, "status": "accepted"}
+
+    @router.post("/{ticket_id}/returns", status_code=202)
+    async def post_return(
+        ticket_id: str, body: ReturnRequest,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> dict:
+        """Return a ticket within the return window (default 2 hours after dispatch)."""
+        check_unit("unit_code", body.unit_code)
+        check_unit("suggested_unit", body.suggested_unit)
+        return await send(ReturnTicket(
+            command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
+            unit_code=body.unit_code, reason_code=body.reason_code,
+            suggested_unit=body.suggested_unit, note=body.note,
+            returned_at=body.returned_at or datetime.now(UTC),
+        ))
+
+    @router.post("/{ticket_id}/summons", status_code=202)
+    async def post_summons(
+        ticket_id: str, body: SummonRequest,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> dict:
+        """Summon departments to report on site within 30 minutes (吹哨报到)."""
+        check_unit("unit_code", body.unit_code)
+        for code in body.departments:
+            if code not in catalogue.units_by_code:
+                raise _unknown("departments", code)
+        return await send(SummonDepartments(
+            command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
+            unit_code=body.unit_code, departments=body.departments, note=body.note,
+            summoned_at=body.summoned_at or datetime.now(UTC),
+        ))
+
+    @router.get("/{ticket_id}/dispatch")
+    async def get_dispatch(ticket_id: str) -> dict:
+        """Who holds the ticket now, and its whole dispatch history."""
+        doc = await store.history(ticket_id=ticket_id)
+        if doc is None:
+            raise HTTPException(404, detail=[{"loc": ["path", "ticket_id"], "msg": "routing has not seen this ticket"}])
+        return doc
+
+    return router

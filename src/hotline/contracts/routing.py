@@ -1,0 +1,89 @@
+"""Routing commands (returns, whistle summons) and the events routing answers them with.
+
+Commands travel on `routing.commands`, keyed by ticket id; routing's answers on `tickets.routing`.
+A re-dispatch is a new `TicketDispatched` (next `attempt`) on `tickets.dispatched`.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from hotline.contracts.common import AwareDatetime, Contract, Event
+
+
+class ReturnReason(StrEnum):
+    """Why a unit returns a ticket (退单)."""
+
+    NOT_OUR_JURISDICTION = "not_our_jurisdiction"
+    WRONG_ADDRESS = "wrong_address"
+    BELONGS_TO_UNIT = "belongs_to_unit"
+
+
+class ReturnTicket(Contract):
+    """Command: the lead unit hands a ticket back within the return window."""
+
+    command: Literal["return_ticket"] = "return_ticket"
+    command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
+    ticket_id: str = Field(min_length=1, description="The ticket returned.")
+    unit_code: str = Field(min_length=1, description="The unit returning it.")
+    reason_code: ReturnReason = Field(description="Why it is returned.")
+    suggested_unit: str | None = Field(default=None, description="The unit it belongs to, if known.")
+    note: str = Field(default="", max_length=2000, description="Explanation for the hotline centre.")
+    returned_at: AwareDatetime = Field(description="When it was returned.")
+
+
+class SummonDepartments(Contract):
+    """Command: a street or town blows the whistle (吹哨) and summons departments to a ticket."""
+
+    command: Literal["summon_departments"] = "summon_departments"
+    command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
+    ticket_id: str = Field(min_length=1, description="The ticket the departments are summoned to.")
+    unit_code: str = Field(min_length=1, description="The street or town that blows the whistle.")
+    departments: list[str] = Field(min_length=1, max_length=20, description="Units summoned.")
+    note: str = Field(default="", max_length=2000, description="What is needed on site.")
+    summoned_at: AwareDatetime = Field(description="When the whistle was blown.")
+
+
+RoutingCommand = Annotated[ReturnTicket | SummonDepartments, Field(discriminator="command")]
+
+
+class TicketReturned(Event):
+    """A unit returned a ticket; routing re-dispatches or escalates it."""
+
+    unit_code: str = Field(description="The unit that returned it.")
+    attempt: int = Field(description="The dispatch attempt that was returned.")
+    reason_code: ReturnReason = Field(description="Why.")
+    suggested_unit: str | None = Field(default=None, description="Suggested owner.")
+    note: str = Field(default="", description="The unit's explanation.")
+    returns: int = Field(description="How many times this ticket has been returned so far.")
+
+
+class TicketEscalated(Event):
+    """After the second return the district's coordination centre owns the ticket (督办)."""
+
+    district_code: str | None = Field(description="The district, when known.")
+    to_unit_code: str = Field(description="The coordinator's queue code (district or triage).")
+    returns: int = Field(description="Returns that led here.")
+
+
+class DepartmentsSummoned(Event):
+    """A street or town summoned departments; each must report on site by the deadline."""
+
+    unit_code: str = Field(description="The street or town that blew the whistle.")
+    departments: list[str] = Field(description="Units summoned.")
+    note: str = Field(default="", description="What is needed on site.")
+    report_on_site_due_at: AwareDatetime = Field(description="Summoned time + 30 minutes.")
+
+
+class CommandRefused(Event):
+    """A command that routing refused, with a code and the reason; nothing changed."""
+
+    command: str = Field(description="return_ticket or summon_departments.")
+    command_id: str = Field(description="The refused command's id.")
+    unit_code: str = Field(description="The unit that sent it.")
+    code: str = Field(
+        description="unknown_ticket, window_passed, co_handler, not_holder, escalated, "
+        "unknown_unit or not_street_town."
+    )
+    reason: str = Field(description="Why, in words.")

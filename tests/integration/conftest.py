@@ -1,0 +1,51 @@
+"""Fixtures for tests that run the services inside the test process."""
+
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from hotline.followup.main import build_app as build_followup
+from hotline.followup.settings import FollowupSettings
+from hotline.intake.main import build_app as build_intake
+from hotline.intake.settings import IntakeSettings
+from hotline.metrics.main import build_app as build_metrics
+from hotline.metrics.settings import MetricsSettings
+from hotline.routing.main import build_app as build_routing
+from hotline.routing.settings import RoutingSettings
+
+
+def client_for(app) -> httpx.AsyncClient:
+    """An HTTP client that calls the app in-process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture(scope="module")
+async def services(namespace):
+    """All four services' apps, started (consumers running) inside this test process."""
+    common = dict(
+        kafka_bootstrap_servers=namespace["kafka"],
+        mongodb_url=namespace["mongodb_url"],
+        mongodb_database=namespace["database"],
+        topic_prefix=namespace["prefix"],
+    )
+    apps = {
+        "intake": build_intake(IntakeSettings(**common)),
+        "routing": build_routing(RoutingSettings(**common)),
+        "followup": build_followup(FollowupSettings(**common)),
+        "metrics": build_metrics(MetricsSettings(**common)),
+    }
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        yield apps
+
+
+@pytest.fixture
+async def db(namespace):
+    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+    yield client[namespace["database"]]
+    await client.close()
+
+
