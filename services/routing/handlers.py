@@ -6,7 +6,7 @@ from datetime import timedelta
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter, ValidationError
 
-from hotline.catalogue import default_catalogue
+from hotline.catalogue import catalogue_at
 from hotline.contracts import QueueAssignment, TicketDispatched, TicketReceived, topics
 from hotline.contracts.routing import (
     CommandRefused,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher) -> None:
     """Subscribe routing's handlers on the runtime's broker."""
-    gazetteer, catalogue = beijing(), default_catalogue()
+    gazetteer, catalogue = beijing(), catalogue_at(runtime.settings.catalogue_path)
     window = timedelta(seconds=runtime.settings.return_window_s)  # type: ignore[attr-defined]
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)

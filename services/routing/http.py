@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, Field
 
-from hotline.catalogue import default_catalogue
+from hotline.catalogue import catalogue_at
 from hotline.contracts import topics
 from hotline.contracts.common import AwareDatetime
 from hotline.contracts.routing import ReturnReason, ReturnTicket, SummonDepartments
@@ -45,7 +45,7 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore) -> APIRouter:
     """Commands are checked, then published on `routing.commands`; the answer comes on
     `tickets.routing` (a refusal too), and on the queues."""
     router = APIRouter(prefix="/v1/tickets", tags=["routing"])
-    gazetteer, catalogue = beijing(), default_catalogue()
+    gazetteer, catalogue = beijing(), catalogue_at(runtime.settings.catalogue_path)
 
     def check_unit(field: str, code: str | None) -> None:
         if code is not None and known_unit(code, gazetteer, catalogue) is None:

@@ -154,3 +154,9 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 def default_catalogue() -> Catalogue:
     """The shipped Beijing catalogue."""
     return load_catalogue()
+
+
+@cache
+def catalogue_at(path: Path | None) -> Catalogue:
+    """The deployment's catalogue: the file its settings name (`HOTLINE_CATALOGUE`), else Beijing's."""
+    return default_catalogue() if path is None else load_catalogue(path)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from hotline.catalogue import default_catalogue, queue_codes
+from hotline.catalogue import catalogue_at, queue_codes
 from hotline.contracts import BUSINESS_TZ, topics
 from hotline.gazetteer import beijing
 from hotline.runtime.settings import ServiceSettings
@@ -41,7 +41,9 @@ def serve(service: ServiceName) -> None:
 def all_topic_specs(prefix: str = "") -> list[topics.TopicSpec]:
     """Every topic: the shared ones and one queue per unit: streets and towns, district
     fallbacks, departments, enterprises and triage."""
-    specs = topics.core_topics() + topics.queue_topics(queue_codes(default_catalogue(), beijing()))
+    specs = topics.core_topics() + topics.queue_topics(
+        queue_codes(catalogue_at(ServiceSettings().catalogue_path), beijing())
+    )
     return [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs]
 
 

@@ -58,7 +58,8 @@ class UnitInfo:
 def find_unit(code: str) -> UnitInfo | None:
     """The unit a queue code names: a street or town, a district fallback, a department, an
     enterprise or triage; None for an unknown code."""
-    from hotline.catalogue import default_catalogue
+    from hotline.catalogue import catalogue_at
+    from hotline.runtime.settings import ServiceSettings
     from hotline.gazetteer import beijing
 
     gazetteer = beijing()
@@ -66,7 +67,7 @@ def find_unit(code: str) -> UnitInfo | None:
         return UnitInfo(unit.code, unit.name, unit.kind.value)
     if (district := gazetteer.districts.get(code)) is not None:
         return UnitInfo(district.code, f"{district.name}接诉即办指挥中心", "district_fallback")
-    if (org := default_catalogue().units_by_code.get(code)) is not None:
+    if (org := catalogue_at(ServiceSettings().catalogue_path).units_by_code.get(code)) is not None:
         return UnitInfo(org.code, org.zh, org.kind)
     if code == topics.TRIAGE_QUEUE_CODE:
         return UnitInfo(code, "12345热线分拨", "triage")
@@ -76,14 +77,15 @@ def find_unit(code: str) -> UnitInfo | None:
 @cache
 def _labels() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Chinese names of categories, urgency classes and offices (codes stay the fallback)."""
-    from hotline.catalogue import default_catalogue
+    from hotline.catalogue import catalogue_at
+    from hotline.runtime.settings import ServiceSettings
     from hotline.taxonomy import default_taxonomy
 
     taxonomy = default_taxonomy()
     return (
         {code: c.zh for code, c in taxonomy.categories.items()},
         {code: u.zh for code, u in taxonomy.urgency_classes.items()},
-        dict(default_catalogue().offices),
+        dict(catalogue_at(ServiceSettings().catalogue_path).offices),
     )
 
 

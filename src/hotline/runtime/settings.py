@@ -1,5 +1,7 @@
 """Settings every service shares; each service subclasses this once with its own port."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +23,11 @@ class ServiceSettings(BaseSettings):
         default="",
         validation_alias="HOTLINE_TOPIC_PREFIX",
         description="Prefix for every topic and group; lets test runs share a broker.",
+    )
+    catalogue_path: Path | None = Field(
+        default=None,
+        validation_alias="HOTLINE_CATALOGUE",
+        description="Dispatch catalogue file; the shipped Beijing catalogue when unset.",
     )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP side binds.")
     batch_max_records: int = Field(default=500, description="Records per consumer batch.")
