@@ -91,3 +91,19 @@ async def drained(bootstrap: str, topic: str, group_id: str, *, timeout_s: float
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def issue_token(namespace: dict, unit_code: str) -> dict[str, str]:
+    """Authorization headers with a fresh token for the unit (or `centre`) in the test database."""
+    from pymongo import AsyncMongoClient
+
+    from hotline.runtime.auth import CENTRE_CODE, CredentialStore, Role
+
+    client = AsyncMongoClient(namespace["mongodb_url"])
+    try:
+        store = CredentialStore(client[namespace["database"]])
+        role = Role.CENTRE if unit_code == CENTRE_CODE else Role.UNIT
+        token = await store.issue(unit_code=unit_code, role=role)
+    finally:
+        await client.close()
+    return {"Authorization": f"Bearer {token}"}

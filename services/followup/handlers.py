@@ -12,6 +12,7 @@ from hotline.contracts import ContactRecorded, RecordContact, TicketDispatched, 
 from hotline.followup.domain import Refusal, contact_id_for, record_contact
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
+from hotline.runtime.auth import CredentialStore, principal_dependency
 from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
@@ -29,19 +30,25 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
             await publisher.publish_all(dead_letters)
 
 
-def http_router(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> APIRouter:
-    """The handling units' API."""
+def http_router(
+    runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher, credentials: CredentialStore
+) -> APIRouter:
+    """The handling units' API: every call carries the unit's own bearer token."""
     settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
     router = APIRouter(prefix="/v1", tags=["units"])
+    Caller = principal_dependency(credentials)
 
     @router.post("/tickets/{ticket_id}/contacts", status_code=201)
     async def post_contact(
         ticket_id: str,
         command: RecordContact,
         response: Response,
+        caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> ContactRecorded:
         """Record a contact (phone, face to face, WeChat, on site) with the citizen."""
+        if command.unit_code != caller.unit_code:
+            raise Refusal(403, "unit_code", "a unit records contacts for itself only")
         ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
         contact_id = contact_id_for(ticket_id, command, idempotency_key)
         event = record_contact(
@@ -57,11 +64,14 @@ def http_router(runtime: ServiceRuntime, store: FollowupStore, publisher: Publis
         return event
 
     @router.get("/tickets/{ticket_id}")
-    async def get_ticket(ticket_id: str) -> dict:
-        """The ticket as followup knows it: holder and contacts."""
+    async def get_ticket(ticket_id: str, caller: Caller) -> dict:
+        """The ticket as followup knows it: holder and contacts (its units and the centre only)."""
         doc = await store.timeline(ticket_id=ticket_id)
         if doc is None:
             raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown")
+        allowed = {doc.get("unit_code"), *doc.get("co_handlers", [])}
+        if not caller.is_centre and caller.unit_code not in allowed:
+            raise Refusal(403, "ticket_id", "the ticket is not assigned to this unit")
         return doc
 
     return router

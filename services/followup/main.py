@@ -6,6 +6,7 @@ from hotline.followup.domain import Refusal
 from hotline.followup.handlers import http_router, refusal_response, register
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
+from hotline.runtime.auth import CredentialStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 
 SERVICE = "followup"
@@ -18,7 +19,8 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     runtime.start_hooks.append(store.ensure_indexes)
     register(runtime, store, runtime.publisher)
     app = build_http_app(runtime, title="Hotline followup")
-    app.include_router(http_router(runtime, store, runtime.publisher))
+    credentials = CredentialStore(runtime.db)
+    app.include_router(http_router(runtime, store, runtime.publisher, credentials))
     app.add_exception_handler(Refusal, refusal_response)
     return app
 

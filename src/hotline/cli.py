@@ -19,6 +19,8 @@ from hotline.runtime.settings import ServiceSettings
 app = typer.Typer(help="Hotline: Beijing-style 12345 citizen hotline services.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+units_app = typer.Typer(help="Handling units' credentials.", no_args_is_help=True)
+app.add_typer(units_app, name="units")
 dept_app = typer.Typer(help="Department console: a handling unit's own queue.", no_args_is_help=True)
 app.add_typer(dept_app, name="dept")
 
@@ -82,6 +84,39 @@ def dept_watch(
     from hotline import console
 
     raise typer.Exit(console.main(unit_code, from_beginning=from_beginning, once=once, timeout_s=timeout_s))
+
+
+@units_app.command("token")
+def units_token(
+    unit_code: Annotated[str, typer.Argument(help="Unit code, or `centre` for the hotline centre.")],
+    revoke_others: Annotated[bool, typer.Option(help="Invalidate the unit's other tokens.")] = False,
+) -> None:
+    """Issue a bearer token for a unit (printed once; only its hash is stored)."""
+    from pymongo import AsyncMongoClient
+
+    from hotline.catalogue import catalogue_at
+    from hotline.runtime.auth import CENTRE_CODE, CredentialStore, Role
+
+    settings = ServiceSettings()
+    gazetteer = beijing()
+    known = {*gazetteer.units, *gazetteer.districts, *catalogue_at(settings.catalogue_path).units_by_code,
+             topics.TRIAGE_QUEUE_CODE, CENTRE_CODE}
+    if unit_code not in known:
+        typer.echo(f"unknown unit code {unit_code!r}", err=True)
+        raise typer.Exit(2)
+
+    async def issue() -> str:
+        client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
+        try:
+            store = CredentialStore(client[settings.mongodb_database])
+            if revoke_others:
+                await store.revoke_all(unit_code=unit_code)
+            role = Role.CENTRE if unit_code == CENTRE_CODE else Role.UNIT
+            return await store.issue(unit_code=unit_code, role=role)
+        finally:
+            await client.close()
+
+    typer.echo(asyncio.run(issue()))
 
 
 @app.command()

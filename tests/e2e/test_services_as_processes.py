@@ -12,7 +12,7 @@ import pytest
 
 from hotline.contracts import QueueAssignment, topics
 from hotline.metrics.domain import period_of
-from tests.support import eventually, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -85,17 +85,20 @@ async def test_a_complaint_travels_through_all_four_processes(running, namespace
         before = await eventually(figures)
         assert before["dispatched"] >= 1
 
+        auth = await issue_token(namespace, "110111008")
+
         async def followup_knows():
-            return (await client.get(url(running, "followup", f"/v1/tickets/{ticket_id}"))).status_code == 200
+            response = await client.get(url(running, "followup", f"/v1/tickets/{ticket_id}"), headers=auth)
+            return response.status_code == 200
 
         await eventually(followup_knows)
         contact = {"unit_code": "110111008", "kind": "face_to_face", "staff_id": "LX-001",
                    "contacted_at": datetime.now(UTC).isoformat()}
         response = await client.post(url(running, "followup", f"/v1/tickets/{ticket_id}/contacts"),
-                                     json=contact, headers={"Idempotency-Key": "visit-1"})
+                                     json=contact, headers={"Idempotency-Key": "visit-1", **auth})
         assert response.status_code == 201, response.text
         bad = await client.post(url(running, "followup", f"/v1/tickets/{ticket_id}/contacts"),
-                                json={**contact, "kind": "telepathy"})
+                                json={**contact, "kind": "telepathy"}, headers=auth)
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "kind"
 
         async def face_to_face_counted():

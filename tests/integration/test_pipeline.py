@@ -11,7 +11,7 @@ import pytest
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
 from hotline.metrics.domain import period_of
 from tests.integration.conftest import client_for
-from tests.support import drained, eventually, publish, raw_record, read_topic
+from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -72,15 +72,27 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
         "unit_code": "110111008", "kind": "face_to_face", "staff_id": "LX-017",
         "contacted_at": datetime.now(UTC).isoformat(), "notes": "到现场与居民面对面沟通",
     }
+    liangxiang = await issue_token(namespace, "110111008")
+    haidian = await issue_token(namespace, "110108005")
     async with client_for(services["followup"]) as client:
-        await eventually(lambda: _ticket_known(client, ticket_id))
-        first = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact)
-        again = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact)
+        await eventually(lambda: _ticket_known(client, ticket_id, liangxiang))
+        first = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact, headers=liangxiang)
+        again = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact, headers=liangxiang)
+        # Another unit: neither for itself (not its ticket) nor in Liangxiang's name.
         foreign = await client.post(
-            f"/v1/tickets/{ticket_id}/contacts", json={**contact, "unit_code": "110108005"}
+            f"/v1/tickets/{ticket_id}/contacts", json={**contact, "unit_code": "110108005"}, headers=haidian
         )
+        impersonating = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact, headers=haidian)
+        anonymous = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact)
+        forged = await client.post(f"/v1/tickets/{ticket_id}/contacts", json=contact,
+                                   headers={"Authorization": "Bearer 110111008.not-the-secret"})
+        reading = await client.get(f"/v1/tickets/{ticket_id}", headers=haidian)
+        centre = await client.get(f"/v1/tickets/{ticket_id}", headers=await issue_token(namespace, "centre"))
     assert (first.status_code, again.status_code) == (201, 200), first.text
     assert foreign.status_code == 403 and foreign.json()["detail"][0]["loc"] == ["unit_code"]
+    assert impersonating.status_code == 403 and impersonating.json()["detail"][0]["loc"] == ["unit_code"]
+    assert (anonymous.status_code, forged.status_code) == (401, 401)
+    assert (reading.status_code, centre.status_code) == (403, 200)
 
     async def contacted():
         doc = await db["metrics_unit_months"].find_one({"_id": month_id})
@@ -106,8 +118,8 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
         assert "13800001234" not in json.dumps(stored, default=str)
 
 
-async def _ticket_known(client: httpx.AsyncClient, ticket_id: str) -> bool:
-    return (await client.get(f"/v1/tickets/{ticket_id}")).status_code == 200
+async def _ticket_known(client: httpx.AsyncClient, ticket_id: str, headers: dict) -> bool:
+    return (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).status_code == 200
 
 
 async def test_a_resent_record_makes_one_ticket_and_one_dispatch(services, namespace, db):

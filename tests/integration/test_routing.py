@@ -11,7 +11,7 @@ from hotline.contracts import DeadLetter, QueueAssignment, TicketDispatched, tic
 from hotline.contracts.routing import CommandRefused, DepartmentsSummoned, TicketEscalated, TicketReturned
 from hotline.metrics.domain import period_of
 from tests.integration.conftest import client_for
-from tests.support import drained, eventually, publish, raw_record, read_topic
+from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -94,9 +94,10 @@ async def test_return_redispatch_late_refusal_escalation_and_redelivery(services
     assert len({d.event_id for d in ours}) == 3  # a redelivered command republishes the same events at most
 
     # Followup and metrics follow the ticket to its new holder.
+    centre = await issue_token(namespace, "centre")
     async with client_for(services["followup"]) as followup:
         async def held_by_district():
-            doc = (await followup.get(f"/v1/tickets/{ticket_id}")).json()
+            doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=centre)).json()
             return doc.get("unit_code") == "110111" and doc
         await eventually(held_by_district)
     async with client_for(services["metrics"]) as metrics:

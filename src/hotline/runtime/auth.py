@@ -1,0 +1,96 @@
+"""Unit credentials: each handling unit has its own bearer tokens, stored only as hashes.
+
+A token is `<unit_code>.<secret>`; the store keeps sha256(token) per unit (the secret is 32
+random bytes, so a fast hash is enough: there is nothing to brute-force). The hotline centre has
+the role `centre`, which may act on any ticket and approve extensions.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from pymongo.asynchronous.database import AsyncDatabase
+
+CENTRE_CODE = "centre"
+
+
+class Role(StrEnum):
+    """What a credential may do."""
+
+    UNIT = "unit"
+    CENTRE = "centre"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling."""
+
+    unit_code: str
+    role: Role
+
+    @property
+    def is_centre(self) -> bool:
+        """The hotline centre may act on every ticket."""
+        return self.role is Role.CENTRE
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CredentialStore:
+    """Token hashes by unit, in the shared `unit_credentials` collection."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._credentials = db["unit_credentials"]
+
+    async def issue(self, *, unit_code: str, role: Role = Role.UNIT) -> str:
+        """A new token for the unit; only its hash is stored, the token is shown once."""
+        token = f"{unit_code}.{secrets.token_urlsafe(32)}"
+        await self._credentials.update_one(
+            {"_id": unit_code},
+            {"$addToSet": {"token_hashes": _digest(token)}, "$set": {"role": role.value}},
+            upsert=True,
+        )
+        return token
+
+    async def revoke_all(self, *, unit_code: str) -> None:
+        """Invalidate every token of the unit."""
+        await self._credentials.update_one({"_id": unit_code}, {"$set": {"token_hashes": []}})
+
+    async def verify(self, *, token: str) -> Principal | None:
+        """The principal a token belongs to, or None."""
+        unit_code, _, secret = token.partition(".")
+        if not unit_code or not secret:
+            return None
+        doc = await self._credentials.find_one({"_id": unit_code})
+        if doc is None:
+            return None
+        digest = _digest(token)
+        if not any(hmac.compare_digest(digest, known) for known in doc.get("token_hashes", [])):
+            return None
+        return Principal(unit_code=unit_code, role=Role(doc.get("role", Role.UNIT.value)))
+
+
+def principal_dependency(store: CredentialStore):
+    """A FastAPI dependency: the caller from `Authorization: Bearer <token>`, else 401."""
+
+    async def current_principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, detail=[{"loc": ["header", "authorization"],
+                                              "msg": "a unit's bearer token is required"}],
+                                headers={"WWW-Authenticate": "Bearer"})
+        principal = await store.verify(token=token.strip())
+        if principal is None:
+            raise HTTPException(401, detail=[{"loc": ["header", "authorization"],
+                                              "msg": "unknown or revoked token"}],
+                                headers={"WWW-Authenticate": "Bearer"})
+        return principal
+
+    return Annotated[Principal, Depends(current_principal)]
