@@ -14,6 +14,7 @@ from hotline.contracts.routing import ReturnReason, ReturnTicket, SummonDepartme
 from hotline.gazetteer import beijing
 from hotline.routing.domain import known_unit
 from hotline.routing.store import DispatchStore
+from hotline.runtime.auth import CredentialStore, Principal, principal_dependency
 from hotline.runtime.kafka import encode
 from hotline.runtime.service import ServiceRuntime
 
@@ -41,11 +42,17 @@ def _unknown(field: str, code: str) -> HTTPException:
     return HTTPException(422, detail=[{"loc": ["body", field], "msg": f"unknown unit code {code!r}"}])
 
 
-def http_router(runtime: ServiceRuntime, store: DispatchStore) -> APIRouter:
+def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: CredentialStore) -> APIRouter:
     """Commands are checked, then published on `routing.commands`; the answer comes on
-    `tickets.routing` (a refusal too), and on the queues."""
+    `tickets.routing` (a refusal too), and on the queues. A unit acts in its own name only."""
     router = APIRouter(prefix="/v1/tickets", tags=["routing"])
     gazetteer, catalogue = beijing(), catalogue_at(runtime.settings.catalogue_path)
+    Caller = principal_dependency(credentials)
+
+    def acting_for_itself(caller: Principal, unit_code: str) -> None:
+        if caller.unit_code != unit_code and not caller.is_centre:
+            raise HTTPException(403, detail=[{"loc": ["body", "unit_code"],
+                                              "msg": "a unit acts in its own name only"}])
 
     def check_unit(field: str, code: str | None) -> None:
         if code is not None and known_unit(code, gazetteer, catalogue) is None:
@@ -60,11 +67,12 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore) -> APIRouter:
 
     @router.post("/{ticket_id}/returns", status_code=202)
     async def post_return(
-        ticket_id: str, body: ReturnRequest,
+        ticket_id: str, body: ReturnRequest, caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> dict:
         """Return a ticket within the return window (default 2 hours after dispatch)."""
         check_unit("unit_code", body.unit_code)
+        acting_for_itself(caller, body.unit_code)
         check_unit("suggested_unit", body.suggested_unit)
         return await send(ReturnTicket(
             command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
@@ -75,11 +83,12 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore) -> APIRouter:
 
     @router.post("/{ticket_id}/summons", status_code=202)
     async def post_summons(
-        ticket_id: str, body: SummonRequest,
+        ticket_id: str, body: SummonRequest, caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> dict:
         """Summon departments to report on site within 30 minutes (吹哨报到)."""
         check_unit("unit_code", body.unit_code)
+        acting_for_itself(caller, body.unit_code)
         for code in body.departments:
             if code not in catalogue.units_by_code:
                 raise _unknown("departments", code)
@@ -90,11 +99,16 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore) -> APIRouter:
         ))
 
     @router.get("/{ticket_id}/dispatch")
-    async def get_dispatch(ticket_id: str) -> dict:
-        """Who holds the ticket now, and its whole dispatch history."""
+    async def get_dispatch(ticket_id: str, caller: Caller) -> dict:
+        """Who holds the ticket now, and its whole dispatch history (its units and the centre)."""
         doc = await store.history(ticket_id=ticket_id)
         if doc is None:
             raise HTTPException(404, detail=[{"loc": ["path", "ticket_id"], "msg": "routing has not seen this ticket"}])
+        involved = {h["unit_code"] for h in doc.get("history", [])} | {
+            c for h in doc.get("history", []) for c in h.get("co_handlers", [])}
+        if caller.unit_code not in involved and not caller.is_centre:
+            raise HTTPException(403, detail=[{"loc": ["path", "ticket_id"],
+                                              "msg": "the ticket was never assigned to this unit"}])
         return doc
 
     return router

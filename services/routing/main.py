@@ -6,6 +6,7 @@ from hotline.routing.handlers import register
 from hotline.routing.http import http_router
 from hotline.routing.settings import RoutingSettings
 from hotline.routing.store import DispatchStore
+from hotline.runtime.auth import CredentialStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 
 SERVICE = "routing"
@@ -18,7 +19,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
     runtime.start_hooks.append(store.ensure_indexes)
     register(runtime, store, runtime.publisher)
     app = build_http_app(runtime, title="Hotline routing")
-    app.include_router(http_router(runtime, store))
+    app.include_router(http_router(runtime, store, CredentialStore(runtime.db)))
     return app
 
 

@@ -53,15 +53,16 @@ async def test_return_redispatch_late_refusal_escalation_and_redelivery(services
     first = await assignment_on(namespace, "110111008", ticket_id)
     assert first.office == "urban_management"
     t0 = first.dispatched_at
+    town, chengguan, centre = [await issue_token(namespace, code) for code in ("110111008", "110111001", "centre")]
     async with client_for(services["routing"]) as routing:
-        response = await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r1"}, json={
+        response = await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r1", **town}, json={
             "unit_code": "110111008", "reason_code": "belongs_to_unit", "suggested_unit": "110111001",
             "note": "该小区属城关街道管辖", "returned_at": (t0 + timedelta(minutes=20)).isoformat()})
         assert response.status_code == 202, response.text
         second = await assignment_on(namespace, "110111001", ticket_id, attempt=2)
         assert second.dispatched_at == t0 + timedelta(minutes=20)
 
-        late = await routing.post(f"/v1/tickets/{ticket_id}/returns", json={
+        late = await routing.post(f"/v1/tickets/{ticket_id}/returns", headers=chengguan, json={
             "unit_code": "110111001", "reason_code": "wrong_address",
             "returned_at": (t0 + timedelta(hours=3)).isoformat()})
         assert late.status_code == 202
@@ -69,7 +70,7 @@ async def test_return_redispatch_late_refusal_escalation_and_redelivery(services
         refused = next(e for e in events if isinstance(e, CommandRefused))
         assert (refused.code, refused.unit_code) == ("window_passed", "110111001")
 
-        await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r2"}, json={
+        await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r2", **chengguan}, json={
             "unit_code": "110111001", "reason_code": "not_our_jurisdiction",
             "returned_at": (t0 + timedelta(minutes=50)).isoformat()})
         third = await assignment_on(namespace, "110111", ticket_id, attempt=3)
@@ -77,12 +78,14 @@ async def test_return_redispatch_late_refusal_escalation_and_redelivery(services
         events = await routing_events(namespace, ticket_id, lambda es: any(isinstance(e, TicketEscalated) for e in es))
         assert [e.returns for e in events if isinstance(e, TicketReturned)] == [1, 2]
 
-        history = (await routing.get(f"/v1/tickets/{ticket_id}/dispatch")).json()
+        history = (await routing.get(f"/v1/tickets/{ticket_id}/dispatch", headers=chengguan)).json()
+        outsider = await routing.get(f"/v1/tickets/{ticket_id}/dispatch", headers=await issue_token(namespace, "110108005"))
+        assert outsider.status_code == 403
         assert [h["unit_code"] for h in history["history"]] == ["110111008", "110111001", "110111"]
         assert history["escalated"] is True and "ticket" not in history
 
         # Redeliver the first return command as it was: nothing new happens.
-        await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r1"}, json={
+        await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r1", **town}, json={
             "unit_code": "110111008", "reason_code": "belongs_to_unit", "suggested_unit": "110111001",
             "note": "该小区属城关街道管辖", "returned_at": (t0 + timedelta(minutes=20)).isoformat()})
     prefix = namespace["prefix"]
@@ -94,7 +97,6 @@ async def test_return_redispatch_late_refusal_escalation_and_redelivery(services
     assert len({d.event_id for d in ours}) == 3  # a redelivered command republishes the same events at most
 
     # Followup and metrics follow the ticket to its new holder.
-    centre = await issue_token(namespace, "centre")
     async with client_for(services["followup"]) as followup:
         async def held_by_district():
             doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=centre)).json()
@@ -115,8 +117,12 @@ async def test_whistle_summons_departments_and_co_handlers_cannot_return(service
     lead = await assignment_on(namespace, "e-water", ticket_id)
     co = await assignment_on(namespace, "110111008", ticket_id, role="co_handler")
     assert (lead.role, co.office) == ("lead", "urban_management")
+    town = await issue_token(namespace, "110111008")
     async with client_for(services["routing"]) as routing:
-        summon = await routing.post(f"/v1/tickets/{ticket_id}/summons", json={
+        impersonated = await routing.post(f"/v1/tickets/{ticket_id}/summons", headers=await issue_token(namespace, "110111001"),
+                                          json={"unit_code": "110111008", "departments": ["m-housing"]})
+        assert impersonated.status_code == 403
+        summon = await routing.post(f"/v1/tickets/{ticket_id}/summons", headers=town, json={
             "unit_code": "110111008", "departments": ["m-housing", "e-drainage"], "note": "管线改造需现场协调",
             "summoned_at": (co.dispatched_at + timedelta(hours=1)).isoformat()})
         assert summon.status_code == 202, summon.text
@@ -125,11 +131,11 @@ async def test_whistle_summons_departments_and_co_handlers_cannot_return(service
         assert summoned.caller_phone is None
         await assignment_on(namespace, "e-drainage", ticket_id, role="summoned")
 
-        bad = await routing.post(f"/v1/tickets/{ticket_id}/summons", json={
+        bad = await routing.post(f"/v1/tickets/{ticket_id}/summons", headers=town, json={
             "unit_code": "110111008", "departments": ["m-nowhere"]})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "departments"]
 
-        await routing.post(f"/v1/tickets/{ticket_id}/returns", json={
+        await routing.post(f"/v1/tickets/{ticket_id}/returns", headers=town, json={
             "unit_code": "110111008", "reason_code": "not_our_jurisdiction",
             "returned_at": (co.dispatched_at + timedelta(minutes=5)).isoformat()})
     events = await routing_events(namespace, ticket_id, lambda es: any(isinstance(e, CommandRefused) for e in es))
@@ -140,11 +146,15 @@ async def test_whistle_summons_departments_and_co_handlers_cannot_return(service
 async def test_returns_for_unknown_tickets_are_refused_and_malformed_commands_dead_lettered(services, namespace):
     prefix, marker = namespace["prefix"], uuid.uuid4().hex
     unknown = f"TK-UNKNOWN-{marker}"
+    centre = await issue_token(namespace, "centre")
     async with client_for(services["routing"]) as routing:
-        response = await routing.post(f"/v1/tickets/{unknown}/returns", json={
+        unauthenticated = await routing.post(f"/v1/tickets/{unknown}/returns", json={
+            "unit_code": "110111008", "reason_code": "wrong_address"})
+        assert unauthenticated.status_code == 401
+        response = await routing.post(f"/v1/tickets/{unknown}/returns", headers=await issue_token(namespace, "110111008"), json={
             "unit_code": "110111008", "reason_code": "wrong_address"})
         assert response.status_code == 202
-        not_a_unit = await routing.post(f"/v1/tickets/{unknown}/returns", json={
+        not_a_unit = await routing.post(f"/v1/tickets/{unknown}/returns", headers=centre, json={
             "unit_code": "999", "reason_code": "wrong_address"})
         assert not_a_unit.status_code == 422 and not_a_unit.json()["detail"][0]["loc"] == ["body", "unit_code"]
     events = await routing_events(namespace, unknown, lambda es: bool(es))
