@@ -1,10 +1,11 @@
-"""Routing's Kafka handler: TicketReceived in, TicketDispatched and queue assignments out."""
+"""Routing's Kafka handlers: tickets in, dispatches and queue copies out; unit commands in,
+re-dispatches, escalations, summons and refusals out."""
 
 import logging
 from datetime import timedelta
 
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from hotline.catalogue import catalogue_at
 from hotline.contracts import QueueAssignment, TicketDispatched, TicketReceived, topics
@@ -67,7 +68,7 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.ROUTING_COMMANDS)
     async def on_routing_commands(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("routing command batch"):
-            commands, dead_letters = _parse_commands(msg.raw_message, publisher)
+            commands, dead_letters = publisher.parse_all(msg.raw_message, _COMMANDS)
             states = await store.get_states(ticket_ids=sorted({c.ticket_id for c in commands}))
             outgoing, outcomes = list(dead_letters), []
             for command in commands:
@@ -97,18 +98,6 @@ _COMMANDS = TypeAdapter(RoutingCommand)
 _EVENT_TYPES = {cls.__name__: cls for cls in (
     TicketReturned, TicketEscalated, DepartmentsSummoned, CommandRefused, TicketDispatched, QueueAssignment,
 )}
-
-
-def _parse_commands(records, publisher: Publisher):
-    commands, dead_letters = [], []
-    for record in records:
-        try:
-            commands.append(_COMMANDS.validate_json(record.value or b""))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
-            dead_letters.append(publisher.dead_letter(record, reason=first["msg"], field=field))
-    return commands, dead_letters
 
 
 def _event_from(stored: dict):

@@ -12,7 +12,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hotline.contracts import topics
 from hotline.contracts.common import Contract, Event
@@ -79,13 +79,15 @@ class Publisher:
             await asyncio.gather(*pending)
 
     def parse_all(
-        self, records: Iterable[ConsumerRecord], model: type[ModelT]
-    ) -> tuple[list[ModelT], list[tuple[str, DeadLetter, str | None]]]:
-        """Parse each record as `model`; what does not parse becomes a dead letter."""
+        self, records: Iterable[ConsumerRecord], model: type[ModelT] | TypeAdapter
+    ) -> tuple[list, list[tuple[str, DeadLetter, str | None]]]:
+        """Parse each record as `model` (a model or a type adapter, e.g. for a union of
+        commands); what does not parse becomes a dead letter."""
+        validate = model.validate_json if isinstance(model, TypeAdapter) else model.model_validate_json
         parsed, dead_letters = [], []
         for record in records:
             try:
-                parsed.append(model.model_validate_json(record.value or b""))
+                parsed.append(validate(record.value or b""))
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(part) for part in first["loc"]) or None
