@@ -1,9 +1,29 @@
 """Followup's pure domain: validating what a unit reports and the events it produces."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from hotline.contracts import ContactRecorded, RecordContact, deterministic_event_id
+from hotline.contracts import (
+    CallbackResult,
+    ContactRecorded,
+    Outcome,
+    RecordContact,
+    ResolveTicket,
+    Satisfaction,
+    TicketClosed,
+    TicketReopened,
+    TicketResolved,
+    deterministic_event_id,
+)
+
+
+class TicketState(StrEnum):
+    """Where a ticket is in its life at followup."""
+
+    OPEN = "open"  # being handled (again, after a reopen)
+    RESOLVED = "resolved"  # the unit reported it resolved; the callback decides
+    CLOSED = "closed"  # the citizen confirmed it: nothing more to do
 
 
 @dataclass(frozen=True)
@@ -14,6 +34,12 @@ class FollowupTicket:
     unit_code: str
     first_dispatched_at: datetime
     contact_ids: frozenset[str] = field(default_factory=frozenset)
+    state: TicketState = TicketState.OPEN
+    round: int = 0
+    round_started_at: datetime | None = None
+    # (unit, time) of each contact, to require a contact in the current round before resolving.
+    contacts: tuple[tuple[str, datetime], ...] = ()
+    callback_ids: frozenset[str] = field(default_factory=frozenset)
 
 
 class Refusal(Exception):
@@ -50,6 +76,8 @@ def record_contact(
         raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
     if command.unit_code != ticket.unit_code:
         raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
+    if ticket.state is TicketState.CLOSED:
+        raise Refusal(409, "ticket_id", "the ticket is closed")
     if command.contacted_at > now + clock_skew:
         raise Refusal(422, "contacted_at", "contact time is in the future")
     if command.contacted_at < ticket.first_dispatched_at:
@@ -64,3 +92,67 @@ def record_contact(
         contacted_at=command.contacted_at,
         staff_id=command.staff_id,
     )
+
+
+def resolve(
+    ticket: FollowupTicket | None,
+    command: ResolveTicket,
+    *,
+    ticket_id: str,
+    now: datetime,
+    clock_skew: timedelta = timedelta(minutes=2),
+) -> TicketResolved:
+    """The lead unit's resolution of the current round; refused without a contact in it."""
+    if ticket is None:
+        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+    if command.unit_code != ticket.unit_code:
+        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
+    if ticket.state is TicketState.CLOSED:
+        raise Refusal(409, "ticket_id", "the ticket is closed")
+    if ticket.state is TicketState.RESOLVED:
+        raise Refusal(409, "ticket_id", "the ticket is already resolved; the callback decides")
+    if command.resolved_at > now + clock_skew:
+        raise Refusal(422, "resolved_at", "resolution time is in the future")
+    since = ticket.round_started_at or ticket.first_dispatched_at
+    if command.resolved_at < since:
+        raise Refusal(422, "resolved_at", "resolution time is before the ticket was (re)opened")
+    if not any(unit == ticket.unit_code and since <= at <= command.resolved_at
+               for unit, at in ticket.contacts):
+        raise Refusal(422, "outcome", "record a contact with the citizen before resolving")
+    return TicketResolved(
+        event_id=deterministic_event_id("TicketResolved", ticket.ticket_id, str(ticket.round)),
+        ticket_id=ticket.ticket_id, occurred_at=command.resolved_at, unit_code=ticket.unit_code,
+        outcome=command.outcome, resolution_code=command.resolution_code,
+        resolved_at=command.resolved_at, round=ticket.round,
+    )
+
+
+def callback_id(result: CallbackResult) -> str:
+    """One survey of a ticket at one time is one callback, however often it is delivered."""
+    return deterministic_event_id("Callback", result.ticket_id, result.surveyed_at.isoformat())
+
+
+def apply_callback(
+    ticket: FollowupTicket, result: CallbackResult, *, reopen_period: timedelta
+) -> tuple[FollowupTicket, TicketReopened | TicketClosed | None]:
+    """Unresolved or dissatisfied reopens the ticket for the same unit; satisfied closes it."""
+    cid = callback_id(result)
+    if cid in ticket.callback_ids or ticket.state is TicketState.CLOSED:
+        return ticket, None
+    ticket = replace(ticket, callback_ids=ticket.callback_ids | {cid})
+    at = result.surveyed_at
+    if not result.resolved or result.satisfaction is Satisfaction.DISSATISFIED:
+        round_ = ticket.round + 1
+        reopened = TicketReopened(
+            event_id=deterministic_event_id("TicketReopened", ticket.ticket_id, str(round_)),
+            ticket_id=ticket.ticket_id, occurred_at=at, unit_code=ticket.unit_code,
+            reason="unresolved" if not result.resolved else "dissatisfied",
+            reopened_at=at, report_back_due_at=at + reopen_period, round=round_,
+        )
+        return replace(ticket, state=TicketState.OPEN, round=round_, round_started_at=at), reopened
+    closed = TicketClosed(
+        event_id=deterministic_event_id("TicketClosed", ticket.ticket_id),
+        ticket_id=ticket.ticket_id, occurred_at=at, unit_code=ticket.unit_code, closed_at=at,
+        satisfaction=result.satisfaction.value,
+    )
+    return replace(ticket, state=TicketState.CLOSED), closed

@@ -8,8 +8,16 @@ from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka.annotations import KafkaMessage
 
-from hotline.contracts import ContactRecorded, RecordContact, TicketDispatched, topics
-from hotline.followup.domain import Refusal, contact_id_for, record_contact
+from hotline.contracts import (
+    CallbackResult,
+    ContactRecorded,
+    RecordContact,
+    ResolveTicket,
+    TicketDispatched,
+    TicketResolved,
+    topics,
+)
+from hotline.followup.domain import Refusal, apply_callback, contact_id_for, record_contact, resolve
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore, principal_dependency
@@ -28,6 +36,37 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
             events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
             await store.apply_dispatches(events=events)
             await publisher.publish_all(dead_letters)
+
+
+def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> None:
+    """Callback survey results reopen or close tickets."""
+    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
+    reopen_period = timedelta(hours=settings.reopen_report_back_hours)
+
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.CALLBACKS)
+    async def on_hotline_callbacks(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("followup callback batch"):
+            pairs, dead_letters = [], []
+            for record in msg.raw_message:
+                results, letters = publisher.parse_all([record], CallbackResult)
+                dead_letters += letters
+                pairs += [(record, r) for r in results]
+            tickets = await store.get_many(ticket_ids=sorted({r.ticket_id for _, r in pairs}))
+            changes, outgoing = [], []
+            for record, result in pairs:
+                ticket = tickets.get(result.ticket_id)
+                if ticket is None:
+                    dead_letters.append(publisher.dead_letter(
+                        record, reason="no dispatched ticket with this id", field="ticket_id"))
+                    continue
+                ticket, event = apply_callback(ticket, result, reopen_period=reopen_period)
+                tickets[ticket.ticket_id] = ticket
+                changes.append((ticket, event))
+                if event is not None:
+                    outgoing.append((topics.TICKETS_FOLLOWUP, event, ticket.ticket_id))
+            # Published first: a crash before saving recomputes the same events (same ids).
+            await publisher.publish_all(outgoing + dead_letters)
+            await store.save_callbacks(changes=changes)
 
 
 def http_router(
@@ -61,6 +100,28 @@ def http_router(
         await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
         if not is_new:
             response.status_code = 200
+        return event
+
+    @router.post("/tickets/{ticket_id}/resolution", status_code=201)
+    async def post_resolution(
+        ticket_id: str, command: ResolveTicket, response: Response, caller: Caller,
+    ) -> TicketResolved:
+        """Report the ticket resolved (an outcome and a resolution code); the callback decides."""
+        if command.unit_code != caller.unit_code:
+            raise Refusal(403, "unit_code", "a unit resolves its own tickets only")
+        ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
+        if ticket is not None and ticket.state.value == "resolved" and command.unit_code == ticket.unit_code:
+            # A retried submission of this round's resolution: the same answer again.
+            current = await store.timeline(ticket_id=ticket_id)
+            last = (current or {}).get("resolutions", [])[-1:]
+            if last and last[0].get("resolution_code") == command.resolution_code:
+                response.status_code = 200
+                return TicketResolved.model_validate({k: v for k, v in last[0].items() if k != "note"})
+        event = resolve(ticket, command, ticket_id=ticket_id, now=datetime.now(UTC),
+                        clock_skew=timedelta(seconds=settings.clock_skew_s))
+        if not await store.save_resolution(event=event, note=command.note):
+            raise Refusal(409, "ticket_id", "the ticket changed meanwhile; read it and try again")
+        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
         return event
 
     @router.get("/tickets/{ticket_id}")

@@ -11,6 +11,9 @@ class FollowupSettings(ServiceSettings):
     http_port: int = Field(
         default=8003, validation_alias=AliasChoices("FOLLOWUP_HTTP_PORT", "http_port")
     )
+    reopen_report_back_hours: int = Field(
+        default=72, description="After a reopen, the unit reports back within this many hours."
+    )
     clock_skew_s: int = Field(
         default=120, description="How far ahead of the server's clock a contact time may be."
     )

@@ -3,8 +3,9 @@
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline.contracts import ContactRecorded, TicketDispatched
-from hotline.followup.domain import FollowupTicket
+from hotline.contracts import ContactRecorded, TicketDispatched, TicketResolved
+from hotline.contracts.common import Event
+from hotline.followup.domain import FollowupTicket, TicketState
 
 
 class FollowupStore:
@@ -22,7 +23,7 @@ class FollowupStore:
         for e in events:
             ops.append(UpdateOne(
                 {"_id": e.ticket_id},
-                {"$setOnInsert": {"contacts": [], "attempt": 0},
+                {"$setOnInsert": {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "round": 0},
                  "$min": {"first_dispatched_at": e.dispatched_at}},
                 upsert=True,
             ))
@@ -38,15 +39,41 @@ class FollowupStore:
 
     async def get_by_ticket_id(self, *, ticket_id: str) -> FollowupTicket | None:
         """The ticket, if followup has seen its dispatch."""
-        doc = await self._tickets.find_one({"_id": ticket_id})
-        if not doc or "unit_code" not in doc:
-            return None
-        return FollowupTicket(
-            ticket_id=doc["_id"],
-            unit_code=doc["unit_code"],
-            first_dispatched_at=doc["first_dispatched_at"],
-            contact_ids=frozenset(c["contact_id"] for c in doc.get("contacts", [])),
+        return _ticket_from(await self._tickets.find_one({"_id": ticket_id}))
+
+    async def get_many(self, *, ticket_ids: list[str]) -> dict[str, FollowupTicket]:
+        """The known tickets among `ticket_ids`."""
+        found = {}
+        async for doc in self._tickets.find({"_id": {"$in": ticket_ids}}):
+            ticket = _ticket_from(doc)
+            if ticket is not None:
+                found[ticket.ticket_id] = ticket
+        return found
+
+    async def save_resolution(self, *, event: TicketResolved, note: str) -> bool:
+        """Record the round's resolution once; False when this round was already resolved."""
+        result = await self._tickets.update_one(
+            {"_id": event.ticket_id, "state": {"$ne": TicketState.RESOLVED.value}, "round": event.round},
+            {"$set": {"state": TicketState.RESOLVED.value},
+             "$push": {"resolutions": {**event.model_dump(mode="python", exclude={"schema_version"}), "note": note}}},
         )
+        return result.modified_count == 1
+
+    async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None]]) -> None:
+        """Store the tickets' new states after callbacks, with the events they caused."""
+        ops = [
+            UpdateOne(
+                {"_id": ticket.ticket_id},
+                {"$set": {"state": ticket.state.value, "round": ticket.round,
+                          "round_started_at": ticket.round_started_at,
+                          "callback_ids": sorted(ticket.callback_ids)},
+                 **({"$push": {"events": {"type": type(event).__name__, "json": event.model_dump_json()}}}
+                    if event is not None else {})},
+            )
+            for ticket, event in changes
+        ]
+        if ops:
+            await self._tickets.bulk_write(ops, ordered=True)
 
     async def add_contact(self, *, event: ContactRecorded) -> bool:
         """Append the contact unless it is already there; True when it was new."""
@@ -74,3 +101,20 @@ class FollowupStore:
         doc["ticket_id"] = doc.pop("_id")
         return doc
 
+
+
+def _ticket_from(doc: dict | None) -> FollowupTicket | None:
+    if not doc or "unit_code" not in doc:
+        return None
+    contacts = doc.get("contacts", [])
+    return FollowupTicket(
+        ticket_id=doc["_id"],
+        unit_code=doc["unit_code"],
+        first_dispatched_at=doc["first_dispatched_at"],
+        contact_ids=frozenset(c["contact_id"] for c in contacts),
+        state=TicketState(doc.get("state", TicketState.OPEN.value)),
+        round=doc.get("round", 0),
+        round_started_at=doc.get("round_started_at"),
+        contacts=tuple((c["unit_code"], c["contacted_at"]) for c in contacts),
+        callback_ids=frozenset(doc.get("callback_ids", [])),
+    )

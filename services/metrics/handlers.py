@@ -28,7 +28,10 @@ def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher)
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP)
     async def on_tickets_followup(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("metrics followup batch"):
-            events, dead_letters = publisher.parse_all(msg.raw_message, ContactRecorded)
+            # Only contacts count here so far; followup's other events are for later projections.
+            contacts = [r for r in msg.raw_message
+                        if dict(r.headers or ()).get("event_type", b"ContactRecorded") == b"ContactRecorded"]
+            events, dead_letters = publisher.parse_all(contacts, ContactRecorded)
             touched = await store.apply(dispatched=[], contacts=events)
             await store.project(ticket_ids=touched)
             await publisher.publish_all(dead_letters)

@@ -1,9 +1,26 @@
+from dataclasses import replace as _replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hotline.contracts import ContactKind, RecordContact
-from hotline.followup.domain import FollowupTicket, Refusal, contact_id_for, record_contact
+from hotline.contracts import (
+    CallbackResult,
+    ContactKind,
+    Outcome,
+    RecordContact,
+    ResolveTicket,
+    TicketClosed,
+    TicketReopened,
+)
+from hotline.followup.domain import (
+    FollowupTicket,
+    Refusal,
+    TicketState,
+    apply_callback,
+    contact_id_for,
+    record_contact,
+    resolve,
+)
 
 DISPATCHED = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 NOW = DISPATCHED + timedelta(hours=1)
@@ -41,3 +58,67 @@ def test_a_retried_submission_is_the_same_contact():
     assert contact_id_for("TK1", command(), None) == contact_id_for("TK1", command(), None)
     assert contact_id_for("TK1", command(), "key-1") == contact_id_for("TK1", command(notes="x"), "key-1")
     assert contact_id_for("TK1", command(), "key-1") != contact_id_for("TK1", command(), "key-2")
+
+
+
+def resolution(**overrides) -> ResolveTicket:
+    fields = dict(unit_code="110111008", outcome=Outcome.RESOLVED, resolution_code="R01",
+                  resolved_at=DISPATCHED + timedelta(minutes=50))
+    fields.update(overrides)
+    return ResolveTicket(**fields)
+
+
+CONTACTED = _replace(TICKET, contacts=(("110111008", DISPATCHED + timedelta(minutes=30)),))
+
+
+def test_resolving_needs_a_contact_in_the_current_round():
+    with pytest.raises(Refusal) as caught:
+        resolve(TICKET, resolution(), ticket_id="TK1", now=NOW)
+    assert (caught.value.status, caught.value.field) == (422, "outcome")
+    event = resolve(CONTACTED, resolution(), ticket_id="TK1", now=NOW)
+    assert (event.round, event.outcome) == (0, Outcome.RESOLVED)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "command", "status", "field"),
+    [
+        (None, resolution(), 404, "ticket_id"),
+        (CONTACTED, resolution(unit_code="110111001"), 403, "unit_code"),
+        (_replace(CONTACTED, state=TicketState.CLOSED), resolution(), 409, "ticket_id"),
+        (_replace(CONTACTED, state=TicketState.RESOLVED), resolution(), 409, "ticket_id"),
+        (CONTACTED, resolution(resolved_at=NOW + timedelta(minutes=10)), 422, "resolved_at"),
+    ],
+)
+def test_resolution_refusals(ticket, command, status, field):
+    with pytest.raises(Refusal) as caught:
+        resolve(ticket, command, ticket_id="TK1", now=NOW)
+    assert (caught.value.status, caught.value.field) == (status, field)
+
+
+def survey(resolved=True, satisfaction="satisfied", minutes=120) -> CallbackResult:
+    return CallbackResult(ticket_id="TK1", resolved=resolved, satisfaction=satisfaction,
+                          surveyed_at=DISPATCHED + timedelta(minutes=minutes))
+
+
+@pytest.mark.parametrize(("result", "reason"), [
+    (survey(resolved=False), "unresolved"), (survey(satisfaction="dissatisfied"), "dissatisfied")])
+def test_an_unhappy_callback_reopens_for_the_same_unit(result, reason):
+    ticket = _replace(CONTACTED, state=TicketState.RESOLVED)
+    reopened_ticket, event = apply_callback(ticket, result, reopen_period=timedelta(hours=72))
+    assert isinstance(event, TicketReopened) and event.reason == reason
+    assert (reopened_ticket.state, reopened_ticket.round, event.unit_code) == (TicketState.OPEN, 1, "110111008")
+    assert event.report_back_due_at == result.surveyed_at + timedelta(hours=72)
+    # The same survey delivered again changes nothing.
+    assert apply_callback(reopened_ticket, result, reopen_period=timedelta(hours=72)) == (reopened_ticket, None)
+    # A resolution now needs a contact made after the reopen.
+    with pytest.raises(Refusal):
+        resolve(reopened_ticket, resolution(resolved_at=result.surveyed_at + timedelta(minutes=5)),
+                ticket_id="TK1", now=result.surveyed_at + timedelta(hours=1))
+
+
+@pytest.mark.parametrize("satisfaction", ["satisfied", "basically_satisfied"])
+def test_a_satisfied_callback_closes_the_ticket(satisfaction):
+    closed_ticket, event = apply_callback(_replace(CONTACTED, state=TicketState.RESOLVED),
+                                          survey(satisfaction=satisfaction), reopen_period=timedelta(hours=72))
+    assert isinstance(event, TicketClosed) and closed_ticket.state is TicketState.CLOSED
+    assert apply_callback(closed_ticket, survey(minutes=500), reopen_period=timedelta(hours=72)) == (closed_ticket, None)

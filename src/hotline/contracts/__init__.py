@@ -2,7 +2,16 @@
 
 from hotline.contracts.common import BUSINESS_TZ, deterministic_event_id, mask_phone, ticket_id_for
 from hotline.contracts.dlq import DeadLetter
-from hotline.contracts.followup import ContactKind, ContactRecorded, RecordContact
+from hotline.contracts.followup import (
+    ContactKind,
+    ContactRecorded,
+    Outcome,
+    RecordContact,
+    ResolveTicket,
+    TicketClosed,
+    TicketReopened,
+    TicketResolved,
+)
 from hotline.contracts.raw import (
     CallbackResult,
     Caller,
@@ -31,13 +40,18 @@ __all__ = [
     "ContactRecorded",
     "DeadLetter",
     "Location",
+    "Outcome",
     "QueueAssignment",
     "RawRecord",
     "RecordContact",
     "RequestType",
+    "ResolveTicket",
     "Satisfaction",
+    "TicketClosed",
     "TicketDispatched",
     "TicketReceived",
+    "TicketReopened",
+    "TicketResolved",
     "deterministic_event_id",
     "mask_phone",
     "ticket_id_for",

@@ -34,3 +34,50 @@ class ContactRecorded(Event):
     kind: ContactKind = Field(description="How the citizen was contacted.")
     contacted_at: AwareDatetime = Field(description="When the contact happened.")
     staff_id: str = Field(description="Staff member's id.")
+
+
+class Outcome(StrEnum):
+    """How a unit resolved a ticket."""
+
+    RESOLVED = "resolved"  # 已解决
+    PARTLY_RESOLVED = "partly_resolved"  # 部分解决
+    EXPLAINED = "explained"  # 已解释说明: nothing to fix, the citizen was answered
+    NOT_RESOLVABLE = "not_resolvable"  # 暂不具备解决条件
+
+
+class ResolveTicket(Contract):
+    """Command: the lead unit reports the ticket resolved (before the hotline calls back)."""
+
+    unit_code: str = Field(min_length=1, description="The unit reporting.")
+    outcome: Outcome = Field(description="How it ended.")
+    resolution_code: str = Field(min_length=1, max_length=64, description="Code from the unit's list.")
+    note: str = Field(default="", max_length=5000, description="What was done.")
+    resolved_at: AwareDatetime = Field(description="When it was resolved.")
+
+
+class TicketResolved(Event):
+    """The lead unit resolved the ticket (this round: 0 first, +1 per reopen)."""
+
+    unit_code: str = Field(description="The unit that resolved it.")
+    outcome: Outcome = Field(description="How it ended.")
+    resolution_code: str = Field(description="Resolution code.")
+    resolved_at: AwareDatetime = Field(description="When.")
+    round: int = Field(description="0 for the first handling, +1 after each reopen.")
+
+
+class TicketReopened(Event):
+    """The callback found the matter unresolved or the citizen dissatisfied: the same unit again."""
+
+    unit_code: str = Field(description="The unit that handles it again.")
+    reason: str = Field(description="unresolved or dissatisfied.")
+    reopened_at: AwareDatetime = Field(description="When (the survey time).")
+    report_back_due_at: AwareDatetime = Field(description="New report-back deadline.")
+    round: int = Field(description="The round that starts now.")
+
+
+class TicketClosed(Event):
+    """The callback found the matter resolved and the citizen satisfied: the ticket is closed."""
+
+    unit_code: str = Field(description="The unit that held it.")
+    closed_at: AwareDatetime = Field(description="When (the survey time).")
+    satisfaction: str = Field(description="satisfied or basically_satisfied.")

@@ -1,0 +1,110 @@
+"""A ticket's whole life on the real broker and store: dispatch, face-to-face visit, resolution,
+an unhappy callback that reopens it, a second round, and a satisfied callback that closes it."""
+
+import base64
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from hotline.contracts import (
+    DeadLetter,
+    QueueAssignment,
+    TicketClosed,
+    TicketReopened,
+    TicketResolved,
+    ticket_id_for,
+    topics,
+)
+from tests.integration.conftest import client_for
+from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
+
+pytestmark = pytest.mark.stack
+FOLLOWUP_EVENTS = {c.__name__: c for c in (TicketResolved, TicketReopened, TicketClosed)}
+
+
+async def followup_events(namespace, ticket_id: str, until, timeout_s: float = 30) -> list:
+    def ours(records):
+        found = []
+        for r in records:
+            kind = dict(r.headers or ()).get("event_type", b"").decode()
+            if kind in FOLLOWUP_EVENTS and json.loads(r.value)["ticket_id"] == ticket_id:
+                found.append(FOLLOWUP_EVENTS[kind].model_validate_json(r.value))
+        return found
+
+    return ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+                                 until=lambda rs: until(ours(rs)), timeout_s=timeout_s))
+
+
+async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    record = raw_record(f"life-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="楼下烧烤油烟扰民")
+    await publish(kafka, prefix + topics.RAW, record)
+    ticket_id = ticket_id_for("phone", record["source_id"])
+    queue = await read_topic(kafka, prefix + topics.queue_topic("110111008"), until=lambda rs: any(
+        QueueAssignment.model_validate_json(r.value).ticket_id == ticket_id for r in rs))
+    t0 = next(a for a in (QueueAssignment.model_validate_json(r.value) for r in queue) if a.ticket_id == ticket_id).dispatched_at
+    town = await issue_token(namespace, "110111008")
+
+    def at(step: int) -> str:
+        # Steps of 10 s after the dispatch: all within the 2-minute clock-skew allowance.
+        return (t0 + timedelta(seconds=10 * step)).isoformat()
+
+    async with client_for(services["followup"]) as followup:
+        async def known():
+            return (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).status_code == 200
+        await eventually(known)
+        resolution = {"unit_code": "110111008", "outcome": "resolved", "resolution_code": "LX-OIL-01",
+                      "note": "已协调商户加装油烟净化器", "resolved_at": at(2)}
+        early = await followup.post(f"/v1/tickets/{ticket_id}/resolution", json=resolution, headers=town)
+        assert early.status_code == 422 and early.json()["detail"][0]["loc"] == ["outcome"]  # no contact yet
+
+        visit = {"unit_code": "110111008", "kind": "face_to_face", "staff_id": "LX-017",
+                 "contacted_at": at(1), "notes": "上门与居民见面沟通"}
+        assert (await followup.post(f"/v1/tickets/{ticket_id}/contacts", json=visit, headers=town)).status_code == 201
+        first = await followup.post(f"/v1/tickets/{ticket_id}/resolution", json=resolution, headers=town)
+        retried = await followup.post(f"/v1/tickets/{ticket_id}/resolution", json=resolution, headers=town)
+        assert (first.status_code, retried.status_code) == (201, 200), first.text
+        assert first.json()["event_id"] == retried.json()["event_id"]
+
+        # The hotline calls back: not satisfied. The same survey arrives twice.
+        survey = {"ticket_id": ticket_id, "resolved": True, "satisfaction": "dissatisfied", "surveyed_at": at(3)}
+        await publish(kafka, prefix + topics.CALLBACKS, survey, survey, key=ticket_id.encode())
+        events = await followup_events(namespace, ticket_id, lambda es: any(isinstance(e, TicketReopened) for e in es))
+        reopened = [e for e in events if isinstance(e, TicketReopened)]
+        assert [(e.round, e.unit_code, e.reason) for e in reopened][:1] == [(1, "110111008", "dissatisfied")]
+
+        # Round 2: a contact after the reopen, a resolution, and a satisfied callback.
+        second_visit = {**visit, "contacted_at": at(4)}
+        assert (await followup.post(f"/v1/tickets/{ticket_id}/contacts", json=second_visit, headers=town)).status_code == 201
+        again = await followup.post(f"/v1/tickets/{ticket_id}/resolution", headers=town,
+                                    json={**resolution, "resolution_code": "LX-OIL-02", "resolved_at": at(5)})
+        assert again.status_code == 201 and again.json()["round"] == 1, again.text
+        await publish(kafka, prefix + topics.CALLBACKS, {**survey, "satisfaction": "basically_satisfied",
+                                                         "surveyed_at": at(6)}, key=ticket_id.encode())
+        events = await followup_events(namespace, ticket_id, lambda es: any(isinstance(e, TicketClosed) for e in es))
+        closed = next(e for e in events if isinstance(e, TicketClosed))
+        assert closed.satisfaction == "basically_satisfied"
+
+        after = await followup.post(f"/v1/tickets/{ticket_id}/contacts", json={**visit, "contacted_at": at(7)}, headers=town)
+        assert after.status_code == 409  # closed
+        doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()
+        assert (doc["state"], doc["round"], len(doc["resolutions"])) == ("closed", 1, 2)
+
+    await drained(kafka, prefix + topics.CALLBACKS, f"{prefix}hotline-followup.{topics.CALLBACKS}")
+    events = await followup_events(namespace, ticket_id, lambda es: False, timeout_s=1)
+    assert len({e.event_id for e in events if isinstance(e, TicketReopened)}) == 1
+
+
+async def test_a_callback_for_an_unknown_ticket_is_dead_lettered(services, namespace):
+    kafka, prefix, marker = namespace["kafka"], namespace["prefix"], f"TK-NOPE-{uuid.uuid4().hex}"
+    await publish(kafka, prefix + topics.CALLBACKS, {"ticket_id": marker, "resolved": True,
+                                                     "satisfaction": "satisfied", "surveyed_at": "2026-11-26T10:00:00+08:00"})
+
+    def ours(records):
+        letters = [DeadLetter.model_validate_json(r.value) for r in records]
+        return [l for l in letters if l.service == "followup" and marker.encode() in base64.b64decode(l.value_b64)]
+
+    letters = ours(await read_topic(kafka, prefix + topics.DLQ, until=lambda rs: bool(ours(rs))))
+    assert letters[0].reason == "no dispatched ticket with this id"
