@@ -62,6 +62,17 @@ def contact_id_for(ticket_id: str, command: RecordContact, idempotency_key: str 
     )
 
 
+def _open_ticket_of(ticket: FollowupTicket | None, unit_code: str, ticket_id: str) -> FollowupTicket:
+    """The ticket, when it exists, is this unit's and is not closed; else a Refusal."""
+    if ticket is None:
+        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+    if unit_code != ticket.unit_code:
+        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
+    if ticket.state is TicketState.CLOSED:
+        raise Refusal(409, "ticket_id", "the ticket is closed")
+    return ticket
+
+
 def record_contact(
     ticket: FollowupTicket | None,
     command: RecordContact,
@@ -72,12 +83,7 @@ def record_contact(
     clock_skew: timedelta = timedelta(minutes=2),
 ) -> ContactRecorded:
     """The ContactRecorded event for a valid contact, or a Refusal."""
-    if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
-    if command.unit_code != ticket.unit_code:
-        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
-    if ticket.state is TicketState.CLOSED:
-        raise Refusal(409, "ticket_id", "the ticket is closed")
+    ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if command.contacted_at > now + clock_skew:
         raise Refusal(422, "contacted_at", "contact time is in the future")
     if command.contacted_at < ticket.first_dispatched_at:
@@ -103,12 +109,7 @@ def resolve(
     clock_skew: timedelta = timedelta(minutes=2),
 ) -> TicketResolved:
     """The lead unit's resolution of the current round; refused without a contact in it."""
-    if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
-    if command.unit_code != ticket.unit_code:
-        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
-    if ticket.state is TicketState.CLOSED:
-        raise Refusal(409, "ticket_id", "the ticket is closed")
+    ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if ticket.state is TicketState.RESOLVED:
         raise Refusal(409, "ticket_id", "the ticket is already resolved; the callback decides")
     if command.resolved_at > now + clock_skew:
