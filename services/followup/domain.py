@@ -1,5 +1,7 @@
 """Followup's pure domain: validating what a unit reports and the events it produces."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -7,8 +9,12 @@ from enum import StrEnum
 from hotline.contracts import (
     CallbackResult,
     ContactRecorded,
+    DecideExtension,
+    ExtensionDecided,
+    ExtensionRequested,
     Outcome,
     RecordContact,
+    RequestExtension,
     ResolveTicket,
     Satisfaction,
     TicketClosed,
@@ -40,6 +46,17 @@ class FollowupTicket:
     # (unit, time) of each contact, to require a contact in the current round before resolving.
     contacts: tuple[tuple[str, datetime], ...] = ()
     callback_ids: frozenset[str] = field(default_factory=frozenset)
+    report_back_due_at: datetime | None = None
+    extension: Extension | None = None
+
+
+@dataclass(frozen=True)
+class Extension:
+    """The round's extension request: `requested`, then `approved` or `denied`."""
+
+    state: str
+    requested_at: datetime
+    requested_due_at: datetime
 
 
 class Refusal(Exception):
@@ -150,10 +167,56 @@ def apply_callback(
             reason="unresolved" if not result.resolved else "dissatisfied",
             reopened_at=at, report_back_due_at=at + reopen_period, round=round_,
         )
-        return replace(ticket, state=TicketState.OPEN, round=round_, round_started_at=at), reopened
+        reopened_ticket = replace(ticket, state=TicketState.OPEN, round=round_, round_started_at=at,
+                                  report_back_due_at=reopened.report_back_due_at, extension=None)
+        return reopened_ticket, reopened
     closed = TicketClosed(
         event_id=deterministic_event_id("TicketClosed", ticket.ticket_id),
         ticket_id=ticket.ticket_id, occurred_at=at, unit_code=ticket.unit_code, closed_at=at,
         satisfaction=result.satisfaction.value,
     )
     return replace(ticket, state=TicketState.CLOSED), closed
+
+
+def request_extension(
+    ticket: FollowupTicket | None,
+    command: RequestExtension,
+    *,
+    ticket_id: str,
+    now: datetime,
+    clock_skew: timedelta = timedelta(minutes=2),
+) -> ExtensionRequested:
+    """A pending request for more time: once a round, before the deadline, for a later one."""
+    ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
+    if ticket.report_back_due_at is None:
+        raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
+    if command.requested_at > now + clock_skew:
+        raise Refusal(422, "requested_at", "request time is in the future")
+    if command.requested_at >= ticket.report_back_due_at:
+        raise Refusal(409, "requested_at", "the deadline has already been breached")
+    if ticket.extension is not None:
+        raise Refusal(409, "ticket_id", "an extension was already requested for this round")
+    if command.requested_due_at <= ticket.report_back_due_at:
+        raise Refusal(422, "requested_due_at", "an extension must move the deadline later")
+    return ExtensionRequested(
+        event_id=deterministic_event_id("ExtensionRequested", ticket.ticket_id, str(ticket.round)),
+        ticket_id=ticket.ticket_id, occurred_at=command.requested_at, unit_code=ticket.unit_code,
+        reason=command.reason, current_due_at=ticket.report_back_due_at,
+        requested_due_at=command.requested_due_at,
+    )
+
+
+def decide_extension(
+    ticket: FollowupTicket | None, command: DecideExtension, *, ticket_id: str
+) -> ExtensionDecided:
+    """The centre's decision on the pending request; an approval moves the deadline."""
+    if ticket is None:
+        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+    if ticket.extension is None or ticket.extension.state != "requested":
+        raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
+    due = ticket.extension.requested_due_at if command.approved else ticket.report_back_due_at
+    return ExtensionDecided(
+        event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
+        ticket_id=ticket.ticket_id, occurred_at=command.decided_at, unit_code=ticket.unit_code,
+        approved=command.approved, report_back_due_at=due, note=command.note,
+    )

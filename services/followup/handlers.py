@@ -11,13 +11,25 @@ from faststream.kafka.annotations import KafkaMessage
 from hotline.contracts import (
     CallbackResult,
     ContactRecorded,
+    DecideExtension,
+    ExtensionDecided,
+    ExtensionRequested,
     RecordContact,
+    RequestExtension,
     ResolveTicket,
     TicketDispatched,
     TicketResolved,
     topics,
 )
-from hotline.followup.domain import Refusal, apply_callback, contact_id_for, record_contact, resolve
+from hotline.followup.domain import (
+    Refusal,
+    apply_callback,
+    contact_id_for,
+    decide_extension,
+    record_contact,
+    request_extension,
+    resolve,
+)
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore, principal_dependency
@@ -121,6 +133,30 @@ def http_router(
                         clock_skew=timedelta(seconds=settings.clock_skew_s))
         if not await store.save_resolution(event=event, note=command.note):
             raise Refusal(409, "ticket_id", "the ticket changed meanwhile; read it and try again")
+        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
+        return event
+
+    @router.post("/tickets/{ticket_id}/extensions", status_code=201)
+    async def post_extension(ticket_id: str, command: RequestExtension, caller: Caller) -> ExtensionRequested:
+        """Ask the hotline centre for more time (延期), once a round and before the deadline."""
+        if command.unit_code != caller.unit_code:
+            raise Refusal(403, "unit_code", "a unit asks for its own tickets only")
+        ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
+        event = request_extension(ticket, command, ticket_id=ticket_id, now=datetime.now(UTC),
+                                  clock_skew=timedelta(seconds=settings.clock_skew_s))
+        if not await store.save_extension_request(event=event):
+            raise Refusal(409, "ticket_id", "an extension was already requested for this round")
+        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
+        return event
+
+    @router.post("/tickets/{ticket_id}/extensions/decision", status_code=201)
+    async def post_extension_decision(ticket_id: str, command: DecideExtension, caller: Caller) -> ExtensionDecided:
+        """The hotline centre approves (the deadline moves) or denies the pending extension."""
+        if not caller.is_centre:
+            raise Refusal(403, "authorization", "only the hotline centre decides extensions")
+        event = decide_extension(await store.get_by_ticket_id(ticket_id=ticket_id), command, ticket_id=ticket_id)
+        if not await store.save_extension_decision(event=event):
+            raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
         await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
         return event
 

@@ -3,9 +3,15 @@
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline.contracts import ContactRecorded, TicketDispatched, TicketResolved
+from hotline.contracts import (
+    ContactRecorded,
+    ExtensionDecided,
+    ExtensionRequested,
+    TicketDispatched,
+    TicketResolved,
+)
 from hotline.contracts.common import Event
-from hotline.followup.domain import FollowupTicket, TicketState
+from hotline.followup.domain import Extension, FollowupTicket, TicketState
 
 
 class FollowupStore:
@@ -23,14 +29,15 @@ class FollowupStore:
         for e in events:
             ops.append(UpdateOne(
                 {"_id": e.ticket_id},
-                {"$setOnInsert": {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "round": 0},
+                {"$setOnInsert": {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "round": 0,
+                                  "extension": None},
                  "$min": {"first_dispatched_at": e.dispatched_at}},
                 upsert=True,
             ))
             ops.append(UpdateOne(
                 {"_id": e.ticket_id, "attempt": {"$lt": e.attempt}},
                 {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
-                          "attempt": e.attempt,
+                          "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                           "co_handlers": [a.unit_code for a in e.co_handlers]}},
             ))
         if ops:
@@ -59,6 +66,24 @@ class FollowupStore:
         )
         return result.modified_count == 1
 
+    async def save_extension_request(self, *, event: ExtensionRequested) -> bool:
+        """Record the round's request once; False when one was already recorded."""
+        result = await self._tickets.update_one(
+            {"_id": event.ticket_id, "extension": None},
+            {"$set": {"extension": {"state": "requested", "requested_at": event.occurred_at,
+                                    "requested_due_at": event.requested_due_at}}},
+        )
+        return result.modified_count == 1
+
+    async def save_extension_decision(self, *, event: ExtensionDecided) -> bool:
+        """Record the decision on a pending request; False when none was pending."""
+        result = await self._tickets.update_one(
+            {"_id": event.ticket_id, "extension.state": "requested"},
+            {"$set": {"extension.state": "approved" if event.approved else "denied",
+                      "report_back_due_at": event.report_back_due_at}},
+        )
+        return result.modified_count == 1
+
     async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None]]) -> None:
         """Store the tickets' new states after callbacks, with the events they caused."""
         ops = [
@@ -66,6 +91,8 @@ class FollowupStore:
                 {"_id": ticket.ticket_id},
                 {"$set": {"state": ticket.state.value, "round": ticket.round,
                           "round_started_at": ticket.round_started_at,
+                          "report_back_due_at": ticket.report_back_due_at,
+                          "extension": None if ticket.extension is None else vars(ticket.extension),
                           "callback_ids": sorted(ticket.callback_ids)},
                  **({"$push": {"events": {"type": type(event).__name__, "json": event.model_dump_json()}}}
                     if event is not None else {})},
@@ -117,4 +144,6 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
         round_started_at=doc.get("round_started_at"),
         contacts=tuple((c["unit_code"], c["contacted_at"]) for c in contacts),
         callback_ids=frozenset(doc.get("callback_ids", [])),
+        report_back_due_at=doc.get("report_back_due_at"),
+        extension=Extension(**doc["extension"]) if doc.get("extension") else None,
     )

@@ -4,7 +4,7 @@ an unhappy callback that reopens it, a second round, and a satisfied callback th
 import base64
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -108,3 +108,33 @@ async def test_a_callback_for_an_unknown_ticket_is_dead_lettered(services, names
 
     letters = ours(await read_topic(kafka, prefix + topics.DLQ, until=lambda rs: bool(ours(rs))))
     assert letters[0].reason == "no dispatched ticket with this id"
+
+
+async def test_an_extension_is_asked_once_and_only_the_centre_decides(services, namespace):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    record = raw_record(f"ext-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期",
+                        content="小区历史遗留的违建问题，涉及多个部门，多年未解决")
+    await publish(kafka, prefix + topics.RAW, record)
+    ticket_id = ticket_id_for("phone", record["source_id"])
+    town, centre = await issue_token(namespace, "110111008"), await issue_token(namespace, "centre")
+    async with client_for(services["followup"]) as followup:
+        async def known():
+            response = await followup.get(f"/v1/tickets/{ticket_id}", headers=centre)
+            return response.status_code == 200 and response.json()
+        doc = await eventually(known)
+        due = datetime.fromisoformat(doc["report_back_due_at"].replace("Z", "+00:00"))
+        ask = {"unit_code": "110111008", "reason": "需区规划部门确认违建性质", "requested_at": datetime.now(UTC).isoformat(),
+               "requested_due_at": (due + timedelta(days=10)).isoformat()}
+        first = await followup.post(f"/v1/tickets/{ticket_id}/extensions", json=ask, headers=town)
+        twice = await followup.post(f"/v1/tickets/{ticket_id}/extensions", json=ask, headers=town)
+        by_unit = await followup.post(f"/v1/tickets/{ticket_id}/extensions/decision", headers=town,
+                                      json={"approved": True, "decided_at": datetime.now(UTC).isoformat()})
+        by_centre = await followup.post(f"/v1/tickets/{ticket_id}/extensions/decision", headers=centre,
+                                        json={"approved": True, "note": "同意", "decided_at": datetime.now(UTC).isoformat()})
+        again = await followup.post(f"/v1/tickets/{ticket_id}/extensions/decision", headers=centre,
+                                    json={"approved": False, "decided_at": datetime.now(UTC).isoformat()})
+        after = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()
+    assert (first.status_code, twice.status_code, by_unit.status_code, by_centre.status_code, again.status_code) == (
+        201, 409, 403, 201, 409), (first.text, twice.text)
+    assert datetime.fromisoformat(after["report_back_due_at"].replace("Z", "+00:00")) == due + timedelta(days=10)
+    assert after["extension"]["state"] == "approved"

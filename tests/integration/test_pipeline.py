@@ -102,10 +102,10 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
 
     doc = await eventually(contacted)
     assert doc["tickets"][ticket_id]["face_to_face"] is True
-    # The contact was posted twice; it counts once.
-    assert (doc["dispatched"], doc["contacted"], doc["face_to_face"]) == (
-        before["dispatched"], before["contacted"] + 1, before["face_to_face"] + 1
-    )
+    # The contact was posted twice; it counts once. (Other tickets of this test session may
+    # still be reaching Liangxiang's dispatch count meanwhile; none of them has a contact.)
+    assert (doc["contacted"], doc["face_to_face"]) == (before["contacted"] + 1, before["face_to_face"] + 1)
+    assert doc["dispatched"] >= before["dispatched"]
 
     async with client_for(services["metrics"]) as client:
         response = await client.get(f"/v1/units/110111008/months/{period}")

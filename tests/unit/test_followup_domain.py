@@ -6,19 +6,24 @@ import pytest
 from hotline.contracts import (
     CallbackResult,
     ContactKind,
+    DecideExtension,
     Outcome,
     RecordContact,
+    RequestExtension,
     ResolveTicket,
     TicketClosed,
     TicketReopened,
 )
 from hotline.followup.domain import (
+    Extension,
     FollowupTicket,
     Refusal,
     TicketState,
     apply_callback,
     contact_id_for,
+    decide_extension,
     record_contact,
+    request_extension,
     resolve,
 )
 
@@ -122,3 +127,43 @@ def test_a_satisfied_callback_closes_the_ticket(satisfaction):
                                           survey(satisfaction=satisfaction), reopen_period=timedelta(hours=72))
     assert isinstance(event, TicketClosed) and closed_ticket.state is TicketState.CLOSED
     assert apply_callback(closed_ticket, survey(minutes=500), reopen_period=timedelta(hours=72)) == (closed_ticket, None)
+
+
+DUE = DISPATCHED + timedelta(days=7)
+WITH_DEADLINE = _replace(TICKET, report_back_due_at=DUE)
+
+
+def ask(**overrides) -> RequestExtension:
+    fields = dict(unit_code="110111008", reason="需协调多个部门", requested_due_at=DUE + timedelta(days=7),
+                  requested_at=DISPATCHED + timedelta(minutes=30))
+    fields.update(overrides)
+    return RequestExtension(**fields)
+
+
+def test_an_extension_is_asked_then_decided_by_the_centre():
+    asked = request_extension(WITH_DEADLINE, ask(), ticket_id="TK1", now=NOW)
+    assert (asked.current_due_at, asked.requested_due_at) == (DUE, DUE + timedelta(days=7))
+    pending = _replace(WITH_DEADLINE, extension=Extension("requested", asked.occurred_at, asked.requested_due_at))
+    granted = decide_extension(pending, DecideExtension(approved=True, decided_at=NOW), ticket_id="TK1")
+    denied = decide_extension(pending, DecideExtension(approved=False, decided_at=NOW), ticket_id="TK1")
+    assert (granted.report_back_due_at, denied.report_back_due_at) == (DUE + timedelta(days=7), DUE)
+    with pytest.raises(Refusal) as twice:
+        request_extension(pending, ask(), ticket_id="TK1", now=NOW)
+    assert twice.value.status == 409
+    with pytest.raises(Refusal):
+        decide_extension(WITH_DEADLINE, DecideExtension(approved=True, decided_at=NOW), ticket_id="TK1")
+
+
+@pytest.mark.parametrize(
+    ("ticket", "command", "status", "field"),
+    [
+        (WITH_DEADLINE, ask(requested_at=DUE + timedelta(minutes=1)), 409, "requested_at"),
+        (WITH_DEADLINE, ask(requested_due_at=DUE - timedelta(hours=1)), 422, "requested_due_at"),
+        (WITH_DEADLINE, ask(unit_code="110111001"), 403, "unit_code"),
+        (TICKET, ask(), 409, "ticket_id"),
+    ],
+)
+def test_extension_refusals(ticket, command, status, field):
+    with pytest.raises(Refusal) as caught:
+        request_extension(ticket, command, ticket_id="TK1", now=DUE + timedelta(hours=1))
+    assert (caught.value.status, caught.value.field) == (status, field)

@@ -81,3 +81,38 @@ class TicketClosed(Event):
     unit_code: str = Field(description="The unit that held it.")
     closed_at: AwareDatetime = Field(description="When (the survey time).")
     satisfaction: str = Field(description="satisfied or basically_satisfied.")
+
+
+class RequestExtension(Contract):
+    """Command: the lead unit asks the hotline centre for more time (延期), before the deadline."""
+
+    unit_code: str = Field(min_length=1, description="The unit asking.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why more time is needed.")
+    requested_due_at: AwareDatetime = Field(description="The report-back deadline asked for.")
+    requested_at: AwareDatetime = Field(description="When it was asked.")
+
+
+class DecideExtension(Contract):
+    """Command: the hotline centre approves or denies a pending extension."""
+
+    approved: bool = Field(description="Whether the extension is granted.")
+    note: str = Field(default="", max_length=2000, description="The centre's reasoning.")
+    decided_at: AwareDatetime = Field(description="When it was decided.")
+
+
+class ExtensionRequested(Event):
+    """A unit asked for more time."""
+
+    unit_code: str = Field(description="The unit asking.")
+    reason: str = Field(description="Why.")
+    current_due_at: AwareDatetime = Field(description="The deadline now.")
+    requested_due_at: AwareDatetime = Field(description="The deadline asked for.")
+
+
+class ExtensionDecided(Event):
+    """The centre granted (the deadline moves) or denied an extension."""
+
+    unit_code: str = Field(description="The unit that asked.")
+    approved: bool = Field(description="Granted or not.")
+    report_back_due_at: AwareDatetime = Field(description="The deadline from now on.")
+    note: str = Field(default="", description="The centre's reasoning.")
