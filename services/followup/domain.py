@@ -14,6 +14,8 @@ from hotline.contracts import (
     ExtensionRequested,
     Outcome,
     RecordContact,
+    ReportedOnSite,
+    ReportOnSite,
     RequestExtension,
     ResolveTicket,
     Satisfaction,
@@ -48,6 +50,8 @@ class FollowupTicket:
     callback_ids: frozenset[str] = field(default_factory=frozenset)
     report_back_due_at: datetime | None = None
     extension: Extension | None = None
+    # Pending and answered summons: unit -> (summons event id, due, reported_at or None).
+    summons: tuple[tuple[str, str, datetime, datetime | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,4 +223,29 @@ def decide_extension(
         event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
         ticket_id=ticket.ticket_id, occurred_at=command.decided_at, unit_code=ticket.unit_code,
         approved=command.approved, report_back_due_at=due, note=command.note,
+    )
+
+
+def report_on_site(
+    ticket: FollowupTicket | None,
+    command: ReportOnSite,
+    *,
+    ticket_id: str,
+    now: datetime,
+    clock_skew: timedelta = timedelta(minutes=2),
+) -> ReportedOnSite:
+    """A summoned unit's arrival on site, against its 30-minute deadline; once per summons."""
+    if ticket is None:
+        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+    pending = [s for s in ticket.summons if s[0] == command.unit_code and s[3] is None]
+    if not pending:
+        raise Refusal(403, "unit_code", "this unit has no open summons for the ticket")
+    if command.reported_at > now + clock_skew:
+        raise Refusal(422, "reported_at", "report time is in the future")
+    unit_code, summons_id, due, _ = pending[0]
+    return ReportedOnSite(
+        event_id=deterministic_event_id("ReportedOnSite", summons_id, unit_code),
+        ticket_id=ticket.ticket_id, occurred_at=command.reported_at, unit_code=unit_code,
+        summons_event_id=summons_id, reported_at=command.reported_at, due_at=due,
+        in_time=command.reported_at <= due,
     )

@@ -15,6 +15,8 @@ from hotline.contracts import (
     ExtensionDecided,
     ExtensionRequested,
     RecordContact,
+    ReportedOnSite,
+    ReportOnSite,
     RequestExtension,
     ResolveTicket,
     TicketDispatched,
@@ -27,9 +29,11 @@ from hotline.followup.domain import (
     contact_id_for,
     decide_extension,
     record_contact,
+    report_on_site,
     request_extension,
     resolve,
 )
+from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore, principal_dependency
@@ -47,6 +51,20 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
         async with retry_later("followup dispatch batch"):
             events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
             await store.apply_dispatches(events=events)
+            await publisher.publish_all(dead_letters)
+
+
+def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> None:
+    """Whistle summons from routing start each summoned unit's on-site deadline."""
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_ROUTING)
+    async def on_tickets_routing(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("followup summons batch"):
+            # Routing's other events (returns, refusals) are not followup's business.
+            summons = [r for r in msg.raw_message
+                       if dict(r.headers or ()).get("event_type") == b"DepartmentsSummoned"]
+            events, dead_letters = publisher.parse_all(summons, DepartmentsSummoned)
+            await store.apply_summons(events=events)
             await publisher.publish_all(dead_letters)
 
 
@@ -160,13 +178,26 @@ def http_router(
         await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
         return event
 
+    @router.post("/tickets/{ticket_id}/on-site", status_code=201)
+    async def post_on_site(ticket_id: str, command: ReportOnSite, response: Response, caller: Caller) -> ReportedOnSite:
+        """A summoned department reports on site (报到), against its 30-minute deadline."""
+        if command.unit_code != caller.unit_code:
+            raise Refusal(403, "unit_code", "a unit reports for itself only")
+        event = report_on_site(await store.get_by_ticket_id(ticket_id=ticket_id), command,
+                               ticket_id=ticket_id, now=datetime.now(UTC),
+                               clock_skew=timedelta(seconds=settings.clock_skew_s))
+        await store.save_on_site(event=event)
+        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
+        return event
+
     @router.get("/tickets/{ticket_id}")
     async def get_ticket(ticket_id: str, caller: Caller) -> dict:
         """The ticket as followup knows it: holder and contacts (its units and the centre only)."""
         doc = await store.timeline(ticket_id=ticket_id)
         if doc is None:
             raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown")
-        allowed = {doc.get("unit_code"), *doc.get("co_handlers", [])}
+        allowed = {doc.get("unit_code"), *doc.get("co_handlers", []),
+                   *(s["unit_code"] for s in doc.get("summons", []))}
         if not caller.is_centre and caller.unit_code not in allowed:
             raise Refusal(403, "ticket_id", "the ticket is not assigned to this unit")
         return doc

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from hotline.followup.domain import Refusal
-from hotline.followup.handlers import http_router, refusal_response, register, register_callbacks
+from hotline.followup.handlers import http_router, refusal_response, register, register_callbacks, register_summons
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore
@@ -19,6 +19,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     runtime.start_hooks.append(store.ensure_indexes)
     register(runtime, store, runtime.publisher)
     register_callbacks(runtime, store, runtime.publisher)
+    register_summons(runtime, store, runtime.publisher)
     app = build_http_app(runtime, title="Hotline followup")
     credentials = CredentialStore(runtime.db)
     app.include_router(http_router(runtime, store, runtime.publisher, credentials))

@@ -5,12 +5,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import (
     ContactRecorded,
+    ReportedOnSite,
     ExtensionDecided,
     ExtensionRequested,
     TicketDispatched,
     TicketResolved,
 )
 from hotline.contracts.common import Event
+from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.domain import Extension, FollowupTicket, TicketState
 
 
@@ -84,6 +86,32 @@ class FollowupStore:
         )
         return result.modified_count == 1
 
+    async def apply_summons(self, *, events: list[DepartmentsSummoned]) -> None:
+        """Note each summoned unit's on-site deadline; a redelivered summons changes nothing."""
+        ops = [
+            UpdateOne(
+                {"_id": e.ticket_id},
+                {"$addToSet": {"summons": {"$each": [
+                    {"unit_code": code, "summons_event_id": e.event_id, "due_at": e.report_on_site_due_at}
+                    for code in e.departments
+                ]}}},
+                upsert=True,
+            )
+            for e in events
+        ]
+        if ops:
+            await self._tickets.bulk_write(ops, ordered=False)
+
+    async def save_on_site(self, *, event: ReportedOnSite) -> bool:
+        """Record the arrival once per summons; False when it was already recorded."""
+        result = await self._tickets.update_one(
+            {"_id": event.ticket_id, "on_site": {"$ne": event.event_id}},
+            {"$push": {"on_site": event.event_id,
+                       "on_site_reports": {"unit_code": event.unit_code, "summons_event_id": event.summons_event_id,
+                                           "reported_at": event.reported_at, "in_time": event.in_time}}},
+        )
+        return result.modified_count == 1
+
     async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None]]) -> None:
         """Store the tickets' new states after callbacks, with the events they caused."""
         ops = [
@@ -134,6 +162,7 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
     if not doc or "unit_code" not in doc:
         return None
     contacts = doc.get("contacts", [])
+    reported = {(r["summons_event_id"], r["unit_code"]): r["reported_at"] for r in doc.get("on_site_reports", [])}
     return FollowupTicket(
         ticket_id=doc["_id"],
         unit_code=doc["unit_code"],
@@ -146,4 +175,8 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
         callback_ids=frozenset(doc.get("callback_ids", [])),
         report_back_due_at=doc.get("report_back_due_at"),
         extension=Extension(**doc["extension"]) if doc.get("extension") else None,
+        summons=tuple(
+            (s["unit_code"], s["summons_event_id"], s["due_at"], reported.get((s["summons_event_id"], s["unit_code"])))
+            for s in doc.get("summons", [])
+        ),
     )

@@ -3,7 +3,7 @@
 import base64
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -171,3 +171,30 @@ async def test_returns_for_unknown_tickets_are_refused_and_malformed_commands_de
     letters = ours(await read_topic(namespace["kafka"], prefix + topics.DLQ, until=lambda rs: len(ours(rs)) >= 2))
     assert {l.service for l in letters} == {"routing"}
     assert any(l.field == "return_ticket.command_id" for l in letters)
+
+
+async def test_a_summoned_department_reports_on_site_once_against_its_deadline(services, namespace):
+    ticket_id = await new_ticket(namespace, "小区垃圾三天没人清运")
+    await assignment_on(namespace, "110111008", ticket_id)
+    town, housing = await issue_token(namespace, "110111008"), await issue_token(namespace, "m-housing")
+    async with client_for(services["routing"]) as routing:
+        summoned = await routing.post(f"/v1/tickets/{ticket_id}/summons", headers=town,
+                                      json={"unit_code": "110111008", "departments": ["m-housing"]})
+        assert summoned.status_code == 202
+    summons = await assignment_on(namespace, "m-housing", ticket_id, role="summoned")
+    report = {"unit_code": "m-housing", "staff_id": "ZJW-3", "reported_at": summons.dispatched_at.isoformat()}
+    async with client_for(services["followup"]) as followup:
+        async def reported():
+            response = await followup.post(f"/v1/tickets/{ticket_id}/on-site", json=report, headers=housing)
+            return response.status_code == 201 and response
+        first = (await eventually(reported)).json()
+        again = await followup.post(f"/v1/tickets/{ticket_id}/on-site", json=report, headers=housing)
+        stranger = await followup.post(f"/v1/tickets/{ticket_id}/on-site", headers=await issue_token(namespace, "m-market"),
+                                       json={**report, "unit_code": "m-market"})
+        readable = await followup.get(f"/v1/tickets/{ticket_id}", headers=housing)
+    due = datetime.fromisoformat(first["due_at"].replace("Z", "+00:00"))
+    assert first["in_time"] is True
+    assert abs(due - summons.on_site_due_at) < timedelta(milliseconds=1)  # the store keeps milliseconds
+    assert again.status_code == 403  # reported already: no open summons left
+    assert stranger.status_code == 403
+    assert readable.status_code == 200 and len(readable.json()["on_site_reports"]) == 1

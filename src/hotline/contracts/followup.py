@@ -116,3 +116,21 @@ class ExtensionDecided(Event):
     approved: bool = Field(description="Granted or not.")
     report_back_due_at: AwareDatetime = Field(description="The deadline from now on.")
     note: str = Field(default="", description="The centre's reasoning.")
+
+
+class ReportOnSite(Contract):
+    """Command: a summoned department reports that it is on site (报到)."""
+
+    unit_code: str = Field(min_length=1, description="The summoned department or enterprise.")
+    staff_id: str = Field(min_length=1, max_length=64, description="Who reported, by id.")
+    reported_at: AwareDatetime = Field(description="When it arrived on site.")
+
+
+class ReportedOnSite(Event):
+    """A summoned unit reported on site; `in_time` against the 30-minute deadline."""
+
+    unit_code: str = Field(description="The unit that reported.")
+    summons_event_id: str = Field(description="The DepartmentsSummoned event answered.")
+    reported_at: AwareDatetime = Field(description="When.")
+    due_at: AwareDatetime = Field(description="The on-site deadline.")
+    in_time: bool = Field(description="Reported by the deadline.")
