@@ -249,3 +249,26 @@ def report_on_site(
         summons_event_id=summons_id, reported_at=command.reported_at, due_at=due,
         in_time=command.reported_at <= due,
     )
+
+
+class WorklistView(StrEnum):
+    """Which of a unit's tickets to list."""
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+
+
+def select_worklist(tickets: list[dict], view: WorklistView, *, now: datetime,
+                    due_soon: timedelta) -> list[dict]:
+    """The unit's tickets for a view, soonest deadline first (those without one last)."""
+    def due(t: dict) -> datetime | None:
+        return t.get("report_back_due_at")
+
+    if view is WorklistView.OVERDUE:
+        chosen = [t for t in tickets if t.get("state") == "open" and due(t) and due(t) < now]
+    elif view is WorklistView.DUE_SOON:
+        chosen = [t for t in tickets if t.get("state") == "open" and due(t) and now <= due(t) <= now + due_soon]
+    else:
+        chosen = list(tickets)
+    return sorted(chosen, key=lambda t: (due(t) is None, due(t) or now))

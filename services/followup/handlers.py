@@ -25,6 +25,7 @@ from hotline.contracts import (
 )
 from hotline.followup.domain import (
     Refusal,
+    WorklistView,
     apply_callback,
     contact_id_for,
     decide_extension,
@@ -32,6 +33,7 @@ from hotline.followup.domain import (
     report_on_site,
     request_extension,
     resolve,
+    select_worklist,
 )
 from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.settings import FollowupSettings
@@ -189,6 +191,17 @@ def http_router(
         await store.save_on_site(event=event)
         await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
         return event
+
+    @router.get("/units/{unit_code}/tickets")
+    async def get_worklist(unit_code: str, caller: Caller, state: WorklistView = WorklistView.OPEN) -> dict:
+        """A unit's worklist: open tickets, the overdue ones, or those due within a day."""
+        if caller.unit_code != unit_code and not caller.is_centre:
+            raise Refusal(403, "unit_code", "a unit reads its own worklist only")
+        tickets = select_worklist(await store.worklist(unit_code=unit_code), state, now=datetime.now(UTC),
+                                  due_soon=timedelta(hours=settings.due_soon_hours))
+        for ticket in tickets:
+            ticket["ticket_id"] = ticket.pop("_id")
+        return {"unit_code": unit_code, "state": state.value, "count": len(tickets), "tickets": tickets}
 
     @router.get("/tickets/{ticket_id}")
     async def get_ticket(ticket_id: str, caller: Caller) -> dict:

@@ -14,6 +14,7 @@ class FollowupSettings(ServiceSettings):
     reopen_report_back_hours: int = Field(
         default=72, description="After a reopen, the unit reports back within this many hours."
     )
+    due_soon_hours: int = Field(default=24, description="`due_soon` lists deadlines within this many hours.")
     clock_skew_s: int = Field(
         default=120, description="How far ahead of the server's clock a contact time may be."
     )

@@ -21,6 +21,8 @@ class FollowupStore:
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._tickets = db["followup_tickets"]
+        # One document per unit listing its tickets: the local server cannot query by unit.
+        self._worklists = db["followup_worklists"]
 
     async def ensure_indexes(self) -> None:
         """Reads are by `_id` only."""
@@ -45,6 +47,11 @@ class FollowupStore:
         if ops:
             # Ordered: each ticket's insert comes before its guarded update.
             await self._tickets.bulk_write(ops, ordered=True)
+            await self._worklists.bulk_write(
+                [UpdateOne({"_id": e.unit_code}, {"$addToSet": {"tickets": e.ticket_id}}, upsert=True)
+                 for e in events],
+                ordered=False,
+            )
 
     async def get_by_ticket_id(self, *, ticket_id: str) -> FollowupTicket | None:
         """The ticket, if followup has seen its dispatch."""
@@ -111,6 +118,20 @@ class FollowupStore:
                                            "reported_at": event.reported_at, "in_time": event.in_time}}},
         )
         return result.modified_count == 1
+
+    async def worklist(self, *, unit_code: str) -> list[dict]:
+        """The tickets this unit holds now and that are not closed (entries left behind by a
+        re-dispatch or a close are dropped here)."""
+        doc = await self._worklists.find_one({"_id": unit_code})
+        ids = (doc or {}).get("tickets", [])
+        if not ids:
+            return []
+        held = [t async for t in self._tickets.find({"_id": {"$in": ids}}, {"contacts": 0, "events": 0})
+                if t.get("unit_code") == unit_code and t.get("state") != TicketState.CLOSED.value]
+        stale = set(ids) - {t["_id"] for t in held}
+        if stale:
+            await self._worklists.update_one({"_id": unit_code}, {"$pullAll": {"tickets": sorted(stale)}})
+        return held
 
     async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None]]) -> None:
         """Store the tickets' new states after callbacks, with the events they caused."""

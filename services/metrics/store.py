@@ -54,41 +54,48 @@ class MetricsStore:
         return {e.ticket_id for e in dispatched} | {e.ticket_id for e in contacts}
 
     async def project(self, *, ticket_ids: set[str]) -> None:
-        """Copy the touched tickets' summaries into their unit-months and recompute figures."""
+        """Copy the touched tickets' summaries into their unit-months, with figures in the same
+        write (a reader never sees tickets without their counts), then recompute the figures
+        from the stored tickets, which settles what another instance wrote meanwhile."""
         if not ticket_ids:
             return
         facts = [f async for f in self._facts.find({"_id": {"$in": sorted(ticket_ids)}})]
-        ops, touched, moved = [], {}, []
+        changes: dict[str, dict[str, Any]] = {}  # month id -> {"set": {...}, "unset": [...], "keys": (unit, period)}
+        moved = []
         for fact in facts:
             if "unit_code" not in fact:
                 continue
             month_id = unit_month_id(fact["unit_code"], fact["period"])
-            touched[month_id] = (fact["unit_code"], fact["period"])
+            change = changes.setdefault(month_id, {"set": {}, "unset": [], "keys": (fact["unit_code"], fact["period"])})
+            change["set"][fact["_id"]] = ticket_summary(fact)
             previous = fact.get("projected_to")
             if previous and previous != month_id:
                 # Re-dispatched: the ticket leaves the unit that had it.
-                ops.append(UpdateOne({"_id": previous}, {"$unset": {f"tickets.{fact['_id']}": ""}}))
-                touched[previous] = (None, None)
+                changes.setdefault(previous, {"set": {}, "unset": [], "keys": None})["unset"].append(fact["_id"])
             if previous != month_id:
                 moved.append(UpdateOne({"_id": fact["_id"]}, {"$set": {"projected_to": month_id}}))
-            ops.append(
-                UpdateOne(
-                    {"_id": month_id},
-                    {
-                        "$set": {f"tickets.{fact['_id']}": ticket_summary(fact)},
-                        "$setOnInsert": {"unit_code": fact["unit_code"], "period": fact["period"]},
-                    },
-                    upsert=True,
-                )
-            )
-        if not ops:
+        if not changes:
             return
+        current = {doc["_id"]: doc.get("tickets", {})
+                   async for doc in self._unit_months.find({"_id": {"$in": sorted(changes)}})}
+        ops = []
+        for month_id, change in changes.items():
+            tickets = {**current.get(month_id, {}), **change["set"]}
+            for ticket_id in change["unset"]:
+                tickets.pop(ticket_id, None)
+            update: dict[str, Any] = {"$set": {**{f"tickets.{t}": v for t, v in change["set"].items()},
+                                               **unit_month_figures(tickets)}}
+            if change["unset"]:
+                update["$unset"] = {f"tickets.{t}": "" for t in change["unset"]}
+            if change["keys"]:
+                update["$setOnInsert"] = {"unit_code": change["keys"][0], "period": change["keys"][1]}
+            ops.append(UpdateOne({"_id": month_id}, update, upsert=change["keys"] is not None))
         await self._unit_months.bulk_write(ops, ordered=False)
-        figures_ops = [
+        settle = [
             UpdateOne({"_id": doc["_id"]}, {"$set": unit_month_figures(doc.get("tickets", {}))})
-            async for doc in self._unit_months.find({"_id": {"$in": sorted(touched)}})
+            async for doc in self._unit_months.find({"_id": {"$in": sorted(changes)}})
         ]
-        await self._unit_months.bulk_write(figures_ops, ordered=False)
+        await self._unit_months.bulk_write(settle, ordered=False)
         # Noted last: a crash before this repeats the move, which changes nothing.
         if moved:
             await self._facts.bulk_write(moved, ordered=False)

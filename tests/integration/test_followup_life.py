@@ -138,3 +138,26 @@ async def test_an_extension_is_asked_once_and_only_the_centre_decides(services, 
         201, 409, 403, 201, 409), (first.text, twice.text)
     assert datetime.fromisoformat(after["report_back_due_at"].replace("Z", "+00:00")) == due + timedelta(days=10)
     assert after["extension"]["state"] == "approved"
+
+
+async def test_a_units_worklist_lists_its_open_tickets(services, namespace):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    general = raw_record(f"wl-{uuid.uuid4().hex}", "东城区景山街道", content="小区垃圾没人清运")
+    urgent = raw_record(f"wl-{uuid.uuid4().hex}", "东城区景山街道", content="楼道里有人被困，外墙坍塌")
+    await publish(kafka, prefix + topics.RAW, general, urgent)
+    wanted = {ticket_id_for("phone", r["source_id"]) for r in (general, urgent)}
+    jingshan, centre = await issue_token(namespace, "110101002"), await issue_token(namespace, "centre")
+    async with client_for(services["followup"]) as followup:
+        async def listed():
+            response = await followup.get("/v1/units/110101002/tickets", headers=jingshan)
+            found = {t["ticket_id"] for t in response.json()["tickets"]} if response.status_code == 200 else set()
+            return wanted <= found and response.json()
+        await eventually(listed)
+        due_soon = (await followup.get("/v1/units/110101002/tickets?state=due_soon", headers=jingshan)).json()
+        overdue = (await followup.get("/v1/units/110101002/tickets?state=overdue", headers=centre)).json()
+        other = await followup.get("/v1/units/110101002/tickets", headers=await issue_token(namespace, "110101001"))
+        bad_view = await followup.get("/v1/units/110101002/tickets?state=someday", headers=jingshan)
+    assert ticket_id_for("phone", urgent["source_id"]) in {t["ticket_id"] for t in due_soon["tickets"]}
+    assert ticket_id_for("phone", general["source_id"]) not in {t["ticket_id"] for t in due_soon["tickets"]}
+    assert not wanted & {t["ticket_id"] for t in overdue["tickets"]}
+    assert other.status_code == 403 and bad_view.status_code == 422

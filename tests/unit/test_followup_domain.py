@@ -167,3 +167,22 @@ def test_extension_refusals(ticket, command, status, field):
     with pytest.raises(Refusal) as caught:
         request_extension(ticket, command, ticket_id="TK1", now=DUE + timedelta(hours=1))
     assert (caught.value.status, caught.value.field) == (status, field)
+
+
+def test_worklist_views():
+    from hotline.followup.domain import WorklistView, select_worklist
+
+    tickets = [
+        {"_id": "late", "state": "open", "report_back_due_at": NOW - timedelta(hours=1)},
+        {"_id": "soon", "state": "open", "report_back_due_at": NOW + timedelta(hours=3)},
+        {"_id": "later", "state": "open", "report_back_due_at": NOW + timedelta(days=5)},
+        {"_id": "resolved", "state": "resolved", "report_back_due_at": NOW - timedelta(hours=2)},
+        {"_id": "undated", "state": "open"},
+    ]
+
+    def ids(view):
+        return [t["_id"] for t in select_worklist(tickets, view, now=NOW, due_soon=timedelta(hours=24))]
+
+    assert ids(WorklistView.OPEN) == ["resolved", "late", "soon", "later", "undated"]
+    assert ids(WorklistView.OVERDUE) == ["late"]
+    assert ids(WorklistView.DUE_SOON) == ["soon"]
