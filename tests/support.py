@@ -9,14 +9,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 
-async def publish(bootstrap: str, topic: str, *values: bytes | dict, key: bytes | None = None) -> None:
+async def publish(bootstrap: str, topic: str, *values: bytes | dict, key: bytes | None = None,
+                  headers: list[tuple[str, bytes]] | None = None) -> None:
     """Publish raw bytes or JSON objects and wait for the broker's acknowledgement."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for value in values:
             payload = value if isinstance(value, bytes) else json.dumps(value, ensure_ascii=False).encode()
-            await producer.send_and_wait(topic, payload, key=key)
+            await producer.send_and_wait(topic, payload, key=key, headers=headers)
     finally:
         await producer.stop()
 

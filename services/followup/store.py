@@ -39,7 +39,7 @@ class FollowupStore:
                 upsert=True,
             ))
             ops.append(UpdateOne(
-                {"_id": e.ticket_id, "attempt": {"$lt": e.attempt}},
+                {"_id": e.ticket_id, "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
                 {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
                           "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                           "co_handlers": [a.unit_code for a in e.co_handlers]}},

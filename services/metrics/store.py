@@ -31,7 +31,7 @@ class MetricsStore:
                 # A re-dispatch (higher attempt) moves the ticket to its new unit; an older
                 # attempt arriving late changes nothing.
                 UpdateOne(
-                    {"_id": e.ticket_id, "attempt": {"$lt": e.attempt}},
+                    {"_id": e.ticket_id, "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
                     {"$set": {
                         "unit_code": e.unit_code,
                         "district_code": e.district_code,
