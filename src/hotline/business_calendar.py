@@ -21,10 +21,12 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hotline.contracts.common import IanaTimeZone
 
 BUSINESS_TIME_ZONE = "Asia/Shanghai"
 _SATURDAY = 5
@@ -88,17 +90,9 @@ class CalendarFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    time_zone: str = Field(default=BUSINESS_TIME_ZONE, description="IANA zone days are counted in.")
+    time_zone: IanaTimeZone = Field(default=BUSINESS_TIME_ZONE, description="IANA zone days are counted in.")
     years: dict[int, CalendarYear] = Field(description="The covered years, by year.")
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CalendarFile:

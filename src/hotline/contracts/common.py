@@ -5,7 +5,7 @@ import re
 import uuid
 from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -20,6 +20,17 @@ def _require_timezone(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_require_timezone)]
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)") from exc
+    return value
+
+
+IanaTimeZone = Annotated[str, AfterValidator(_known_time_zone)]
 
 
 def deterministic_event_id(event_type: str, *parts: str) -> str:
