@@ -169,6 +169,22 @@ class FollowupStore:
         )
         return result.modified_count == 1
 
+    async def record_timeline(self, *, events: list[Event]) -> None:
+        """Append events to their tickets' timelines, each once (by event id), in any order."""
+        # The ticket's document may not exist yet (events of one ticket arrive in any order).
+        ops = [UpdateOne({"_id": ticket_id}, {"$setOnInsert": {"timeline": []}}, upsert=True)
+               for ticket_id in sorted({e.ticket_id for e in events})]
+        ops += [
+            UpdateOne(
+                {"_id": e.ticket_id, "timeline.event_id": {"$ne": e.event_id}},
+                {"$push": {"timeline": {"event_id": e.event_id, "type": type(e).__name__, "at": e.occurred_at,
+                                        "data": e.model_dump(mode="json", exclude={"schema_version"})}}},
+            )
+            for e in events
+        ]
+        if ops:
+            await self._tickets.bulk_write(ops, ordered=True)
+
     async def timeline(self, *, ticket_id: str) -> dict | None:
         """The ticket document as stored (it holds no personal data)."""
         doc = await self._tickets.find_one({"_id": ticket_id})

@@ -1,10 +1,15 @@
 """Shared contracts: the pydantic models of every message on every topic."""
 
+from hotline.contracts.clock import BusinessTimeTick
 from hotline.contracts.common import BUSINESS_TZ, deterministic_event_id, mask_phone, ticket_id_for
 from hotline.contracts.dlq import DeadLetter
 from hotline.contracts.followup import (
     ContactKind,
     ContactRecorded,
+    DeadlineBreached,
+    DeadlineEscalated,
+    DeadlineMarked,
+    DeadlineWarned,
     DecideExtension,
     ExtensionDecided,
     ExtensionRequested,
@@ -38,6 +43,7 @@ from hotline.contracts.tickets import (
 __all__ = [
     "Assignee",
     "BUSINESS_TZ",
+    "BusinessTimeTick",
     "CallbackResult",
     "Caller",
     "Channel",
@@ -45,6 +51,10 @@ __all__ = [
     "ContactKind",
     "ContactRecorded",
     "DeadLetter",
+    "DeadlineBreached",
+    "DeadlineEscalated",
+    "DeadlineMarked",
+    "DeadlineWarned",
     "DecideExtension",
     "ExtensionDecided",
     "ExtensionRequested",

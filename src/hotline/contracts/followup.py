@@ -134,3 +134,32 @@ class ReportedOnSite(Event):
     reported_at: AwareDatetime = Field(description="When.")
     due_at: AwareDatetime = Field(description="The on-site deadline.")
     in_time: bool = Field(description="Reported by the deadline.")
+
+
+class DeadlineMarked(Event):
+    """A deadline reached one of its marks (business time `occurred_at`, the mark's moment)."""
+
+    unit_code: str = Field(description="The unit whose deadline it is.")
+    district_code: str | None = Field(default=None, description="That unit's district.")
+    clock: str = Field(description="response, report_back or on_site.")
+    mark: str = Field(description="warning_50, warning_80, breach, escalation_1, ...")
+    started_at: AwareDatetime = Field(description="When the deadline's clock started.")
+    due_at: AwareDatetime = Field(description="The deadline.")
+    round: int = Field(default=0, description="The handling round (0, +1 per reopen).")
+
+
+class DeadlineWarned(DeadlineMarked):
+    """A share of the time to a deadline has passed and the deadline is not met yet."""
+
+    share: float = Field(description="The share of the span that has passed, e.g. 0.5.")
+
+
+class DeadlineBreached(DeadlineMarked):
+    """The deadline passed without being met."""
+
+
+class DeadlineEscalated(DeadlineMarked):
+    """督办: the breach goes to the district supervisor, again each further period."""
+
+    level: int = Field(description="1 at the breach, +1 each further period.")
+    supervisor_unit_code: str = Field(description="The district coordination centre supervising it.")

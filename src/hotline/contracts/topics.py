@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 RAW = "hotline.raw"
 CALLBACKS = "hotline.callbacks"
+CLOCK = "hotline.clock"  # business time in simulation and replay
 DLQ = "hotline.dlq"
 TICKETS_RECEIVED = "tickets.received"
 TICKETS_DISPATCHED = "tickets.dispatched"
@@ -37,6 +38,7 @@ def core_topics() -> list[TopicSpec]:
     return [
         TopicSpec(RAW, TICKET_PARTITIONS),
         TopicSpec(CALLBACKS, TICKET_PARTITIONS),
+        TopicSpec(CLOCK, 1),
         TopicSpec(DLQ, 1),
         TopicSpec(TICKETS_RECEIVED, TICKET_PARTITIONS),
         TopicSpec(TICKETS_DISPATCHED, TICKET_PARTITIONS),
