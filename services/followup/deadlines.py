@@ -51,11 +51,14 @@ class Clock:
     stopped_at: datetime | None = None
     extensions: int = 0
     extended_at: datetime | None = None
+    # Tells apart the clocks of one kind and unit: a dispatch attempt, a round, a summons.
+    series: str = ""
 
     @property
     def clock_id(self) -> str:
-        """Stable id: a ticket has one clock of a kind per unit."""
-        return f"{self.ticket_id}:{self.kind.value}:{self.unit_code}"
+        """Stable id: a ticket has one clock of a kind per unit and series."""
+        base = f"{self.ticket_id}:{self.kind.value}:{self.unit_code}"
+        return f"{base}:{self.series}" if self.series else base
 
 
 @dataclass(frozen=True)
@@ -102,12 +105,25 @@ def due_marks(
     """Marks that business time has reached and that have not fired, while the clock runs."""
     return [
         m
+        for m in live_marks(clock, warnings=warnings, escalation=escalation)
+        if m.at <= now and m.mark_id not in fired
+    ]
+
+
+def live_marks(clock: Clock, *, warnings: tuple[float, ...], escalation: EscalationPolicy) -> list[Mark]:
+    """The marks that can still fire: before the stop and after the extension, in time order."""
+    return [
+        m
         for m in marks(clock, warnings=warnings, escalation=escalation)
-        if m.at <= now
-        and m.mark_id not in fired
-        and (clock.stopped_at is None or m.at < clock.stopped_at)
+        if (clock.stopped_at is None or m.at < clock.stopped_at)
         and (clock.extended_at is None or m.at > clock.extended_at)
     ]
+
+
+def next_mark_after(clock: Clock, now: datetime, *, warnings: tuple[float, ...],
+                    escalation: EscalationPolicy) -> Mark | None:
+    """The first live mark later than `now`: when the scheduler must look at this clock again."""
+    return next((m for m in live_marks(clock, warnings=warnings, escalation=escalation) if m.at > now), None)
 
 
 class ExtensionRefused(Exception):

@@ -12,7 +12,6 @@ from hotline.contracts import (
     DecideExtension,
     ExtensionDecided,
     ExtensionRequested,
-    Outcome,
     RecordContact,
     ReportedOnSite,
     ReportOnSite,
@@ -20,10 +19,13 @@ from hotline.contracts import (
     ResolveTicket,
     Satisfaction,
     TicketClosed,
+    TicketReceived,
     TicketReopened,
     TicketResolved,
     deterministic_event_id,
+    mask_phone,
 )
+from hotline.contracts.raw import Caller
 
 
 class TicketState(StrEnum):
@@ -52,6 +54,15 @@ class FollowupTicket:
     extension: Extension | None = None
     # Pending and answered summons: unit -> (summons event id, due, reported_at or None).
     summons: tuple[tuple[str, str, datetime, datetime | None], ...] = ()
+    # What the deadline clocks are derived from (see clocks.py).
+    attempt: int = 1
+    dispatched_at: datetime | None = None  # of the current attempt
+    urgency: str | None = None
+    district_code: str | None = None
+    resolved_at_by_round: dict[int, datetime] = field(default_factory=dict)
+    summoned_at: dict[str, datetime] = field(default_factory=dict)  # summons event id -> when
+    # Deadline marks claimed for firing: mark id -> (claimed at, by, sent).
+    fired: dict[str, tuple[datetime, str, bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class Extension:
     state: str
     requested_at: datetime
     requested_due_at: datetime
+    decided_at: datetime | None = None
 
 
 class Refusal(Exception):
@@ -274,3 +286,26 @@ def select_worklist(tickets: list[dict], view: WorklistView, *, now: datetime,
     else:
         chosen = list(tickets)
     return sorted(chosen, key=lambda t: (due(t) is None, due(t) or now))
+
+
+def masked_for_timeline(received: TicketReceived) -> TicketReceived:
+    """The received event as a timeline keeps it: the phone masked, the name dropped."""
+    return received.model_copy(update={"caller": Caller(phone=mask_phone(received.caller.phone))})
+
+
+# Events at the same moment read in the order a ticket lives them.
+_TIMELINE_ORDER = {name: rank for rank, name in enumerate([
+    "TicketReceived", "TicketDispatched", "TicketReturned", "TicketEscalated", "DepartmentsSummoned",
+    "TicketSigned", "ContactRecorded", "ReportedOnSite", "ProgressNoted", "DeadlineWarned", "DeadlineBreached",
+    "DeadlineEscalated", "ExtensionRequested", "ExtensionDecided", "TicketResolved", "CallbackResult",
+    "TicketReopened", "TicketClosed",
+])}
+
+
+def ticket_view(doc: dict) -> dict:
+    """A ticket as its units and the centre read it: state, holder, deadlines, and the timeline
+    in time order (the scheduler's bookkeeping left out)."""
+    view = {k: v for k, v in doc.items() if k not in {"fired", "timeline", "events", "callback_ids"}}
+    view["timeline"] = sorted(doc.get("timeline", []),
+                              key=lambda e: (e["at"], _TIMELINE_ORDER.get(e["type"], len(_TIMELINE_ORDER))))
+    return view

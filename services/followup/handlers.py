@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka.annotations import KafkaMessage
+from pydantic import TypeAdapter
 
 from hotline.contracts import (
     CallbackResult,
@@ -20,22 +21,33 @@ from hotline.contracts import (
     RequestExtension,
     ResolveTicket,
     TicketDispatched,
+    TicketReceived,
     TicketResolved,
+    deterministic_event_id,
     topics,
 )
+from hotline.contracts.clock import BusinessTimeTick
+from hotline.contracts.followup import (
+    DecideExtensionCommand,
+    FollowupCommand,
+    FollowupCommandRefused,
+    RecordContactCommand,
+    ReportOnSiteCommand,
+    RequestExtensionCommand,
+    ResolveTicketCommand,
+)
+from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.followup.actions import FollowupActions
+from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import (
     Refusal,
     WorklistView,
     apply_callback,
-    contact_id_for,
-    decide_extension,
-    record_contact,
-    report_on_site,
-    request_extension,
-    resolve,
+    masked_for_timeline,
     select_worklist,
+    ticket_view,
 )
-from hotline.contracts.routing import DepartmentsSummoned
+from hotline.followup.scheduler import DeadlineScheduler
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore, principal_dependency
@@ -43,9 +55,11 @@ from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
+FOLLOWUP_COMMAND: TypeAdapter = TypeAdapter(FollowupCommand)
 
 
-def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> None:
+def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
+             scheduler: DeadlineScheduler) -> None:
     """Subscribe followup's handlers on the runtime's broker."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
@@ -53,24 +67,60 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
         async with retry_later("followup dispatch batch"):
             events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
             await store.apply_dispatches(events=events)
+            await store.record_timeline(events=events)
+            await scheduler.schedule_tickets({e.ticket_id for e in events})
             await publisher.publish_all(dead_letters)
 
 
-def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> None:
+def register_received(runtime: ServiceRuntime, store: FollowupStore, casework: CaseworkStore,
+                      publisher: Publisher) -> None:
+    """A ticket's timeline starts when the hotline received it (caller masked, name dropped); the
+    daily brief keeps its repeat and origin facts."""
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
+    async def on_tickets_received(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("followup received batch"):
+            events, dead_letters = publisher.parse_all(msg.raw_message, TicketReceived)
+            await store.record_timeline(events=[masked_for_timeline(e) for e in events])
+            await casework.apply_received(tickets=events)
+            await publisher.publish_all(dead_letters)
+
+
+def register_clock(runtime: ServiceRuntime, publisher: Publisher, scheduler: DeadlineScheduler) -> None:
+    """In simulation and replay, business time comes from the ticks on `hotline.clock`."""
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.CLOCK)
+    async def on_hotline_clock(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("followup clock batch"):
+            ticks, dead_letters = publisher.parse_all(msg.raw_message, BusinessTimeTick)
+            if ticks:
+                await scheduler.advance(max(t.now for t in ticks))
+            await publisher.publish_all(dead_letters)
+
+
+def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
+                     scheduler: DeadlineScheduler) -> None:
     """Whistle summons from routing start each summoned unit's on-site deadline."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_ROUTING)
     async def on_tickets_routing(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("followup summons batch"):
-            # Routing's other events (returns, refusals) are not followup's business.
-            summons = [r for r in msg.raw_message
-                       if dict(r.headers or ()).get("event_type") == b"DepartmentsSummoned"]
-            events, dead_letters = publisher.parse_all(summons, DepartmentsSummoned)
-            await store.apply_summons(events=events)
-            await publisher.publish_all(dead_letters)
+            by_type: dict[bytes | None, list] = {}
+            for record in msg.raw_message:
+                by_type.setdefault(dict(record.headers or ()).get("event_type"), []).append(record)
+            summons, dead_letters = publisher.parse_all(by_type.get(b"DepartmentsSummoned", []), DepartmentsSummoned)
+            await store.apply_summons(events=summons)
+            # Returns and escalations belong on the ticket's timeline; refusals do not.
+            returns, more_letters = publisher.parse_all(by_type.get(b"TicketReturned", []), TicketReturned)
+            escalations, letters = publisher.parse_all(by_type.get(b"TicketEscalated", []), TicketEscalated)
+            more_letters += letters
+            await store.record_timeline(events=[*summons, *returns, *escalations])
+            await scheduler.schedule_tickets({e.ticket_id for e in summons})
+            await publisher.publish_all(dead_letters + more_letters)
 
 
-def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher) -> None:
+def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
+                       scheduler: DeadlineScheduler) -> None:
     """Callback survey results reopen or close tickets."""
     settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
     reopen_period = timedelta(hours=settings.reopen_report_back_hours)
@@ -99,15 +149,58 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
             # Published first: a crash before saving recomputes the same events (same ids).
             await publisher.publish_all(outgoing + dead_letters)
             await store.save_callbacks(changes=changes)
+            await store.record_timeline(events=[r for _, r in pairs if r.ticket_id in tickets]
+                                        + [e for _, e, _ in outgoing])
+            await scheduler.schedule_tickets({t.ticket_id for t, e in changes if e is not None})
+
+
+def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publisher: Publisher) -> None:
+    """Unit systems may act through `followup.commands` instead of HTTP; a refusal is an event."""
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.FOLLOWUP_COMMANDS)
+    async def on_followup_commands(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("followup command batch"):
+            commands, dead_letters = publisher.parse_all(msg.raw_message, FOLLOWUP_COMMAND)
+            refusals = []
+            for command in commands:
+                try:
+                    await perform(actions, command, now=datetime.now(UTC))
+                except Refusal as refusal:
+                    refusals.append((topics.TICKETS_FOLLOWUP, FollowupCommandRefused(
+                        event_id=deterministic_event_id("FollowupCommandRefused", command.command_id),
+                        ticket_id=command.ticket_id, occurred_at=datetime.now(UTC), command_id=command.command_id,
+                        action=command.action, unit_code=getattr(command.payload, "unit_code", None),
+                        status=refusal.status, field=refusal.field, reason=refusal.reason,
+                    ), command.ticket_id))
+            await publisher.publish_all(refusals + dead_letters)
+
+
+async def perform(actions: FollowupActions, command, *, now: datetime) -> None:
+    """Carry out one Kafka command as its HTTP form would."""
+    match command:
+        case RecordContactCommand():
+            await actions.record_contact(command.ticket_id, command.payload, idempotency_key=command.command_id,
+                                         now=now)
+        case ResolveTicketCommand():
+            await actions.resolve(command.ticket_id, command.payload, now=now)
+        case RequestExtensionCommand():
+            await actions.request_extension(command.ticket_id, command.payload, now=now)
+        case DecideExtensionCommand():
+            await actions.decide_extension(command.ticket_id, command.payload)
+        case ReportOnSiteCommand():
+            await actions.report_on_site(command.ticket_id, command.payload, now=now)
 
 
 def http_router(
-    runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher, credentials: CredentialStore
+    runtime: ServiceRuntime, store: FollowupStore, actions: FollowupActions, credentials: CredentialStore,
 ) -> APIRouter:
     """The handling units' API: every call carries the unit's own bearer token."""
     settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
     router = APIRouter(prefix="/v1", tags=["units"])
     Caller = principal_dependency(credentials)
+
+    def created(response: Response, is_new: bool) -> None:
+        response.status_code = 201 if is_new else 200
 
     @router.post("/tickets/{ticket_id}/contacts", status_code=201)
     async def post_contact(
@@ -120,18 +213,9 @@ def http_router(
         """Record a contact (phone, face to face, WeChat, on site) with the citizen."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit records contacts for itself only")
-        ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
-        contact_id = contact_id_for(ticket_id, command, idempotency_key)
-        event = record_contact(
-            ticket, command, ticket_id=ticket_id, contact_id=contact_id,
-            now=datetime.now(UTC), clock_skew=timedelta(seconds=settings.clock_skew_s),
-        )
-        is_new = await store.add_contact(event=event)
-        # Published on retries too (same event id): a crash between the write and the
-        # publish is healed by the client's retry, and consumers drop the duplicate.
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
-        if not is_new:
-            response.status_code = 200
+        event, is_new = await actions.record_contact(ticket_id, command, idempotency_key=idempotency_key,
+                                                     now=datetime.now(UTC))
+        created(response, is_new)
         return event
 
     @router.post("/tickets/{ticket_id}/resolution", status_code=201)
@@ -141,19 +225,8 @@ def http_router(
         """Report the ticket resolved (an outcome and a resolution code); the callback decides."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit resolves its own tickets only")
-        ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
-        if ticket is not None and ticket.state.value == "resolved" and command.unit_code == ticket.unit_code:
-            # A retried submission of this round's resolution: the same answer again.
-            current = await store.timeline(ticket_id=ticket_id)
-            last = (current or {}).get("resolutions", [])[-1:]
-            if last and last[0].get("resolution_code") == command.resolution_code:
-                response.status_code = 200
-                return TicketResolved.model_validate({k: v for k, v in last[0].items() if k != "note"})
-        event = resolve(ticket, command, ticket_id=ticket_id, now=datetime.now(UTC),
-                        clock_skew=timedelta(seconds=settings.clock_skew_s))
-        if not await store.save_resolution(event=event, note=command.note):
-            raise Refusal(409, "ticket_id", "the ticket changed meanwhile; read it and try again")
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
+        event, is_new = await actions.resolve(ticket_id, command, now=datetime.now(UTC))
+        created(response, is_new)
         return event
 
     @router.post("/tickets/{ticket_id}/extensions", status_code=201)
@@ -161,36 +234,21 @@ def http_router(
         """Ask the hotline centre for more time (延期), once a round and before the deadline."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit asks for its own tickets only")
-        ticket = await store.get_by_ticket_id(ticket_id=ticket_id)
-        event = request_extension(ticket, command, ticket_id=ticket_id, now=datetime.now(UTC),
-                                  clock_skew=timedelta(seconds=settings.clock_skew_s))
-        if not await store.save_extension_request(event=event):
-            raise Refusal(409, "ticket_id", "an extension was already requested for this round")
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
-        return event
+        return (await actions.request_extension(ticket_id, command, now=datetime.now(UTC)))[0]
 
     @router.post("/tickets/{ticket_id}/extensions/decision", status_code=201)
     async def post_extension_decision(ticket_id: str, command: DecideExtension, caller: Caller) -> ExtensionDecided:
         """The hotline centre approves (the deadline moves) or denies the pending extension."""
         if not caller.is_centre:
             raise Refusal(403, "authorization", "only the hotline centre decides extensions")
-        event = decide_extension(await store.get_by_ticket_id(ticket_id=ticket_id), command, ticket_id=ticket_id)
-        if not await store.save_extension_decision(event=event):
-            raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
-        return event
+        return (await actions.decide_extension(ticket_id, command))[0]
 
     @router.post("/tickets/{ticket_id}/on-site", status_code=201)
     async def post_on_site(ticket_id: str, command: ReportOnSite, response: Response, caller: Caller) -> ReportedOnSite:
         """A summoned department reports on site (报到), against its 30-minute deadline."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit reports for itself only")
-        event = report_on_site(await store.get_by_ticket_id(ticket_id=ticket_id), command,
-                               ticket_id=ticket_id, now=datetime.now(UTC),
-                               clock_skew=timedelta(seconds=settings.clock_skew_s))
-        await store.save_on_site(event=event)
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
-        return event
+        return (await actions.report_on_site(ticket_id, command, now=datetime.now(UTC)))[0]
 
     @router.get("/units/{unit_code}/tickets")
     async def get_worklist(unit_code: str, caller: Caller, state: WorklistView = WorklistView.OPEN) -> dict:
@@ -207,13 +265,13 @@ def http_router(
     async def get_ticket(ticket_id: str, caller: Caller) -> dict:
         """The ticket as followup knows it: holder and contacts (its units and the centre only)."""
         doc = await store.timeline(ticket_id=ticket_id)
-        if doc is None:
-            raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown")
+        if doc is None or "unit_code" not in doc:
+            raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
         allowed = {doc.get("unit_code"), *doc.get("co_handlers", []),
                    *(s["unit_code"] for s in doc.get("summons", []))}
         if not caller.is_centre and caller.unit_code not in allowed:
             raise Refusal(403, "ticket_id", "the ticket is not assigned to this unit")
-        return doc
+        return ticket_view(doc)
 
     return router
 

@@ -1,12 +1,31 @@
 """Followup's composition root: settings, broker, store, handlers and HTTP side."""
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
+from hotline.followup.casework_handlers import register_casework
+from hotline.followup.casework_http import casework_router
+from hotline.followup.casework_store import CaseworkStore
+from hotline.followup.actions import FollowupActions
 from hotline.followup.domain import Refusal
-from hotline.followup.handlers import http_router, refusal_response, register, register_callbacks, register_summons
+from hotline.business_calendar import default_calendar
+from hotline.followup.handlers import (
+    http_router,
+    refusal_response,
+    register,
+    register_callbacks,
+    register_clock,
+    register_commands,
+    register_received,
+    register_summons,
+)
+from hotline.followup.policy import default_policy
+from hotline.followup.scheduler import DeadlineScheduler, TimerBuckets
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore
+from hotline.runtime.kafka import published_event_ids
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 
 SERVICE = "followup"
@@ -14,15 +33,33 @@ SERVICE = "followup"
 
 def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     """Wire followup together."""
-    runtime = ServiceRuntime.create(SERVICE, settings or FollowupSettings())
+    settings = settings or FollowupSettings()
+    runtime = ServiceRuntime.create(SERVICE, settings)
     store = FollowupStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    register(runtime, store, runtime.publisher)
-    register_callbacks(runtime, store, runtime.publisher)
-    register_summons(runtime, store, runtime.publisher)
+    scheduler = DeadlineScheduler(
+        store, TimerBuckets(runtime.db), runtime.publisher, default_policy(), default_calendar(),
+        instance=settings.instance_id, business_clock=settings.business_clock,
+        claim_timeout=timedelta(seconds=settings.claim_timeout_s), interval_s=settings.scheduler_interval_s,
+        already_published=lambda names, since: published_event_ids(settings.kafka_bootstrap_servers, names,
+                                                                    since=since),
+    )
+    runtime.background_jobs.append(scheduler.run_forever)
+    register(runtime, store, runtime.publisher, scheduler)
+    register_callbacks(runtime, store, runtime.publisher, scheduler)
+    register_summons(runtime, store, runtime.publisher, scheduler)
+    if settings.business_clock == "log":
+        register_clock(runtime, runtime.publisher, scheduler)
     app = build_http_app(runtime, title="Hotline followup")
+    app.state.scheduler = scheduler
     credentials = CredentialStore(runtime.db)
-    app.include_router(http_router(runtime, store, runtime.publisher, credentials))
+    actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s))
+    register_commands(runtime, actions, runtime.publisher)
+    app.include_router(http_router(runtime, store, actions, credentials))
+    casework = CaseworkStore(runtime.db)
+    register_received(runtime, store, casework, runtime.publisher)
+    register_casework(runtime, casework, runtime.publisher)
+    app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials))
     app.add_exception_handler(Refusal, refusal_response)
     return app
 

@@ -1,5 +1,10 @@
 """Followup's settings."""
 
+import os
+import socket
+import uuid
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 
 from hotline.runtime.settings import ServiceSettings
@@ -17,4 +22,19 @@ class FollowupSettings(ServiceSettings):
     due_soon_hours: int = Field(default=24, description="`due_soon` lists deadlines within this many hours.")
     clock_skew_s: int = Field(
         default=120, description="How far ahead of the server's clock a contact time may be."
+    )
+    business_clock: Literal["wall", "log"] = Field(
+        default="wall",
+        validation_alias=AliasChoices("HOTLINE_BUSINESS_CLOCK", "business_clock"),
+        description="Deadlines fire on the wall clock (production) or on the business time carried "
+        "by `hotline.clock` ticks (simulation and replay).",
+    )
+    scheduler_interval_s: float = Field(default=1.0, gt=0, description="How often the scheduler looks for due marks.")
+    claim_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="A claimed deadline mark not confirmed sent within this time is fired by another scheduler.",
+    )
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+        description="Names this followup instance in its deadline claims.",
     )

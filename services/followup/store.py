@@ -1,9 +1,14 @@
 """Followup's store: one document per ticket, keyed by ticket id."""
 
+import hashlib
+from datetime import datetime
+
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import (
+    CallbackResult,
+    TicketReceived,
     ContactRecorded,
     ReportedOnSite,
     ExtensionDecided,
@@ -13,7 +18,7 @@ from hotline.contracts import (
 )
 from hotline.contracts.common import Event
 from hotline.contracts.routing import DepartmentsSummoned
-from hotline.followup.domain import Extension, FollowupTicket, TicketState
+from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id
 
 
 class FollowupStore:
@@ -38,10 +43,16 @@ class FollowupStore:
                  "$min": {"first_dispatched_at": e.dispatched_at}},
                 upsert=True,
             ))
+            # A document another event created first (a timeline entry, a summons) gets its start too.
+            ops.append(UpdateOne(
+                {"_id": e.ticket_id, "state": {"$exists": False}},
+                {"$set": {"contacts": [], "state": TicketState.OPEN.value, "round": 0, "extension": None}},
+            ))
             ops.append(UpdateOne(
                 {"_id": e.ticket_id, "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
                 {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
                           "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
+                          "dispatched_at": e.dispatched_at, "urgency": e.urgency,
                           "co_handlers": [a.unit_code for a in e.co_handlers]}},
             ))
         if ops:
@@ -89,6 +100,7 @@ class FollowupStore:
         result = await self._tickets.update_one(
             {"_id": event.ticket_id, "extension.state": "requested"},
             {"$set": {"extension.state": "approved" if event.approved else "denied",
+                      "extension.decided_at": event.occurred_at,
                       "report_back_due_at": event.report_back_due_at}},
         )
         return result.modified_count == 1
@@ -99,7 +111,8 @@ class FollowupStore:
             UpdateOne(
                 {"_id": e.ticket_id},
                 {"$addToSet": {"summons": {"$each": [
-                    {"unit_code": code, "summons_event_id": e.event_id, "due_at": e.report_on_site_due_at}
+                    {"unit_code": code, "summons_event_id": e.event_id, "due_at": e.report_on_site_due_at,
+                     "summoned_at": e.occurred_at}
                     for code in e.departments
                 ]}}},
                 upsert=True,
@@ -169,18 +182,45 @@ class FollowupStore:
         )
         return result.modified_count == 1
 
-    async def record_timeline(self, *, events: list[Event]) -> None:
-        """Append events to their tickets' timelines, each once (by event id), in any order."""
+    async def claim_mark(self, *, ticket_id: str, mark_id: str, by: str, now: datetime,
+                         stale_before: datetime) -> datetime | None | bool:
+        """Claim a due deadline mark for firing in one atomic update; only one claimant wins.
+        True: a first claim. A datetime: a stale claim taken over (its holder never confirmed
+        the sending), with the old claim's time, from which the broker must be checked.
+        None: someone else holds it."""
+        slot = f"fired.{_slot(mark_id)}"
+        claim = {"mark_id": mark_id, "by": by, "claimed_at": now, "sent": False}
+        first = await self._tickets.update_one({"_id": ticket_id, slot: {"$exists": False}}, {"$set": {slot: claim}})
+        if first.modified_count == 1:
+            return True
+        doc = await self._tickets.find_one({"_id": ticket_id}, {slot: 1})
+        held = ((doc or {}).get("fired") or {}).get(_slot(mark_id))
+        if not held or held["sent"] or held["claimed_at"] >= stale_before:
+            return None
+        # Compare-and-set on the old claim's time: of several late claimants, one wins.
+        takeover = await self._tickets.update_one(
+            {"_id": ticket_id, f"{slot}.sent": False, f"{slot}.claimed_at": held["claimed_at"]},
+            {"$set": {f"{slot}.by": by, f"{slot}.claimed_at": now}},
+        )
+        return held["claimed_at"] if takeover.modified_count == 1 else None
+
+    async def confirm_sent(self, *, marks: list[tuple[str, str]]) -> None:
+        """The claimed marks' events are on the broker: nobody sends them again."""
+        ops = [UpdateOne({"_id": ticket_id}, {"$set": {f"fired.{_slot(mark_id)}.sent": True}})
+               for ticket_id, mark_id in marks]
+        if ops:
+            await self._tickets.bulk_write(ops, ordered=False)
+
+    async def record_timeline(self, *, events: list[Event | CallbackResult]) -> None:
+        """Append events (and callback results) to their tickets' timelines, each once, in any order."""
+        entries = [_timeline_entry(e) for e in events]
         # The ticket's document may not exist yet (events of one ticket arrive in any order).
         ops = [UpdateOne({"_id": ticket_id}, {"$setOnInsert": {"timeline": []}}, upsert=True)
-               for ticket_id in sorted({e.ticket_id for e in events})]
+               for ticket_id in sorted({ticket_id for ticket_id, _ in entries})]
         ops += [
-            UpdateOne(
-                {"_id": e.ticket_id, "timeline.event_id": {"$ne": e.event_id}},
-                {"$push": {"timeline": {"event_id": e.event_id, "type": type(e).__name__, "at": e.occurred_at,
-                                        "data": e.model_dump(mode="json", exclude={"schema_version"})}}},
-            )
-            for e in events
+            UpdateOne({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
+                      {"$push": {"timeline": entry}})
+            for ticket_id, entry in entries
         ]
         if ops:
             await self._tickets.bulk_write(ops, ordered=True)
@@ -193,6 +233,20 @@ class FollowupStore:
         doc["ticket_id"] = doc.pop("_id")
         return doc
 
+
+
+def _slot(mark_id: str) -> str:
+    """A mark's key under `fired`: field names may not hold the dots a mark id can."""
+    return hashlib.sha1(mark_id.encode()).hexdigest()[:20]
+
+
+def _timeline_entry(e: Event | CallbackResult) -> tuple[str, dict]:
+    if isinstance(e, CallbackResult):
+        return e.ticket_id, {"event_id": callback_id(e), "type": "CallbackResult", "at": e.surveyed_at,
+                             "data": e.model_dump(mode="json", exclude={"schema_version"})}
+    at = e.received_at if isinstance(e, TicketReceived) else e.occurred_at
+    return e.ticket_id, {"event_id": e.event_id, "type": type(e).__name__, "at": at,
+                         "data": e.model_dump(mode="json", exclude={"schema_version"})}
 
 
 def _ticket_from(doc: dict | None) -> FollowupTicket | None:
@@ -216,4 +270,11 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
             (s["unit_code"], s["summons_event_id"], s["due_at"], reported.get((s["summons_event_id"], s["unit_code"])))
             for s in doc.get("summons", [])
         ),
+        attempt=doc.get("attempt") or 1,
+        dispatched_at=doc.get("dispatched_at") or doc["first_dispatched_at"],
+        urgency=doc.get("urgency"),
+        district_code=doc.get("district_code"),
+        resolved_at_by_round={r["round"]: r["resolved_at"] for r in doc.get("resolutions", [])},
+        summoned_at={s["summons_event_id"]: s["summoned_at"] for s in doc.get("summons", []) if "summoned_at" in s},
+        fired={f["mark_id"]: (f["claimed_at"], f["by"], f["sent"]) for f in (doc.get("fired") or {}).values()},
     )

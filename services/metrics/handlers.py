@@ -1,62 +1,37 @@
-"""Metrics' Kafka handlers and HTTP API."""
+"""Metrics' Kafka handlers: one batch subscriber per topic it projects."""
 
-import logging
-import re
+import time
 
-from fastapi import APIRouter, HTTPException
 from faststream.kafka.annotations import KafkaMessage
 
-from hotline.contracts import ContactRecorded, TicketDispatched, topics
+from hotline.metrics.deadlines import response_due
+from hotline.metrics.domain import fact_update
+from hotline.metrics.events import TOPIC_EVENTS, decode
+from hotline.metrics.observe import Telemetry
 from hotline.metrics.store import MetricsStore
 from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
-log = logging.getLogger(__name__)
 
-
-def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher) -> None:
+def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher, telemetry: Telemetry) -> None:
     """Subscribe metrics' handlers on the runtime's broker."""
-
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
-    async def on_tickets_dispatched(body: list[bytes], msg: KafkaMessage) -> None:
-        async with retry_later("metrics dispatch batch"):
-            events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
-            touched = await store.apply(dispatched=events, contacts=[])
-            await store.project(ticket_ids=touched)
-            await publisher.publish_all(dead_letters)
-
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP)
-    async def on_tickets_followup(body: list[bytes], msg: KafkaMessage) -> None:
-        async with retry_later("metrics followup batch"):
-            # Only contacts count here so far; followup's other events are for later projections.
-            contacts = [r for r in msg.raw_message
-                        if dict(r.headers or ()).get("event_type", b"ContactRecorded") == b"ContactRecorded"]
-            events, dead_letters = publisher.parse_all(contacts, ContactRecorded)
-            touched = await store.apply(dispatched=[], contacts=events)
-            await store.project(ticket_ids=touched)
-            await publisher.publish_all(dead_letters)
+    for topic in TOPIC_EVENTS:
+        _subscribe(runtime, store, publisher, telemetry, topic)
 
 
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def http_router(store: MetricsStore) -> APIRouter:
-    """Read side of the projections."""
-    router = APIRouter(prefix="/v1", tags=["metrics"])
-
-    @router.get("/units/{unit_code}/months/{period}")
-    async def get_unit_month(
-        unit_code: str, period: str
-    ) -> dict:
-        """A unit's figures for one month (YYYY-MM, Asia/Shanghai)."""
-        if not _PERIOD.match(period):
-            raise HTTPException(422, detail=[{"loc": ["path", "period"], "msg": "expected YYYY-MM"}])
-        doc = await store.unit_month(unit_code=unit_code, period=period)
-        if doc is None:
-            raise HTTPException(
-                404, detail=[{"loc": ["path", "unit_code"], "msg": "no figures for this unit and month"}]
+def _subscribe(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher, telemetry: Telemetry,
+               topic: str) -> None:
+    async def handler(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later(f"metrics {topic} batch"):
+            started = time.perf_counter()
+            events, rejected = decode(topic, msg.raw_message)
+            await store.handle([fact_update(e, response_due=response_due) for e in events])
+            await publisher.publish_all(
+                [publisher.dead_letter(r.record, reason=r.reason, field=r.field) for r in rejected]
             )
-        doc.pop("_id", None)
-        return doc
+            telemetry.batch_done(topic, events=len(events), rejected=len(rejected),
+                                 seconds=time.perf_counter() - started)
 
-    return router
+    # FastStream names a subscriber after its function; one name per topic.
+    handler.__name__ = handler.__qualname__ = f"on_{topic.replace('.', '_')}"
+    batch_subscriber(runtime.broker, runtime.settings, runtime.name, topic)(handler)

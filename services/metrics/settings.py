@@ -1,13 +1,55 @@
 """Metrics' settings."""
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
+from hotline.metrics.ranking import Weights
 from hotline.runtime.settings import ServiceSettings
 
 
-class MetricsSettings(ServiceSettings):
-    """Metrics: live per-unit projections."""
+def _env(name: str, field: str) -> AliasChoices:
+    return AliasChoices(name, field)
 
-    http_port: int = Field(
-        default=8004, validation_alias=AliasChoices("METRICS_HTTP_PORT", "http_port")
-    )
+
+class MetricsSettings(ServiceSettings):
+    """Metrics: live per-unit projections, rankings and hotspots."""
+
+    http_port: int = Field(default=8004, validation_alias=_env("METRICS_HTTP_PORT", "http_port"))
+    weight_response: float = Field(
+        default=10, ge=0, validation_alias=_env("METRICS_WEIGHT_RESPONSE", "weight_response"),
+        description="Weight of the response rate in the composite score.")
+    weight_resolution: float = Field(
+        default=45, ge=0, validation_alias=_env("METRICS_WEIGHT_RESOLUTION", "weight_resolution"),
+        description="Weight of the resolution rate in the composite score.")
+    weight_satisfaction: float = Field(
+        default=45, ge=0, validation_alias=_env("METRICS_WEIGHT_SATISFACTION", "weight_satisfaction"),
+        description="Weight of the satisfaction rate in the composite score.")
+    satisfied_weight: float = Field(
+        default=1.0, ge=0, le=1, validation_alias=_env("METRICS_SATISFIED_WEIGHT", "satisfied_weight"),
+        description="What a 'satisfied' answer counts for in the satisfaction rate.")
+    basically_satisfied_weight: float = Field(
+        default=0.8, ge=0, le=1,
+        validation_alias=_env("METRICS_BASICALLY_SATISFIED_WEIGHT", "basically_satisfied_weight"),
+        description="What a 'basically satisfied' answer counts for in the satisfaction rate.")
+    bottom_n: int = Field(default=10, ge=1, validation_alias=_env("METRICS_BOTTOM_N", "bottom_n"),
+                          description="How many units the bottom list of a ranking names.")
+    hotspot_top: int = Field(default=10, ge=1, validation_alias=_env("METRICS_HOTSPOT_TOP", "hotspot_top"),
+                             description="Leading categories listed per district and city-wide.")
+    cluster_min: int = Field(default=2, ge=2, validation_alias=_env("METRICS_CLUSTER_MIN", "cluster_min"),
+                             description="Tickets of one community and category that make a cluster.")
+    stream_poll_s: float = Field(default=0.5, gt=0, validation_alias=_env("METRICS_STREAM_POLL_S", "stream_poll_s"),
+                                 description="How often the ranking stream looks for changes.")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> "MetricsSettings":
+        if self.weight_response + self.weight_resolution + self.weight_satisfaction <= 0:
+            raise ValueError("at least one of the three rate weights must be positive")
+        return self
+
+    @property
+    def weights(self) -> Weights:
+        """The composite and satisfaction weights."""
+        return Weights(
+            response=self.weight_response, resolution=self.weight_resolution,
+            satisfaction=self.weight_satisfaction, satisfied=self.satisfied_weight,
+            basically_satisfied=self.basically_satisfied_weight,
+        )

@@ -23,6 +23,8 @@ units_app = typer.Typer(help="Handling units' credentials.", no_args_is_help=Tru
 app.add_typer(units_app, name="units")
 dept_app = typer.Typer(help="Department console: a handling unit's own queue.", no_args_is_help=True)
 app.add_typer(dept_app, name="dept")
+metrics_app = typer.Typer(help="Metrics projections (rankings, hotspots).", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
 
 
 class ServiceName(StrEnum):
@@ -84,6 +86,31 @@ def dept_watch(
     from hotline import console
 
     raise typer.Exit(console.main(unit_code, from_beginning=from_beginning, once=once, timeout_s=timeout_s))
+
+
+@dept_app.command("brief")
+def dept_brief(
+    unit_code: Annotated[str, typer.Argument(help="Unit code: 9-digit street/town, 6-digit district, m-*/e-*.")],
+    date: Annotated[str | None, typer.Option(help="Meeting day YYYY-MM-DD (Asia/Shanghai); default today.")] = None,
+    url: Annotated[str, typer.Option(help="Followup service base URL.")] = "http://127.0.0.1:8003",
+    token: Annotated[str | None, typer.Option(
+        envvar="HOTLINE_TOKEN", help="The unit's (or the centre's) bearer token.", show_default=False)] = None,
+) -> None:
+    """Print the agenda of the unit's daily dispatch meeting: new, due today, overdue, awaiting a
+    visit, reopened, repeats, and the demands collected the day before."""
+    from hotline import dept_brief as brief
+
+    raise typer.Exit(brief.main(unit_code, day=date, url=url, token=token))
+
+
+@metrics_app.command("rebuild")
+def metrics_rebuild(
+    force: Annotated[bool, typer.Option(help="Rebuild even while metrics consumers are running.")] = False,
+) -> None:
+    """Drop the metrics projections and rebuild them from the topics' retained records."""
+    from hotline.metrics import rebuild
+
+    raise typer.Exit(rebuild.main(force=force))
 
 
 @units_app.command("token")

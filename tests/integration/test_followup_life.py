@@ -92,6 +92,17 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
         doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()
         assert (doc["state"], doc["round"], len(doc["resolutions"])) == ("closed", 1, 2)
 
+        # The whole life on one timeline, in time order; the caller's phone masked, the name gone.
+        async def whole_timeline():
+            body = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()
+            return body if body["timeline"][0]["type"] == "TicketReceived" else None
+        doc = await eventually(whole_timeline)
+        assert [e["type"] for e in doc["timeline"]] == [
+            "TicketReceived", "TicketDispatched", "ContactRecorded", "TicketResolved", "CallbackResult",
+            "TicketReopened", "ContactRecorded", "TicketResolved", "CallbackResult", "TicketClosed"]
+        text = json.dumps(doc, ensure_ascii=False)
+        assert "13800001234" not in text and "王先生" not in text and "138****1234" in text
+
     await drained(kafka, prefix + topics.CALLBACKS, f"{prefix}hotline-followup.{topics.CALLBACKS}")
     events = await followup_events(namespace, ticket_id, lambda es: False, timeout_s=1)
     assert len({e.event_id for e in events if isinstance(e, TicketReopened)}) == 1

@@ -52,6 +52,6 @@ def test_every_unit_district_and_triage_has_a_queue_topic():
     assert names["queue.110111"] == 1
     assert names[f"queue.{topics.TRIAGE_QUEUE_CODE}"] == 1
     assert names[topics.RAW] == topics.TICKET_PARTITIONS
-    assert len(names) == 8 + 349 + 16 + len(default_catalogue().units) + 1
+    assert len(names) == len(topics.core_topics()) + 349 + 16 + len(default_catalogue().units) + 1
     assert names["queue.m-housing"] == 1 and names["queue.e-water"] == 1
     assert {s.name for s in all_topic_specs("p-")} == {f"p-{n}" for n in names}

@@ -19,6 +19,7 @@ from hotline.contracts.followup import (
     ReportOnSite,
     RequestExtension,
     ResolveTicket,
+    SupervisionNotice,
     TicketClosed,
     TicketReopened,
     TicketResolved,
@@ -38,6 +39,18 @@ from hotline.contracts.tickets import (
     QueueAssignment,
     TicketDispatched,
     TicketReceived,
+)
+
+from hotline.contracts.followup import (  # casework
+    AddProgressNote,
+    CaseMarked,
+    CollectedDemand,
+    DemandCollected,
+    MarkCase,
+    ProgressNoted,
+    RecordCollectedDemands,
+    SignTicket,
+    TicketSigned,
 )
 
 __all__ = [
@@ -69,6 +82,7 @@ __all__ = [
     "RequestType",
     "ResolveTicket",
     "Satisfaction",
+    "SupervisionNotice",
     "TicketClosed",
     "TicketDispatched",
     "TicketReceived",
@@ -77,4 +91,13 @@ __all__ = [
     "deterministic_event_id",
     "mask_phone",
     "ticket_id_for",
+    "AddProgressNote",
+    "CaseMarked",
+    "CollectedDemand",
+    "DemandCollected",
+    "MarkCase",
+    "ProgressNoted",
+    "RecordCollectedDemands",
+    "SignTicket",
+    "TicketSigned",
 ]

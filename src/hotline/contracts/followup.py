@@ -1,10 +1,12 @@
 """What handling units do for a ticket (topic `tickets.followup`)."""
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from hotline.contracts.common import AwareDatetime, Contract, Event
+from hotline.contracts.raw import Caller, RequestType
 
 
 class ContactKind(StrEnum):
@@ -163,3 +165,173 @@ class DeadlineEscalated(DeadlineMarked):
 
     level: int = Field(description="1 at the breach, +1 each further period.")
     supervisor_unit_code: str = Field(description="The district coordination centre supervising it.")
+
+
+# --- Casework for the daily dispatch meeting: signing, progress notes, collected demands, cases.
+
+
+class SignTicket(Contract):
+    """Command: a unit assigned to the ticket signs for it (签收), acknowledging the dispatch."""
+
+    unit_code: str = Field(min_length=1, description="The signing unit (the lead or a co-handler).")
+    staff_id: str = Field(min_length=1, max_length=64, description="Staff member's id, not name.")
+    signed_at: AwareDatetime = Field(description="When the unit signed for the ticket.")
+
+
+class TicketSigned(Event):
+    """A unit signed for its assignment (once per unit and dispatch attempt)."""
+
+    unit_code: str = Field(description="The unit that signed.")
+    staff_id: str = Field(description="Staff member's id.")
+    signed_at: AwareDatetime = Field(description="When it signed.")
+    attempt: int = Field(description="The dispatch attempt signed for.")
+    role: str = Field(description="lead or co_handler.")
+
+
+class AddProgressNote(Contract):
+    """Command: a unit on the ticket notes what it has done so far (办理进度)."""
+
+    unit_code: str = Field(min_length=1, description="The unit writing the note.")
+    staff_id: str = Field(min_length=1, max_length=64, description="Staff member's id, not name.")
+    text: str = Field(min_length=1, max_length=5000,
+                      description="The note; may hold personal data, so it stays in followup's store.")
+    noted_at: AwareDatetime = Field(description="When the progress was noted.")
+
+
+class ProgressNoted(Event):
+    """A unit noted progress; the text itself is not on the topic (it may hold personal data)."""
+
+    note_id: str = Field(description="Deterministic id of this note.")
+    unit_code: str = Field(description="The unit that wrote it.")
+    staff_id: str = Field(description="Staff member's id.")
+    noted_at: AwareDatetime = Field(description="When.")
+
+
+class CollectedDemand(Contract):
+    """A new demand residents raised on the spot during a visit (a new school, a bus line)."""
+
+    description: str = Field(min_length=1, max_length=2000, description="What the residents asked for.")
+    category_hint: str | None = Field(default=None, max_length=100,
+                                      description="Category code or name suggested by the staff.")
+    place: str = Field(default="", max_length=500,
+                       description="Where, as said; blank or vague means the visited unit's area.")
+    community: str | None = Field(default=None, max_length=200, description="Community (社区), if given.")
+    request_type: RequestType | None = Field(default=None, description="Kind of request, if clear.")
+    caller: Caller | None = Field(
+        default=None, description="A resident who wants to hear back (personal data: goes to intake only)."
+    )
+
+
+class RecordCollectedDemands(Contract):
+    """Command: the visiting unit records the demands collected on one face-to-face visit."""
+
+    unit_code: str = Field(min_length=1, description="The unit that made the visit.")
+    demands: list[CollectedDemand] = Field(min_length=1, max_length=20, description="The demands raised.")
+
+
+class DemandCollected(Event):
+    """A demand raised on a visit became a new ticket (channel `collected`) through intake.
+
+    Keyed by the visited ticket; the new ticket's source id names the visit too.
+    """
+
+    contact_id: str = Field(description="The visit (contact) the demand was raised on.")
+    unit_code: str = Field(description="The visiting unit.")
+    staff_id: str = Field(description="Staff member who met the residents.")
+    demand_ticket_id: str = Field(description="The new ticket made from the demand.")
+    source_id: str = Field(description="The new ticket's source id on channel `collected`.")
+    category_hint: str | None = Field(default=None, description="Category suggested by the staff.")
+    collected_at: AwareDatetime = Field(description="When the visit took place.")
+    recorded_at: AwareDatetime = Field(description="When the demand was recorded (the new ticket's start).")
+
+
+class MarkCase(Contract):
+    """Command: mark a resolved or closed ticket a typical case for the case library (training)."""
+
+    tags: list[str] = Field(min_length=1, max_length=10, description="Tags to find the case by.")
+    lesson: str = Field(min_length=1, max_length=2000,
+                        description="What to learn from it; phone-like numbers are masked.")
+    title: str = Field(default="", max_length=100, description="A short title.")
+
+
+class CaseMarked(Event):
+    """A ticket became (or was re-described as) a typical case; no citizen data."""
+
+    unit_code: str = Field(description="The unit that resolved the ticket.")
+    marked_by: str = Field(description="The resolving unit or `centre`.")
+    tags: list[str] = Field(description="Normalized tags.")
+    title: str = Field(default="", description="A short title.")
+    lesson: str = Field(description="The lesson, phone-like numbers masked.")
+    category: str | None = Field(default=None, description="The ticket's category.")
+    outcome: str | None = Field(default=None, description="The last resolution's outcome.")
+
+
+class SupervisionNotice(Event):
+    """督办 on the district supervisor's queue (`queue.<district>`): a unit missed a deadline."""
+
+    unit_code: str = Field(description="The supervising unit whose queue this is.")
+    lead_unit_code: str = Field(description="The unit that missed the deadline.")
+    clock: str = Field(description="response, report_back or on_site.")
+    level: int = Field(description="1 at the breach, +1 each further period.")
+    due_at: AwareDatetime = Field(description="The missed deadline.")
+    urgency: str | None = Field(default=None, description="The ticket's urgency class.")
+
+
+class _FollowupCommand(Contract):
+    """A unit system's action sent on `followup.commands` instead of HTTP (keyed by ticket id)."""
+
+    command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
+    ticket_id: str = Field(min_length=1, max_length=128, description="The ticket acted on.")
+
+
+class RecordContactCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/contacts` (the command id is the idempotency key)."""
+
+    action: Literal["record_contact"] = "record_contact"
+    payload: RecordContact
+
+
+class ResolveTicketCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/resolution`."""
+
+    action: Literal["resolve"] = "resolve"
+    payload: ResolveTicket
+
+
+class RequestExtensionCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/extensions`."""
+
+    action: Literal["request_extension"] = "request_extension"
+    payload: RequestExtension
+
+
+class DecideExtensionCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/extensions/decision` (the centre's systems)."""
+
+    action: Literal["decide_extension"] = "decide_extension"
+    payload: DecideExtension
+
+
+class ReportOnSiteCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/on-site`."""
+
+    action: Literal["report_on_site"] = "report_on_site"
+    payload: ReportOnSite
+
+
+FollowupCommand = Annotated[
+    RecordContactCommand | ResolveTicketCommand | RequestExtensionCommand | DecideExtensionCommand
+    | ReportOnSiteCommand,
+    Field(discriminator="action"),
+]
+
+
+class FollowupCommandRefused(Event):
+    """A followup command refused as its HTTP form would be (status, field, reason); nothing changed."""
+
+    command_id: str = Field(description="The refused command's id.")
+    action: str = Field(description="What it asked for.")
+    unit_code: str | None = Field(default=None, description="The unit that sent it.")
+    status: int = Field(description="The HTTP status the same request would get.")
+    field: str | None = Field(default=None, description="The field at fault.")
+    reason: str = Field(description="Why it was refused.")

@@ -11,6 +11,7 @@ TICKETS_DISPATCHED = "tickets.dispatched"
 TICKETS_FOLLOWUP = "tickets.followup"
 TICKETS_ROUTING = "tickets.routing"
 ROUTING_COMMANDS = "routing.commands"
+FOLLOWUP_COMMANDS = "followup.commands"
 
 QUEUE_PREFIX = "queue."
 TRIAGE_QUEUE_CODE = "triage"
@@ -45,6 +46,7 @@ def core_topics() -> list[TopicSpec]:
         TopicSpec(TICKETS_FOLLOWUP, TICKET_PARTITIONS),
         TopicSpec(TICKETS_ROUTING, TICKET_PARTITIONS),
         TopicSpec(ROUTING_COMMANDS, TICKET_PARTITIONS),
+        TopicSpec(FOLLOWUP_COMMANDS, TICKET_PARTITIONS),
     ]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.kafka import KafkaBroker
@@ -58,6 +58,10 @@ class Publisher:
         self._broker = broker
         self._settings = settings
         self._service = service
+
+    def topic(self, name: str) -> str:
+        """The full name of a topic, with the deployment's prefix."""
+        return self._settings.topic(name)
 
     async def publish_all(self, items: Iterable[tuple[str, Contract, str | None]]) -> None:
         """Publish (topic, message, key) triples concurrently; return when all are acknowledged."""
@@ -219,3 +223,45 @@ class retry_later:  # noqa: N801 - used as a context manager, reads as a phrase
             log.error("%s failed, the batch will be redelivered: %r", self._what, exc)
             await asyncio.sleep(self._pause_s)
         return False
+
+
+async def published_event_ids(bootstrap_servers: str, topic_names: set[str], *, since: datetime) -> set[str]:
+    """The `event_id` headers of the records written to these topics since a moment (by record
+    timestamp): lets a process that takes over an unconfirmed send skip what already went out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(sorted(topic_names))
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    found: set[str] = set()
+    if not partitions:
+        return found
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+        remaining = {}
+        for tp in partitions:
+            start = starts[tp].offset if starts.get(tp) else ends[tp]
+            if start < ends[tp]:
+                consumer.seek(tp, start)
+                remaining[tp] = ends[tp]
+        give_up = asyncio.get_running_loop().time() + 60
+        while remaining:
+            if asyncio.get_running_loop().time() > give_up:
+                raise TimeoutError(f"could not read {sorted(map(str, remaining))} to their end")
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    event_id = dict(record.headers or ()).get("event_id")
+                    if event_id:
+                        found.add(event_id.decode())
+                    if record.offset + 1 >= remaining.get(tp, 0):
+                        remaining.pop(tp, None)
+        return found
+    finally:
+        await consumer.stop()

@@ -34,6 +34,9 @@ class ServiceRuntime:
     broker: KafkaBroker
     mongo: AsyncMongoClient
     start_hooks: list[StartHook] = field(default_factory=list)
+    # Long-running jobs (a scheduler) started once consuming has begun, cancelled on stop.
+    background_jobs: list[StartHook] = field(default_factory=list)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod
     def create(cls, name: str, settings: ServiceSettings) -> "ServiceRuntime":
@@ -72,6 +75,7 @@ class ServiceRuntime:
         while True:
             try:
                 await self.broker.start()
+                self._tasks = [asyncio.create_task(job(), name=f"{self.name}-job") for job in self.background_jobs]
                 return
             except (KafkaConnectionError, OSError):
                 if asyncio.get_running_loop().time() > deadline:
@@ -81,7 +85,11 @@ class ServiceRuntime:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
-        """Stop consuming (committing what was processed) and close the store."""
+        """Stop the jobs, stop consuming (committing what was processed) and close the store."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self.broker.stop()
         await self.mongo.close()
 

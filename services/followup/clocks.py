@@ -1,0 +1,98 @@
+"""Which deadline clocks a ticket has running, derived from what followup knows of it (pure).
+
+Clocks are not stored: they follow from the ticket. The current dispatch starts the response
+clock (first contact) and the report-back clock; a reopen starts a new report-back clock for its
+round; a summons starts each summoned unit's on-site clock. The first contact by the holder stops
+the response clock, the round's resolution its report-back clock, the unit's on-site report its
+on-site clock; an approved extension moves the report-back deadline; a closed ticket has none.
+A re-dispatch replaces the previous holder's clocks (their ids carry the attempt).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hotline.business_calendar import BusinessCalendar
+from hotline.contracts import (
+    DeadlineBreached,
+    DeadlineEscalated,
+    DeadlineMarked,
+    DeadlineWarned,
+    SupervisionNotice,
+    deterministic_event_id,
+    topics,
+)
+from hotline.followup.deadlines import Clock, ClockKind, Mark, MarkKind
+from hotline.followup.domain import FollowupTicket, TicketState
+from hotline.followup.policy import DeadlinePolicy
+
+
+def live_clocks(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: BusinessCalendar) -> list[Clock]:
+    """The ticket's current clocks (running or stopped); none once it is closed."""
+    if ticket.state is TicketState.CLOSED or ticket.dispatched_at is None:
+        return []
+    dispatched = ticket.dispatched_at
+    first_contact = min(
+        (at for unit, at in ticket.contacts if unit == ticket.unit_code and at >= dispatched), default=None)
+    response = policy.start_clock(
+        ticket_id=ticket.ticket_id, kind=ClockKind.RESPONSE, unit_code=ticket.unit_code,
+        urgency=ticket.urgency or "general", started_at=dispatched, calendar=calendar)
+    clocks = [Clock(**{**vars(response), "stopped_at": first_contact, "series": f"a{ticket.attempt}"})]
+    clocks.append(_report_back(ticket, policy, calendar))
+    for unit_code, summons_id, due, reported_at in ticket.summons:
+        on_site_span = policy.clocks[ClockKind.ON_SITE]
+        started = ticket.summoned_at.get(summons_id) or due - timedelta(
+            minutes=(on_site_span.get("any") or next(iter(on_site_span.values()))).minutes or 30)
+        clocks.append(Clock(ticket.ticket_id, ClockKind.ON_SITE, unit_code, started, due,
+                            stopped_at=reported_at, series=summons_id[:12]))
+    return clocks
+
+
+def _report_back(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: BusinessCalendar) -> Clock:
+    started = ticket.round_started_at if ticket.round else ticket.dispatched_at
+    assert started is not None
+    extension = ticket.extension
+    extended = extension is not None and extension.state == "approved"
+    due = ticket.report_back_due_at or policy.start_clock(
+        ticket_id=ticket.ticket_id, kind=ClockKind.REPORT_BACK, unit_code=ticket.unit_code,
+        urgency=ticket.urgency or "general", started_at=started, calendar=calendar).due_at
+    return Clock(
+        ticket.ticket_id, ClockKind.REPORT_BACK, ticket.unit_code, started, due,
+        stopped_at=ticket.resolved_at_by_round.get(ticket.round),
+        extensions=1 if extended else 0,
+        extended_at=(extension.decided_at or extension.requested_at) if extended and extension else None,
+        series=f"a{ticket.attempt}r{ticket.round}",
+    )
+
+
+def supervisor_of(ticket: FollowupTicket) -> str:
+    """督办 goes to the district's coordination centre; without a district, to the centre's triage."""
+    return ticket.district_code or topics.TRIAGE_QUEUE_CODE
+
+
+def mark_messages(ticket: FollowupTicket, clock: Clock, mark: Mark) -> list[tuple[str, DeadlineMarked | SupervisionNotice, str]]:
+    """What firing a mark publishes: its event on `tickets.followup`, and for an escalation a
+    supervision item on the district supervisor's queue. Ids come from the mark: a replay or a
+    second scheduler produces the same messages."""
+    common = dict(
+        event_id=deterministic_event_id("DeadlineMarked", mark.mark_id),
+        ticket_id=ticket.ticket_id, occurred_at=mark.at, unit_code=clock.unit_code,
+        district_code=ticket.district_code, clock=clock.kind.value, mark=mark.label,
+        started_at=clock.started_at, due_at=clock.due_at, round=ticket.round,
+    )
+    if mark.kind is MarkKind.WARNING:
+        share = (mark.at - clock.started_at) / (clock.due_at - clock.started_at)
+        return [(topics.TICKETS_FOLLOWUP, DeadlineWarned(**common, share=round(share, 6)), ticket.ticket_id)]
+    if mark.kind is MarkKind.BREACH:
+        return [(topics.TICKETS_FOLLOWUP, DeadlineBreached(**common), ticket.ticket_id)]
+    supervisor = supervisor_of(ticket)
+    level = int(mark.label.split("_")[1].split("@")[0])
+    escalated = DeadlineEscalated(**common, level=level, supervisor_unit_code=supervisor)
+    supervision = SupervisionNotice(
+        event_id=deterministic_event_id("Supervision", mark.mark_id),
+        ticket_id=ticket.ticket_id, occurred_at=mark.at, unit_code=supervisor, lead_unit_code=clock.unit_code,
+        clock=clock.kind.value, level=level, due_at=clock.due_at, urgency=ticket.urgency,
+    )
+    return [(topics.TICKETS_FOLLOWUP, escalated, ticket.ticket_id),
+            (topics.queue_topic(supervisor), supervision, ticket.ticket_id)]
+

@@ -1,0 +1,235 @@
+"""Followup's deadline scheduler: durable timers that fire each warning, breach and escalation once.
+
+Timers live in minute buckets (`followup_timer_buckets`, `_id` = the UTC minute "YYYYMMDDHHMM"),
+each listing (ticket, clock, moment) entries: the local MongoDB-protocol server can only find
+documents fast by `_id`, and buckets are deleted once empty, so "every bucket up to now" is a
+small read. Only a clock's next mark is in a bucket; firing it schedules the one after. Stopped
+or replaced clocks are not removed: when their entry comes up, the ticket shows there is nothing
+to fire.
+
+Firing a mark: claim it on the ticket's document in one atomic update (so two schedulers, or a
+restarted one, never both fire it), publish its events, confirm them sent, then drop the entry.
+A crash after the claim leaves the entry, and a claim that was never confirmed is taken over once
+stale: the new claimant first reads the topics since the old claim and sends only what the dead
+one did not, so each mark's events reach the broker once.
+
+Business time is the wall clock in production, or the time carried by `hotline.clock` ticks in
+simulation and replay: the same log then fires the same marks, with the same ids and times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from hotline.business_calendar import BusinessCalendar
+from hotline.contracts import DeadlineMarked
+from hotline.followup.clocks import live_clocks, mark_messages
+from hotline.followup.deadlines import Clock, Mark, live_marks
+from hotline.followup.domain import FollowupTicket
+from hotline.followup.policy import DeadlinePolicy
+from hotline.followup.store import FollowupStore
+from hotline.runtime.kafka import Publisher
+
+log = logging.getLogger(__name__)
+
+BusinessClock = Literal["wall", "log"]
+
+
+def bucket_key(at: datetime) -> str:
+    """The minute bucket a moment falls in (UTC, sortable as text)."""
+    return at.astimezone(UTC).strftime("%Y%m%d%H%M")
+
+
+class TimerBuckets:
+    """Pending timer entries by minute, and the business time ticks have reached."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._buckets = db["followup_timer_buckets"]
+        self._state = db["followup_scheduler"]
+
+    async def schedule(self, entries: list[tuple[datetime, str, str]]) -> None:
+        """Add (moment, ticket id, clock id) entries; adding one twice keeps one."""
+        by_bucket: dict[str, list[dict]] = defaultdict(list)
+        for at, ticket_id, clock_id in entries:
+            by_bucket[bucket_key(at)].append({"at": at, "ticket_id": ticket_id, "clock_id": clock_id})
+        ops = [UpdateOne({"_id": key}, {"$addToSet": {"entries": {"$each": items}}}, upsert=True)
+               for key, items in sorted(by_bucket.items())]
+        if ops:
+            await self._buckets.bulk_write(ops, ordered=False)
+
+    async def due(self, now: datetime, *, limit: int) -> list[dict]:
+        """The earliest buckets whose minute has begun by `now`."""
+        cursor = self._buckets.find({"_id": {"$lte": bucket_key(now)}}).sort("_id", 1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def remove(self, key: str, entries: list[dict]) -> None:
+        """Drop handled entries; the bucket goes when empty (an entry added meanwhile keeps it)."""
+        await self._buckets.update_one({"_id": key}, {"$pullAll": {"entries": entries}})
+        await self._buckets.delete_one({"_id": key, "entries": {"$size": 0}})
+
+    async def pending_count(self) -> int:
+        """How many entries wait in all buckets (for tests and ops)."""
+        return sum([len(d.get("entries", [])) async for d in self._buckets.find({}, {"entries": 1})])
+
+    async def business_now(self) -> datetime | None:
+        """The business time the ticks have reached, if any."""
+        doc = await self._state.find_one({"_id": "business_time"})
+        return doc["now"] if doc else None
+
+    async def advance(self, now: datetime) -> None:
+        """Business time moves forward only."""
+        await self._state.update_one({"_id": "business_time"}, {"$max": {"now": now}}, upsert=True)
+
+
+class DeadlineScheduler:
+    """Schedules each ticket's next deadline mark and fires the marks business time has reached."""
+
+    def __init__(
+        self,
+        store: FollowupStore,
+        buckets: TimerBuckets,
+        publisher: Publisher,
+        policy: DeadlinePolicy,
+        calendar: BusinessCalendar,
+        *,
+        instance: str,
+        business_clock: BusinessClock,
+        claim_timeout: timedelta,
+        interval_s: float,
+        already_published: Callable[[set[str], datetime], Awaitable[set[str]]],
+    ) -> None:
+        self._store = store
+        self._buckets = buckets
+        self._publisher = publisher
+        self._policy = policy
+        self._calendar = calendar
+        self._instance = instance
+        self._business_clock = business_clock
+        self._claim_timeout = claim_timeout
+        self._interval_s = interval_s
+        self._already_published = already_published
+        self._wake = asyncio.Event()
+        self.fired_total = 0
+
+    def _marks(self, clock: Clock) -> list[Mark]:
+        return live_marks(clock, warnings=self._policy.warnings, escalation=self._policy.escalation_policy)
+
+    async def schedule_tickets(self, ticket_ids: list[str] | set[str]) -> None:
+        """(Re)schedule the next unsent mark of each live clock of these tickets."""
+        tickets = await self._store.get_many(ticket_ids=sorted(ticket_ids))
+        entries = []
+        for ticket in tickets.values():
+            for clock in live_clocks(ticket, self._policy, self._calendar):
+                pending = next((m for m in self._marks(clock) if not _sent(ticket, m)), None)
+                if pending is not None:
+                    entries.append((pending.at, ticket.ticket_id, clock.clock_id))
+        await self._buckets.schedule(entries)
+        self.wake()
+
+    def wake(self) -> None:
+        """Look for due marks now rather than at the next interval."""
+        self._wake.set()
+
+    async def business_now(self) -> datetime | None:
+        """Now, in business time."""
+        if self._business_clock == "wall":
+            return datetime.now(UTC)
+        return await self._buckets.business_now()
+
+    async def advance(self, now: datetime) -> None:
+        """A tick from the event log moves business time (log mode)."""
+        await self._buckets.advance(now)
+        self.wake()
+
+    async def run_once(self, *, page: int = 200) -> int:
+        """Fire every mark due by business time; the number fired."""
+        now = await self.business_now()
+        if now is None:
+            return 0
+        fired = 0
+        while True:
+            buckets = await self._buckets.due(now, limit=page)
+            if not buckets:
+                return fired
+            count, progressed = await self._fire_page(buckets, now)
+            fired += count
+            if not progressed:
+                return fired
+
+    async def _fire_page(self, buckets: list[dict], now: datetime) -> tuple[int, bool]:
+        wanted = [(b["_id"], e) for b in buckets for e in b.get("entries", []) if e["at"] <= now]
+        if not wanted:
+            return 0, False
+        tickets = await self._store.get_many(ticket_ids=sorted({e["ticket_id"] for _, e in wanted}))
+        wall_now = datetime.now(UTC)
+        stale_before = wall_now - self._claim_timeout
+        claims, held_elsewhere, follow_ups = [], set(), []
+        for ticket_id, clock_id in sorted({(e["ticket_id"], e["clock_id"]) for _, e in wanted}):
+            ticket = tickets.get(ticket_id)
+            clock = next((c for c in live_clocks(ticket, self._policy, self._calendar) if c.clock_id == clock_id),
+                         None) if ticket else None
+            if clock is None:
+                continue  # stopped for good, replaced by a re-dispatch, or the ticket is closed
+            marks_ = self._marks(clock)
+            for mark in (m for m in marks_ if m.at <= now and not _sent(ticket, m)):
+                claims.append((ticket, clock, mark))
+            upcoming = next((m for m in marks_ if m.at > now), None)
+            if upcoming is not None:
+                follow_ups.append((upcoming.at, ticket_id, clock_id))
+        won = await asyncio.gather(*(
+            self._store.claim_mark(ticket_id=t.ticket_id, mark_id=m.mark_id, by=self._instance, now=wall_now,
+                                   stale_before=stale_before)
+            for t, _, m in claims))
+        mine = [c for c, ok in zip(claims, won, strict=True) if ok is not None]
+        held_elsewhere = {(t.ticket_id, c.clock_id) for (t, c, _), ok in zip(claims, won, strict=True) if ok is None}
+        messages = [msg for t, c, m in mine for msg in mark_messages(t, c, m)]
+        taken_over = [ok for ok in won if isinstance(ok, datetime)]
+        if taken_over:
+            # A claimant died between claiming and confirming: send only what it did not.
+            since = min(taken_over) - timedelta(seconds=5)
+            sent = await self._already_published({self._publisher.topic(topic) for topic, _, _ in messages}, since)
+            to_send = [msg for msg in messages if msg[1].event_id not in sent]
+        else:
+            to_send = messages
+        await self._publisher.publish_all(to_send)
+        await self._store.confirm_sent(marks=[(t.ticket_id, m.mark_id) for t, _, m in mine])
+        await self._store.record_timeline(events=[e for _, e, _ in messages if isinstance(e, DeadlineMarked)])
+        await self._buckets.schedule(follow_ups)
+        # Entries whose mark another scheduler is firing right now stay until it confirms.
+        done: dict[str, list[dict]] = defaultdict(list)
+        for key, entry in wanted:
+            if (entry["ticket_id"], entry["clock_id"]) not in held_elsewhere:
+                done[key].append(entry)
+        for key, entries in done.items():
+            await self._buckets.remove(key, entries)
+        if mine:
+            log.info("deadline marks fired", extra={"count": len(mine)})
+        self.fired_total += len(mine)
+        return len(mine), bool(done)
+
+    async def run_forever(self) -> None:
+        """Fire due marks at every interval, or sooner when woken; errors are logged and retried."""
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a store or broker outage must not end the scheduler
+                log.exception("deadline scheduler pass failed; retrying")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+
+def _sent(ticket: FollowupTicket, mark: Mark) -> bool:
+    return ticket.fired.get(mark.mark_id, (None, None, False))[2]

@@ -1,0 +1,21 @@
+"""When a ticket's first contact is due: followup's response clock, read from the same policy.
+
+The response deadline is followup's (data/policies/deadlines.yaml, `clocks.response`), so a
+contact is "in time" for metrics exactly when it stops followup's clock before its breach.
+Metrics reads that policy through followup's loader instead of restating it; the events do not
+carry the deadline yet (see the README's Metrics section).
+"""
+
+from datetime import datetime
+
+from hotline.followup.deadlines import ClockKind
+from hotline.followup.policy import default_policy
+
+
+def response_due(dispatched_at: datetime, urgency: str | None) -> datetime:
+    """The response deadline of a dispatch with this urgency class (general when unknown)."""
+    clock = default_policy().start_clock(
+        ticket_id="-", kind=ClockKind.RESPONSE, unit_code="-", urgency=urgency or "general",
+        started_at=dispatched_at,
+    )
+    return clock.due_at

@@ -1,0 +1,70 @@
+"""Which records of which topics metrics reads, and how they parse (live and rebuild alike)."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord
+from pydantic import BaseModel, ValidationError
+
+from hotline.contracts import (
+    CallbackResult,
+    ContactRecorded,
+    DeadlineBreached,
+    TicketDispatched,
+    TicketReceived,
+    TicketReopened,
+    topics,
+)
+from hotline.contracts.routing import TicketReturned
+from hotline.metrics.domain import MetricsEvent
+
+# Topic -> the event types metrics needs there (by the `event_type` header); None: every record.
+TOPIC_EVENTS: dict[str, dict[str, type[BaseModel]] | None] = {
+    topics.TICKETS_RECEIVED: None,
+    topics.TICKETS_DISPATCHED: None,
+    topics.TICKETS_FOLLOWUP: {
+        "ContactRecorded": ContactRecorded,
+        "TicketReopened": TicketReopened,
+        "DeadlineBreached": DeadlineBreached,
+    },
+    topics.TICKETS_ROUTING: {"TicketReturned": TicketReturned},
+    topics.CALLBACKS: None,
+}
+_WHOLE_TOPIC: dict[str, type[BaseModel]] = {
+    topics.TICKETS_RECEIVED: TicketReceived,
+    topics.TICKETS_DISPATCHED: TicketDispatched,
+    topics.CALLBACKS: CallbackResult,
+}
+# Records on tickets.followup from before headers named the event type were contacts.
+_UNNAMED = {topics.TICKETS_FOLLOWUP: "ContactRecorded", topics.TICKETS_ROUTING: None}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that should have parsed and did not."""
+
+    record: ConsumerRecord
+    reason: str
+    field: str | None
+
+
+def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsEvent], list[Rejected]]:
+    """The events metrics uses among `records` of `topic` (without prefix); others are skipped."""
+    wanted = TOPIC_EVENTS[topic]
+    events: list[MetricsEvent] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        if wanted is None:
+            model = _WHOLE_TOPIC[topic]
+        else:
+            header = dict(record.headers or ()).get("event_type")
+            name = header.decode(errors="replace") if header else _UNNAMED[topic]
+            if name not in wanted:
+                continue  # another service's business (warnings, extensions, refusals...)
+            model = wanted[name]
+        try:
+            events.append(model.model_validate_json(record.value or b""))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            rejected.append(Rejected(record, first["msg"], ".".join(str(p) for p in first["loc"]) or None))
+    return events, rejected

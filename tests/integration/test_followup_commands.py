@@ -1,0 +1,66 @@
+"""Unit systems act through `followup.commands` as they would over HTTP, on the real broker."""
+
+import base64
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
+from tests.integration.conftest import client_for
+from tests.support import eventually, issue_token, publish, raw_record, read_topic
+
+pytestmark = pytest.mark.stack
+
+
+async def followup_records(namespace, ticket_id: str, until) -> list[dict]:
+    def ours(records):
+        return [{**json.loads(r.value), "type": dict(r.headers or ()).get("event_type", b"").decode()}
+                for r in records if json.loads(r.value).get("ticket_id") == ticket_id]
+    return ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+                                 until=lambda rs: until(ours(rs))))
+
+
+async def test_a_contact_command_acts_a_retry_does_not_act_twice_and_a_refusal_is_an_event(services, namespace):
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    record = raw_record(f"cmd-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
+    await publish(kafka, prefix + topics.RAW, record)
+    ticket_id = ticket_id_for("phone", record["source_id"])
+    queue = await read_topic(kafka, prefix + topics.queue_topic("110111008"), until=lambda rs: any(
+        QueueAssignment.model_validate_json(r.value).ticket_id == ticket_id for r in rs))
+    dispatched_at = next(a for a in (QueueAssignment.model_validate_json(r.value) for r in queue)
+                         if a.ticket_id == ticket_id).dispatched_at
+    town = await issue_token(namespace, "110111008")
+    async with client_for(services["followup"]) as followup:
+        await eventually(lambda: _known(followup, ticket_id, town))
+        contact = {"action": "record_contact", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": ticket_id,
+                   "payload": {"unit_code": "110111008", "kind": "face_to_face", "staff_id": "LX-9",
+                               "contacted_at": (dispatched_at + timedelta(seconds=5)).isoformat()}}
+        # Sent twice (a producer's retry): one contact.
+        await publish(kafka, prefix + topics.FOLLOWUP_COMMANDS, contact, contact, key=ticket_id.encode())
+        # Another unit acting on this ticket, and a resolution with a time before the dispatch.
+        intruder = {**contact, "command_id": f"c-{uuid.uuid4().hex}",
+                    "payload": {**contact["payload"], "unit_code": "110111009"}}
+        early = {"action": "resolve", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": ticket_id,
+                 "payload": {"unit_code": "110111008", "outcome": "resolved", "resolution_code": "X",
+                             "resolved_at": (dispatched_at - timedelta(hours=1)).isoformat()}}
+        await publish(kafka, prefix + topics.FOLLOWUP_COMMANDS, intruder, early, b"{not json", key=ticket_id.encode())
+
+        events = await followup_records(namespace, ticket_id, lambda es: sum(
+            e["type"] == "FollowupCommandRefused" for e in es) >= 2)
+        refused = {e["command_id"]: (e["status"], e["field"]) for e in events if e["type"] == "FollowupCommandRefused"}
+        assert refused == {intruder["command_id"]: (403, "unit_code"), early["command_id"]: (422, "resolved_at")}
+        doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()
+        assert [(c["kind"], c["unit_code"]) for c in doc["contacts"]] == [("face_to_face", "110111008")]
+        assert doc["state"] == "open"
+
+    def ours(records):
+        letters = [DeadLetter.model_validate_json(r.value) for r in records]
+        return [letter for letter in letters if letter.source_topic.endswith(topics.FOLLOWUP_COMMANDS)
+                and base64.b64decode(letter.value_b64) == b"{not json"]
+    assert ours(await read_topic(kafka, prefix + topics.DLQ, until=lambda rs: bool(ours(rs))))
+
+
+async def _known(client, ticket_id: str, headers: dict) -> bool:
+    return (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).status_code == 200

@@ -1,0 +1,289 @@
+"""Metrics live on the real broker and store: a scripted month through two metrics instances,
+served over HTTP (rankings, trend, hotspots, Prometheus, the ranking stream); redelivery changes
+nothing; bad parameters get the field and the reason."""
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from hotline.contracts import DeadLetter, topics
+from hotline.contracts.common import Event
+from hotline.metrics.main import build_app
+from hotline.metrics.settings import MetricsSettings
+from hotline.runtime.kafka import ensure_topics
+from tests.integration.conftest import client_for
+from tests.integration.test_metrics_store import snapshot
+from tests.support import eventually, read_topic
+from tests.unit.test_metrics_scenario import (
+    DONGHUAMEN,
+    JINGSHAN,
+    JINGSHAN_MARCH,
+    MARCH_CITY,
+    MARCH_CLUSTERS,
+    MARCH_RANKINGS,
+    Script,
+    at,
+    scripted_month,
+    topic_of,
+)
+
+pytestmark = pytest.mark.stack
+
+
+async def publish_events(kafka: str, prefix: str, events: list) -> None:
+    """Publish events as their producers do: keyed by ticket, with the event-type header."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        sends = []
+        for event in events:
+            headers = [("event_type", type(event).__name__.encode())]
+            if isinstance(event, Event):
+                headers.append(("event_id", event.event_id.encode()))
+            sends.append(await producer.send(prefix + topic_of(event), event.model_dump_json().encode(),
+                                             key=event.ticket_id.encode(), headers=headers))
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+async def all_drained(kafka: str, prefix: str, timeout_s: float = 60) -> None:
+    """Every metrics consumer group has committed past every record of its topic (an empty
+    partition, which no one commits on, counts as done)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from hotline.metrics.events import TOPIC_EVENTS
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        for topic in TOPIC_EVENTS:
+            parts = [TopicPartition(prefix + topic, p) for p in range(topics.TICKET_PARTITIONS)]
+            ends = {tp: end for tp, end in (await consumer.end_offsets(parts)).items() if end > 0}
+
+            async def caught_up(topic=topic, ends=ends):
+                committed = await admin.list_consumer_group_offsets(f"{prefix}hotline-metrics.{topic}",
+                                                                    partitions=list(ends))
+                return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
+
+            await eventually(caught_up, timeout_s=timeout_s)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def private(namespace):
+    """A topic prefix and database of this module's own: only its metrics instances read them."""
+    prefix = f"{namespace['prefix']}m{uuid.uuid4().hex[:6]}-"
+    database = f"{namespace['database']}_m{uuid.uuid4().hex[:6]}"
+    await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions)
+                                              for s in topics.core_topics()])
+    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+    yield {"kafka": namespace["kafka"], "prefix": prefix, "database": database,
+           "mongodb_url": namespace["mongodb_url"], "db": client[database]}
+    await client.drop_database(database)
+    await client.close()
+
+
+def settings_for(private: dict) -> MetricsSettings:
+    return MetricsSettings(kafka_bootstrap_servers=private["kafka"], mongodb_url=private["mongodb_url"],
+                           mongodb_database=private["database"], topic_prefix=private["prefix"],
+                           batch_max_records=7, stream_poll_s=0.2)
+
+
+@pytest.fixture(scope="module")
+async def instances(private):
+    """Two metrics instances in one consumer group (small batches, so they share the work)."""
+    apps = [build_app(settings_for(private)), build_app(settings_for(private))]
+    async with AsyncExitStack() as stack:
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        yield apps
+
+
+@pytest.fixture(scope="module")
+async def scripted(instances, private):
+    """The scripted month, published with other services' events metrics skips and one bad record."""
+    script = scripted_month()
+    await publish_events(private["kafka"], private["prefix"], script.events)
+    noise = Script()
+    noise.dispatch("J1", JINGSHAN, at(2, 9))  # a redelivered dispatch
+    await publish_events(private["kafka"], private["prefix"], noise.events)
+    producer = AIOKafkaProducer(bootstrap_servers=private["kafka"], acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(private["prefix"] + topics.TICKETS_FOLLOWUP, b'{"not": "a warning"}',
+                                     key=b"TK-J1", headers=[("event_type", b"DeadlineWarned")])
+        await producer.send_and_wait(private["prefix"] + topics.TICKETS_DISPATCHED, b'{"ticket_id": 7}', key=b"bad")
+    finally:
+        await producer.stop()
+    await all_drained(private["kafka"], private["prefix"])
+    return script
+
+
+async def test_a_scripted_month_gives_the_hand_computed_rankings(instances, scripted):
+    async with client_for(instances[0]) as client:
+        for kind, expected in MARCH_RANKINGS.items():
+            response = await client.get("/v1/rankings", params={"period": "2026-03", "kind": kind})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert [(r["unit_code"], r["rank"], r["score"], r["previous_rank"], r["movement"])
+                    for r in body["rows"]] == expected
+        streets = (await client.get("/v1/rankings", params={"period": "2026-03"})).json()
+    assert streets["kind_label"] == {"zh": "街道", "en": "Street offices"}
+    assert streets["labels"]["rates.response"] == {"zh": "响应率", "en": "Response rate"}
+    assert streets["weights"]["response"] == 10 and streets["previous_period"] == "2026-02"
+    top = streets["rows"][0]
+    assert (top["name"], top["district_name"], top["face_to_face_share"], top["rank_change"]) == ("东华门街道", "东城区", 1.0, 1)
+    assert [b["unit_code"] for b in streets["bottom"]] == ["110105001", JINGSHAN, DONGHUAMEN]
+
+
+async def test_figures_trend_and_district_filter(instances, scripted):
+    async with client_for(instances[1]) as client:
+        month = (await client.get(f"/v1/units/{JINGSHAN}/months/2026-03")).json()
+        trend = (await client.get(f"/v1/units/{JINGSHAN}")).json()
+        dongcheng = (await client.get("/v1/rankings", params={"period": "2026-03", "district": "110101"})).json()
+        latest = (await client.get("/v1/rankings")).json()
+    assert {k: month[k] for k in JINGSHAN_MARCH} == JINGSHAN_MARCH
+    assert month["score"] == 62.0 and "tickets" not in month and "seen" not in month
+    assert trend["name"] == "景山街道" and trend["ranking_kind"] == "street"
+    assert [(m["period"], m["rank"], m["score"], m["dispatched"]) for m in trend["months"]] == [
+        ("2026-02", 1, 100.0, 1), ("2026-03", 2, 62.0, 5)]
+    assert [(r["unit_code"], r["rank"], r["district_rank"]) for r in dongcheng["rows"]] == [
+        (DONGHUAMEN, 1, 1), (JINGSHAN, 2, 2)]
+    assert dongcheng["district"] == {"code": "110101", "name": "东城区"}
+    assert latest["period"] == "2026-03"  # the latest month with data when none is asked for
+
+
+async def test_hotspots(instances, scripted):
+    async with client_for(instances[0]) as client:
+        body = (await client.get("/v1/hotspots", params={"period": "2026-03"})).json()
+        empty = (await client.get("/v1/hotspots", params={"period": "2020-01"})).json()
+    assert [(c["category"], c["count"]) for c in body["city"]] == MARCH_CITY
+    assert [(c["place_code"], c["community"], c["category"], c["count"], c["repeats"])
+            for c in body["clusters"]] == MARCH_CLUSTERS
+    assert (empty["total"], empty["city"]) == (0, [])
+
+
+@pytest.mark.parametrize(("path", "params", "status", "loc"), [
+    ("/v1/rankings", {"period": "2026-13"}, 422, ["query", "period"]),
+    ("/v1/rankings", {"period": "March"}, 422, ["query", "period"]),
+    ("/v1/rankings", {"kind": "village"}, 422, ["query", "kind"]),
+    ("/v1/rankings", {"district": "999999"}, 422, ["query", "district"]),
+    ("/v1/rankings", {"kind": "department", "district": "110101"}, 422, ["query", "district"]),
+    ("/v1/rankings/stream", {"period": "26-03"}, 422, ["query", "period"]),
+    ("/v1/hotspots", {"period": "2026-3"}, 422, ["query", "period"]),
+    ("/v1/units/999999999", {}, 404, ["path", "unit_code"]),
+    ("/v1/units/110101002/months/2026-99", {}, 422, ["path", "period"]),
+    ("/v1/units/110101002/months/2020-01", {}, 404, ["path", "unit_code"]),
+])
+async def test_bad_parameters_name_the_field_and_the_reason(instances, path, params, status, loc):
+    async with client_for(instances[0]) as client:
+        response = await client.get(path, params=params)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == loc and detail["msg"]
+
+
+async def test_prometheus_gauges_and_dead_letters(instances, scripted, private):
+    async with client_for(instances[0]) as client:
+        text = (await client.get("/metrics")).text
+    assert 'hotline_metrics_period{period="2026-03"} 1.0' in text
+    assert 'hotline_unit_score{district_code="110101",kind="street",unit_code="110101002"} 62.0' in text
+    assert "hotline_metrics_batch_seconds_count" in text
+    letters = await read_topic(private["kafka"], private["prefix"] + topics.DLQ,
+                               until=lambda rs: any(b"metrics" in r.value for r in rs), timeout_s=10)
+    ours = [DeadLetter.model_validate_json(r.value) for r in letters]
+    assert [(d.service, d.source_topic, d.field) for d in ours] == [
+        ("metrics", private["prefix"] + topics.TICKETS_DISPATCHED, "event_id")]
+    # Nothing personal reached the store.
+    async for stored in private["db"]["metrics_ticket_facts"].find({}):
+        assert "13800001234" not in json.dumps(stored, default=str)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@asynccontextmanager
+async def serving(app):
+    """The running app on a real port (the in-process transport buffers whole responses)."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _next_event(lines, wanted: str) -> dict:
+    event = None
+    async for line in lines:
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: ") and event == wanted:
+            return json.loads(line.removeprefix("data: "))
+    raise AssertionError("stream ended")
+
+
+async def test_the_ranking_stream_shows_a_new_callback_within_seconds(instances, scripted, private):
+    async with serving(instances[1]) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with client.stream("GET", "/v1/rankings/stream", params={"period": "2026-03", "kind": "street"}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = response.aiter_lines()
+            first = await asyncio.wait_for(_next_event(lines, "snapshot"), 10)
+            assert [r["unit_code"] for r in first["rows"]] == [DONGHUAMEN, JINGSHAN, "110105001"]
+            # The citizen of Jingshan's pending ticket is called back: Jingshan's row changes.
+            late = Script()
+            late.callback("J5", at(20, 9), True, "satisfied")
+            started = time.monotonic()
+            await publish_events(private["kafka"], private["prefix"], late.events)
+            changes = await asyncio.wait_for(_next_event(lines, "changes"), 10)
+            elapsed = time.monotonic() - started
+    jingshan = next(r for r in changes["changed"] if r["unit_code"] == JINGSHAN)
+    assert (jingshan["callbacks"], jingshan["satisfied"]) == (4, 2)
+    assert elapsed < 5, elapsed
+
+
+async def test_redelivering_every_event_changes_no_figure(instances, scripted, private):
+    await all_drained(private["kafka"], private["prefix"])
+    before = await snapshot(private["db"])
+    await publish_events(private["kafka"], private["prefix"], scripted.events)
+    await all_drained(private["kafka"], private["prefix"])
+    assert await snapshot(private["db"]) == before
+
+
+async def test_both_instances_took_part(instances, scripted):
+    counts = []
+    for app in instances:
+        async with client_for(app) as client:
+            text = (await client.get("/metrics")).text
+        counts.append(sum(float(line.split()[-1]) for line in text.splitlines()
+                          if line.startswith("hotline_metrics_events_total{")))
+    assert all(c > 0 for c in counts), counts
+
+
+async def test_an_enterprise_month_is_served_with_its_score(instances, scripted, private):
+    async def served():
+        async with client_for(instances[0]) as client:
+            return (await client.get("/v1/units/e-water/months/2026-03")).json().get("score")
+    assert await eventually(served) == 90.0
