@@ -5,7 +5,7 @@ HOTLINE := $(VENV)/bin/hotline
 PYTEST := $(VENV)/bin/pytest
 PYTHON ?= python3
 
-.PHONY: up down test bench venv stack services status demo
+.PHONY: up down test bench venv stack services status demo browser
 
 ## up: install, start Kafka + the MongoDB-protocol server + the four services, print where to look
 up: stack
@@ -20,8 +20,8 @@ up: stack
 	@echo "  Try: $(HOTLINE) demo    (sends a Liangxiang complaint and follows it to the metrics)"
 	@echo "  Stop everything: make down"
 
-## test: start the local stack if needed, then run every test
-test: stack
+## test: start the local stack if needed (and Chromium for the browser test), then run every test
+test: stack browser
 	$(PYTEST)
 
 ## down: stop the services and the local stack (only the processes our pid files name)
@@ -41,6 +41,9 @@ stack: venv
 	@bash deploy/local/stack.sh up
 	@$(HOTLINE) topics ensure
 
+browser:
+	@bash deploy/local/browser.sh
+
 services: stack
 	@bash deploy/local/services.sh up
 
@@ -54,3 +57,4 @@ demo:
 ## bench: benchmarks on the real local stack (figures and ratios to the raw Kafka limit)
 bench: stack
 	$(VENV)/bin/python bench/intake_bench.py
+	$(VENV)/bin/python bench/metrics_bench.py

@@ -59,7 +59,8 @@ class FollowupActions:
         event = record_contact(ticket, command, ticket_id=ticket_id,
                                contact_id=contact_id_for(ticket_id, command, idempotency_key),
                                now=now, clock_skew=self.clock_skew)
-        is_new = await self.store.add_contact(event=event)
+        is_new = await self.store.add_contact(event=event, details=command.model_dump(
+            include={"notes", "place", "participants", "met_with", "attachments"}))
         await self._done(event)
         return event, is_new
 

@@ -20,6 +20,7 @@ simulation and replay: the same log then fires the same marks, with the same ids
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -224,10 +225,11 @@ class DeadlineScheduler:
                 raise
             except Exception:  # noqa: BLE001 - a store or broker outage must not end the scheduler
                 log.exception("deadline scheduler pass failed; retrying")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
-            except TimeoutError:
-                pass
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives as
+            # the wait ends, and the scheduler would then outlive its service's shutdown.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval_s):
+                    await self._wake.wait()
             self._wake.clear()
 
 

@@ -164,7 +164,7 @@ class FollowupStore:
         if ops:
             await self._tickets.bulk_write(ops, ordered=True)
 
-    async def add_contact(self, *, event: ContactRecorded) -> bool:
+    async def add_contact(self, *, event: ContactRecorded, details: dict | None = None) -> bool:
         """Append the contact unless it is already there; True when it was new."""
         result = await self._tickets.update_one(
             {"_id": event.ticket_id, "contacts.contact_id": {"$ne": event.contact_id}},
@@ -176,6 +176,8 @@ class FollowupStore:
                         "contacted_at": event.contacted_at,
                         "staff_id": event.staff_id,
                         "unit_code": event.unit_code,
+                        # Notes and place may hold personal data: the store keeps them, events do not.
+                        **(details or {}),
                     }
                 }
             },

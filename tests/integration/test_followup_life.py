@@ -61,7 +61,8 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
         assert early.status_code == 422 and early.json()["detail"][0]["loc"] == ["outcome"]  # no contact yet
 
         visit = {"unit_code": "110111008", "kind": "face_to_face", "staff_id": "LX-017",
-                 "contacted_at": at(1), "notes": "上门与居民见面沟通"}
+                 "contacted_at": at(1), "notes": "上门与居民见面沟通", "place": "云景台小区二期3号楼",
+                 "participants": ["LX-021"], "met_with": "来电人及楼门长", "attachments": ["photo:LX-2026-0001"]}
         assert (await followup.post(f"/v1/tickets/{ticket_id}/contacts", json=visit, headers=town)).status_code == 201
         first = await followup.post(f"/v1/tickets/{ticket_id}/resolution", json=resolution, headers=town)
         retried = await followup.post(f"/v1/tickets/{ticket_id}/resolution", json=resolution, headers=town)
@@ -91,6 +92,9 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
         assert after.status_code == 409  # closed
         doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()
         assert (doc["state"], doc["round"], len(doc["resolutions"])) == ("closed", 1, 2)
+        first_visit = doc["contacts"][0]
+        assert (first_visit["place"], first_visit["met_with"], first_visit["participants"], first_visit["attachments"]) == (
+            "云景台小区二期3号楼", "来电人及楼门长", ["LX-021"], ["photo:LX-2026-0001"])
 
         # The whole life on one timeline, in time order; the caller's phone masked, the name gone.
         async def whole_timeline():

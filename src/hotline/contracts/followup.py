@@ -26,6 +26,13 @@ class RecordContact(Contract):
     contacted_at: AwareDatetime = Field(description="When the contact happened.")
     staff_id: str = Field(min_length=1, max_length=64, description="Staff member's id, not name.")
     notes: str = Field(default="", max_length=5000, description="What was said or done.")
+    place: str = Field(default="", max_length=200, description="Where it happened (a visit's place).")
+    participants: list[str] = Field(default_factory=list, max_length=20,
+                                    description="Ids of the other staff present.")
+    met_with: str = Field(default="", max_length=200,
+                          description="Whom they met, by role (the caller, residents' committee), not by name.")
+    attachments: list[str] = Field(default_factory=list, max_length=20,
+                                   description="References to photos or minutes kept elsewhere.")
 
 
 class ContactRecorded(Event):

@@ -86,9 +86,11 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Stop the jobs, stop consuming (committing what was processed) and close the store."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        while pending:  # a job that swallowed one cancellation gets another
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=5)
         self._tasks = []
         await self.broker.stop()
         await self.mongo.close()
