@@ -10,7 +10,6 @@
   per tag listing its cases.
 """
 
-from datetime import datetime
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
