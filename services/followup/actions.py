@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hotline.contracts import (
+    AddProgressNote,
     ContactRecorded,
     DecideExtension,
     ExtensionDecided,
@@ -20,10 +21,15 @@ from hotline.contracts import (
     ReportOnSite,
     RequestExtension,
     ResolveTicket,
+    ProgressNoted,
+    SignTicket,
     TicketResolved,
+    TicketSigned,
     topics,
 )
 from hotline.contracts.common import Event
+from hotline.followup.casework import note_id_for, note_progress, sign, ticket_doc
+from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import (
     Refusal,
     TicketState,
@@ -47,6 +53,7 @@ class FollowupActions:
     publisher: Publisher
     scheduler: DeadlineScheduler
     clock_skew: timedelta
+    casework: CaseworkStore
 
     async def _done(self, event: Event) -> None:
         await self.store.record_timeline(events=[event])
@@ -103,5 +110,24 @@ class FollowupActions:
         event = report_on_site(await self.store.get_by_ticket_id(ticket_id=ticket_id), command,
                                ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
         is_new = await self.store.save_on_site(event=event)
+        await self._done(event)
+        return event, is_new
+
+    async def sign(self, ticket_id: str, command: SignTicket, *, now: datetime) -> tuple[TicketSigned, bool]:
+        """Sign for the ticket (签收), once per unit and dispatch."""
+        ticket = ticket_doc(await self.store.timeline(ticket_id=ticket_id))
+        event, is_new = await self.casework.add_signature(
+            event=sign(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew))
+        await self._done(event)
+        return event, is_new
+
+    async def note(self, ticket_id: str, command: AddProgressNote, *, idempotency_key: str | None,
+                   now: datetime) -> tuple[ProgressNoted, bool]:
+        """A progress note; its text stays in followup's store."""
+        ticket = ticket_doc(await self.store.timeline(ticket_id=ticket_id))
+        event = note_progress(ticket, command, ticket_id=ticket_id,
+                              note_id=note_id_for(ticket_id, command, idempotency_key), now=now,
+                              clock_skew=self.clock_skew)
+        event, is_new = await self.casework.add_note(event=event, text=command.text.strip())
         await self._done(event)
         return event, is_new

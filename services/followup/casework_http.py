@@ -23,16 +23,13 @@ from hotline.followup.casework import (
     demand_collected,
     demand_tickets,
     mark_case,
-    note_id_for,
-    note_progress,
     select_brief,
-    sign,
     ticket_doc,
     visit_of,
 )
+from hotline.followup.actions import FollowupActions
 from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import Refusal
-from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.gazetteer import beijing
 from hotline.runtime.auth import CredentialStore, principal_dependency
@@ -42,11 +39,9 @@ from hotline.runtime.service import ServiceRuntime
 
 def casework_router(
     runtime: ServiceRuntime, store: FollowupStore, casework: CaseworkStore, publisher: Publisher,
-    credentials: CredentialStore,
+    credentials: CredentialStore, actions: FollowupActions,
 ) -> APIRouter:
     """The casework endpoints; every call carries the unit's (or the centre's) bearer token."""
-    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
-    skew = timedelta(seconds=settings.clock_skew_s)
     router = APIRouter(prefix="/v1", tags=["casework"])
     Caller = principal_dependency(credentials)
     gazetteer = beijing()
@@ -56,13 +51,7 @@ def casework_router(
         """Sign for the ticket (签收): once per unit and dispatch; a retry answers 200 with the first."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit signs for itself only")
-        ticket = ticket_doc(await store.timeline(ticket_id=ticket_id))
-        event, is_new = await casework.add_signature(
-            event=sign(ticket, command, ticket_id=ticket_id, now=datetime.now(UTC), clock_skew=skew))
-        # Published and put on the timeline on retries too: a crash after the write is healed by
-        # the client's retry, and both are idempotent by event id.
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
-        await store.record_timeline(events=[event])
+        event, is_new = await actions.sign(ticket_id, command, now=datetime.now(UTC))
         if not is_new:
             response.status_code = 200
         return event
@@ -75,13 +64,8 @@ def casework_router(
         """Note progress; the text stays in followup's store (never on the topic or in logs)."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit writes its own notes only")
-        ticket = ticket_doc(await store.timeline(ticket_id=ticket_id))
-        note_id = note_id_for(ticket_id, command, idempotency_key)
-        event = note_progress(ticket, command, ticket_id=ticket_id, note_id=note_id, now=datetime.now(UTC),
-                              clock_skew=skew)
-        event, is_new = await casework.add_note(event=event, text=command.text.strip())
-        await publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, ticket_id)])
-        await store.record_timeline(events=[event])
+        event, is_new = await actions.note(ticket_id, command, idempotency_key=idempotency_key,
+                                           now=datetime.now(UTC))
         if not is_new:
             response.status_code = 200
         return event

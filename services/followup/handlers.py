@@ -28,6 +28,7 @@ from hotline.contracts import (
 )
 from hotline.contracts.clock import BusinessTimeTick
 from hotline.contracts.followup import (
+    AddProgressNoteCommand,
     DecideExtensionCommand,
     FollowupCommand,
     FollowupCommandRefused,
@@ -35,6 +36,7 @@ from hotline.contracts.followup import (
     ReportOnSiteCommand,
     RequestExtensionCommand,
     ResolveTicketCommand,
+    SignTicketCommand,
 )
 from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
 from hotline.followup.actions import FollowupActions
@@ -189,6 +191,10 @@ async def perform(actions: FollowupActions, command, *, now: datetime) -> None:
             await actions.decide_extension(command.ticket_id, command.payload)
         case ReportOnSiteCommand():
             await actions.report_on_site(command.ticket_id, command.payload, now=now)
+        case SignTicketCommand():
+            await actions.sign(command.ticket_id, command.payload, now=now)
+        case AddProgressNoteCommand():
+            await actions.note(command.ticket_id, command.payload, idempotency_key=command.command_id, now=now)
 
 
 def http_router(

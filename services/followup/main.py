@@ -53,13 +53,13 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     app = build_http_app(runtime, title="Hotline followup")
     app.state.scheduler = scheduler
     credentials = CredentialStore(runtime.db)
-    actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s))
+    casework = CaseworkStore(runtime.db)
+    actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework)
     register_commands(runtime, actions, runtime.publisher)
     app.include_router(http_router(runtime, store, actions, credentials))
-    casework = CaseworkStore(runtime.db)
     register_received(runtime, store, casework, runtime.publisher)
     register_casework(runtime, casework, runtime.publisher)
-    app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials))
+    app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials, actions))
     app.add_exception_handler(Refusal, refusal_response)
     return app
 

@@ -55,6 +55,19 @@ async def test_a_contact_command_acts_a_retry_does_not_act_twice_and_a_refusal_i
         assert [(c["kind"], c["unit_code"]) for c in doc["contacts"]] == [("face_to_face", "110111008")]
         assert doc["state"] == "open"
 
+        # Signing and progress notes go the same way.
+        signed = {"action": "sign", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": ticket_id,
+                  "payload": {"unit_code": "110111008", "staff_id": "LX-9",
+                              "signed_at": (dispatched_at + timedelta(seconds=3)).isoformat()}}
+        noted = {"action": "note_progress", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": ticket_id,
+                 "payload": {"unit_code": "110111008", "staff_id": "LX-9", "text": "已约好明早再次上门",
+                             "noted_at": (dispatched_at + timedelta(seconds=6)).isoformat()}}
+        await publish(kafka, prefix + topics.FOLLOWUP_COMMANDS, signed, noted, noted, key=ticket_id.encode())
+        events = await followup_records(namespace, ticket_id, lambda es: {"TicketSigned", "ProgressNoted"} <= {
+            e["type"] for e in es})
+        # The retried note is the same note (its event may be sent again, with the same id).
+        assert len({e["event_id"] for e in events if e["type"] == "ProgressNoted"}) == 1
+
     def ours(records):
         letters = [DeadLetter.model_validate_json(r.value) for r in records]
         return [letter for letter in letters if letter.source_topic.endswith(topics.FOLLOWUP_COMMANDS)

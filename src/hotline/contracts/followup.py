@@ -326,9 +326,23 @@ class ReportOnSiteCommand(_FollowupCommand):
     payload: ReportOnSite
 
 
+class SignTicketCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/sign`."""
+
+    action: Literal["sign"] = "sign"
+    payload: SignTicket
+
+
+class AddProgressNoteCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/notes` (the command id is the idempotency key)."""
+
+    action: Literal["note_progress"] = "note_progress"
+    payload: AddProgressNote
+
+
 FollowupCommand = Annotated[
     RecordContactCommand | ResolveTicketCommand | RequestExtensionCommand | DecideExtensionCommand
-    | ReportOnSiteCommand,
+    | ReportOnSiteCommand | SignTicketCommand | AddProgressNoteCommand,
     Field(discriminator="action"),
 ]
 
