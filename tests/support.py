@@ -2,8 +2,11 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -108,3 +111,30 @@ async def issue_token(namespace: dict, unit_code: str) -> dict[str, str]:
     finally:
         await client.close()
     return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback address right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(service: str, env: dict, port: int, log: Path) -> subprocess.Popen:
+    """`hotline serve <service>` as a process logging to `log`, once its /healthz answers 200."""
+    import httpx
+
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", service], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)

@@ -28,7 +28,7 @@ from hotline.contracts import (
     mask_phone,
     ticket_id_for,
 )
-from hotline.followup.domain import Refusal
+from hotline.followup.domain import Refusal, not_in_future
 from hotline.gazetteer import Gazetteer
 
 # Contacts in person: residents can raise new demands there, not on a phone call.
@@ -101,11 +101,6 @@ def _ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
-    if moment > now + clock_skew:
-        raise Refusal(422, field, f"{field} is in the future")
-
-
 def _acting_on(ticket: TicketDoc | None, unit_code: str, ticket_id: str, roles: set[str]) -> TicketDoc:
     """The ticket, when it exists, has this unit in one of `roles` and is not closed."""
     if ticket is None:
@@ -127,7 +122,7 @@ def sign(
 ) -> TicketSigned:
     """The lead or a co-handler signs for its assignment; one event per unit and attempt."""
     ticket = _acting_on(ticket, command.unit_code, ticket_id, {"lead", "co_handler"})
-    _not_in_future(command.signed_at, "signed_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.signed_at, "signed_at", now=now, clock_skew=clock_skew)
     if command.signed_at < ticket.first_dispatched_at:
         raise Refusal(422, "signed_at", "signing time is before the ticket was dispatched")
     signed_at = _ms(command.signed_at)
@@ -154,7 +149,7 @@ def note_progress(
 ) -> ProgressNoted:
     """A progress note by a unit on the ticket (lead, co-handler or summoned); no text in the event."""
     ticket = _acting_on(ticket, command.unit_code, ticket_id, {"lead", "co_handler", "summoned"})
-    _not_in_future(command.noted_at, "noted_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.noted_at, "noted_at", now=now, clock_skew=clock_skew)
     if command.noted_at < ticket.first_dispatched_at:
         raise Refusal(422, "noted_at", "note time is before the ticket was dispatched")
     if not command.text.strip():

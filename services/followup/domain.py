@@ -95,7 +95,7 @@ def contact_id_for(ticket_id: str, command: RecordContact, idempotency_key: str 
     )
 
 
-def _not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
+def not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
     """Refuse a time further ahead than the clocks of unit and server may differ."""
     if moment > now + clock_skew:
         raise Refusal(422, field, f"{field} is in the future")
@@ -123,7 +123,7 @@ def record_contact(
 ) -> ContactRecorded:
     """The ContactRecorded event for a valid contact, or a Refusal."""
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
-    _not_in_future(command.contacted_at, "contacted_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.contacted_at, "contacted_at", now=now, clock_skew=clock_skew)
     if command.contacted_at < ticket.first_dispatched_at:
         raise Refusal(422, "contacted_at", "contact time is before the ticket was dispatched")
     return ContactRecorded(
@@ -150,7 +150,7 @@ def resolve(
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if ticket.state is TicketState.RESOLVED:
         raise Refusal(409, "ticket_id", "the ticket is already resolved; the callback decides")
-    _not_in_future(command.resolved_at, "resolved_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.resolved_at, "resolved_at", now=now, clock_skew=clock_skew)
     since = ticket.round_started_at or ticket.first_dispatched_at
     if command.resolved_at < since:
         raise Refusal(422, "resolved_at", "resolution time is before the ticket was (re)opened")
@@ -210,7 +210,7 @@ def request_extension(
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if ticket.report_back_due_at is None:
         raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
-    _not_in_future(command.requested_at, "requested_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.requested_at, "requested_at", now=now, clock_skew=clock_skew)
     if command.requested_at >= ticket.report_back_due_at:
         raise Refusal(409, "requested_at", "the deadline has already been breached")
     if ticket.extension is not None:
@@ -255,7 +255,7 @@ def report_on_site(
     pending = [s for s in ticket.summons if s[0] == command.unit_code and s[3] is None]
     if not pending:
         raise Refusal(403, "unit_code", "this unit has no open summons for the ticket")
-    _not_in_future(command.reported_at, "reported_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.reported_at, "reported_at", now=now, clock_skew=clock_skew)
     unit_code, summons_id, due, _ = pending[0]
     return ReportedOnSite(
         event_id=deterministic_event_id("ReportedOnSite", summons_id, unit_code),

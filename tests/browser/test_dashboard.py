@@ -5,9 +5,7 @@ work, a row opens the unit's trend. A screenshot is kept in tests/artifacts/."""
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +18,7 @@ from hotline.contracts import ContactKind, topics
 from hotline.gazetteer import UnitKind, beijing
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_live import publish_events
+from tests.support import free_port, start_service
 from tests.unit.test_metrics_scenario import DONGHUAMEN, JINGSHAN, Script, at, scripted_month
 
 pytestmark = pytest.mark.stack
@@ -38,12 +37,6 @@ GAZETTEER = beijing()
 STREETS = sorted(code for code, u in GAZETTEER.units.items() if u.kind is UnitKind.STREET)
 TOWNS = sorted(code for code, u in GAZETTEER.units.items()
                if u.kind in (UnitKind.TOWN, UnitKind.AREA, UnitKind.TOWNSHIP))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def every_street_and_town(tag: str) -> Script:
@@ -86,20 +79,9 @@ def metrics(private, tmp_path_factory):
            "MONGODB_DATABASE": private["database"], "HOTLINE_TOPIC_PREFIX": private["prefix"],
            "METRICS_HTTP_PORT": str(port), "METRICS_STREAM_POLL_S": "0.2"}
     log = tmp_path_factory.mktemp("metrics") / "metrics.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", "metrics"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+    process = start_service("metrics", env, port, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
         yield base
     finally:
         process.terminate()

@@ -1,7 +1,6 @@
 """All four services as separate processes, started by the project's own script, on the real stack."""
 
 import os
-import socket
 import subprocess
 import uuid
 from datetime import UTC, datetime
@@ -12,18 +11,12 @@ import pytest
 
 from hotline.contracts import QueueAssignment, topics
 from hotline.metrics.domain import period_of
-from tests.support import eventually, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, free_port, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "routing", "followup", "metrics")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,13 @@ dispatches directly, so that its business-time ticks move no other test's clocks
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -27,7 +23,7 @@ from hotline.followup.scheduler import TimerBuckets
 from hotline.followup.settings import FollowupSettings
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, read_topic
+from tests.support import eventually, free_port, issue_token, publish, read_topic, start_service
 
 pytestmark = pytest.mark.stack
 
@@ -275,22 +271,7 @@ async def test_a_followup_killed_mid_firing_fires_every_mark_exactly_once_after_
 
 
 def start_followup(env: dict, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", "followup"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
-    port = env["FOLLOWUP_HTTP_PORT"]
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    deadline = time.monotonic() + 60
-    while not healthy():
-        assert process.poll() is None and time.monotonic() < deadline, "followup did not start"
-        time.sleep(0.2)
-    return process
+    return start_service("followup", env, int(env["FOLLOWUP_HTTP_PORT"]), log)
 
 
 async def _claims_started(space: dict) -> bool:
@@ -299,10 +280,4 @@ async def _claims_started(space: dict) -> bool:
         return await client[space["database"]]["followup_tickets"].find_one({"fired": {"$exists": True}}) is not None
     finally:
         await client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 

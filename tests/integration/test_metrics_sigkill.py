@@ -5,14 +5,10 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
@@ -20,7 +16,7 @@ from hotline.contracts import ContactKind, topics
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_live import all_drained, publish_events
 from tests.integration.test_metrics_store import expected_snapshot, snapshot
-from tests.support import eventually
+from tests.support import eventually, free_port, start_service
 from tests.unit.test_metrics_scenario import CHANGYANG, DONGHUAMEN, JINGSHAN, LIANGXIANG, Script, at
 
 pytestmark = pytest.mark.stack
@@ -44,18 +40,7 @@ def busy_month(tag: str, tickets: int = 400) -> Script:
 
 
 def start_metrics(env: dict, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", "metrics"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{env['METRICS_HTTP_PORT']}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-        time.sleep(0.2)
+    return start_service("metrics", env, int(env["METRICS_HTTP_PORT"]), log)
 
 
 async def test_a_metrics_process_killed_mid_stream_and_restarted_gives_the_undisturbed_figures(namespace, tmp_path):
@@ -64,9 +49,7 @@ async def test_a_metrics_process_killed_mid_stream_and_restarted_gives_the_undis
                "prefix": f"{namespace['prefix']}k{tag}-", "database": f"{namespace['database']}_k{tag}"}
     await ensure_topics(private["kafka"], [topics.TopicSpec(private["prefix"] + s.name, s.partitions)
                                            for s in topics.core_topics()])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": private["kafka"], "MONGODB_URL": private["mongodb_url"],
            "MONGODB_DATABASE": private["database"], "HOTLINE_TOPIC_PREFIX": private["prefix"],
            "METRICS_HTTP_PORT": str(port), "BATCH_MAX_RECORDS": "25", "LOG_LEVEL": "WARNING"}
