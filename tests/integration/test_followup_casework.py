@@ -4,7 +4,6 @@ that become tickets of their own, the case library, and the daily brief (over HT
 import asyncio
 import json
 import logging
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ from hotline.cli import app as cli
 from hotline.contracts import BUSINESS_TZ, TicketReceived, ticket_id_for, topics
 from hotline.followup.casework import visit_of_source
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, free_port, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 TOWN, OTHER = "110111008", "110111001"  # 良乡地区 and another Fangshan street
@@ -253,30 +252,36 @@ async def test_a_resolved_ticket_becomes_a_case_found_by_its_tags_and_a_closed_t
 async def test_the_brief_lists_overdue_due_today_and_repeats_for_the_unit_and_the_centre_only(services, namespace):
     town, other, centre = (await issue_token(namespace, TOWN), await issue_token(namespace, OTHER),
                            await issue_token(namespace, "centre"))
-    now = datetime.now(UTC)
-    today = now.astimezone(BUSINESS_TZ).date()
-    end_of_day = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=BUSINESS_TZ)
-    # General tickets report back within 7 days: one due before today, one due later today.
-    late = await new_ticket(namespace, received_at=(now - timedelta(days=8)).isoformat(), content="小区路灯不亮")
-    due_at = now + (end_of_day - now) / 2
-    due = await new_ticket(namespace, received_at=(due_at - timedelta(days=7)).isoformat(), content="小区路面坑洼")
+    # A meeting day in the past, fixed at noon, so a run near midnight cannot cross into the next day.
+    today = (datetime.now(UTC) - timedelta(days=3)).astimezone(BUSINESS_TZ).date()
+    noon = datetime.combine(today, datetime.min.time(), tzinfo=BUSINESS_TZ) + timedelta(hours=12)
+    # General tickets report back within 7 days: one due before that day, one due during it.
+    late = await new_ticket(namespace, received_at=(noon - timedelta(days=8)).isoformat(), content="小区路灯不亮")
+    due = await new_ticket(namespace, received_at=(noon - timedelta(days=7)).isoformat(), content="小区路面坑洼")
     # The same caller, place and matter twice: the second is a repeat.
     phone = f"1371234{uuid.uuid4().int % 10000:04d}"
-    first = await new_ticket(namespace, content="楼下商户夜间施工噪音扰民", caller={"phone": phone})
-    await asyncio.sleep(0.05)
+    first = await new_ticket(namespace, content="楼下商户夜间施工噪音扰民", caller={"phone": phone},
+                             received_at=(noon - timedelta(hours=2)).isoformat())
     repeat = await new_ticket(namespace, content="楼下商户夜间施工噪音扰民，又来了", caller={"phone": phone},
-                              received_at=(now + timedelta(seconds=5)).isoformat())
+                              received_at=(noon - timedelta(hours=1)).isoformat())
     async with client_for(services["followup"]) as followup:
         for ticket_id in (late, due, first, repeat):
             await dispatched(followup, ticket_id, centre)
 
         async def briefed():
-            response = await followup.get(f"/v1/units/{TOWN}/brief", headers=town)
+            response = await followup.get(f"/v1/units/{TOWN}/brief", headers=town,
+                                          params={"date": today.isoformat()})
             brief = response.json()
             ids = {name: {i["ticket_id"] for i in brief[name]} for name in ("overdue", "due_today", "repeats", "new")}
-            return (late in ids["overdue"] and due in ids["due_today"] and repeat in ids["repeats"]
-                    and {first, repeat} <= ids["new"] and brief)
-        brief = await eventually(briefed)
+            found = {"overdue": late in ids["overdue"], "due_today": due in ids["due_today"],
+                     "repeats": repeat in ids["repeats"], "new": {first, repeat} <= ids["new"]}
+            sections_found.append(found)
+            return all(found.values()) and brief
+        sections_found: list[dict] = []
+        try:
+            brief = await eventually(briefed)
+        except AssertionError as missing:
+            raise AssertionError(f"brief sections last seen: {sections_found[-1:]}") from missing
         assert brief["date"] == today.isoformat()
         assert next(i for i in brief["repeats"] if i["ticket_id"] == repeat)["repeat_of"] == first
         assert late not in {i["ticket_id"] for i in brief["new"]}
@@ -289,11 +294,6 @@ async def test_the_brief_lists_overdue_due_today_and_repeats_for_the_unit_and_th
         assert (forbidden.status_code, bad_date.status_code) == (403, 422)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 async def test_hotline_dept_brief_prints_the_agenda_from_the_running_service(services, namespace):
     ticket_id = await new_ticket(namespace, content="小区垃圾无人清运，异味严重")
@@ -302,7 +302,7 @@ async def test_hotline_dept_brief_prints_the_agenda_from_the_running_service(ser
     async with client_for(services["followup"]) as followup:
         await dispatched(followup, ticket_id, centre)
     # The running app over real HTTP (its consumers already run in this process).
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(services["followup"], host="127.0.0.1", port=port, lifespan="off",
                                            log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())

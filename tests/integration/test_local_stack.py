@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient, ReturnDocument
 
+from tests.support import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "deploy" / "local" / "stack.sh"
 LOCAL = Path(os.environ.get("HOTLINE_LOCAL_DIR", REPO / ".local")).resolve()
@@ -38,11 +40,6 @@ def _stack(command: str, timeout: float = 240) -> subprocess.CompletedProcess[st
         ["bash", str(STACK_SH), command], cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_open(port: int) -> bool:
@@ -144,7 +141,7 @@ def _doc(i: int) -> dict:
 
 
 def test_acknowledged_writes_survive_sigkill(launchers: Launchers, tmp_path: Path) -> None:
-    port, store = _free_port(), tmp_path / "x.mv"
+    port, store = free_port(), tmp_path / "x.mv"
     first = launchers.start(port, store, "first")
     launchers.wait_listening(first, port, "first")
 

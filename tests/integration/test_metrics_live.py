@@ -4,7 +4,6 @@ nothing; bad parameters get the field and the reason."""
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,7 +21,7 @@ from hotline.metrics.settings import MetricsSettings
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
 from tests.integration.test_metrics_store import snapshot
-from tests.support import eventually, read_topic
+from tests.support import eventually, free_port, read_topic
 from tests.unit.test_metrics_scenario import (
     DONGHUAMEN,
     JINGSHAN,
@@ -214,16 +213,11 @@ async def test_prometheus_gauges_and_dead_letters(instances, scripted, private):
         assert "13800001234" not in json.dumps(stored, default=str)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @asynccontextmanager
 async def serving(app):
     """The running app on a real port (the in-process transport buffers whole responses)."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:
