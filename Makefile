@@ -5,11 +5,11 @@ HOTLINE := $(VENV)/bin/hotline
 PYTEST := $(VENV)/bin/pytest
 PYTHON ?= python3
 
-.PHONY: up down test bench venv stack services status demo browser
+.PHONY: up down test bench venv stack services status demo browser audit
 
-## up: install, start Kafka + the MongoDB-protocol server + the four services, print where to look
+## up: install, start Kafka + the MongoDB-protocol server + the four services + the city simulator, print where to look
 up: stack
-	@bash deploy/local/services.sh up
+	@HOTLINE_SIMULATE=$${HOTLINE_SIMULATE:-1} bash deploy/local/services.sh up
 	@echo
 	@echo "Hotline is running:"
 	@echo "  intake    http://127.0.0.1:8001/docs   (health: /healthz)"
@@ -19,11 +19,16 @@ up: stack
 	@echo "  dashboard http://127.0.0.1:8004/dashboard   (live rankings, hotspots, unit trends)"
 	@echo "  Kafka 127.0.0.1:9092, MongoDB-protocol server 127.0.0.1:27017, logs in .local/logs/"
 	@echo "  Try: $(HOTLINE) demo    (sends a Liangxiang complaint and follows it to the metrics)"
+	@echo "  The city simulator fills the rankings (log .local/logs/simulator.log; HOTLINE_SIMULATE=0 make up skips it)"
 	@echo "  Stop everything: make down"
 
 ## test: start the local stack if needed (and Chromium for the browser test), then run every test
 test: stack browser
 	$(PYTEST)
+
+## audit: known vulnerabilities in the pinned dependencies (pip-audit on constraints.txt, against PyPI)
+audit: venv
+	$(VENV)/bin/python deploy/audit.py
 
 ## down: stop the services and the local stack (only the processes our pid files name)
 down:
@@ -55,7 +60,8 @@ status:
 demo:
 	@$(HOTLINE) demo
 
-## bench: benchmarks on the real local stack (figures and ratios to the raw Kafka limit)
+## bench: the end-to-end benchmark on the real local stack (the four services as processes, the raw
+## Kafka limit, hop latencies, lifecycle tickets/s, rebuild, CPU and memory); writes bench/results/<date>.json.
+## Options: make bench BENCH_ARGS="--tickets 1000 --seconds 20" (see bench/lifecycle_bench.py --help).
 bench: stack
-	$(VENV)/bin/python bench/intake_bench.py
-	$(VENV)/bin/python bench/metrics_bench.py
+	$(VENV)/bin/python bench/lifecycle_bench.py $(BENCH_ARGS)

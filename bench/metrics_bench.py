@@ -1,5 +1,6 @@
-"""Metrics benchmark: rebuild events/s from the retained topics, beside the raw read rate of the
-same records, and live update latency (event published -> unit-month figures changed)."""
+"""Metrics alone, on a synthetic month over every street and town: rebuild events/s from the
+retained topics, beside the raw read rate of the same records, and live update latency (event
+published -> unit-month figures changed). `make bench` measures rebuild on its own run's topics."""
 
 import asyncio
 import random
@@ -9,8 +10,11 @@ import uuid
 from datetime import datetime, timedelta
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
+from common import Namespace, read_to_end
+from hotline.metrics.main import build_app
+from hotline.metrics.rebuild import rebuild
+from hotline.metrics.settings import MetricsSettings
 from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
@@ -27,9 +31,6 @@ from hotline.contracts import (
 )
 from hotline.contracts.common import Event
 from hotline.gazetteer import beijing
-from hotline.metrics.main import build_app
-from hotline.metrics.rebuild import rebuild
-from hotline.metrics.settings import MetricsSettings
 from hotline.runtime.kafka import ensure_topics
 
 TOPIC_OF = {TicketDispatched: topics.TICKETS_DISPATCHED, ContactRecorded: topics.TICKETS_FOLLOWUP,
@@ -79,23 +80,9 @@ async def publish(kafka: str, prefix: str, events: list) -> None:
 
 async def raw_read_rate(kafka: str, prefix: str) -> tuple[int, float]:
     """Records/s of reading the same topics to their end with no processing: the limit."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = [TopicPartition(prefix + t, p) for t in set(TOPIC_OF.values()) for p in range(topics.TICKET_PARTITIONS)]
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        remaining = {tp: end for tp, end in ends.items() if end > 0}
-        started, count = time.perf_counter(), 0
-        while remaining:
-            for tp, records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).items():
-                count += len(records)
-                if records and records[-1].offset + 1 >= remaining.get(tp, 0):
-                    remaining.pop(tp, None)
-        return count, count / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
+    started = time.perf_counter()
+    count = len(await read_to_end(kafka, sorted({prefix + t for t in TOPIC_OF.values()})))
+    return count, count / (time.perf_counter() - started)
 
 
 async def live_latency(settings: MetricsSettings, kafka: str, samples: int) -> list[float]:
@@ -162,15 +149,7 @@ async def run(tickets: int, samples: int) -> None:
     table.add_row("live update latency p99", f"{p99 * 1000:,.0f} ms", f"aim 2,000 ms: {p99 / 2:.2f}")
     console.print(table)
 
-    client = AsyncMongoClient(settings.mongodb_url)
-    await client.drop_database(settings.mongodb_database)
-    await client.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)])
-    finally:
-        await admin.close()
+    await Namespace(settings, run_id).clean_up()
 
 
 if __name__ == "__main__":

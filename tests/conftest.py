@@ -2,17 +2,19 @@
 
 import os
 import socket
+import tempfile
 import uuid
 from urllib.parse import urlparse
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from pymongo import AsyncMongoClient
 
 from hotline.cli import all_topic_specs
-from hotline.runtime.kafka import ensure_topics
+from tests.support import private_space
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# The services' spans of a test run go to a directory of its own, not to a developer's
+# .local/traces (which `hotline trace` reads for `make up`).
+os.environ.setdefault("HOTLINE_TRACES_DIR", tempfile.mkdtemp(prefix="hotline-test-traces-"))
 MONGODB_URL = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
 
 
@@ -46,20 +48,8 @@ def stack() -> dict[str, str]:
 async def namespace(stack):
     """A topic prefix with every topic created, and a database, private to this test session."""
     tag = uuid.uuid4().hex[:8]
-    prefix, database = f"t{tag}-", f"hotline_test_{tag}"
-    await ensure_topics(stack["kafka"], all_topic_specs(prefix))
-    yield {"prefix": prefix, "database": database, **stack}
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack["kafka"])
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-    client = AsyncMongoClient(stack["mongodb_url"])
-    await client.drop_database(database)
-    await client.close()
+    async with private_space(stack, f"t{tag}-", f"hotline_test_{tag}", all_topic_specs("")) as space:
+        yield space
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +124,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def die_with_parent() -> None:
+    """In a child process: be killed when the test run that started it dies, so an interrupted
+    run leaves no service consuming from its topics (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def start_service(service: str, env: dict, port: int, log: Path) -> subprocess.Popen:
     """`hotline serve <service>` as a process logging to `log`, once its /healthz answers 200."""
     import httpx
 
     with log.open("wb") as out:
         process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", service], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+                                   stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -138,3 +148,30 @@ def start_service(service: str, env: dict, port: int, log: Path) -> subprocess.P
             pass
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
         time.sleep(0.2)
+
+
+@asynccontextmanager
+async def private_space(stack: dict, prefix: str, database: str, specs: list) -> AsyncIterator[dict]:
+    """A topic prefix (with these topics created) and a database of their own for a test module,
+    removed afterwards: business-time ticks there cannot move other tests' clocks."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    from hotline.contracts import topics
+    from hotline.runtime.kafka import ensure_topics
+
+    await ensure_topics(stack["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs])
+    try:
+        yield {"prefix": prefix, "database": database, **stack}
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack["kafka"])
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if ours:
+                await admin.delete_topics(ours)
+        finally:
+            await admin.close()
+        client = AsyncMongoClient(stack["mongodb_url"])
+        await client.drop_database(database)
+        await client.close()

@@ -11,6 +11,10 @@ LOGS="$LOCAL/logs"
 HOTLINE="$ROOT/.venv/bin/hotline"
 PYTHON="$ROOT/.venv/bin/python"
 SERVICES=(intake routing followup metrics)
+# With HOTLINE_SIMULATE=1 (what `make up` sets) the city simulator (`hotline simulate`, README
+# "Simulator") starts after the services, and its business-time ticks drive followup's deadlines.
+SIMULATE="${HOTLINE_SIMULATE:-0}"
+SIMULATE_ARGS="${HOTLINE_SIMULATE_ARGS:---scenario liangxiang}"
 
 port_of() {
   case "$1" in
@@ -61,7 +65,11 @@ up() {
       echo "services: port $port for $svc is in use by a process we did not start" >&2
       exit 1
     fi
-    nohup "$HOTLINE" serve "$svc" >>"$LOGS/$svc.log" 2>&1 &
+    local extra=()
+    if [[ "$svc" == followup && "$SIMULATE" == 1 ]]; then
+      extra=(HOTLINE_BUSINESS_CLOCK="${HOTLINE_BUSINESS_CLOCK:-log}")
+    fi
+    env "${extra[@]}" nohup "$HOTLINE" serve "$svc" >>"$LOGS/$svc.log" 2>&1 &
     echo $! >"$RUN/$svc.pid"
   done
   for svc in "${SERVICES[@]}"; do
@@ -74,10 +82,21 @@ up() {
     healthy "$port" || { echo "services: $svc not healthy after 60 s; see $LOGS/$svc.log" >&2; exit 1; }
     echo "$svc: http://127.0.0.1:$port/healthz ok (pid $(cat "$RUN/$svc.pid"), log $LOGS/$svc.log)"
   done
+  if [[ "$SIMULATE" == 1 ]]; then
+    if alive simulator; then
+      echo "simulator: already running (pid $(cat "$RUN/simulator.pid"))"
+    else
+      # shellcheck disable=SC2086  # the arguments are words on purpose
+      nohup "$HOTLINE" simulate $SIMULATE_ARGS --followup-url "http://127.0.0.1:$(port_of followup)" \
+        >>"$LOGS/simulator.log" 2>&1 &
+      echo $! >"$RUN/simulator.pid"
+      echo "simulator: running (pid $(cat "$RUN/simulator.pid"), log $LOGS/simulator.log)"
+    fi
+  fi
 }
 
 down() {
-  for svc in "${SERVICES[@]}"; do
+  for svc in simulator "${SERVICES[@]}"; do
     alive "$svc" || { rm -f "$RUN/$svc.pid"; continue; }
     local pid; pid="$(cat "$RUN/$svc.pid")"
     kill -TERM "$pid"
@@ -93,6 +112,7 @@ status() {
   for svc in "${SERVICES[@]}"; do
     if alive "$svc"; then echo "$svc: running (pid $(cat "$RUN/$svc.pid"))"; else echo "$svc: stopped"; rc=3; fi
   done
+  if alive simulator; then echo "simulator: running (pid $(cat "$RUN/simulator.pid"))"; fi
   return $rc
 }
 

@@ -4,6 +4,7 @@
 #   MongoDB protocol: mongo-java-server 1.47.0 on an H2 file     127.0.0.1:$MONGO_PORT (27017)
 #
 # Usage: deploy/local/stack.sh up|down|status
+#        deploy/local/stack.sh start|stop kafka|mongo   (one server; the fault tests stop and restart each)
 #
 # All state lives under <repo>/.local (or $HOTLINE_LOCAL_DIR): m2 (Maven cache), libs, build,
 # kafka-data, mongo, run (pid files), logs. Only processes recorded in run/*.pid are ever stopped.
@@ -279,13 +280,14 @@ plan_server() { # name mark port...
     echo start
 }
 
-cmd_up() {
+cmd_up() { # [kafka|mongo]: both servers by default
+    local only=${1:-}
     require_tools
     mkdir -p "$LIBS_DIR" "$BUILD_DIR" "$RUN_DIR" "$LOG_DIR" "$KAFKA_DATA_DIR"
 
-    local kafka_plan mongo_plan
-    kafka_plan=$(plan_server kafka "$KAFKA_MARK" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT")
-    mongo_plan=$(plan_server mongo "$MONGO_MARK" "$MONGO_PORT")
+    local kafka_plan=skip mongo_plan=skip
+    [[ $only == mongo ]] || kafka_plan=$(plan_server kafka "$KAFKA_MARK" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT")
+    [[ $only == kafka ]] || mongo_plan=$(plan_server mongo "$MONGO_MARK" "$MONGO_PORT")
 
     if [[ $kafka_plan == start || $mongo_plan == start ]]; then
         resolve_jars
@@ -303,21 +305,28 @@ cmd_up() {
     # Both JVMs boot in parallel; then wait for each. A reused server is checked the same way
     # (it may still be starting after an interrupted `up`).
     local deadline=$((SECONDS + READY_TIMEOUT)) kafka_pid mongo_pid
-    kafka_pid=$(<"$RUN_DIR/kafka.pid")
-    mongo_pid=$(<"$RUN_DIR/mongo.pid")
-    wait_mongo "$mongo_pid" "$deadline"
-    wait_kafka "$kafka_pid" "$deadline"
+    if [[ $mongo_plan != skip ]]; then
+        mongo_pid=$(<"$RUN_DIR/mongo.pid")
+        wait_mongo "$mongo_pid" "$deadline"
+    fi
+    if [[ $kafka_plan != skip ]]; then
+        kafka_pid=$(<"$RUN_DIR/kafka.pid")
+        wait_kafka "$kafka_pid" "$deadline"
+    fi
 
     local how_kafka=started how_mongo=started
     [[ $kafka_plan == start ]] || how_kafka=reused
     [[ $mongo_plan == start ]] || how_mongo=reused
-    log "kafka  $how_kafka: $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT) pid $kafka_pid, log $LOG_DIR/kafka-server.log"
-    log "mongo  $how_mongo: mongodb://$HOST:$MONGO_PORT pid $mongo_pid, store $MONGO_FILE, log $LOG_DIR/mongo.log"
+    [[ $kafka_plan == skip ]] ||
+        log "kafka  $how_kafka: $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT) pid $kafka_pid, log $LOG_DIR/kafka-server.log"
+    [[ $mongo_plan == skip ]] ||
+        log "mongo  $how_mongo: mongodb://$HOST:$MONGO_PORT pid $mongo_pid, store $MONGO_FILE, log $LOG_DIR/mongo.log"
 }
 
-cmd_down() {
-    local name mark pid pids=() names=()
-    for name in kafka mongo; do
+cmd_down() { # [kafka|mongo]: both servers by default
+    local name mark pid pids=() names=() which=(kafka mongo)
+    [[ -z ${1:-} ]] || which=("$1")
+    for name in "${which[@]}"; do
         [[ $name == kafka ]] && mark=$KAFKA_MARK || mark=$MONGO_MARK
         if pid=$(our_pid "$name" "$mark"); then
             kill -TERM "$pid" 2>/dev/null || true
@@ -363,12 +372,14 @@ cmd_status() {
     return "$rc"
 }
 
-case ${1:-} in
-    up) cmd_up ;;
-    down) cmd_down ;;
-    status) cmd_status ;;
+case ${1:-}:${2:-} in
+    up:) cmd_up ;;
+    down:) cmd_down ;;
+    status:) cmd_status ;;
+    start:kafka | start:mongo) cmd_up "$2" ;;
+    stop:kafka | stop:mongo) cmd_down "$2" ;;
     *)
-        echo "usage: $0 up|down|status" >&2
+        echo "usage: $0 up|down|status, or $0 start|stop kafka|mongo" >&2
         exit 64
         ;;
 esac

@@ -80,10 +80,11 @@ def marks(clock: Clock, *, warnings: tuple[float, ...], escalation: EscalationPo
     """Every mark of a clock, in time order."""
     span = clock.due_at - clock.started_at
     suffix = f"@{clock.extensions}" if clock.extensions else ""
+    # Shares equal to 12 digits are one warning: a mark's id is its label, fired once.
+    labelled = {f"warning_{share * 100:.12g}{suffix}": share for share in sorted(warnings, reverse=True)}
     found = [
-        Mark(clock.clock_id, MarkKind.WARNING, clock.started_at + span * share,
-             f"warning_{share * 100:.12g}{suffix}")
-        for share in sorted(warnings)
+        Mark(clock.clock_id, MarkKind.WARNING, clock.started_at + span * share, label)
+        for label, share in labelled.items()
     ]
     found.append(Mark(clock.clock_id, MarkKind.BREACH, clock.due_at, f"breach{suffix}"))
     found += [

@@ -63,6 +63,8 @@ class FollowupTicket:
     summoned_at: dict[str, datetime] = field(default_factory=dict)  # summons event id -> when
     # Deadline marks claimed for firing: mark id -> (claimed at, by, sent).
     fired: dict[str, tuple[datetime, str, bool]] = field(default_factory=dict)
+    # The current dispatch's trace context (W3C traceparent): deadline spans link to it.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from hotline.followup.handlers import (
     register_summons,
 )
 from hotline.followup.policy import default_policy
+from hotline.followup.observe import FollowupGauges
 from hotline.followup.scheduler import DeadlineScheduler, TimerBuckets
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
@@ -37,14 +38,17 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(SERVICE, settings)
     store = FollowupStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
+    gauges = FollowupGauges(runtime.metrics.registry, runtime.db, lambda: scheduler.business_now())
     scheduler = DeadlineScheduler(
         store, TimerBuckets(runtime.db), runtime.publisher, default_policy(), default_calendar(),
         instance=settings.instance_id, business_clock=settings.business_clock,
         claim_timeout=timedelta(seconds=settings.claim_timeout_s), interval_s=settings.scheduler_interval_s,
-        already_published=lambda names, since: published_event_ids(settings.kafka_bootstrap_servers, names,
+        already_published=lambda names, since: published_event_ids(settings.kafka_client_options(), names,
                                                                     since=since),
+        on_sent=gauges.count_breaches,
     )
     runtime.background_jobs.append(scheduler.run_forever)
+    runtime.background_jobs.append(gauges.sample_forever)
     register(runtime, store, runtime.publisher, scheduler)
     register_callbacks(runtime, store, runtime.publisher, scheduler)
     register_summons(runtime, store, runtime.publisher, scheduler)

@@ -37,6 +37,7 @@ from hotline.followup.deadlines import Clock, Mark, live_marks
 from hotline.followup.domain import FollowupTicket
 from hotline.followup.policy import DeadlinePolicy
 from hotline.followup.store import FollowupStore
+from hotline.runtime import telemetry
 from hotline.runtime.kafka import Publisher
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class DeadlineScheduler:
         claim_timeout: timedelta,
         interval_s: float,
         already_published: Callable[[set[str], datetime], Awaitable[set[str]]],
+        on_sent: Callable[[list], None] | None = None,
     ) -> None:
         self._store = store
         self._buckets = buckets
@@ -117,6 +119,7 @@ class DeadlineScheduler:
         self._claim_timeout = claim_timeout
         self._interval_s = interval_s
         self._already_published = already_published
+        self._on_sent = on_sent  # sees the events once the broker has them (breach counter)
         self._wake = asyncio.Event()
         self.fired_total = 0
 
@@ -200,7 +203,12 @@ class DeadlineScheduler:
             to_send = [msg for msg in messages if msg[1].event_id not in sent]
         else:
             to_send = messages
-        await self._publisher.publish_all(to_send)
+        # A timer, not a record, starts this work: each ticket's marks get a new trace linked to the
+        # ticket's (the dispatch's traceparent), and are published under it.
+        with telemetry.linked_spans(self._publisher.tracer, "followup deadline", _span_tickets(mine)):
+            await self._publisher.publish_all(to_send)
+        if self._on_sent is not None:
+            self._on_sent([event for _, event, _ in to_send])
         await self._store.confirm_sent(marks=[(t.ticket_id, m.mark_id) for t, _, m in mine])
         await self._store.record_timeline(events=[e for _, e, _ in messages if isinstance(e, DeadlineMarked)])
         await self._buckets.schedule(follow_ups)
@@ -231,6 +239,22 @@ class DeadlineScheduler:
                 async with asyncio.timeout(self._interval_s):
                     await self._wake.wait()
             self._wake.clear()
+
+
+def _span_tickets(mine: list[tuple[FollowupTicket, Clock, Mark]]) -> list[tuple[str, str | None, dict]]:
+    """Per ticket: its traceparent and the span's attributes (ids and kinds, no personal data)."""
+    by_ticket: dict[str, tuple[FollowupTicket, list[tuple[Clock, Mark]]]] = {}
+    for ticket, clock, mark in mine:
+        by_ticket.setdefault(ticket.ticket_id, (ticket, []))[1].append((clock, mark))
+    return [
+        (ticket_id, ticket.traceparent, {
+            telemetry.UNIT_CODE: marks[0][0].unit_code,
+            "hotline.deadline.marks": [m.label for _, m in marks],
+            "hotline.deadline.clocks": [c.kind.value for c, _ in marks],
+            "hotline.deadline.kinds": [m.kind.value for _, m in marks],
+        })
+        for ticket_id, (ticket, marks) in by_ticket.items()
+    ]
 
 
 def _sent(ticket: FollowupTicket, mark: Mark) -> bool:

@@ -32,9 +32,12 @@ class FollowupStore:
     async def ensure_indexes(self) -> None:
         """Reads are by `_id` only."""
 
-    async def apply_dispatches(self, *, events: list[TicketDispatched]) -> None:
-        """Record who holds each ticket: the highest dispatch attempt wins, in any order."""
+    async def apply_dispatches(self, *, events: list[TicketDispatched],
+                               traceparents: dict[str, str | None] | None = None) -> None:
+        """Record who holds each ticket: the highest dispatch attempt wins, in any order. The
+        dispatch's trace context (W3C traceparent) is kept for the spans of its deadline marks."""
         ops = []
+        traceparents = traceparents or {}
         for e in events:
             ops.append(UpdateOne(
                 {"_id": e.ticket_id},
@@ -53,7 +56,8 @@ class FollowupStore:
                 {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
                           "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                           "dispatched_at": e.dispatched_at, "urgency": e.urgency,
-                          "co_handlers": [a.unit_code for a in e.co_handlers]}},
+                          "co_handlers": [a.unit_code for a in e.co_handlers],
+                          "traceparent": traceparents.get(e.ticket_id)}},
             ))
         if ops:
             # Ordered: each ticket's insert comes before its guarded update.
@@ -279,4 +283,5 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
         resolved_at_by_round={r["round"]: r["resolved_at"] for r in doc.get("resolutions", [])},
         summoned_at={s["summons_event_id"]: s["summoned_at"] for s in doc.get("summons", []) if "summoned_at" in s},
         fired={f["mark_id"]: (f["claimed_at"], f["by"], f["sent"]) for f in (doc.get("fired") or {}).values()},
+        traceparent=doc.get("traceparent"),
     )

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
 from hotline.intake.http import http_router
+from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter
 from hotline.intake.open311 import open311_router
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
@@ -30,6 +31,13 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     app = build_http_app(runtime, title="Hotline intake")
     app.include_router(http_router(runtime, policy))
     app.include_router(open311_router(runtime, store, policy))
+    limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst,
+                          max_clients=settings.rate_limit_clients) if settings.rate_limit_per_s > 0 else None
+    # Percent-encoding triples Chinese text, so an Open311 form may be larger than its record.
+    app.add_middleware(IntakeLimits, limiter=limiter, guarded=[
+        Guarded("/v1/", settings.max_record_bytes),
+        Guarded("/open311/", 4 * settings.max_record_bytes, open311=True),
+    ])
     return app
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pymongo.errors import PyMongoError
 
-from hotline.contracts import BUSINESS_TZ, Channel, RequestType
+from hotline.contracts import BUSINESS_TZ, Channel, RequestType, mask_phone
 from hotline.gazetteer import Gazetteer, beijing
 from hotline.intake.domain import IntakePolicy, Rejection
 from hotline.intake.store import IntakeStore
@@ -77,6 +77,8 @@ PARAM_OF_FIELD = {
 }
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+# Phone numbers callers write into their description (mobiles, landlines): masked in public answers.
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:1\d{2}[- ]?\d{4}[- ]?\d{4}|0\d{2,3}[- ]?\d{7,8})(?!\d)")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -200,7 +202,7 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
     if "json" in content_type.lower():
         try:
             data = json.loads(text or "{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than Python's stack
             raise Open311Error(400, f"the request body is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise Open311Error(400, "the request body must be a JSON object")
@@ -221,9 +223,19 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
         elif value is None or isinstance(value, (dict, list)):
             continue
         value = str(value)
+        if not _is_text(key) or not _is_text(value):  # JSON's "\ud800": no character, cannot be sent on
+            raise Open311Error(400, f"{key[:40]!r} holds a lone surrogate, not text")
         if value.strip():
             form[key] = value
     return form
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number(form: Mapping[str, str], param: str) -> float:
@@ -361,6 +373,8 @@ def request_object(doc: Mapping, *, taxonomy: Taxonomy, gazetteer: Gazetteer) ->
     category = taxonomy.categories.get(code)
     agency = agency_responsible(doc.get("unit_code"), doc.get("district_code"), gazetteer)
     description = doc.get("content")
+    if description:
+        description = _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "", description)
     address = doc.get("address") or ""
     community = doc.get("community")
     if community and community not in address:

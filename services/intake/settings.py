@@ -19,6 +19,18 @@ class IntakeSettings(ServiceSettings):
         default=30, description="A caller's earlier ticket on the same place and matter within "
         "this many days makes a new one a repeat."
     )
+    rate_limit_per_s: float = Field(
+        default=10.0, validation_alias=AliasChoices("INTAKE_RATE_LIMIT_PER_S", "rate_limit_per_s"),
+        description="Public HTTP endpoints: sustained requests per second per client address "
+        "(token bucket, per replica); 0 turns the limit off.",
+    )
+    rate_limit_burst: int = Field(
+        default=60, validation_alias=AliasChoices("INTAKE_RATE_LIMIT_BURST", "rate_limit_burst"),
+        description="Requests a client address may send at once before the rate applies.",
+    )
+    rate_limit_clients: int = Field(
+        default=100_000, description="Client addresses tracked at most (least recently seen dropped)."
+    )
     repeat_salt: str = Field(
         default="hotline-local",
         validation_alias="INTAKE_REPEAT_SALT",

@@ -26,6 +26,7 @@ def _subscribe(runtime: ServiceRuntime, store: MetricsStore, publisher: Publishe
             started = time.perf_counter()
             events, rejected = decode(topic, msg.raw_message)
             await store.handle([fact_update(e, response_due=response_due) for e in events])
+            telemetry.reflected(events)
             await publisher.publish_all(
                 [publisher.dead_letter(r.record, reason=r.reason, field=r.field) for r in rejected]
             )

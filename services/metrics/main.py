@@ -9,7 +9,7 @@ from hotline.metrics.dashboard import dashboard_router
 from hotline.metrics.directory import Directory, RankingKind
 from hotline.metrics.handlers import register
 from hotline.metrics.http import RankingViews, http_router
-from hotline.metrics.observe import Telemetry, prometheus_router
+from hotline.metrics.observe import Telemetry, business_exposition
 from hotline.metrics.ranking import period_views, ranking_id
 from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.store import MetricsStore
@@ -39,7 +39,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(SERVICE, settings)
     directory = make_directory(settings)
     store = make_store(runtime.db, settings, directory)
-    telemetry = Telemetry()
+    telemetry = Telemetry(runtime.metrics.registry)
     runtime.start_hooks.append(store.ensure_indexes)
     register(runtime, store, runtime.publisher, telemetry)
     app = build_http_app(runtime, title="Hotline metrics")
@@ -53,7 +53,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
         found = await store.rankings(ranking_ids=[ranking_id(period, k) for k in RankingKind])
         return period, list(found.values()), await store.hotspots(period=period)
 
-    app.include_router(prometheus_router(telemetry, snapshot))
+    runtime.metrics.add_exposition(business_exposition(snapshot))
     app.include_router(dashboard_router())
     return app
 

@@ -1,9 +1,12 @@
-"""Prometheus: the service's own counters, and business gauges read from the rankings at scrape."""
+"""Prometheus: the service's own counters, and business gauges read from the rankings at scrape.
 
+Everything lands in the runtime's registry and is served by the common `GET /metrics`."""
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -11,8 +14,8 @@ from prometheus_client.registry import Collector
 class Telemetry:
     """Counters of one metrics process (a registry per app: tests run several in one process)."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
         self._events = Counter("hotline_metrics_events", "Events applied to the projections.", ["topic"],
                                registry=self.registry)
         self._rejected = Counter("hotline_metrics_dead_letters", "Records sent to the dead-letter topic.",
@@ -22,6 +25,11 @@ class Telemetry:
                                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self._last = Gauge("hotline_metrics_last_batch_timestamp_seconds", "When the last batch was projected.",
                            ["topic"], registry=self.registry)
+        self._freshness = Histogram(
+            "hotline_ranking_freshness_seconds",
+            "Seconds from an event's business time to the moment the rankings reflected it (a replay of old "
+            "events lands in the top buckets).", ["service"], registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400))
 
     def batch_done(self, topic: str, *, events: int, rejected: int, seconds: float) -> None:
         """Count a projected batch."""
@@ -30,6 +38,15 @@ class Telemetry:
             self._rejected.labels(topic).inc(rejected)
         self._seconds.labels(topic).observe(seconds)
         self._last.labels(topic).set_to_current_time()
+
+    def reflected(self, events: Iterable[Any]) -> None:
+        """The rankings now include these events: observe how long after their business time."""
+        now = datetime.now(UTC)
+        for event in events:
+            at = getattr(event, "occurred_at", None) or getattr(event, "surveyed_at", None) \
+                or getattr(event, "received_at", None)
+            if at is not None:
+                self._freshness.labels("metrics").observe(max((now - at).total_seconds(), 0.0))
 
 
 class _Snapshot(Collector):
@@ -82,14 +99,10 @@ def exposition(period: str | None, rankings: list[dict[str, Any]], hotspots: dic
     return generate_latest(registry)
 
 
-def prometheus_router(telemetry: Telemetry, snapshot) -> APIRouter:
-    """`GET /metrics`: service counters and business gauges; `snapshot()` reads the latest month."""
-    router = APIRouter(tags=["ops"])
-
-    @router.get("/metrics", summary="Prometheus metrics: service counters and business gauges")
-    async def metrics() -> Response:
+def business_exposition(snapshot: Callable[[], Awaitable[tuple]]) -> Callable[[], Awaitable[bytes]]:
+    """The business gauges of the latest month for `/metrics`; `snapshot()` reads them at scrape."""
+    async def render() -> bytes:
         period, rankings, hotspots = await snapshot()
-        body = generate_latest(telemetry.registry) + exposition(period, rankings, hotspots)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return exposition(period, rankings, hotspots)
 
-    return router
+    return render

@@ -46,7 +46,7 @@ class RebuildReport:
 async def active_consumers(settings: MetricsSettings) -> list[str]:
     """The live metrics consumer groups that have members right now."""
     groups = [f"{settings.group_id(SERVICE)}.{topic}" for topic in TOPIC_EVENTS]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         # One group a request: aiokafka 0.14 fails to decode an answer about several live groups.
@@ -57,10 +57,10 @@ async def active_consumers(settings: MetricsSettings) -> list[str]:
     return sorted(g[1] for r in responses for g in r.groups if g[2] not in ("Empty", "Dead", ""))
 
 
-async def _partitions(bootstrap_servers: str, names: list[str]) -> list[TopicPartition]:
+async def _partitions(kafka: dict, names: list[str]) -> list[TopicPartition]:
     """Every partition of the topics that exist (a consumer's `topics()` does not fill its own
     metadata, so `partitions_for_topic` would answer None)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         described = await admin.describe_topics(names)
@@ -79,14 +79,14 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
     client = make_client(settings)
     store = make_store(client[settings.mongodb_database], settings, make_directory(settings))
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
+        **settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     try:
         await store.drop_all()
         await consumer.start()
         names = {settings.topic(t): t for t in TOPIC_EVENTS}
-        parts = await _partitions(settings.kafka_bootstrap_servers, sorted(names))
+        parts = await _partitions(settings.kafka_client_options(), sorted(names))
         ends, starts = {}, {}
         if parts:
             consumer.assign(parts)

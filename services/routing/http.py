@@ -54,6 +54,18 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
             raise HTTPException(403, detail=[{"loc": ["body", "unit_code"],
                                               "msg": "a unit acts in its own name only"}])
 
+    def involved(doc: dict) -> set[str]:
+        history = doc.get("history", [])
+        return {h["unit_code"] for h in history} | {c for h in history for c in h.get("co_handlers", [])}
+
+    async def on_the_ticket(ticket_id: str, unit_code: str) -> None:
+        # A unit never assigned the ticket is refused at once (403), not only later by a
+        # CommandRefused event; a ticket routing has not seen yet is left to the command's handler.
+        doc = await store.history(ticket_id=ticket_id)
+        if doc is not None and unit_code not in involved(doc):
+            raise HTTPException(403, detail=[{"loc": ["path", "ticket_id"],
+                                              "msg": "the ticket was never assigned to this unit"}])
+
     def check_unit(field: str, code: str | None) -> None:
         if code is not None and known_unit(code, gazetteer, catalogue) is None:
             raise _unknown(field, code)
@@ -74,6 +86,7 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
         check_unit("unit_code", body.unit_code)
         acting_for_itself(caller, body.unit_code)
         check_unit("suggested_unit", body.suggested_unit)
+        await on_the_ticket(ticket_id, body.unit_code)
         return await send(ReturnTicket(
             command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
             unit_code=body.unit_code, reason_code=body.reason_code,
@@ -92,6 +105,7 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
         for code in body.departments:
             if code not in catalogue.units_by_code:
                 raise _unknown("departments", code)
+        await on_the_ticket(ticket_id, body.unit_code)
         return await send(SummonDepartments(
             command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
             unit_code=body.unit_code, departments=body.departments, note=body.note,
@@ -104,9 +118,7 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
         doc = await store.history(ticket_id=ticket_id)
         if doc is None:
             raise HTTPException(404, detail=[{"loc": ["path", "ticket_id"], "msg": "routing has not seen this ticket"}])
-        involved = {h["unit_code"] for h in doc.get("history", [])} | {
-            c for h in doc.get("history", []) for c in h.get("co_handlers", [])}
-        if caller.unit_code not in involved and not caller.is_centre:
+        if caller.unit_code not in involved(doc) and not caller.is_centre:
             raise HTTPException(403, detail=[{"loc": ["path", "ticket_id"],
                                               "msg": "the ticket was never assigned to this unit"}])
         return doc

@@ -60,7 +60,7 @@ def topics_ensure(
 
     settings = ServiceSettings()
     specs = all_topic_specs(settings.topic_prefix if prefix is None else prefix)
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs))
+    created = asyncio.run(ensure_topics(settings.kafka_client_options(), specs))
     typer.echo(f"topics: {len(specs)} in all, {len(created)} created")
 
 
@@ -113,6 +113,20 @@ def metrics_rebuild(
     raise typer.Exit(rebuild.main(force=force))
 
 
+@app.command("asyncapi")
+def asyncapi_(
+    check: Annotated[bool, typer.Option(help="Only check that the committed document is current (exit 1 if not).")]
+    = False,
+    path: Annotated[Path | None, typer.Option(help="Where the document is (default: docs/asyncapi.json).")] = None,
+) -> None:
+    """Regenerate the AsyncAPI contract of every topic and message from the contracts (or --check it)."""
+    from hotline.runtime import asyncapi
+
+    ok, message = asyncapi.write_or_check(path or asyncapi.DOCUMENT_PATH, check=check)
+    typer.echo(message, err=not ok)
+    raise typer.Exit(0 if ok else 1)
+
+
 @units_app.command("token")
 def units_token(
     unit_code: Annotated[str, typer.Argument(help="Unit code, or `centre` for the hotline centre.")],
@@ -159,7 +173,7 @@ def publish(
     records = [line.strip() for line in lines if line.strip()]
 
     async def run() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all")
         await producer.start()
         try:
             for line in records:
@@ -186,6 +200,92 @@ def import_(
 
 
 @app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="A hotline's history: CSV export or Open311 JSON.")],
+    mapping: Annotated[str, typer.Option(help="Shipped replay mapping (sf, nyc, chicago) or YAML path.")],
+    speed: Annotated[float | None, typer.Option(
+        min=0, help="Seconds of history per second (3600: an hour a second); full speed when unset.")] = None,
+    limit: Annotated[int | None, typer.Option(min=0, help="Read at most N records.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only records opened at or after (ISO date or time).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only records opened before (ISO date or time).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Map, check and summarise only; publish nothing.")] = False,
+    register: Annotated[bool, typer.Option(
+        help="Add the history's units to its city's unit registry and exit (then restart routing and metrics).")] = False,
+    timeout_s: Annotated[float, typer.Option(help="How long to wait for the services to catch up.")] = 120,
+) -> None:
+    """Replay a history through the pipeline, lifecycle included (opened, unit, closed, target date)."""
+    from hotline.replay import runner
+
+    raise typer.Exit(runner.main(file, mapping=mapping, speed=speed, limit=limit, since=since, until=until,
+                                 dry_run=dry_run, register=register, timeout_s=timeout_s))
+
+
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="The same seed gives the same records and acts.")] = 12345,
+    speed: Annotated[float, typer.Option(
+        min=0, help="Business seconds per wall second while catching up (20000: a month in about "
+        "2 minutes, if the services keep up); 0: as fast as they go.")] = 20000,
+    scenario: Annotated[str | None, typer.Option(help="`liangxiang`: the town's switch to collecting complaints.")] = None,
+    months: Annotated[int, typer.Option(
+        min=0, help="Start on the first day of the month this many months back.")] = 5,
+    tickets_per_day: Annotated[float, typer.Option(min=0, help="Records a day, city-wide (weekdays more).")] = 240,
+    units: Annotated[str | None, typer.Option(
+        help="Comma-separated unit codes (streets, towns, m-*, e-*); default every street, town, department "
+        "and enterprise.")] = None,
+    follow: Annotated[bool, typer.Option(
+        help="Once caught up with the wall clock, go on at real time; --no-follow stops there.")] = True,
+    resume: Annotated[bool, typer.Option(
+        "--resume/--fresh",
+        help="Continue after the last business time the simulator published on hotline.clock, or play "
+        "the plan from its start (every act is idempotent).")] = True,
+    followup_url: Annotated[str, typer.Option(help="Followup service base URL.")] = "http://127.0.0.1:8003",
+) -> None:
+    """Simulate a Beijing-like city: callers, units and callback surveys on business time."""
+    from hotline.simulator import plan, run
+
+    now = datetime.now(UTC)
+    chosen = tuple(u.strip() for u in units.split(",") if u.strip()) if units else plan.default_units()
+    if scenario == "liangxiang" and plan.LIANGXIANG not in chosen:
+        chosen = (*chosen, plan.LIANGXIANG)
+    try:
+        config = plan.SimConfig(seed=seed, start=plan.month_start(now, months), tickets_per_day=tickets_per_day,
+                                units=tuple(sorted(set(chosen))), scenario=scenario)
+        plan.city_of(config.units)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(run.main(config, speed=speed or None, until=None if follow else now,
+                              followup_url=followup_url, resume=resume))
+
+
+@app.command("trace")
+def trace_ticket(
+    ticket_id: Annotated[str, typer.Argument(help="The ticket's id (TK...).")],
+    traces_dir: Annotated[Path | None, typer.Option(
+        "--dir", help="Directory of the services' trace files (default: HOTLINE_TRACES_DIR, "
+        "$HOTLINE_LOCAL_DIR/traces, else .local/traces in the repository).")] = None,
+) -> None:
+    """Print a ticket's span tree (intake, routing, followup, metrics) with timings, from the
+    services' JSON-lines trace files."""
+    from rich.console import Console
+
+    from hotline.runtime.telemetry import traces_dir as default_dir
+    from hotline.runtime.trace_files import span_tree, ticket_spans, trace_files
+
+    directory = traces_dir or default_dir(ServiceSettings())
+    if not trace_files(directory):
+        typer.echo(f"no trace files in {directory}: start the services (make up), or pass --dir", err=True)
+        raise typer.Exit(1)
+    spans = ticket_spans(directory, ticket_id)
+    if not spans:
+        typer.echo(f"no spans of ticket {ticket_id} in {directory} (spans are written about a second "
+                   "after they end)", err=True)
+        raise typer.Exit(1)
+    Console().print(span_tree(spans, ticket_id))
+
+
+@app.command()
 def demo(
     metrics_url: Annotated[str, typer.Option(help="Metrics service base URL.")] = "http://127.0.0.1:8004",
     timeout_s: Annotated[float, typer.Option(help="How long to wait for the figures.")] = 30,
@@ -205,7 +305,7 @@ def demo(
     }
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(settings.topic(topics.RAW), json.dumps(record).encode())

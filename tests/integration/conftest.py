@@ -1,6 +1,7 @@
 """Fixtures for tests that run the services inside the test process."""
 
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 import pytest
@@ -13,9 +14,10 @@ def client_for(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
-@pytest.fixture(scope="module")
-async def services(namespace):
-    """All four services' apps, started (consumers running) inside this test process."""
+@asynccontextmanager
+async def four_services(space: dict, **followup_settings) -> AsyncIterator[dict]:
+    """All four services' apps, started (consumers running) inside this test process, on a
+    namespace's topics and database; followup on business time from `hotline.clock`."""
     # Imported here: a test of one service alone does not need the other three to import.
     from hotline.followup.main import build_app as build_followup
     from hotline.followup.settings import FollowupSettings
@@ -25,23 +27,29 @@ async def services(namespace):
     from hotline.metrics.settings import MetricsSettings
     from hotline.routing.main import build_app as build_routing
     from hotline.routing.settings import RoutingSettings
-    common = dict(
-        kafka_bootstrap_servers=namespace["kafka"],
-        mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"],
-        topic_prefix=namespace["prefix"],
-    )
+
+    common = dict(kafka_bootstrap_servers=space["kafka"], mongodb_url=space["mongodb_url"],
+                  mongodb_database=space["database"], topic_prefix=space["prefix"])
+    if "city_path" in space:
+        common["city_path"] = space["city_path"]
     apps = {
         "intake": build_intake(IntakeSettings(**common)),
         "routing": build_routing(RoutingSettings(**common)),
-        # Deadlines on business time from `hotline.clock`: no test here publishes ticks, so no
-        # mark fires behind another test's back (the timer tests use a namespace of their own).
-        "followup": build_followup(FollowupSettings(**common, business_clock="log")),
+        "followup": build_followup(FollowupSettings(**common, business_clock="log", **followup_settings)),
         "metrics": build_metrics(MetricsSettings(**common)),
     }
     async with AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
+        yield apps
+
+
+@pytest.fixture(scope="module")
+async def services(namespace):
+    """The four services on the session namespace. Followup's deadlines run on business time from
+    `hotline.clock`: no test here publishes ticks, so no mark fires behind another test's back
+    (the timer tests use a namespace of their own)."""
+    async with four_services(namespace) as apps:
         yield apps
 
 

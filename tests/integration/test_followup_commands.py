@@ -77,3 +77,38 @@ async def test_a_contact_command_acts_a_retry_does_not_act_twice_and_a_refusal_i
 
 async def _known(client, ticket_id: str, headers: dict) -> bool:
     return (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).status_code == 200
+
+
+async def test_commands_for_several_tickets_in_one_batch_each_act_in_their_order(services, namespace):
+    """A batch mixes tickets: they are carried out side by side, each ticket's commands in order
+    (a resolution that overtook its ticket's contact would be refused)."""
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    records = [raw_record(f"cmd-many-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期") for _ in range(3)]
+    await publish(kafka, prefix + topics.RAW, *records)
+    ids = [ticket_id_for("phone", r["source_id"]) for r in records]
+
+    def assignments(rs):
+        return {a.ticket_id: a for a in (QueueAssignment.model_validate_json(r.value) for r in rs) if a.ticket_id in ids}
+    queue = await read_topic(kafka, prefix + topics.queue_topic("110111008"), until=lambda rs: len(assignments(rs)) == 3)
+    dispatched = {t: a.dispatched_at for t, a in assignments(queue).items()}
+    town = await issue_token(namespace, "110111008")
+    async with client_for(services["followup"]) as followup:
+        for ticket_id in ids:
+            await eventually(lambda: _known(followup, ticket_id, town))
+        contacts = [{"action": "record_contact", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": t,
+                     "payload": {"unit_code": "110111008", "kind": "phone", "staff_id": "LX-9",
+                                 "contacted_at": (dispatched[t] + timedelta(seconds=5)).isoformat()}} for t in ids]
+        resolutions = [{"action": "resolve", "command_id": f"r-{uuid.uuid4().hex}", "ticket_id": t,
+                        "payload": {"unit_code": "110111008", "outcome": "resolved", "resolution_code": "FIXED",
+                                    "resolved_at": (dispatched[t] + timedelta(seconds=9)).isoformat()}} for t in ids]
+        # One key: one partition, so one batch holds every ticket's contact before any resolution.
+        await publish(kafka, prefix + topics.FOLLOWUP_COMMANDS, *contacts, *resolutions, key=ids[0].encode())
+
+        async def all_resolved():
+            docs = [(await followup.get(f"/v1/tickets/{t}", headers=town)).json() for t in ids]
+            return all(d["state"] == "resolved" for d in docs) and docs
+        docs = await eventually(all_resolved)
+        assert [[c["kind"] for c in d["contacts"]] for d in docs] == [["phone"]] * 3
+    for ticket_id in ids:
+        events = await followup_records(namespace, ticket_id, lambda es: any(e["type"] == "TicketResolved" for e in es))
+        assert not [e for e in events if e["type"] == "FollowupCommandRefused"]

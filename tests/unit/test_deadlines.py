@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hotline.followup.deadlines import (
@@ -70,6 +70,7 @@ moments = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=200))
 
 
 @given(spans, st.lists(st.floats(min_value=0.01, max_value=0.99), min_size=1, max_size=3, unique=True))
+@example(timedelta(minutes=1), [0.010000000000000002, 0.01])  # equal to 12 digits: one warning, one id
 def test_warnings_precede_the_breach_and_escalations_follow_it(span, shares):
     c = Clock("TK", ClockKind.RESPONSE, "u", T0, T0 + span)
     found = marks(c, warnings=tuple(shares), escalation=ESC)

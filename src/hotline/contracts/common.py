@@ -4,10 +4,10 @@ import hashlib
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 _EVENT_NAMESPACE = uuid.UUID("5b0c4d0e-12a3-4b45-9e12-345678901234")
@@ -67,6 +67,18 @@ class Event(Contract):
     """Fields every event carries."""
 
     event_id: str = Field(description="Deterministic id: the same fact always has the same id.")
+    # The newest schema version of the event this code reads; a subclass raises it with its schema.
+    SCHEMA_VERSION: ClassVar[int] = 1
+
     schema_version: int = Field(default=1, description="Version of this event's schema.")
     ticket_id: str = Field(description="The ticket this event is about; the Kafka key.")
     occurred_at: AwareDatetime = Field(description="Business time of the fact, with time zone.")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        # A version from a newer producer may mean what this consumer cannot tell: dead-letter it
+        # rather than read it as the old one.
+        if not 1 <= value <= cls.SCHEMA_VERSION:
+            raise ValueError(f"unknown schema version {value} (this consumer reads 1 to {cls.SCHEMA_VERSION})")
+        return value

@@ -14,6 +14,11 @@ class DeadLetter(Contract):
     offset: int = Field(description="Offset of the original record.")
     key_b64: str | None = Field(default=None, description="Original key, base64.")
     value_b64: str = Field(description="Original value bytes, base64.")
+    value_truncated_from: int | None = Field(
+        default=None,
+        description="Size of the original value when it was too large to carry whole: `value_b64` then "
+        "holds its first bytes only (the record itself stays at source_topic/partition/offset).",
+    )
     field: str | None = Field(default=None, description="Offending field, when one is known.")
     reason: str = Field(description="Why the record was rejected.")
     channel: str | None = Field(default=None, description="Channel of the record, when readable.")

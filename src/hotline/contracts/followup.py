@@ -294,50 +294,50 @@ class _FollowupCommand(Contract):
 class RecordContactCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/contacts` (the command id is the idempotency key)."""
 
-    action: Literal["record_contact"] = "record_contact"
-    payload: RecordContact
+    action: Literal["record_contact"] = Field(default="record_contact", description="What is asked.")
+    payload: RecordContact = Field(description="The body of the HTTP form of this action.")
 
 
 class ResolveTicketCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/resolution`."""
 
-    action: Literal["resolve"] = "resolve"
-    payload: ResolveTicket
+    action: Literal["resolve"] = Field(default="resolve", description="What is asked.")
+    payload: ResolveTicket = Field(description="The body of the HTTP form of this action.")
 
 
 class RequestExtensionCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/extensions`."""
 
-    action: Literal["request_extension"] = "request_extension"
-    payload: RequestExtension
+    action: Literal["request_extension"] = Field(default="request_extension", description="What is asked.")
+    payload: RequestExtension = Field(description="The body of the HTTP form of this action.")
 
 
 class DecideExtensionCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/extensions/decision` (the centre's systems)."""
 
-    action: Literal["decide_extension"] = "decide_extension"
-    payload: DecideExtension
+    action: Literal["decide_extension"] = Field(default="decide_extension", description="What is asked.")
+    payload: DecideExtension = Field(description="The body of the HTTP form of this action.")
 
 
 class ReportOnSiteCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/on-site`."""
 
-    action: Literal["report_on_site"] = "report_on_site"
-    payload: ReportOnSite
+    action: Literal["report_on_site"] = Field(default="report_on_site", description="What is asked.")
+    payload: ReportOnSite = Field(description="The body of the HTTP form of this action.")
 
 
 class SignTicketCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/sign`."""
 
-    action: Literal["sign"] = "sign"
-    payload: SignTicket
+    action: Literal["sign"] = Field(default="sign", description="What is asked.")
+    payload: SignTicket = Field(description="The body of the HTTP form of this action.")
 
 
 class AddProgressNoteCommand(_FollowupCommand):
     """Kafka form of `POST /v1/tickets/{id}/notes` (the command id is the idempotency key)."""
 
-    action: Literal["note_progress"] = "note_progress"
-    payload: AddProgressNote
+    action: Literal["note_progress"] = Field(default="note_progress", description="What is asked.")
+    payload: AddProgressNote = Field(description="The body of the HTTP form of this action.")
 
 
 FollowupCommand = Annotated[

@@ -23,7 +23,7 @@ class ReturnReason(StrEnum):
 class ReturnTicket(Contract):
     """Command: the lead unit hands a ticket back within the return window."""
 
-    command: Literal["return_ticket"] = "return_ticket"
+    command: Literal["return_ticket"] = Field(default="return_ticket", description="What is asked.")
     command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
     ticket_id: str = Field(min_length=1, description="The ticket returned.")
     unit_code: str = Field(min_length=1, description="The unit returning it.")
@@ -36,7 +36,7 @@ class ReturnTicket(Contract):
 class SummonDepartments(Contract):
     """Command: a street or town blows the whistle (吹哨) and summons departments to a ticket."""
 
-    command: Literal["summon_departments"] = "summon_departments"
+    command: Literal["summon_departments"] = Field(default="summon_departments", description="What is asked.")
     command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
     ticket_id: str = Field(min_length=1, description="The ticket the departments are summoned to.")
     unit_code: str = Field(min_length=1, description="The street or town that blows the whistle.")

@@ -4,36 +4,62 @@ import asyncio
 import base64
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hotline.contracts import topics
 from hotline.contracts.common import Contract, Event
 from hotline.contracts.dlq import DeadLetter
+from hotline.runtime import telemetry
 from hotline.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
+DEAD_LETTER_VALUE_LIMIT = 256 * 1024  # bytes of a rejected record a dead letter carries
 
 
-def build_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
-    """A broker whose producer waits for all replicas and never duplicates on retry."""
+def client_options(kafka: str | Mapping[str, Any]) -> dict[str, Any]:
+    """aiokafka client arguments from bootstrap servers alone or from `ServiceSettings.kafka_client_options`."""
+    return {"bootstrap_servers": kafka} if isinstance(kafka, str) else dict(kafka)
+
+
+def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """FastStream's form of the SASL settings; None on a plaintext broker (the local stack)."""
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return None
+    kinds = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    return kinds[settings.kafka_sasl_mechanism](
+        settings.kafka_sasl_username or "", password, use_ssl=settings.kafka_security_protocol == "SASL_SSL"
+    )
+
+
+def build_broker(settings: ServiceSettings, service: str, middlewares: Sequence = ()) -> KafkaBroker:
+    """A broker whose producer waits for all replicas before a send counts as done."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         client_id=f"hotline-{service}",
         acks="all",
-        enable_idempotence=True,
+        # Not idempotent: after a broker restart aiokafka's idempotent producer can answer every
+        # send with OutOfOrderSequenceNumber until the process restarts (aio-libs/aiokafka#1017;
+        # seen by the fault suite). A retried send may duplicate a record instead, which every
+        # consumer drops by its event id; aiokafka keeps one batch in flight per partition, so
+        # order holds.
+        enable_idempotence=False,
         # FastStream's own logs go through ours (JSON lines); its two INFO lines per
         # message are logged at DEBUG, below the services' level.
         logger=logging.getLogger("hotline.broker"),
         log_level=logging.DEBUG,
+        middlewares=tuple(middlewares),
     )
 
 
@@ -54,10 +80,24 @@ def event_headers(event: Event) -> dict[str, str]:
 class Publisher:
     """Publishes events keyed by ticket id, many at once, and waits for the broker's acks."""
 
-    def __init__(self, broker: KafkaBroker, settings: ServiceSettings, service: str) -> None:
+    def __init__(
+        self, broker: KafkaBroker, settings: ServiceSettings, service: str,
+        *, on_dead_letters: Callable[[list[DeadLetter]], None] | None = None,
+    ) -> None:
         self._broker = broker
         self._settings = settings
         self._service = service
+        self._on_dead_letters = on_dead_letters  # counts them once the broker has them
+
+    @property
+    def service(self) -> str:
+        """The publishing service's name."""
+        return self._service
+
+    @property
+    def tracer(self):
+        """A tracer of the service's provider, for spans that no consumed record starts (timers)."""
+        return telemetry.tracer(self._service, self._settings)
 
     def topic(self, name: str) -> str:
         """The full name of a topic, with the deployment's prefix."""
@@ -65,22 +105,28 @@ class Publisher:
 
     async def publish_all(self, items: Iterable[tuple[str, Contract, str | None]]) -> None:
         """Publish (topic, message, key) triples concurrently; return when all are acknowledged."""
-        futures = []
+        futures, letters = [], []
         for topic, message, key in items:
+            if isinstance(message, DeadLetter):
+                letters.append(message)
             headers = event_headers(message) if isinstance(message, Event) else None
-            futures.append(
-                await self._broker.publish(
-                    encode(message),
-                    self._settings.topic(topic),
-                    key=key.encode() if key else None,
-                    headers=headers,
-                    no_confirm=True,
+            # Each message goes out in its own ticket's trace, not the consumed batch's.
+            with telemetry.publishing(key, message):
+                futures.append(
+                    await self._broker.publish(
+                        encode(message),
+                        self._settings.topic(topic),
+                        key=key.encode() if key else None,
+                        headers=headers,
+                        no_confirm=True,
+                    )
                 )
-            )
         # The real producer returns delivery futures; FastStream's test broker returns None.
         pending = [f for f in futures if inspect.isawaitable(f)]
         if pending:
             await asyncio.gather(*pending)
+        if letters and self._on_dead_letters is not None:
+            self._on_dead_letters(letters)
 
     def parse_all(
         self, records: Iterable[ConsumerRecord], model: type[ModelT] | TypeAdapter
@@ -107,13 +153,18 @@ class Publisher:
         channel: str | None = None,
     ) -> tuple[str, DeadLetter, str | None]:
         """A dead-letter record for `record`, ready for `publish_all`."""
+        value = record.value or b""
         letter = DeadLetter(
             service=self._service,
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             key_b64=base64.b64encode(record.key).decode() if record.key else None,
-            value_b64=base64.b64encode(record.value or b"").decode(),
+            # A whole 1 MB record, base64 in a letter, would exceed the producer's and the
+            # topic's 1 MB limit: the batch would fail and be redelivered for ever. The letter
+            # then keeps the first bytes; the whole record stays at its topic, partition, offset.
+            value_b64=base64.b64encode(value[:DEAD_LETTER_VALUE_LIMIT]).decode(),
+            value_truncated_from=len(value) if len(value) > DEAD_LETTER_VALUE_LIMIT else None,
             field=field,
             reason=reason,
             channel=channel,
@@ -124,10 +175,10 @@ class Publisher:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, specs: list[topics.TopicSpec], *, timeout_s: float = 60
+    kafka: str | Mapping[str, Any], specs: list[topics.TopicSpec], *, timeout_s: float = 60
 ) -> list[str]:
     """Create the topics that do not exist yet, with their partition counts; return those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    admin = AIOKafkaAdminClient(**client_options(kafka), request_timeout_ms=30_000)
     await _start_with_retry(admin.start, timeout_s)
     try:
         existing = set(await admin.list_topics())
@@ -225,10 +276,10 @@ class retry_later:  # noqa: N801 - used as a context manager, reads as a phrase
         return False
 
 
-async def published_event_ids(bootstrap_servers: str, topic_names: set[str], *, since: datetime) -> set[str]:
+async def published_event_ids(kafka: str | Mapping[str, Any], topic_names: set[str], *, since: datetime) -> set[str]:
     """The `event_id` headers of the records written to these topics since a moment (by record
     timestamp): lets a process that takes over an unconfirmed send skip what already went out."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics(sorted(topic_names))
@@ -238,7 +289,7 @@ async def published_event_ids(bootstrap_servers: str, topic_names: set[str], *, 
     found: set[str] = set()
     if not partitions:
         return found
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

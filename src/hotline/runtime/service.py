@@ -8,13 +8,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hotline.runtime import asyncapi, errors, service_metrics, telemetry
 from hotline.runtime.kafka import Publisher, build_broker
 from hotline.runtime.logs import configure_logging
 from hotline.runtime.mongo import make_client
@@ -37,16 +41,24 @@ class ServiceRuntime:
     # Long-running jobs (a scheduler) started once consuming has begun, cancelled on stop.
     background_jobs: list[StartHook] = field(default_factory=list)
     _tasks: list[asyncio.Task] = field(default_factory=list)
+    # Its Prometheus registry and common metrics (served on /metrics by build_http_app).
+    metrics: service_metrics.ServiceMetrics | None = None
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.metrics = service_metrics.ServiceMetrics(self.name, self.settings)
 
     @classmethod
     def create(cls, name: str, settings: ServiceSettings) -> "ServiceRuntime":
         """A runtime whose broker and store client come from the settings."""
-        return cls(name, settings, build_broker(settings, name), make_client(settings))
+        metrics = service_metrics.ServiceMetrics(name, settings)
+        middlewares = [*telemetry.kafka_middlewares(name, settings), *service_metrics.kafka_middlewares(metrics)]
+        return cls(name, settings, build_broker(settings, name, middlewares), make_client(settings), metrics=metrics)
 
     @cached_property
     def publisher(self) -> Publisher:
         """Publishes this service's events and dead letters."""
-        return Publisher(self.broker, self.settings, self.name)
+        return Publisher(self.broker, self.settings, self.name, on_dead_letters=self.metrics.count_dead_letters)
 
     @property
     def db(self) -> AsyncDatabase:
@@ -94,10 +106,15 @@ class ServiceRuntime:
         self._tasks = []
         await self.broker.stop()
         await self.mongo.close()
+        # Spans wait in a batch: export them before the process (or a test) moves on.
+        await asyncio.to_thread(telemetry.flush)
 
 
 def build_http_app(runtime: ServiceRuntime, *, title: str) -> FastAPI:
-    """A FastAPI app whose lifespan runs the service's consumers, with `GET /healthz`."""
+    """A FastAPI app whose lifespan runs the service's consumers, with `GET /healthz`, `GET /metrics`
+    (Prometheus) and the AsyncAPI contract (`GET /asyncapi.json`, a page at `GET /asyncapi`)."""
+    metrics = runtime.metrics
+    runtime.background_jobs.append(lambda: metrics.lag_forever(runtime.broker))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,6 +128,8 @@ def build_http_app(runtime: ServiceRuntime, *, title: str) -> FastAPI:
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # refusals name the field
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
 
     @app.get("/healthz", tags=["ops"], summary="200 when the broker and the store are reachable")
     async def healthz() -> JSONResponse:
@@ -118,13 +137,29 @@ def build_http_app(runtime: ServiceRuntime, *, title: str) -> FastAPI:
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"service": runtime.name, "checks": checks}, status_code=status)
 
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics: Kafka, lag, dead letters, business figures")
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi.json", tags=["ops"], summary="The AsyncAPI 3.0 contract of every topic and message")
+    async def asyncapi_document() -> JSONResponse:
+        return JSONResponse(asyncapi.document())
+
+    @app.get("/asyncapi", tags=["ops"], summary="The AsyncAPI contract as a page", response_class=HTMLResponse)
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(asyncapi.html_page())
+
     return app
 
 
 def run_service(name: str, settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI]) -> None:
-    """Run a service under uvicorn, logging JSON lines, until SIGTERM or SIGINT."""
+    """Run a service under uvicorn, logging JSON lines and tracing, until SIGTERM or SIGINT."""
     configure_logging(name, settings.log_level)
+    # One service per process: its provider is the process's, flushed at exit by the SDK.
+    telemetry.use_globally(name, settings)
+    app = build_app(settings)
+    telemetry.instrument_http(app, name, settings)
     uvicorn.run(
-        build_app(settings), host=settings.http_host, port=settings.http_port,  # type: ignore[attr-defined]
+        app, host=settings.http_host, port=settings.http_port,  # type: ignore[attr-defined]
         log_config=None, access_log=False,
     )

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +14,14 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Kafka bootstrap servers (any Kafka works)."
     )
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, or SASL_PLAINTEXT / SASL_SSL with the SASL settings below."
+    )
+    kafka_sasl_mechanism: str = Field(
+        default="SCRAM-SHA-512", description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (with a SASL protocol)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="Its password (from the environment).")
     mongodb_url: str = Field(
         default="mongodb://127.0.0.1:27017", description="MongoDB URL (real MongoDB in production)."
     )
@@ -29,9 +37,49 @@ class ServiceSettings(BaseSettings):
         validation_alias="HOTLINE_CATALOGUE",
         description="Dispatch catalogue file; the shipped Beijing catalogue when unset.",
     )
+    city_path: Path | None = Field(
+        default=None,
+        validation_alias="HOTLINE_CITY",
+        description="City file (places, units, catalogue; see hotline.city); Beijing when unset.",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP side binds.")
     batch_max_records: int = Field(default=500, description="Records per consumer batch.")
     log_level: str = Field(default="INFO", description="Log level of the service.")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (the standard variable); traces go to files when unset.",
+    )
+    traces_dir: Path | None = Field(
+        default=None,
+        validation_alias="HOTLINE_TRACES_DIR",
+        description="Directory of the JSON-lines trace files (<service>.jsonl); default "
+        "$HOTLINE_LOCAL_DIR/traces, else .local/traces under the repository.",
+    )
+
+    @model_validator(mode="after")
+    def _city_catalogue(self) -> "ServiceSettings":
+        # A city's units reach every reader of the catalogue setting; an explicit one wins.
+        if self.city_path is not None and self.catalogue_path is None:
+            from hotline.city import city_at
+
+            self.catalogue_path = city_at(self.city_path).catalogue
+        return self
+
+    def kafka_client_options(self) -> dict:
+        """Keyword arguments for any aiokafka client: where the broker is and how to authenticate."""
+        options: dict = {"bootstrap_servers": self.kafka_bootstrap_servers}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options |= {
+                "security_protocol": self.kafka_security_protocol,
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            }
+            if self.kafka_security_protocol == "SASL_SSL":
+                from aiokafka.helpers import create_ssl_context
+
+                options["ssl_context"] = create_ssl_context()
+        return options
 
     def topic(self, name: str) -> str:
         """The full name of a topic, with this deployment's prefix."""

@@ -1,0 +1,325 @@
+"""Pieces every benchmark shares: a private namespace on the real stack, raw records, producing and
+counting records, service processes with their CPU and peak memory, percentiles."""
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+
+from hotline.cli import all_topic_specs
+from hotline.contracts import topics
+from hotline.gazetteer import beijing
+from hotline.runtime.kafka import ensure_topics
+from hotline.runtime.settings import ServiceSettings
+
+RESULTS = Path(__file__).parent / "results"
+CONTENTS = ["小区已经停水两天了", "夜间施工噪音扰民", "路面坑洼严重", "垃圾三天没有清运", "暖气不热"]
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Namespace:
+    """A topic prefix and a database private to one benchmark run; `clean_up` deletes both."""
+
+    settings: ServiceSettings
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @classmethod
+    def fresh(cls, label: str = "bench") -> "Namespace":
+        run = uuid.uuid4().hex[:8]
+        settings = ServiceSettings().model_copy(
+            update={"topic_prefix": f"{label}{run}-", "mongodb_database": f"hotline_{label}_{run}"})
+        return cls(settings, run)
+
+    @property
+    def kafka(self) -> str:
+        return self.settings.kafka_bootstrap_servers
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment that points a service process at this namespace."""
+        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka, "MONGODB_URL": self.settings.mongodb_url,
+                "MONGODB_DATABASE": self.settings.mongodb_database,
+                "HOTLINE_TOPIC_PREFIX": self.settings.topic_prefix, "LOG_LEVEL": "WARNING", **extra}
+
+    async def create(self) -> None:
+        """Every topic the run's tickets can reach: the ticket topics with their partitions, the
+        queues of the streets and towns in `addresses()` and of every department, enterprise,
+        district centre and triage (a loaded broker takes minutes to create all 349 street queues)."""
+        streets = set(beijing().units)
+        chosen = {topics.queue_topic(code) for code in unit_codes()}
+        specs = [s for s in all_topic_specs(self.settings.topic_prefix)
+                 if not (s.name.startswith(self.topic(topics.QUEUE_PREFIX))
+                         and s.name.removeprefix(self.topic(topics.QUEUE_PREFIX)) in streets
+                         and s.name.removeprefix(self.settings.topic_prefix) not in chosen)]
+        await ensure_topics(self.kafka, specs, timeout_s=300)
+
+    async def clean_up(self) -> None:
+        """Delete the run's topics and database: benchmarks leave nothing behind."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(self.settings.topic_prefix)]
+            for start in range(0, len(ours), 200):
+                await admin.delete_topics(ours[start:start + 200])
+        finally:
+            await admin.close()
+        client = AsyncMongoClient(self.settings.mongodb_url)
+        await client.drop_database(self.settings.mongodb_database)
+        await client.close()
+
+
+def unit_codes(count: int = 64) -> list[str]:
+    """`count` streets and towns spread over every district (every k-th by code)."""
+    codes = sorted(beijing().units)
+    return codes[:: max(1, len(codes) // count)][:count]
+
+
+def addresses() -> list[str]:
+    """One address ("district + unit") per street or town of `unit_codes()`."""
+    gazetteer = beijing()
+    return [f"{gazetteer.districts[gazetteer.units[c].district_code].name}{gazetteer.units[c].name}"
+            for c in unit_codes()]
+
+
+def raw_record(i: int, run: str, places: list[str], received_at: datetime | None = None) -> bytes:
+    """The i-th distinct raw record of a run, of realistic size."""
+    return json.dumps({
+        "channel": "phone", "source_id": f"bench-{run}-{i}",
+        "received_at": (received_at or datetime.now(UTC)).isoformat(),
+        "content": CONTENTS[i % len(CONTENTS)] + "，请尽快处理。", "address": places[i % len(places)],
+        "caller": {"phone": f"138{i:08d}"[:11], "name": "张先生"},
+    }, ensure_ascii=False).encode()
+
+
+def raw_records(n: int, run: str) -> list[bytes]:
+    """n distinct raw records over every street and town."""
+    places, now = addresses(), datetime.now(UTC)
+    return [raw_record(i, run, places, now) for i in range(n)]
+
+
+def producer(bootstrap: str, **options) -> AIOKafkaProducer:
+    """The producer the services use in spirit: all acks, idempotent, a little batching."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                            **options)
+
+
+async def produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
+    """Publish every payload and wait for the broker's acknowledgements."""
+    sender = producer(bootstrap)
+    await sender.start()
+    try:
+        futures = [await sender.send(topic, p) for p in payloads]
+        await asyncio.gather(*futures)
+    finally:
+        await sender.stop()
+
+
+async def consume_timed(bootstrap: str, topic: str, n: int, timeout_s: float = 300) -> tuple[float, float]:
+    """Read a topic from the start until n records arrived; the wall times of the first and last."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        seen, first, last, deadline = 0, 0.0, 0.0, time.monotonic() + timeout_s
+        while seen < n and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            count = sum(len(part) for part in batch.values())
+            if count:
+                last = time.perf_counter()
+                first, seen = first or last, seen + count
+        if seen < n:
+            raise RuntimeError(f"only {seen} of {n} records arrived on {topic}")
+        return first, last
+    finally:
+        await consumer.stop()
+
+
+async def raw_limit(ns: Namespace, payloads: list[bytes]) -> float:
+    """The limit: produce and consume the same records with no processing, records/s."""
+    topic = ns.topic("bench.raw-limit")
+    await ensure_topics(ns.kafka, [topics.TopicSpec(topic, topics.TICKET_PARTITIONS)])
+    start = time.perf_counter()
+    _, last = (await asyncio.gather(produce(ns.kafka, topic, payloads), consume_timed(ns.kafka, topic, len(payloads))))[1]
+    return len(payloads) / (last - start)
+
+
+async def read_to_end(bootstrap: str, names: list[str]) -> list:
+    """Every record of the topics, from the start to the end offsets taken now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        remaining = {tp: end for tp, end in ends.items() if end > 0}
+        records: list = []
+        while remaining:
+            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)).items():
+                records.extend(batch)
+                if batch and batch[-1].offset + 1 >= remaining.get(tp, 0):
+                    remaining.pop(tp, None)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50, p95, p99 (nearest rank) and the count; None when there are no values."""
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "p99": None}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+    return {"n": len(ordered), "p50": statistics.median(ordered), "p95": rank(0.95), "p99": rank(0.99)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) since start or since `reset_peak`."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak(pid: int) -> None:
+    """Start a new peak-RSS window (writing 5 to clear_refs resets VmHWM)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass  # not ours to reset: the peak then covers the process's whole life
+
+
+def stack_pids(settings: ServiceSettings) -> dict[str, int]:
+    """The pids listening on the broker's and the store's ports (shared: their CPU includes every
+    other user of the stack). Found from /proc/net/tcp's listening sockets and /proc/*/fd."""
+    kafka_port = int(settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+    mongo_port = urlparse(settings.mongodb_url).port or 27017
+    wanted = {kafka_port: "kafka broker", mongo_port: "mongodb-protocol store"}
+    inodes = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            port, state = int(fields[1].rsplit(":", 1)[1], 16), fields[3]
+            if state == "0A" and port in wanted:  # 0A: LISTEN
+                inodes[f"socket:[{fields[9]}]"] = wanted[port]
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                name = inodes.get(os.readlink(fd))
+                if name:
+                    found[name] = int(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+class CpuWindow:
+    """CPU share and peak RSS of some processes between `start()` and `stop()`."""
+
+    def __init__(self, pids: dict[str, int], shared: dict[str, int] | None = None) -> None:
+        # Shared processes (the stack) are only read: their peak is not ours to reset.
+        self.pids = {**pids, **(shared or {})}
+        self._own = set(pids.values())
+        self._cpu: dict[str, float] = {}
+        self._at = 0.0
+
+    def start(self) -> None:
+        for pid in self._own:
+            reset_peak(pid)
+        self._cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._at = time.monotonic()
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        wall = time.monotonic() - self._at
+        return {name: {"cpu_percent": round(100 * (cpu_seconds(pid) - self._cpu[name]) / wall, 1),
+                       "peak_rss_mb": round(peak_rss_mb(pid), 1)}
+                for name, pid in self.pids.items()}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_service(name: str, env: dict[str, str], log: Path, command: list[str] | None = None,
+                  port_variable: str | None = None) -> ServiceProcess:
+    """`hotline serve <name>` (or `command`) as its own process on a free port; see `wait_healthy`."""
+    port = free_port()
+    variable = port_variable or f"{name.upper()}_HTTP_PORT"
+    argv = command or [str(Path(sys.executable).with_name("hotline")), "serve", name]
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env={**env, variable: str(port)}, stdout=out, stderr=subprocess.STDOUT)
+    return ServiceProcess(name, process, port, log)
+
+
+def wait_healthy(services: list[ServiceProcess], timeout_s: float = 300) -> None:
+    """Until every service's /healthz answers 200 (a loaded machine may take a minute to start one)."""
+    deadline, waiting = time.monotonic() + timeout_s, list(services)
+    while waiting:
+        service = waiting[0]
+        try:
+            if httpx.get(f"http://127.0.0.1:{service.port}/healthz", timeout=2).status_code == 200:
+                waiting.pop(0)
+                continue
+        except httpx.HTTPError:
+            pass
+        if service.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{service.name} did not start (exit code {service.process.poll()}): "
+                               f"{service.log.read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
+def machine() -> dict:
+    """What else the machine was doing: the figures depend on it."""
+    return {"cpus": os.cpu_count(), "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}

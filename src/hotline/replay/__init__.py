@@ -1,0 +1,1 @@
+"""Historical replay of another hotline's records through the real pipeline (`hotline replay`)."""

@@ -1,0 +1,457 @@
+"""The fault suite's pipeline: a steady stream of tickets through the four services as processes,
+on the private stack, and the outcome every run is compared on.
+
+A run publishes the same raw records (fixed source ids and received times, so the same ticket
+ids and business times in every namespace), waits until followup and metrics know every ticket,
+publishes one business-time tick that passes every ticket's first deadline marks, and waits until
+every consumer group has committed past every record and no due timer is left."""
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from pymongo import AsyncMongoClient
+
+from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
+from hotline.followup.scheduler import bucket_key
+from hotline.runtime.kafka import ensure_topics
+from tests.integration.test_metrics_store import snapshot
+from tests.support import eventually, free_port, issue_token, raw_record
+
+SERVICES = ("intake", "routing", "followup", "metrics")
+# What each service consumes (its on_<topic> handlers); a group per service and topic.
+CONSUMES = {
+    "intake": (topics.RAW,),
+    "routing": (topics.TICKETS_RECEIVED, topics.ROUTING_COMMANDS),
+    "followup": (topics.TICKETS_DISPATCHED, topics.TICKETS_RECEIVED, topics.CLOCK, topics.TICKETS_ROUTING,
+                 topics.CALLBACKS, topics.FOLLOWUP_COMMANDS, topics.TICKETS_FOLLOWUP),
+    "metrics": (topics.TICKETS_RECEIVED, topics.TICKETS_DISPATCHED, topics.TICKETS_FOLLOWUP,
+                topics.TICKETS_ROUTING, topics.CALLBACKS),
+}
+MARK_TYPES = {"DeadlineWarned", "DeadlineBreached", "DeadlineEscalated"}
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=BUSINESS_TZ)  # a Monday
+# Past every ticket's response breach (emergency 30 min to general 24 h) and the report-back
+# breach of the 2 h and 24 h classes: several marks per ticket, none yet of the 7-day clocks.
+TICK = T0 + timedelta(hours=31)
+# Places and matters that resolve to streets, towns, a district and nowhere, with four urgency
+# classes and several categories (checked against intake's normalizer).
+PLACES = (
+    ("房山区良乡镇拱辰大街", "家里停水两天了"),
+    ("东城区景山街道景山前街", "小区门口道路破损，雨天积水严重"),
+    ("海淀区中关村街道", "夜间施工噪音扰民"),
+    ("西城区什刹海街道", "垃圾清运不及时，小区垃圾堆积"),
+    ("丰台区", "路灯不亮"),
+    ("朝阳区望京街道", "楼道里有燃气泄漏的味道，很危险"),
+    ("不知道在哪里", "咨询社保办理流程"),
+)
+TICKETS = 100
+
+
+def stream(count: int = TICKETS) -> list[dict]:
+    """The input: one raw record a minute from T0, each a different caller (no repeats)."""
+    records = []
+    for n in range(count):
+        address, content = PLACES[n % len(PLACES)]
+        records.append(raw_record(f"fault-{n:04d}", address, content=content,
+                                  received_at=(T0 + timedelta(minutes=n)).isoformat(),
+                                  caller={"phone": f"139{n:08d}", "name": "测试"}))
+    return records
+
+
+def ticket_ids(records: list[dict]) -> list[str]:
+    return [ticket_id_for(r["channel"], r["source_id"]) for r in records]
+
+
+@dataclass
+class Space:
+    """A topic prefix and a database of their own on the private stack."""
+
+    kafka: str
+    mongodb_url: str
+    prefix: str
+    database: str
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def as_namespace(self) -> dict:
+        return {"kafka": self.kafka, "mongodb_url": self.mongodb_url, "prefix": self.prefix,
+                "database": self.database}
+
+
+async def new_space(stack, name: str) -> Space:
+    """Core topics created with their partitions; queues are auto-created by the private broker
+    on first use (creating all 390 would cost seconds per space)."""
+    tag = uuid.uuid4().hex[:6]
+    space = Space(stack.kafka, stack.mongodb_url, f"f{name}{tag}-", f"fault_{name}_{tag}")
+    await ensure_topics(space.kafka, [topics.TopicSpec(space.prefix + s.name, s.partitions)
+                                      for s in topics.core_topics()])
+    return space
+
+
+async def start_process(svc: str, env: dict, port: int, log: Path, timeout_s: float = 240) -> subprocess.Popen:
+    """`hotline serve <svc>` once its /healthz answers (as tests.support.start_service, with room
+    for a machine loaded by several test runs at once: four services import in parallel)."""
+    with log.open("ab") as out:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", svc], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or asyncio.get_running_loop().time() > deadline:
+                process.kill()
+                raise AssertionError(f"{svc} did not start: {log.read_text()[-3000:]}")
+            await asyncio.sleep(0.3)
+
+
+class Services:
+    """The four services as `hotline serve` processes, so a SIGKILL is a real one."""
+
+    def __init__(self, space: Space, logs: Path, **extra_env: str) -> None:
+        self.space, self.logs = space, logs
+        self.ports = {svc: free_port() for svc in SERVICES}
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": space.kafka, "MONGODB_URL": space.mongodb_url,
+            "MONGODB_DATABASE": space.database, "HOTLINE_TOPIC_PREFIX": space.prefix,
+            **{f"{svc.upper()}_HTTP_PORT": str(port) for svc, port in self.ports.items()},
+            # Deadlines on business time from our ticks; small batches, so a kill lands mid-stream.
+            "HOTLINE_BUSINESS_CLOCK": "log", "SCHEDULER_INTERVAL_S": "0.2", "CLAIM_TIMEOUT_S": "5",
+            "BATCH_MAX_RECORDS": "20", "LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.starts: Counter = Counter()
+
+    async def start(self, *names: str) -> None:
+        async def one(svc: str) -> None:
+            self.starts[svc] += 1
+            log = self.logs / f"{self.space.prefix}{svc}-{self.starts[svc]}.log"
+            self.processes[svc] = await start_process(svc, self.env, self.ports[svc], log)
+        # All settle before a failure is raised, so that stop() finds every process started.
+        failed = [r for r in await asyncio.gather(*(one(svc) for svc in names or SERVICES), return_exceptions=True)
+                  if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+
+    def kill(self, svc: str) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is flushed or committed."""
+        process = self.processes.pop(svc)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                await asyncio.to_thread(process.wait, 30)
+            except subprocess.TimeoutExpired:
+                process.kill()  # stuck in shutdown (e.g. its broker was just away): not what is tested
+                await asyncio.to_thread(process.wait, 10)
+        self.processes.clear()
+
+    def url(self, svc: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[svc]}{path}"
+
+
+async def feed(space: Space, records: list[dict], *, chunk: int = 10, pause_s: float = 0.1,
+               at: dict[int, Callable[[], Awaitable[None]]] | None = None) -> None:
+    """Publish the records a chunk at a time, as the hotline platform would, starting each
+    disturbance in `at` (by record index) as a task while the stream goes on. A chunk the broker
+    did not acknowledge is sent again (at least once, as a real platform would)."""
+    at, tasks = dict(at or {}), []
+    producer = AIOKafkaProducer(bootstrap_servers=space.kafka, acks="all", request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        for start in range(0, len(records), chunk):
+            for index in [i for i in at if i <= start]:
+                tasks.append(asyncio.create_task(at.pop(index)()))
+            payloads = [json.dumps(r, ensure_ascii=False).encode() for r in records[start:start + chunk]]
+            await _send_until_acked(producer, space.topic(topics.RAW), payloads)
+            await asyncio.sleep(pause_s)
+        assert not at, f"disturbances past the end of the stream: {sorted(at)}"
+        await asyncio.gather(*tasks)
+    finally:
+        await producer.stop()
+
+
+async def _send_until_acked(producer: AIOKafkaProducer, topic: str, payloads: list[bytes],
+                            timeout_s: float = 300) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await asyncio.gather(*[await producer.send(topic, p) for p in payloads])
+            return
+        except KafkaError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1)
+
+
+async def publish_tick(space: Space, now: datetime) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=space.kafka, acks="all")
+    await producer.start()
+    try:
+        await _send_until_acked(producer, space.topic(topics.CLOCK),
+                                [json.dumps({"now": now.isoformat(), "source": "fault-suite"}).encode()])
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(space: Space, names) -> dict[TopicPartition, int]:
+    """The end offset of every partition of these topics (without prefix)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=space.kafka)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([space.topic(t) for t in sorted(names)])
+    finally:
+        await admin.close()
+    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=space.kafka, group_id=None)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+
+
+def groups(space: Space, services=SERVICES) -> dict[str, str]:
+    """Each consumer group of the services, with its topic (without prefix)."""
+    return {f"{space.prefix}hotline-{svc}.{topic}": topic for svc in services for topic in CONSUMES[svc]}
+
+
+async def lagging(space: Space, services=SERVICES) -> list[str]:
+    """The groups that have not committed past every record now in their topic."""
+    ends = await end_offsets(space, {t for svc in services for t in CONSUMES[svc]})
+    admin = AIOKafkaAdminClient(bootstrap_servers=space.kafka)
+    await admin.start()
+    try:
+        behind = []
+        for group, topic in groups(space, services).items():
+            parts = {tp: end for tp, end in ends.items() if tp.topic == space.topic(topic) and end > 0}
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(parts))
+            if any(tp not in committed or committed[tp].offset < end for tp, end in parts.items()):
+                behind.append(group)
+        return behind
+    finally:
+        await admin.close()
+
+
+async def all_drained(space: Space, timeout_s: float = 180, services=SERVICES) -> None:
+    async def none_behind():
+        return not await lagging(space, services)
+    await eventually(none_behind, timeout_s=timeout_s, interval_s=0.5)
+
+
+async def settle(space: Space, count: int, *, tick: datetime = TICK, timeout_s: float = 240,
+                 after_tick: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Every ticket in followup and metrics, then the tick, then quiet: every group caught up,
+    no timer due up to the tick, and no new record for a moment."""
+    client = AsyncMongoClient(space.mongodb_url, tz_aware=True)
+    db = client[space.database]
+    try:
+        async def known_everywhere():
+            return (await db["followup_tickets"].count_documents({}) >= count
+                    and await db["metrics_ticket_facts"].count_documents({}) >= count)
+        await eventually(known_everywhere, timeout_s=timeout_s, interval_s=0.5)
+        await publish_tick(space, tick)
+        if after_tick is not None:
+            await after_tick()
+
+        every = {t for names in CONSUMES.values() for t in names}
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            before = await end_offsets(space, every)
+            behind = await lagging(space)
+            state = await db["followup_scheduler"].find_one({"_id": "business_time"})
+            due = await db["followup_timer_buckets"].count_documents({"_id": {"$lte": bucket_key(tick)}})
+            await asyncio.sleep(1)
+            moved = before != await end_offsets(space, every)
+            ticked = state is not None and state["now"] >= tick
+            if not behind and due == 0 and ticked and not moved:
+                return
+            assert asyncio.get_running_loop().time() < deadline, \
+                f"not settled within {timeout_s}s: groups behind {behind}, due timers {due}, ticked {ticked}"
+    finally:
+        await client.close()
+
+
+@dataclass
+class Outcome:
+    """What a run ends with, in the form two runs are compared in."""
+
+    metrics: dict  # metrics' unit-months, figures, rankings, hotspots (tests.integration's snapshot)
+    tickets: dict[str, dict]  # followup's GET /v1/tickets/{id}, per ticket
+    placements: dict[str, list[str]]  # ticket -> the unit-months that count it
+    audit: dict[str, Any] = field(default_factory=dict)  # counts from the topics themselves
+
+
+async def outcome(space: Space, services: Services, ids: list[str]) -> Outcome:
+    client = AsyncMongoClient(space.mongodb_url, tz_aware=True)
+    db = client[space.database]
+    try:
+        metrics = await snapshot(db)
+        placements: dict[str, list[str]] = {}
+        async for month in db["metrics_unit_months"].find({}, {"tickets": 1}):
+            for ticket in month.get("tickets", {}):
+                placements.setdefault(ticket, []).append(month["_id"])
+        facts = await db["metrics_ticket_facts"].count_documents({})
+        followup_tickets = await db["followup_tickets"].count_documents({})
+        intake_tickets = await db["intake_tickets"].count_documents({})
+    finally:
+        await client.close()
+    centre = await issue_token(space.as_namespace(), "centre")
+    async with httpx.AsyncClient(timeout=10, headers=centre) as http:
+        async def state(ticket_id: str) -> dict:
+            response = await http.get(services.url("followup", f"/v1/tickets/{ticket_id}"))
+            assert response.status_code == 200, (ticket_id, response.text)
+            return _without_trace(response.json())
+        states = dict(zip(ids, await asyncio.gather(*(state(t) for t in ids)), strict=True))
+    audit = await audit_topics(space)
+    audit.update(metrics_facts=facts, followup_tickets=followup_tickets, intake_tickets=intake_tickets)
+    return Outcome(metrics=metrics, tickets=states, placements=placements, audit=audit)
+
+
+async def read_all(space: Space, name: str) -> list:
+    """Every record now in a topic (without prefix), read with no group."""
+    ends = {tp: end for tp, end in (await end_offsets(space, [name])).items() if end > 0}
+    if not ends:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=space.kafka, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    records: list = []
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        remaining = dict(ends)
+        deadline = asyncio.get_running_loop().time() + 120
+        while remaining and asyncio.get_running_loop().time() < deadline:
+            for tp, part in (await consumer.getmany(*remaining, timeout_ms=500)).items():
+                records.extend(part)
+                if part and part[-1].offset + 1 >= remaining[tp]:
+                    remaining.pop(tp)
+        assert not remaining, f"could not read {name} to its end"
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _type(record) -> str:
+    return dict(record.headers or ()).get("event_type", b"").decode()
+
+
+async def audit_topics(space: Space) -> dict[str, Any]:
+    """Counts taken from the log itself: each ticket received and dispatched once (by event id),
+    and how often each deadline mark went out."""
+    received = [json.loads(r.value) for r in await read_all(space, topics.TICKETS_RECEIVED)]
+    dispatched = [json.loads(r.value) for r in await read_all(space, topics.TICKETS_DISPATCHED)]
+    marks = [{**json.loads(r.value), "type": _type(r)} for r in await read_all(space, topics.TICKETS_FOLLOWUP)
+             if _type(r) in MARK_TYPES]
+    letters = await read_all(space, topics.DLQ)
+    return {
+        "received_records": len(received),
+        "received_tickets": len({e["ticket_id"] for e in received}),
+        "received_event_ids": len({e["event_id"] for e in received}),
+        "dispatched_records": len(dispatched),
+        "dispatched_event_ids": len({e["event_id"] for e in dispatched}),
+        "dispatched_tickets": len({e["ticket_id"] for e in dispatched}),
+        "mark_records": len(marks),
+        # (ticket, type, clock, mark) -> how many records: 1 each when every deadline fired once.
+        "marks": Counter((e["ticket_id"], e["type"], e["clock"], e["mark"]) for e in marks),
+        "mark_event_ids": len({e["event_id"] for e in marks}),
+        "dead_letters": len(letters),
+    }
+
+
+def assert_same_outcome(got: Outcome, want: Outcome, ids: list[str]) -> None:
+    """Nothing lost, nothing counted twice, every deadline once: as the undisturbed run."""
+    count = len(ids)
+    for name in ("received_tickets", "received_event_ids", "dispatched_event_ids", "dispatched_tickets",
+                 "metrics_facts", "followup_tickets", "intake_tickets"):
+        assert got.audit[name] == count, (name, got.audit[name], count)
+    # Every ticket counted in exactly one unit-month, the same one as undisturbed.
+    assert sorted(got.placements) == sorted(ids)
+    assert all(len(months) == 1 for months in got.placements.values()), \
+        {t: m for t, m in got.placements.items() if len(m) != 1}
+    assert got.placements == want.placements
+    # Each deadline mark on the topic once, and the same marks as undisturbed.
+    twice = {k: n for k, n in got.audit["marks"].items() if n != 1}
+    assert not twice, f"marks sent more than once: {twice}"
+    assert set(got.audit["marks"]) == set(want.audit["marks"])
+    assert got.audit["mark_event_ids"] == got.audit["mark_records"]
+    assert got.tickets == want.tickets, _first_difference(got.tickets, want.tickets)
+    assert got.metrics == want.metrics, _first_difference(got.metrics, want.metrics)
+    assert got.audit["dead_letters"] == 0
+
+
+async def rewind(space: Space, keep: float) -> dict[str, int]:
+    """Move every service group's committed offsets back to `keep` of each partition: the rest
+    of every topic is delivered again. The services must be stopped (the groups empty)."""
+    every = {t for names in CONSUMES.values() for t in names}
+    ends = {tp: end for tp, end in (await end_offsets(space, every)).items() if end > 0}
+    rewound = {}
+    for group, topic in groups(space).items():
+        target = {tp: int(end * keep) for tp, end in ends.items() if tp.topic == space.topic(topic)}
+        if not target:
+            continue
+        consumer = AIOKafkaConsumer(bootstrap_servers=space.kafka, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(list(target))
+            await consumer.commit(target)
+        finally:
+            await consumer.stop()
+        rewound[group] = sum(ends[tp] - offset for tp, offset in target.items())
+    return rewound
+
+
+def _without_trace(value: Any) -> Any:
+    """A state without its trace context (`traceparent`): a new trace in every run, not state."""
+    if isinstance(value, dict):
+        return {k: _without_trace(v) for k, v in value.items() if k != "traceparent"}
+    if isinstance(value, list):
+        return [_without_trace(v) for v in value]
+    return value
+
+
+def _first_difference(got: Any, want: Any, path: str = "") -> str:
+    """Where two JSON-like values first differ, for a readable failure."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in sorted(set(got) | set(want), key=str):
+            if got.get(key) != want.get(key):
+                return _first_difference(got.get(key), want.get(key), f"{path}/{key}")
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        for n, (a, b) in enumerate(zip(got, want, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{n}]")
+    return f"{path}: got {got!r:.600}, undisturbed {want!r:.600}"
+
+
+def decode_letter(record) -> dict:
+    letter = json.loads(record.value)
+    letter["value"] = base64.b64decode(letter["value_b64"])
+    letter["key"] = base64.b64decode(letter["key_b64"]) if letter.get("key_b64") else None
+    return letter
