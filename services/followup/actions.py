@@ -36,6 +36,8 @@ from hotline.followup.domain import (
     contact_id_for,
     decide_extension,
     record_contact,
+    repeated_extension_decision,
+    repeated_extension_request,
     report_on_site,
     request_extension,
     resolve,
@@ -89,6 +91,8 @@ class FollowupActions:
                                 now: datetime) -> tuple[ExtensionRequested, bool]:
         """Ask the centre for more time (延期)."""
         ticket = await self.store.get_by_ticket_id(ticket_id=ticket_id)
+        if (again := repeated_extension_request(ticket, command)) is not None:
+            return again, False
         event = request_extension(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
         if not await self.store.save_extension_request(event=event):
             raise Refusal(409, "ticket_id", "an extension was already requested for this round")
@@ -97,7 +101,10 @@ class FollowupActions:
 
     async def decide_extension(self, ticket_id: str, command: DecideExtension) -> tuple[ExtensionDecided, bool]:
         """The centre's decision; an approval moves the deadline, so the timers are rescheduled."""
-        event = decide_extension(await self.store.get_by_ticket_id(ticket_id=ticket_id), command, ticket_id=ticket_id)
+        ticket = await self.store.get_by_ticket_id(ticket_id=ticket_id)
+        if (again := repeated_extension_decision(ticket, command)) is not None:
+            return again, False
+        event = decide_extension(ticket, command, ticket_id=ticket_id)
         if not await self.store.save_extension_decision(event=event):
             raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
         await self._done(event)

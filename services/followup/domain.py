@@ -75,6 +75,8 @@ class Extension:
     requested_at: datetime
     requested_due_at: datetime
     decided_at: datetime | None = None
+    # The deadline the request meant to move, so a redelivered request gets the same event back.
+    current_due_at: datetime | None = None
 
 
 class Refusal(Exception):
@@ -224,6 +226,40 @@ def request_extension(
         ticket_id=ticket.ticket_id, occurred_at=command.requested_at, unit_code=ticket.unit_code,
         reason=command.reason, current_due_at=ticket.report_back_due_at,
         requested_due_at=command.requested_due_at,
+    )
+
+
+def _same_instant(stored: datetime, given: datetime) -> bool:
+    """Equal to the millisecond: the store keeps times in milliseconds."""
+    return abs(stored - given) < timedelta(milliseconds=1)
+
+
+def repeated_extension_request(ticket: FollowupTicket | None, command: RequestExtension) -> ExtensionRequested | None:
+    """The round's recorded request when this command is the same request again (a redelivered
+    command or a retried call), so it is answered, not refused; None otherwise."""
+    ext = ticket.extension if ticket is not None else None
+    if (ext is None or ext.current_due_at is None or ticket.unit_code != command.unit_code
+            or not _same_instant(ext.requested_at, command.requested_at)
+            or not _same_instant(ext.requested_due_at, command.requested_due_at)):
+        return None
+    return ExtensionRequested(
+        event_id=deterministic_event_id("ExtensionRequested", ticket.ticket_id, str(ticket.round)),
+        ticket_id=ticket.ticket_id, occurred_at=ext.requested_at, unit_code=ticket.unit_code,
+        reason=command.reason, current_due_at=ext.current_due_at,
+        requested_due_at=ext.requested_due_at,
+    )
+
+
+def repeated_extension_decision(ticket: FollowupTicket | None, command: DecideExtension) -> ExtensionDecided | None:
+    """The round's recorded decision when this command is the same decision again; None otherwise."""
+    ext = ticket.extension if ticket is not None else None
+    if (ext is None or ext.state != ("approved" if command.approved else "denied")
+            or ext.decided_at is None or not _same_instant(ext.decided_at, command.decided_at)):
+        return None
+    return ExtensionDecided(
+        event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
+        ticket_id=ticket.ticket_id, occurred_at=ext.decided_at, unit_code=ticket.unit_code,
+        approved=command.approved, report_back_due_at=ticket.report_back_due_at, note=command.note,
     )
 
 

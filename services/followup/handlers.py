@@ -258,18 +258,26 @@ def http_router(
         return event
 
     @router.post("/tickets/{ticket_id}/extensions", status_code=201)
-    async def post_extension(ticket_id: str, command: RequestExtension, caller: Caller) -> ExtensionRequested:
-        """Ask the hotline centre for more time (延期), once a round and before the deadline."""
+    async def post_extension(ticket_id: str, command: RequestExtension, caller: Caller,
+                             response: Response) -> ExtensionRequested:
+        """Ask the hotline centre for more time (延期), once a round and before the deadline; the
+        same request again answers 200 with the recorded event."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit asks for its own tickets only")
-        return (await actions.request_extension(ticket_id, command, now=datetime.now(UTC)))[0]
+        event, is_new = await actions.request_extension(ticket_id, command, now=datetime.now(UTC))
+        created(response, is_new)
+        return event
 
     @router.post("/tickets/{ticket_id}/extensions/decision", status_code=201)
-    async def post_extension_decision(ticket_id: str, command: DecideExtension, caller: Caller) -> ExtensionDecided:
-        """The hotline centre approves (the deadline moves) or denies the pending extension."""
+    async def post_extension_decision(ticket_id: str, command: DecideExtension, caller: Caller,
+                                      response: Response) -> ExtensionDecided:
+        """The hotline centre approves (the deadline moves) or denies the pending extension; the
+        same decision again answers 200 with the recorded event."""
         if not caller.is_centre:
             raise Refusal(403, "authorization", "only the hotline centre decides extensions")
-        return (await actions.decide_extension(ticket_id, command))[0]
+        event, is_new = await actions.decide_extension(ticket_id, command)
+        created(response, is_new)
+        return event
 
     @router.post("/tickets/{ticket_id}/on-site", status_code=201)
     async def post_on_site(ticket_id: str, command: ReportOnSite, response: Response, caller: Caller) -> ReportedOnSite:

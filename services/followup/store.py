@@ -95,7 +95,8 @@ class FollowupStore:
         result = await self._tickets.update_one(
             {"_id": event.ticket_id, "extension": None},
             {"$set": {"extension": {"state": "requested", "requested_at": event.occurred_at,
-                                    "requested_due_at": event.requested_due_at}}},
+                                    "requested_due_at": event.requested_due_at,
+                                    "current_due_at": event.current_due_at}}},
         )
         return result.modified_count == 1
 

@@ -22,6 +22,8 @@ from hotline.followup.domain import (
     apply_callback,
     contact_id_for,
     decide_extension,
+    repeated_extension_decision,
+    repeated_extension_request,
     record_contact,
     request_extension,
     resolve,
@@ -152,6 +154,26 @@ def test_an_extension_is_asked_then_decided_by_the_centre():
     assert twice.value.status == 409
     with pytest.raises(Refusal):
         decide_extension(WITH_DEADLINE, DecideExtension(approved=True, decided_at=NOW), ticket_id="TK1")
+
+
+def test_the_same_extension_request_or_decision_again_gets_the_recorded_event_back():
+    asked = request_extension(WITH_DEADLINE, ask(), ticket_id="TK1", now=NOW)
+    pending = _replace(WITH_DEADLINE, extension=Extension("requested", asked.occurred_at, asked.requested_due_at,
+                                                          current_due_at=asked.current_due_at))
+    assert repeated_extension_request(pending, ask()) == asked
+    # A different request in the same round is still refused, as is one from another unit.
+    assert repeated_extension_request(pending, ask(requested_due_at=DUE + timedelta(days=3))) is None
+    assert repeated_extension_request(pending, ask(unit_code="110111001")) is None
+    assert repeated_extension_request(WITH_DEADLINE, ask()) is None
+    granted = decide_extension(pending, DecideExtension(approved=True, decided_at=NOW), ticket_id="TK1")
+    decided = _replace(pending, report_back_due_at=granted.report_back_due_at,
+                       extension=Extension("approved", asked.occurred_at, asked.requested_due_at, decided_at=NOW,
+                                           current_due_at=asked.current_due_at))
+    assert repeated_extension_decision(decided, DecideExtension(approved=True, decided_at=NOW)) == granted
+    # After the deadline moved, the repeated request still names the deadline it meant to move.
+    assert repeated_extension_request(decided, ask()) == asked
+    assert repeated_extension_decision(decided, DecideExtension(approved=False, decided_at=NOW)) is None
+    assert repeated_extension_decision(pending, DecideExtension(approved=True, decided_at=NOW)) is None
 
 
 @pytest.mark.parametrize(
