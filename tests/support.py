@@ -132,13 +132,18 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
+def spawn_service(service: str, env: dict, log: Path, *, append: bool = False) -> subprocess.Popen:
+    """`hotline serve <service>` as a child process writing to `log`, gone when the test run dies."""
+    with log.open("ab" if append else "wb") as out:
+        return subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", service], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+
 def start_service(service: str, env: dict, port: int, log: Path) -> subprocess.Popen:
     """`hotline serve <service>` as a process logging to `log`, once its /healthz answers 200."""
     import httpx
 
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", service], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    process = spawn_service(service, env, log)
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -31,7 +30,7 @@ from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
 from hotline.followup.scheduler import bucket_key
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_store import snapshot
-from tests.support import eventually, free_port, issue_token, raw_record
+from tests.support import eventually, free_port, issue_token, raw_record, spawn_service
 
 SERVICES = ("intake", "routing", "followup", "metrics")
 # What each service consumes (its on_<topic> handlers); a group per service and topic.
@@ -108,9 +107,7 @@ async def new_space(stack, name: str) -> Space:
 async def start_process(svc: str, env: dict, port: int, log: Path, timeout_s: float = 240) -> subprocess.Popen:
     """`hotline serve <svc>` once its /healthz answers (as tests.support.start_service, with room
     for a machine loaded by several test runs at once: four services import in parallel)."""
-    with log.open("ab") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "hotline"), "serve", svc], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+    process = spawn_service(svc, env, log, append=True)
     deadline = asyncio.get_running_loop().time() + timeout_s
     async with httpx.AsyncClient(timeout=2) as client:
         while True:
