@@ -320,6 +320,43 @@ def wait_healthy(services: list[ServiceProcess], timeout_s: float = 300) -> None
         time.sleep(0.5)
 
 
+def store_commands(services: list[ServiceProcess]) -> dict[str, dict[str, float]]:
+    """Each service's store round trips so far, from its /metrics: "service command collection" ->
+    {commands, seconds}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, dict[str, float]] = {}
+    for service in services:
+        text = httpx.get(f"http://127.0.0.1:{service.port}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            figure = {"hotline_store_commands": "commands", "hotline_store_command_seconds": "seconds"}.get(family.name)
+            if not figure:
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    labels = sample.labels
+                    key = f"{labels['service']} {labels['command']} {labels['collection']}".strip()
+                    totals.setdefault(key, {"commands": 0.0, "seconds": 0.0})[figure] = sample.value
+    return totals
+
+
+def store_commands_between(before: dict, after: dict, tickets: int) -> dict:
+    """The round trips a phase made, per ticket, busiest first, and each service's total."""
+    rows = {}
+    for key, figures in after.items():
+        earlier = before.get(key, {"commands": 0.0, "seconds": 0.0})
+        commands = figures["commands"] - earlier["commands"]
+        if commands:
+            rows[key] = {"commands": int(commands), "per_ticket": round(commands / tickets, 2),
+                         "mean_ms": round(1000 * (figures["seconds"] - earlier["seconds"]) / commands, 2)}
+    per_service: dict[str, float] = {}
+    for key, row in rows.items():
+        service = key.split(" ", 1)[0]
+        per_service[service] = round(per_service.get(service, 0) + row["per_ticket"], 2)
+    ranked = dict(sorted(rows.items(), key=lambda kv: -kv[1]["commands"]))
+    return {"per_ticket_by_service": per_service, "by_command": ranked}
+
+
 def machine() -> dict:
     """What else the machine was doing: the figures depend on it."""
     return {"cpus": os.cpu_count(), "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()]}

@@ -43,6 +43,8 @@ from common import (
     read_to_end,
     stack_pids,
     start_service,
+    store_commands,
+    store_commands_between,
     wait_healthy,
 )
 from hotline.metrics.directory import RankingKind
@@ -62,7 +64,7 @@ SERVICES = ("intake", "routing", "followup", "metrics")
 AIMS = {"lifecycle_tickets_per_s": 1_000, "raw_to_queue_p99_ms": 100, "ranking_freshness_p99_ms": 2_000,
         "rebuild_events_per_s": 20_000, "service_peak_rss_mb": 150}
 # Wide enough for the table when the output is not a terminal (make, CI logs).
-console = Console(width=max(150, Console().width))
+console = Console(width=max(190, Console().width))
 
 
 def now_ms() -> float:
@@ -377,17 +379,20 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
 
             offered = int(rate * seconds)
             window, closed_before = CpuWindow(own, shared), len(driver.closed)
+            trips = store_commands(list(services.values()))
             window.start()
             since = now_ms()
             await publish_paced(ns, ns.run, "load", offered, rate)
             await wait_for(lambda: len(driver.closed) >= closed_before + offered, timeout_s, "offered-load lifecycle")
             load_shortfall = await settled(lambda: closed_before + offered - watch.total("callbacks"), timeout_s)
             load = {"offered_tickets_per_s": rate, "seconds": seconds, "processes": window.stop(),
+                    "store_round_trips": store_commands_between(trips, store_commands(list(services.values())), offered),
                     "callbacks_missing_from_rankings": load_shortfall,
                     **await hop_latencies(ns, ns.run, "load", watch, since)}
 
             window, closed_before = CpuWindow(own, shared), len(driver.closed)
             profiler = _profile(pids[profile], logs) if profile else None
+            trips = store_commands(list(services.values()))
             window.start()
             started = now_ms()
             await publish_paced(ns, ns.run, "burst", tickets, None)
@@ -397,12 +402,14 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
             shortfall = await settled(lambda: closed_before + tickets - watch.total("callbacks"), timeout_s)
             done = now_ms()
             processes = window.stop()
+            round_trips = store_commands_between(trips, store_commands(list(services.values())), tickets)
             burst = {
                 "tickets": tickets, "seconds": (done - started) / 1000,
                 "tickets_per_s": tickets / ((done - started) / 1000),
                 "publish_seconds": (published - started) / 1000,
                 "all_closed_seconds": (all_closed - started) / 1000, "processes": processes,
                 "command_refusals_retried": driver.refusals, "callbacks_missing_from_rankings": shortfall,
+                "store_round_trips": round_trips,
             }
             if profiler:
                 burst["profile"] = {"service": profile, **_profile_summary(profiler, logs)}
@@ -510,6 +517,11 @@ def ratios(results: dict) -> dict:
     }
 
 
+def _round_trips(results: dict | None, phase: str) -> str:
+    trips = ((results or {}).get(phase) or {}).get("store_round_trips", {}).get("per_ticket_by_service", {})
+    return ", ".join(f"{name} {n:.2f}" for name, n in trips.items())
+
+
 def table(results: dict, baseline: dict | None) -> Table:
     r = ratios(results)
     hops = results["offered_load"]["hops_ms"]
@@ -547,6 +559,10 @@ def table(results: dict, baseline: dict | None) -> Table:
                "metrics: dispatch -> ranking shows it": f"p99 ≤ {AIMS['ranking_freshness_p99_ms']:,}"}.get(name, "")
         before = fig(("offered_load", "hops_ms", name, "p99"), "p99 {:,.0f}")
         row(f"{name}, ms p50 / p95 / p99", f"{p['p50']:,.0f} / {p['p95']:,.0f} / {p['p99']:,.0f}", "", aim, before)
+    for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
+        if _round_trips(results, phase):
+            row(f"store round trips per ticket {label}", _round_trips(results, phase), "", "",
+                _round_trips(baseline, phase))
     rb = results["rebuild"]
     row("raw read of the metrics topics (rebuild's limit)", f"{rb['raw_read_records_per_s']:,.0f} records/s", "1.00")
     row("metrics rebuild", f"{rb['events_per_s']:,.0f} events/s", f"{r['rebuild_to_raw_read']:.3f}",

@@ -75,7 +75,6 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
             # The ticket's trace, so a deadline the scheduler fires later links back to it.
             await store.apply_dispatches(events=events,
                                          traceparents={e.ticket_id: telemetry.traceparent(e.ticket_id) for e in events})
-            await store.record_timeline(events=events)
             await scheduler.schedule_tickets({e.ticket_id for e in events})
             await publisher.publish_all(dead_letters)
 
@@ -169,34 +168,57 @@ def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publish
     async def on_followup_commands(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("followup command batch"):
             commands, dead_letters = publisher.parse_all(msg.raw_message, FOLLOWUP_COMMAND)
-            by_ticket: dict[str, list] = {}
-            for command in commands:
-                by_ticket.setdefault(command.ticket_id, []).append(command)
             refusals: list = []
-            gate = asyncio.Semaphore(COMMAND_CONCURRENCY)
-
-            async def one_ticket(ticket_commands: list) -> None:
-                async with gate:
-                    for command in ticket_commands:  # one ticket's commands in their order
-                        try:
-                            await perform(actions, command, now=datetime.now(UTC))
-                        except Refusal as refusal:
-                            refusals.append((topics.TICKETS_FOLLOWUP, FollowupCommandRefused(
-                                event_id=deterministic_event_id("FollowupCommandRefused", command.command_id),
-                                ticket_id=command.ticket_id, occurred_at=datetime.now(UTC),
-                                command_id=command.command_id, action=command.action,
-                                unit_code=getattr(command.payload, "unit_code", None),
-                                status=refusal.status, field=refusal.field, reason=refusal.reason,
-                            ), command.ticket_id))
-
-            # Tickets side by side: a command waits on a few store round trips and an acknowledged
-            # publish, so one at a time kept followup idle (bench/: ~0.3 s a command under load).
-            # Different tickets touch different documents, as concurrent HTTP requests do; any
-            # other error cancels the rest and the whole batch is redelivered (commands are idempotent).
-            async with asyncio.TaskGroup() as group:
-                for ticket_commands in by_ticket.values():
-                    group.create_task(one_ticket(ticket_commands))
+            for wave in command_waves(commands):
+                refusals += await _carry_out(actions, wave, now=datetime.now(UTC))
             await publisher.publish_all(refusals + dead_letters)
+
+
+def command_waves(commands: list) -> list[list]:
+    """Each ticket's commands in their order: the first wave holds every ticket's first command,
+    the next their second, and so on (a ticket's later command sees what its earlier one did)."""
+    by_ticket: dict[str, list] = {}
+    for command in commands:
+        by_ticket.setdefault(command.ticket_id, []).append(command)
+    waves: list[list] = []
+    for ticket_commands in by_ticket.values():
+        for depth, command in enumerate(ticket_commands):
+            if depth == len(waves):
+                waves.append([])
+            waves[depth].append(command)
+    return waves
+
+
+async def _carry_out(actions: FollowupActions, wave: list, *, now: datetime) -> list:
+    """One wave (one command per ticket): contacts and resolutions, most of the traffic, together
+    in a few round trips; the rarer commands side by side as their HTTP forms."""
+    batched = [c for c in wave if isinstance(c, RecordContactCommand | ResolveTicketCommand)]
+    others = [c for c in wave if not isinstance(c, RecordContactCommand | ResolveTicketCommand)]
+    outcomes = await actions.contacts_and_resolutions(
+        [(c.ticket_id, c.command_id, c.payload) for c in batched], now=now) if batched else []
+    refused = [(c, r) for c, r in zip(batched, outcomes, strict=True) if r is not None]
+    gate = asyncio.Semaphore(COMMAND_CONCURRENCY)
+
+    async def one(command) -> None:
+        async with gate:
+            try:
+                await perform(actions, command, now=now)
+            except Refusal as refusal:
+                refused.append((command, refusal))
+
+    # A command waits on a few store round trips and an acknowledged publish; different tickets
+    # touch different documents, as concurrent HTTP requests do. Any other error cancels the rest
+    # and the whole batch is redelivered (commands are idempotent).
+    async with asyncio.TaskGroup() as group:
+        for command in others:
+            group.create_task(one(command))
+    return [(topics.TICKETS_FOLLOWUP, FollowupCommandRefused(
+        event_id=deterministic_event_id("FollowupCommandRefused", command.command_id),
+        ticket_id=command.ticket_id, occurred_at=now,
+        command_id=command.command_id, action=command.action,
+        unit_code=getattr(command.payload, "unit_code", None),
+        status=refusal.status, field=refusal.field, reason=refusal.reason,
+    ), command.ticket_id) for command, refusal in refused]
 
 
 async def perform(actions: FollowupActions, command, *, now: datetime) -> None:

@@ -21,6 +21,11 @@ from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id
 
 
+# A change is (filter, update): run alone with update_one (whose count says whether it matched)
+# or with others in one bulk write as UpdateOne(*change).
+Change = tuple[dict, dict]
+
+
 class FollowupStore:
     """Tickets as units work on them."""
 
@@ -34,8 +39,9 @@ class FollowupStore:
 
     async def apply_dispatches(self, *, events: list[TicketDispatched],
                                traceparents: dict[str, str | None] | None = None) -> None:
-        """Record who holds each ticket: the highest dispatch attempt wins, in any order. The
-        dispatch's trace context (W3C traceparent) is kept for the spans of its deadline marks."""
+        """Record who holds each ticket: the highest dispatch attempt wins, in any order; each
+        dispatch goes on its ticket's timeline. The dispatch's trace context (W3C traceparent) is
+        kept for the spans of its deadline marks."""
         ops = []
         traceparents = traceparents or {}
         for e in events:
@@ -59,8 +65,12 @@ class FollowupStore:
                           "co_handlers": [a.unit_code for a in e.co_handlers],
                           "traceparent": traceparents.get(e.ticket_id)}},
             ))
+        # The dispatches on the timelines, in the same round trip.
+        ops += [UpdateOne({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
+                          {"$push": {"timeline": entry}})
+                for ticket_id, entry in map(_timeline_entry, events)]
         if ops:
-            # Ordered: each ticket's insert comes before its guarded update.
+            # Ordered: each ticket's insert comes before its guarded updates.
             await self._tickets.bulk_write(ops, ordered=True)
             await self._worklists.bulk_write(
                 [UpdateOne({"_id": e.unit_code}, {"$addToSet": {"tickets": e.ticket_id}}, upsert=True)
@@ -74,21 +84,28 @@ class FollowupStore:
 
     async def get_many(self, *, ticket_ids: list[str]) -> dict[str, FollowupTicket]:
         """The known tickets among `ticket_ids`."""
+        return {ticket_id: ticket for ticket_id, (ticket, _) in (await self.get_many_with_docs(ticket_ids=ticket_ids)).items()}
+
+    async def get_many_with_docs(self, *, ticket_ids: list[str]) -> dict[str, tuple[FollowupTicket, dict]]:
+        """The known tickets among `ticket_ids`, each with its stored document, in one round trip."""
         found = {}
         async for doc in self._tickets.find({"_id": {"$in": ticket_ids}}):
             ticket = _ticket_from(doc)
             if ticket is not None:
-                found[ticket.ticket_id] = ticket
+                found[ticket.ticket_id] = (ticket, doc)
         return found
 
     async def save_resolution(self, *, event: TicketResolved, note: str) -> bool:
         """Record the round's resolution once; False when this round was already resolved."""
-        result = await self._tickets.update_one(
-            {"_id": event.ticket_id, "state": {"$ne": TicketState.RESOLVED.value}, "round": event.round},
-            {"$set": {"state": TicketState.RESOLVED.value},
-             "$push": {"resolutions": {**event.model_dump(mode="python", exclude={"schema_version"}), "note": note}}},
-        )
+        result = await self._tickets.update_one(*resolution_change(event, note))
         return result.modified_count == 1
+
+    async def apply_changes(self, changes: list[Change]) -> int:
+        """Several tickets' changes in one round trip; how many matched and changed a ticket."""
+        if not changes:
+            return 0
+        result = await self._tickets.bulk_write([UpdateOne(*change) for change in changes], ordered=False)
+        return result.modified_count
 
     async def save_extension_request(self, *, event: ExtensionRequested) -> bool:
         """Record the round's request once; False when one was already recorded."""
@@ -171,22 +188,7 @@ class FollowupStore:
 
     async def add_contact(self, *, event: ContactRecorded, details: dict | None = None) -> bool:
         """Append the contact unless it is already there; True when it was new."""
-        result = await self._tickets.update_one(
-            {"_id": event.ticket_id, "contacts.contact_id": {"$ne": event.contact_id}},
-            {
-                "$push": {
-                    "contacts": {
-                        "contact_id": event.contact_id,
-                        "kind": event.kind.value,
-                        "contacted_at": event.contacted_at,
-                        "staff_id": event.staff_id,
-                        "unit_code": event.unit_code,
-                        # Notes and place may hold personal data: the store keeps them, events do not.
-                        **(details or {}),
-                    }
-                }
-            },
-        )
+        result = await self._tickets.update_one(*contact_change(event, details))
         return result.modified_count == 1
 
     async def claim_mark(self, *, ticket_id: str, mark_id: str, by: str, now: datetime,
@@ -240,6 +242,44 @@ class FollowupStore:
         doc["ticket_id"] = doc.pop("_id")
         return doc
 
+
+
+def contact_change(event: ContactRecorded, details: dict | None = None) -> Change:
+    """Append the contact, and the event to the timeline, unless the contact is already there
+    (one update: a crash cannot leave one without the other)."""
+    ticket_id, entry = _timeline_entry(event)
+    return (
+        {"_id": ticket_id, "contacts.contact_id": {"$ne": event.contact_id}},
+        {"$push": {"contacts": {
+            "contact_id": event.contact_id,
+            "kind": event.kind.value,
+            "contacted_at": event.contacted_at,
+            "staff_id": event.staff_id,
+            "unit_code": event.unit_code,
+            # Notes and place may hold personal data: the store keeps them, events do not.
+            **(details or {}),
+        }, "timeline": entry}},
+    )
+
+
+def resolution_change(event: TicketResolved, note: str) -> Change:
+    """Record the round's resolution, and the event on the timeline, unless the round is
+    resolved already."""
+    ticket_id, entry = _timeline_entry(event)
+    return (
+        {"_id": ticket_id, "state": {"$ne": TicketState.RESOLVED.value}, "round": event.round},
+        {"$set": {"state": TicketState.RESOLVED.value},
+         "$push": {"resolutions": {**event.model_dump(mode="python", exclude={"schema_version"}), "note": note},
+                   "timeline": entry}},
+    )
+
+
+def recorded_resolution(doc: dict | None) -> TicketResolved | None:
+    """The latest resolution the stored ticket holds, as its event."""
+    last = ((doc or {}).get("resolutions") or [None])[-1]
+    if last is None:
+        return None
+    return TicketResolved.model_validate({k: v for k, v in last.items() if k != "note"})
 
 
 def _slot(mark_id: str) -> str:

@@ -6,6 +6,7 @@ functions, and bulk-loads facts, unit-months, rankings and hotspots. Records pub
 the live service's (its group offsets are untouched); anything read twice is idempotent.
 """
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
         **settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
     )
+    loading: asyncio.Task | None = None
     try:
         await store.drop_all()
         await consumer.start()
@@ -119,11 +121,20 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
             elif time.monotonic() - idle_since > idle_timeout_s:
                 raise TimeoutError(f"no records for {idle_timeout_s}s before the end of {sorted(map(str, remaining))}")
         report.read_seconds = time.perf_counter() - started
-        months = project_facts(facts)
-        report.tickets, report.unit_months = len(facts), len(months)
         step("write", len(facts), 0)
-        await store.load(facts=facts, months=months, progress=lambda n: step("write", None, n))
+        # In `_id` order: the store's B-tree then rewrites a few pages per insert, not one per
+        # fact, which takes half the time of the order tickets were met in.
+        facts = dict(sorted(facts.items()))
+        loading = asyncio.create_task(store.load_facts(facts, progress=lambda n: step("write", None, n)))
+        # In a thread, so the loop sends the facts and takes the answers meanwhile.
+        months = await asyncio.to_thread(project_facts, facts)
+        report.tickets, report.unit_months = len(facts), len(months)
+        await loading
+        await store.load_months(months)
     finally:
+        if loading is not None:
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
         await consumer.stop()
         await client.close()
     report.seconds = time.perf_counter() - started

@@ -7,9 +7,18 @@ guard, so two instances, redeliveries and crashes between writes all settle on t
   figures are recomputed from the tickets it holds and written only if no one wrote meanwhile (`v`);
 - a month's rankings and hotspots are recomputed from the unit-months' figures after a counter
   (`seq`) is taken, and written only over an older `seq`: the highest one read everything before it.
+
+Round trips, not documents, are what the store charges for, so a batch costs about nine commands
+whatever its size: facts (write, read), unit-months (read, write), figures, then per month the
+counter (which also indexes the month's units), the figures read, rankings and hotspots. A
+unit-month's figures are computed from what was read plus this batch's tickets and confirmed in the
+same bulk by a check on `v` and `seen` (see `project`); only when a check fails are the months read
+again. The unit -> months index and the latest month are written once per process (idempotent).
 """
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
@@ -25,6 +34,41 @@ COLLECTIONS = (
     "metrics_units", "metrics_rankings", "metrics_hotspots", "metrics_meta",
 )
 _HIDDEN = {"tickets": 0, "returned": 0, "seen": 0, "v": 0}
+
+
+class CoalescedRefresh:
+    """Runs refreshes one at a time; callers that arrive while one runs share the next (their
+    months merged). Each caller returns after a refresh that started after it asked, so what it
+    wrote is in the rankings before its offsets are committed; a failed refresh fails every
+    caller it served (their batches are redelivered)."""
+
+    def __init__(self, refresh: Callable[..., Awaitable[None]]) -> None:
+        self._refresh = refresh
+        self._running: asyncio.Task | None = None
+        self._next: asyncio.Task | None = None
+        self._next_periods: dict[str, set[str]] = {}
+
+    async def __call__(self, periods: dict[str, set[str]]) -> None:
+        if not periods:
+            return
+        for period, units in periods.items():
+            self._next_periods.setdefault(period, set()).update(units)
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._after(self._running))
+        # Shielded: a caller cancelled at shutdown does not cancel the others' refresh.
+        await asyncio.shield(self._next)
+
+    async def _after(self, previous: asyncio.Task | None) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):  # its failure was its own callers'
+                await previous
+        periods, self._next_periods = self._next_periods, {}
+        self._running, self._next = self._next, None
+        try:
+            await self._refresh(periods=periods)
+        finally:
+            if self._running is asyncio.current_task():
+                self._running = None
 
 
 def _newer(field: str, version: int) -> dict[str, Any]:
@@ -46,6 +90,10 @@ class MetricsStore:
         self._rankings = db["metrics_rankings"]
         self._hotspots = db["metrics_hotspots"]
         self._meta = db["metrics_meta"]
+        # What this process has indexed: (unit, period) pairs, and the latest month.
+        self._indexed: set[tuple[str, str]] = set()
+        self._latest: str | None = None
+        self._refresh_shared = CoalescedRefresh(self.refresh)
 
     async def ensure_indexes(self) -> None:
         """Reads are by `_id` only."""
@@ -53,8 +101,11 @@ class MetricsStore:
     async def handle(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
         """Apply a batch's fact entries and bring every projection they touch up to date."""
         touched = await self.apply(updates)
-        periods = await self.project(ticket_ids=touched)
-        await self.refresh(periods=periods)
+        units = await self.project(ticket_ids=touched)
+        await self._index(units)
+        # The rankings are the batch's costliest writes (every unit of the month): batches of the
+        # five topics that arrive while one refresh runs share the next.
+        await self._refresh_shared(units)
 
     async def apply(self, updates: list[tuple[str, dict[str, Any]]]) -> set[str]:
         """Set the facts' entries (one write per ticket); return the tickets touched."""
@@ -68,29 +119,30 @@ class MetricsStore:
             )
         return set(merged)
 
-    async def project(self, *, ticket_ids: set[str]) -> set[str]:
+    async def project(self, *, ticket_ids: set[str]) -> dict[str, set[str]]:
         """Put the tickets' summaries in their unit-months and settle those months' figures;
-        return the periods touched."""
+        return the units touched in each period."""
         if not ticket_ids:
-            return set()
+            return {}
         wanted: dict[str, dict[str, Any]] = {}
         async for fact in self._facts.find({"_id": {"$in": sorted(ticket_ids)}}):
             for month_id, (section, summary, meta) in contributions(fact).items():
                 month = wanted.setdefault(month_id, {"meta": meta, "tickets": {}})
                 month["tickets"][key(fact["_id"])] = (section, summary, fact.get("fv", 0))
         if not wanted:
-            return set()
+            return {}
         ids = sorted(wanted)
-        current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": ids}}, {"tickets": 1, "returned": 1, "seen": 1})}
-        ops = []
+        current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": ids}})}
+        ops, settled = [], {}
         for month_id in ids:
             month, doc = wanted[month_id], current.get(month_id, {})
             sections = {"tickets": dict(doc.get("tickets", {})), "returned": dict(doc.get("returned", {}))}
             seen = doc.get("seen", {})
-            for ticket, (section, summary, fv) in month["tickets"].items():
-                if seen.get(ticket, -1) < fv:
-                    sections[section][ticket] = summary
-                    sections["returned" if section == "tickets" else "tickets"].pop(ticket, None)
+            # Only tickets newer than what the month holds: the others' ops could not match.
+            fresh = {t: entry for t, entry in month["tickets"].items() if seen.get(t, -1) < entry[2]}
+            for ticket, (section, summary, _) in fresh.items():
+                sections[section][ticket] = summary
+                sections["returned" if section == "tickets" else "tickets"].pop(ticket, None)
             # Written with the tickets, so a reader never sees tickets without their figures.
             figures = unit_month_figures(sections["tickets"], sections["returned"])
             ops.append(UpdateOne(
@@ -98,17 +150,31 @@ class MetricsStore:
                 {"$setOnInsert": {**month["meta"], "tickets": {}, "returned": {}, "seen": {}, "v": 0}},
                 upsert=True,
             ))
-            for ticket, (section, summary, fv) in month["tickets"].items():
+            for ticket, (section, summary, fv) in fresh.items():
                 other = "returned" if section == "tickets" else "tickets"
                 ops.append(UpdateOne(
                     {"_id": month_id, **_newer(f"seen.{ticket}", fv)},
                     {"$set": {f"seen.{ticket}": fv, f"{section}.{ticket}": summary, **figures},
                      "$unset": {f"{other}.{ticket}": ""}, "$inc": {"v": 1}},
                 ))
-        await self._months.bulk_write(ops, ordered=True)
-        return await self._settle(ids)
+            # The check: `v` moved by exactly our tickets and each holds our version, so no one else
+            # wrote in between (a ticket op of ours that lost to another writer's op of the same
+            # version counts the same) and the month holds what `figures` was computed from.
+            v = doc.get("v", 0) + len(fresh)
+            ops.append(UpdateOne({"_id": month_id, "v": v, **{f"seen.{t}": e[2] for t, e in fresh.items()}},
+                                 {"$set": figures}))
+            settled[month_id] = (month["meta"], v, figures)
+        result = await self._months.bulk_write(ops, ordered=True)
+        # Every op names one `_id`, so each op that took effect counts once (mongo-java-server's
+        # `n` was exact in a test of two clients racing guarded updates); a short count means some
+        # check failed: recompute from what the months hold.
+        if result.matched_count + result.upserted_count < len(ops):
+            return await self._settle(ids)
+        await self._figures.bulk_write([op for month_id, (meta, v, figures) in settled.items()
+                                        for op in _figure_ops(month_id, meta, v, figures)], ordered=True)
+        return _by_period(meta for meta, _, _ in settled.values())
 
-    async def _settle(self, month_ids: list[str]) -> set[str]:
+    async def _settle(self, month_ids: list[str]) -> dict[str, set[str]]:
         """Recompute figures from what the months hold now (another instance may have written)."""
         docs = [d async for d in self._months.find({"_id": {"$in": month_ids}}, {"seen": 0})]
         month_ops, figure_ops = [], []
@@ -116,48 +182,60 @@ class MetricsStore:
             figures = unit_month_figures(doc.get("tickets", {}), doc.get("returned", {}))
             if any(doc.get(name) != value for name, value in figures.items()):
                 month_ops.append(UpdateOne({"_id": doc["_id"], "v": doc["v"]}, {"$set": figures}))
-            light = {"unit_code": doc["unit_code"], "period": doc["period"]}
-            figure_ops.append(UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": {**light, "v": -1}}, upsert=True))
-            figure_ops.append(UpdateOne({"_id": doc["_id"], **_newer("v", doc["v"])},
-                                        {"$set": {"figures": figures, "v": doc["v"]}}))
+            figure_ops.extend(_figure_ops(doc["_id"], doc, doc["v"], figures))
         if month_ops:
             await self._months.bulk_write(month_ops, ordered=False)
         if figure_ops:
             await self._figures.bulk_write(figure_ops, ordered=True)
-        await self._index([(d["unit_code"], d["period"]) for d in docs])
-        return {d["period"] for d in docs}
+        return _by_period(docs)
 
-    async def _index(self, pairs: list[tuple[str, str]]) -> None:
-        """Which units have figures in which months: a month's units, a unit's months."""
-        if not pairs:
-            return
-        by_period: dict[str, set[str]] = {}
+    async def _index(self, units: dict[str, set[str]]) -> None:
+        """Which months each unit has figures in, and the latest month: `$set` and `$max` are
+        idempotent, so what this process has written once is skipped (a restart writes it again).
+        A month's units are indexed with its counter (`refresh`)."""
+        pairs = {(u, p) for p, us in units.items() for u in us} - self._indexed
         by_unit: dict[str, set[str]] = {}
         for unit, period in pairs:
-            by_period.setdefault(period, set()).add(unit)
             by_unit.setdefault(unit, set()).add(period)
-        await self._periods.bulk_write([
-            UpdateOne({"_id": p}, {"$set": {f"units.{u}": True for u in units}}, upsert=True)
-            for p, units in by_period.items()
-        ], ordered=False)
-        await self._units.bulk_write([
-            UpdateOne({"_id": u}, {"$set": {f"periods.{p}": True for p in periods}}, upsert=True)
-            for u, periods in by_unit.items()
-        ], ordered=False)
-        await self._meta.update_one({"_id": "latest"}, {"$max": {"period": max(by_period)}}, upsert=True)
+        if by_unit:
+            await self._units.bulk_write([
+                UpdateOne({"_id": u}, {"$set": {f"periods.{p}": True for p in periods}}, upsert=True)
+                for u, periods in by_unit.items()
+            ], ordered=False)
+            self._indexed |= pairs
+        latest = max(units, default=None)
+        if latest is not None and (self._latest is None or latest > self._latest):
+            await self._meta.update_one({"_id": "latest"}, {"$max": {"period": latest}}, upsert=True)
+            self._latest = latest
 
-    async def refresh(self, *, periods: set[str]) -> None:
-        """Recompute each month's rankings and hotspots from its units' figures."""
-        for period in sorted(periods):
+    async def refresh(self, *, periods: dict[str, set[str]]) -> None:
+        """Recompute each month's rankings and hotspots from its units' figures; `periods` maps
+        each month to units to add to its index."""
+        if not periods:
+            return
+        seqs, ids = {}, []
+        for period, new_units in sorted(periods.items()):
+            # The units are indexed in the same command: the month's unit list after it is the one
+            # before (returned) and these.
+            update: dict[str, Any] = {"$inc": {"seq": 1}}
+            if new_units:
+                update["$set"] = {f"units.{u}": True for u in new_units}
             before = await self._periods.find_one_and_update(
-                {"_id": period}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.BEFORE,
+                {"_id": period}, update, upsert=True, return_document=ReturnDocument.BEFORE,
             )
-            seq = (before or {}).get("seq", 0) + 1
-            units = sorted((before or {}).get("units", {}))
-            found = [d async for d in self._figures.find({"_id": {"$in": [unit_month_id(u, period) for u in units]}})]
-            rankings, hotspots = self._views(period, [{"unit_code": d["unit_code"], "figures": d["figures"]} for d in found])
-            await _write_if_newer(self._rankings, rankings, seq)
-            await _write_if_newer(self._hotspots, {period: hotspots}, seq)
+            seqs[period] = (before or {}).get("seq", 0) + 1
+            ids += [unit_month_id(u, period) for u in sorted({*(before or {}).get("units", {}), *new_units})]
+        # One read and one write per collection for every month of the batch, each after its counter.
+        found: dict[str, list[dict[str, Any]]] = {p: [] for p in seqs}
+        async for d in self._figures.find({"_id": {"$in": ids}}):
+            found[d["period"]].append({"unit_code": d["unit_code"], "figures": d["figures"]})
+        rankings, hotspots = [], []
+        for period, units in found.items():
+            by_id, spots = self._views(period, units)
+            rankings += [(doc_id, doc, seqs[period]) for doc_id, doc in by_id.items()]
+            hotspots.append((period, spots, seqs[period]))
+        await _write_if_newer(self._rankings, rankings)
+        await _write_if_newer(self._hotspots, hotspots)
 
     # Rebuild
 
@@ -165,24 +243,41 @@ class MetricsStore:
         """Drop every metrics collection (rebuild starts from nothing)."""
         for name in COLLECTIONS:
             await self._db.drop_collection(name)
+        self._indexed, self._latest = set(), None
 
     async def load(self, *, facts: dict[str, dict[str, Any]], months: dict[str, dict[str, Any]],
-                   chunk: int = 2_000, progress: Callable[[int], None] | None = None) -> None:
+                   progress: Callable[[int], None] | None = None) -> None:
         """Write facts and unit-months computed in memory into empty collections, then the
         rankings and hotspots of every month."""
-        fact_docs = [{"_id": t, **f, "fv": 1} for t, f in facts.items()]
+        await self.load_facts(facts, progress=progress)
+        await self.load_months(months)
+
+    async def load_facts(self, facts: dict[str, dict[str, Any]], *, chunk: int = 5_000,
+                         progress: Callable[[int], None] | None = None) -> None:
+        """Insert whole facts into the emptied collection."""
+        docs = [{"_id": t, **f, "fv": 1} for t, f in facts.items()]
+        for start in range(0, len(docs), chunk):
+            part = docs[start:start + chunk]
+            await self._facts.insert_many(part, ordered=False)
+            if progress:
+                progress(len(part))
+
+    async def load_months(self, months: dict[str, dict[str, Any]]) -> None:
+        """Insert unit-months computed in memory and their figures into the emptied collections,
+        then index them and write every month's rankings and hotspots."""
+        months = dict(sorted(months.items()))  # `_id` order is the store's cheapest (see rebuild)
         month_docs = [{"_id": m, **doc, "seen": {t: 1 for t in (*doc["tickets"], *doc["returned"])}, "v": 1}
                       for m, doc in months.items()]
         light_docs = [{"_id": m, "unit_code": d["unit_code"], "period": d["period"],
                        "figures": {n: d[n] for n in FIGURE_NAMES}, "v": 1} for m, d in months.items()]
-        for collection, docs in ((self._facts, fact_docs), (self._months, month_docs), (self._figures, light_docs)):
-            for start in range(0, len(docs), chunk):
-                part = docs[start:start + chunk]
-                await collection.insert_many(part, ordered=False)
-                if progress and collection is self._facts:
-                    progress(len(part))
-        await self._index([(d["unit_code"], d["period"]) for d in months.values()])
-        await self.refresh(periods={d["period"] for d in months.values()})
+        for collection, docs in ((self._months, month_docs), (self._figures, light_docs)):
+            if docs:
+                await collection.insert_many(docs, ordered=False)
+        units = _by_period(months.values())
+        await self._index(units)
+        # The rankings are the batch's costliest writes (every unit of the month): batches of the
+        # five topics that arrive while one refresh runs share the next.
+        await self._refresh_shared(units)
 
     # Reads
 
@@ -216,10 +311,25 @@ class MetricsStore:
         return doc["period"] if doc else None
 
 
-async def _write_if_newer(collection: AsyncCollection, docs: dict[str, dict[str, Any]], seq: int) -> None:
-    """Replace each document's content unless a later computation already did."""
+def _by_period(docs: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """period -> unit codes, from documents carrying both."""
+    units: dict[str, set[str]] = {}
+    for d in docs:
+        units.setdefault(d["period"], set()).add(d["unit_code"])
+    return units
+
+
+def _figure_ops(month_id: str, meta: dict[str, Any], v: int, figures: dict[str, Any]) -> list[UpdateOne]:
+    """A unit-month's light figures, written only over an older `v` of the month."""
+    light = {"unit_code": meta["unit_code"], "period": meta["period"]}
+    return [UpdateOne({"_id": month_id}, {"$setOnInsert": {**light, "v": -1}}, upsert=True),
+            UpdateOne({"_id": month_id, **_newer("v", v)}, {"$set": {"figures": figures, "v": v}})]
+
+
+async def _write_if_newer(collection: AsyncCollection, docs: list[tuple[str, dict[str, Any], int]]) -> None:
+    """Replace each document's content unless a later computation (`seq`) already did."""
     ops = []
-    for doc_id, doc in docs.items():
+    for doc_id, doc, seq in docs:
         ops.append(UpdateOne({"_id": doc_id}, {"$setOnInsert": {"seq": 0}}, upsert=True))
         ops.append(UpdateOne({"_id": doc_id, "seq": {"$lt": seq}}, {"$set": {**doc, "seq": seq}}))
     if ops:

@@ -85,3 +85,45 @@ async def test_the_bulk_load_of_a_rebuild_gives_the_same_projection(fresh_db):
     # Live events after a rebuild land on the rebuilt documents.
     await store.handle([fact_update(e, response_due=response_due) for e in events[:10]])
     assert await snapshot(fresh_db) == expected_snapshot(events)
+
+
+class _Meanwhile:
+    """A collection whose next read lets another writer go first before it answers."""
+
+    def __init__(self, collection, meanwhile) -> None:
+        self._collection, self._meanwhile = collection, meanwhile
+
+    def find(self, *args, **kwargs):
+        async def docs():
+            found = [d async for d in self._collection.find(*args, **kwargs)]
+            if self._meanwhile:
+                meanwhile, self._meanwhile = self._meanwhile, None
+                await meanwhile()
+            for d in found:
+                yield d
+        return docs()
+
+    def __getattr__(self, name):
+        return getattr(self._collection, name)
+
+
+async def test_a_month_written_between_read_and_write_is_settled_from_what_it_holds(fresh_db):
+    events = scripted_month("race-").events
+    mine, theirs = (next(e for e in events if type(e).__name__ == "ContactRecorded" and e.ticket_id == f"TK-race-{t}")
+                    for t in ("J2", "J4"))
+    first, second = new_store(fresh_db), new_store(fresh_db)
+    await first.handle([fact_update(e, response_due=response_due) for e in events if e not in (mine, theirs)])
+    # The second instance puts another of Jingshan's March tickets in after the first read the month:
+    # the first's figures miss it, its check fails, and it settles from the month as stored.
+    settled = []
+    settle = first._settle
+
+    async def spy(ids):
+        settled.append(ids)
+        return await settle(ids)
+
+    first._settle = spy
+    first._months = _Meanwhile(first._months, lambda: second.handle([fact_update(theirs, response_due=response_due)]))
+    await first.handle([fact_update(mine, response_due=response_due)])
+    assert settled == [[f"{JINGSHAN}:2026-03"]]
+    assert await snapshot(fresh_db) == expected_snapshot(events)

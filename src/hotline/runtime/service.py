@@ -53,7 +53,8 @@ class ServiceRuntime:
         """A runtime whose broker and store client come from the settings."""
         metrics = service_metrics.ServiceMetrics(name, settings)
         middlewares = [*telemetry.kafka_middlewares(name, settings), *service_metrics.kafka_middlewares(metrics)]
-        return cls(name, settings, build_broker(settings, name, middlewares), make_client(settings), metrics=metrics)
+        return cls(name, settings, build_broker(settings, name, middlewares),
+                   make_client(settings, [metrics.store_listener()]), metrics=metrics)
 
     @cached_property
     def publisher(self) -> Publisher:

@@ -15,6 +15,7 @@ from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from pymongo import monitoring
 
 from hotline.contracts.dlq import DeadLetter
 from hotline.runtime.settings import ServiceSettings
@@ -42,7 +43,17 @@ class ServiceMetrics:
         self.consumer_lag = Gauge(
             "hotline_consumer_lag", "Log end offset minus the service's committed offset, per partition.",
             ["service", "topic", "partition"], registry=self.registry)
+        self.store_commands = Counter(
+            "hotline_store_commands", "Round trips to the store, by command and collection.",
+            ["service", "command", "collection"], registry=self.registry)
+        self.store_seconds = Counter(
+            "hotline_store_command_seconds", "Time spent waiting for the store, by command and collection.",
+            ["service", "command", "collection"], registry=self.registry)
         self._expositions: list[Exposition] = []
+
+    def store_listener(self) -> monitoring.CommandListener:
+        """Counts and times this service's store commands (pass to the client's `event_listeners`)."""
+        return _StoreCommands(self)
 
     def local_topic(self, topic: str) -> str:
         """A topic's name without the deployment's prefix: labels stay the same everywhere."""
@@ -110,6 +121,37 @@ class ServiceMetrics:
                 position = done.offset if done is not None and done.offset >= 0 else starts[tp]
                 self.consumer_lag.labels(self.service, self.local_topic(tp.topic), str(tp.partition)).set(
                     max(ends[tp] - position, 0))
+
+
+class _StoreCommands(monitoring.CommandListener):
+    """Round trips are what the store's time goes on: the benchmark divides these by tickets."""
+
+    _IGNORED = frozenset({"ping", "hello", "ismaster", "isMaster", "endSessions", "buildInfo"})
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+        self._collections: dict[tuple, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in self._IGNORED:
+            return
+        collection = event.command.get(event.command_name)
+        self._collections[(event.connection_id, event.request_id)] = (
+            collection if isinstance(collection, str) else "")
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._count(event)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._count(event)
+
+    def _count(self, event) -> None:
+        collection = self._collections.pop((event.connection_id, event.request_id), None)
+        if collection is None:
+            return
+        labels = (self._metrics.service, event.command_name, collection)
+        self._metrics.store_commands.labels(*labels).inc()
+        self._metrics.store_seconds.labels(*labels).inc(event.duration_micros / 1e6)
 
 
 _DIGITS = re.compile(r"\d+")

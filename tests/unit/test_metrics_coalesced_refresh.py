@@ -1,0 +1,56 @@
+"""Batches that arrive while a ranking refresh runs share the next one, and none returns before a
+refresh that started after it asked."""
+
+import asyncio
+
+import pytest
+
+from hotline.metrics.store import CoalescedRefresh
+
+
+class Refreshes:
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.runs: list[dict[str, set[str]]] = []
+        self.release = asyncio.Event()
+        self.fail_on = fail_on
+
+    async def __call__(self, *, periods: dict[str, set[str]]) -> None:
+        self.runs.append(periods)
+        await self.release.wait()
+        if len(self.runs) == self.fail_on:
+            raise RuntimeError("store down")
+
+
+async def test_callers_during_a_run_share_the_next_run_with_their_months_merged():
+    refreshes = Refreshes()
+    shared = CoalescedRefresh(refreshes)
+    first = asyncio.create_task(shared({"2026-05": {"a"}}))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(shared({"2026-05": {u}})) for u in ("b", "c")]
+    later.append(asyncio.create_task(shared({"2026-06": {"d"}})))
+    await asyncio.sleep(0.01)
+    assert refreshes.runs == [{"2026-05": {"a"}}]  # the others wait: the run in progress may have read before them
+    assert not any(t.done() for t in [first, *later])
+    refreshes.release.set()
+    await asyncio.gather(first, *later)
+    assert refreshes.runs == [{"2026-05": {"a"}}, {"2026-05": {"b", "c"}, "2026-06": {"d"}}]
+
+
+async def test_a_failed_refresh_fails_the_callers_it_served_and_not_the_next():
+    refreshes = Refreshes(fail_on=2)
+    shared = CoalescedRefresh(refreshes)
+    first = asyncio.create_task(shared({"2026-05": {"a"}}))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(shared({"2026-05": {"b"}}))
+    refreshes.release.set()
+    await first
+    with pytest.raises(RuntimeError):
+        await second
+    await shared({"2026-05": {"c"}})
+    assert [set(r["2026-05"]) for r in refreshes.runs] == [{"a"}, {"b"}, {"c"}]
+
+
+async def test_nothing_to_refresh_runs_nothing():
+    refreshes = Refreshes()
+    await CoalescedRefresh(refreshes)({})
+    assert refreshes.runs == []
