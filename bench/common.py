@@ -81,6 +81,10 @@ class Namespace:
         finally:
             await admin.close()
         client = AsyncMongoClient(self.settings.mongodb_url)
+        database = client[self.settings.mongodb_database]
+        # Collections first: the local server sometimes refuses to drop a whole database.
+        for name in await database.list_collection_names():
+            await database.drop_collection(name)
         await client.drop_database(self.settings.mongodb_database)
         await client.close()
 

@@ -579,7 +579,7 @@ def main(
     limit_records: int = typer.Option(10_000, help="Records for the raw limit and the relay."),
     rate: float = typer.Option(100, help="Offered load, tickets per second."),
     seconds: float = typer.Option(5, help="How long the offered load lasts."),
-    tickets: int = typer.Option(300, help="Tickets published at once for the saturating run."),
+    tickets: int = typer.Option(1000, help="Tickets published at once for the saturating run."),
     contact_delay_s: float = typer.Option(0.5, help="How long a unit takes to contact the citizen."),
     poll_s: float = typer.Option(0.1, help="How often the rankings are read (freshness is accurate to it)."),
     timeout_s: float = typer.Option(420, help="Give up on a phase after this long."),

@@ -178,5 +178,9 @@ async def private_space(stack: dict, prefix: str, database: str, specs: list) ->
         finally:
             await admin.close()
         client = AsyncMongoClient(stack["mongodb_url"])
+        # Collections first: mongo-java-server sometimes refuses to drop a whole database
+        # ("Expected [H2UniqueIndex[name=_id_]] to be empty"), and leftovers slow every commit.
+        for name in await client[database].list_collection_names():
+            await client[database].drop_collection(name)
         await client.drop_database(database)
         await client.close()

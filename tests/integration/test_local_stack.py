@@ -211,3 +211,31 @@ def test_stack_up_twice_reuses_the_running_servers(prepared_stack) -> None:
 
     status = _stack("status", timeout=30)
     assert status.returncode == 0, f"{status.stdout}\n{status.stderr}"
+
+
+def test_guarded_queries_served_by_key_answer_as_the_whole_query_says(launchers: Launchers, tmp_path: Path) -> None:
+    """The launcher's KeyFirstUniqueIndex finds `{_id: X, <other conditions>}` by key; every
+    condition must still hold for a document to match, read or written."""
+    port = free_port()
+    proc = launchers.start(port, tmp_path / "guards.mv", "guards")
+    launchers.wait_listening(proc, port, "guards")
+    client = _client(port)
+    try:
+        coll = client.guards.tickets
+        coll.insert_many([{"_id": f"t{i}", "state": "open" if i % 2 else "closed", "n": i,
+                           "timeline": [{"event_id": f"e{i}"}]} for i in range(200)])
+        assert coll.update_one({"_id": "t2", "state": {"$ne": "closed"}}, {"$set": {"x": 1}}).matched_count == 0
+        assert coll.update_one({"_id": "t3", "state": {"$ne": "closed"}}, {"$set": {"x": 1}}).matched_count == 1
+        assert coll.update_one({"_id": "t3", "timeline.event_id": {"$ne": "e3"}},
+                               {"$push": {"timeline": {"event_id": "e3"}}}).matched_count == 0
+        assert coll.count_documents({"_id": "t3", "x": 1}) == 1
+        assert [d["_id"] for d in coll.find({"_id": {"$in": ["t4", "t5", "t7", "nope"]}, "state": "open"}).sort("_id")] \
+            == ["t5", "t7"]
+        assert [d["_id"] for d in coll.find({"_id": "t4", "$or": [{"state": "open"}, {"n": 4}]})] == ["t4"]
+        assert coll.delete_one({"_id": "t9", "state": "closed"}).deleted_count == 0
+        assert coll.count_documents({"_id": {"$regex": "^t1"}, "state": "open"}) == 56
+        # A guarded upsert that does not match an existing document collides with it, as on MongoDB.
+        with pytest.raises(Exception, match="E11000|duplicate"):
+            coll.update_one({"_id": "t2", "state": "open"}, {"$set": {"y": 1}}, upsert=True)
+    finally:
+        client.close()
