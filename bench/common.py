@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from hotline.cli import all_topic_specs
@@ -327,8 +328,6 @@ def wait_healthy(services: list[ServiceProcess], timeout_s: float = 300) -> None
 def store_commands(services: list[ServiceProcess]) -> dict[str, dict[str, float]]:
     """Each service's store round trips so far, from its /metrics: "service command collection" ->
     {commands, seconds}."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     totals: dict[str, dict[str, float]] = {}
     for service in services:
         text = httpx.get(f"http://127.0.0.1:{service.port}/metrics", timeout=10).text

@@ -20,12 +20,12 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline.catalogue import Catalogue, default_catalogue, load_catalogue
 from hotline.contracts.common import IanaTimeZone
 from hotline.gazetteer import Gazetteer, beijing
+from hotline.yaml_files import read_yaml_mapping
 
 
 class CityError(ValueError):
@@ -65,12 +65,8 @@ def load_city(path: Path | str | None) -> City:
     if path is None:
         return BEIJING
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CityError(f"cannot read city file {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CityError(f"city file {path} must be a YAML mapping (name, code, timezone, places, catalogue)")
+    data = read_yaml_mapping(path, what="city file", keys="name, code, timezone, places, catalogue",
+                             error=CityError)
     try:
         city = City.model_validate(data)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from hotline.contracts import RecordContact, ResolveTicket, TicketDispatched, to
 from hotline.contracts.followup import ContactKind
 from hotline.followup.actions import FollowupActions
 from hotline.followup.casework_store import CaseworkStore
+from hotline.followup.domain import resolve
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore, resolution_change
 from hotline.runtime.kafka import Publisher, build_broker
@@ -100,7 +101,6 @@ async def test_a_batch_of_contacts_and_resolutions_takes_a_few_round_trips(count
                              resolved_at=at + timedelta(minutes=30))
     ours = [(t, f"r-{t}", resolution("FIXED")) for t in tickets[1:]]
     rival_ticket_state = (await store.get_many(ticket_ids=[rival_ticket]))[rival_ticket]
-    from hotline.followup.domain import resolve
     store.rival = resolve(rival_ticket_state, resolution("OTHER"), ticket_id=rival_ticket, now=datetime.now(UTC))
     listener.names.clear()
     outcomes = await actions.contacts_and_resolutions(ours, now=datetime.now(UTC))

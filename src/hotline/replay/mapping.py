@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline.contracts import ticket_id_for
@@ -31,6 +30,7 @@ from hotline.intake.bulk_import import (
     map_row,
     parse_time,
 )
+from hotline.yaml_files import read_yaml_mapping
 
 # The repository's data/replay/ folder: shipped mappings, city files and samples.
 REPLAY_DATA = Path(__file__).resolve().parents[3] / "data" / "replay"
@@ -124,12 +124,8 @@ def load_replay_mapping(name_or_path: str | Path) -> ReplayMapping:
                 f"no replay mapping file {str(name_or_path)!r} and no shipped one of that name "
                 f"(shipped: {', '.join(shipped_replay_mappings()) or 'none'})"
             )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise MappingError(f"cannot read replay mapping {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MappingError(f"{path} must be a YAML mapping of keys (name, city, fields, lifecycle, ...)")
+    data = read_yaml_mapping(path, what="replay mapping", keys="name, city, fields, lifecycle, ...",
+                             error=MappingError)
     try:
         mapping = ReplayMapping.model_validate(data)
     except ValidationError as exc:
