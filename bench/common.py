@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,6 +188,28 @@ async def read_to_end(bootstrap: str, names: list[str]) -> list:
                 if batch and batch[-1].offset + 1 >= remaining.get(tp, 0):
                     remaining.pop(tp, None)
         return records
+    finally:
+        await consumer.stop()
+
+
+async def records_written(ns: Namespace, skip: tuple[str, ...] = ("bench.",)) -> dict[str, int]:
+    """How many records each of the run's topics holds (end offsets), but the bench's own."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.kafka)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(ns.settings.topic_prefix)
+                 and not t.removeprefix(ns.settings.topic_prefix).startswith(skip)]
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=ns.kafka, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        counts: dict[str, int] = defaultdict(int)
+        for tp, end in (await consumer.end_offsets(parts)).items():
+            counts[tp.topic.removeprefix(ns.settings.topic_prefix)] += end
+        return {t: n for t, n in sorted(counts.items()) if n}
     finally:
         await consumer.stop()
 

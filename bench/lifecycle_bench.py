@@ -8,7 +8,8 @@ and store, against the raw-Kafka limit measured in the same run.
 3. Saturation: a burst of tickets taken through the whole lifecycle (received, dispatched,
    contacted, resolved, called back and closed) until every ticket is closed and the rankings count
    every callback: tickets/s.
-4. Rebuild: the metrics projections recomputed from the run's topics, beside a raw read of them.
+4. Rebuild: the metrics projections recomputed from the run's metrics records and copies of them
+   about other tickets (ten times the run by default), beside a raw read of the same records.
 The bench plays the handling units and the callback centre: it answers each dispatch with a
 contact, each contact with a resolution (commands on `followup.commands`), each resolution with a
 satisfied callback on `hotline.callbacks`. Each service's CPU share and peak RSS are read from
@@ -18,6 +19,7 @@ satisfied callback on `hotline.callbacks`. Each service's CPU share and peak RSS
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +43,7 @@ from common import (
     raw_record,
     raw_records,
     read_to_end,
+    records_written,
     stack_pids,
     start_service,
     store_commands,
@@ -413,6 +416,11 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
             }
             if profiler:
                 burst["profile"] = {"service": profile, **_profile_summary(profiler, logs)}
+            # Every ticket of the run (warm-up, offered load, burst) is closed: what it cost in records.
+            written = await records_written(ns)
+            run_tickets = 20 + offered + tickets
+            burst["kafka_records"] = {"tickets": run_tickets, "by_topic": written,
+                                      "per_ticket": sum(written.values()) / run_tickets}
         finally:
             await watch.stop()
             await driver.stop()
@@ -462,16 +470,54 @@ def _profile_summary(profiler: subprocess.Popen, logs: Path, top: int = 12) -> d
 # 4. Rebuild
 
 
-async def rebuild_rates(ns: Namespace) -> dict:
-    """Rebuild the metrics projections from the run's topics, beside a raw read of the same topics."""
-    names = [ns.topic(t) for t in TOPIC_EVENTS]
-    started = time.perf_counter()
-    count = len(await read_to_end(ns.kafka, names))
-    raw_rate = count / (time.perf_counter() - started)
-    settings = MetricsSettings(kafka_bootstrap_servers=ns.kafka, mongodb_url=ns.settings.mongodb_url,
-                               mongodb_database=ns.settings.mongodb_database, topic_prefix=ns.settings.topic_prefix)
-    report = await rebuild(settings)
-    return {"records": report.records, "raw_read_records_per_s": raw_rate, "events_per_s": report.events_per_s,
+# Ticket ids as intake makes them ("TK" and 16 hex digits), wherever a record names one.
+TICKET_ID = re.compile(rb"TK[0-9A-F]{16}")
+
+
+def about_other_tickets(value: bytes, copy: int) -> bytes:
+    """The same record about other tickets: each ticket id mapped to another, the same way
+    throughout one copy, so every copy is a whole, consistent history of its own tickets."""
+    if copy == 0:
+        return value
+    shift = copy * 0x9E3779B97F4A7C15  # a large odd step: copies never land on each other's ids
+    return TICKET_ID.sub(lambda m: b"TK%016X" % ((int(m.group()[2:], 16) + shift) % 2**64), value)
+
+
+async def rebuild_rates(ns: Namespace, copies: int) -> dict:
+    """Rebuild the metrics projections from the run's metrics records and `copies` copies of them
+    about other tickets (a run alone is too small: fixed costs would weigh), on topics and a
+    database of its own, beside a raw read of the same records."""
+    corpus = Namespace(ns.settings.model_copy(update={
+        "topic_prefix": f"{ns.settings.topic_prefix}rebuild-",
+        "mongodb_database": f"{ns.settings.mongodb_database}_rebuild"}), ns.run)
+    try:
+        records = await read_to_end(ns.kafka, [ns.topic(t) for t in TOPIC_EVENTS])
+        await ensure_topics(ns.kafka, [topics.TopicSpec(corpus.topic(s.name), s.partitions)
+                                       for s in topics.core_topics() if s.name in TOPIC_EVENTS])
+        out = producer(ns.kafka, linger_ms=20)
+        await out.start()
+        try:
+            for copy in range(copies + 1):
+                sent = [await out.send(corpus.topic(r.topic.removeprefix(ns.settings.topic_prefix)),
+                                       about_other_tickets(r.value or b"", copy),
+                                       key=about_other_tickets(r.key, copy) if r.key else None,
+                                       headers=list(r.headers or ()))
+                        for r in records]
+                await asyncio.gather(*sent)
+        finally:
+            await out.stop()
+        names = [corpus.topic(t) for t in TOPIC_EVENTS]
+        started = time.perf_counter()
+        count = len(await read_to_end(ns.kafka, names))
+        raw_rate = count / (time.perf_counter() - started)
+        settings = MetricsSettings(kafka_bootstrap_servers=ns.kafka, mongodb_url=ns.settings.mongodb_url,
+                                   mongodb_database=corpus.settings.mongodb_database,
+                                   topic_prefix=corpus.settings.topic_prefix)
+        report = await rebuild(settings)
+    finally:
+        await corpus.clean_up()
+    return {"records": report.records, "tickets": report.tickets, "copies_of_the_run": copies,
+            "raw_read_records_per_s": raw_rate, "events_per_s": report.events_per_s,
             "read_seconds": report.read_seconds, "seconds": report.seconds}
 
 
@@ -479,7 +525,7 @@ async def rebuild_rates(ns: Namespace) -> dict:
 
 
 async def run(limit_records: int, rate: float, seconds: float, tickets: int, contact_delay_s: float,
-              poll_s: float, timeout_s: float, profile: str | None) -> dict:
+              poll_s: float, timeout_s: float, profile: str | None, rebuild_copies: int) -> dict:
     ns = Namespace.fresh("bench")
     logs = RESULTS.parents[1] / ".local" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
@@ -496,8 +542,8 @@ async def run(limit_records: int, rate: float, seconds: float, tickets: int, con
             results.update(await lifecycle_phases(
                 ns, logs, rate=rate, seconds=seconds, tickets=tickets, contact_delay_s=contact_delay_s,
                 poll_s=poll_s, timeout_s=timeout_s, profile=profile))
-        with console.status("rebuild from the run's topics"):
-            results["rebuild"] = await rebuild_rates(ns)
+        with console.status(f"rebuild from the run's metrics records and {rebuild_copies} copies of them"):
+            results["rebuild"] = await rebuild_rates(ns, rebuild_copies)
     finally:
         await ns.clean_up()
     results["machine_after"] = machine()
@@ -509,11 +555,13 @@ def ratios(results: dict) -> dict:
     relay = results["limit"]["faststream_relay"]["records_per_s"]
     lifecycle = results["saturation"]["tickets_per_s"]
     rebuild_ = results["rebuild"]
+    per_ticket = results["saturation"].get("kafka_records", {}).get("per_ticket")
     return {
         "relay_to_raw": relay / limit,
         "lifecycle_tickets_to_raw_records": lifecycle / limit,
         "lifecycle_tickets_to_relay_records": lifecycle / relay,
         "rebuild_to_raw_read": rebuild_["events_per_s"] / rebuild_["raw_read_records_per_s"],
+        **({"lifecycle_tickets_to_raw_ceiling": lifecycle / (limit / per_ticket)} if per_ticket else {}),
     }
 
 
@@ -551,6 +599,15 @@ def table(results: dict, baseline: dict | None) -> Table:
         f"{results['saturation']['tickets_per_s']:,.0f} tickets/s",
         f"{r['lifecycle_tickets_to_raw_records']:.2g} (relay {r['lifecycle_tickets_to_relay_records']:.2g})",
         f"≥ {AIMS['lifecycle_tickets_per_s']:,}", fig(("saturation", "tickets_per_s"), "{:,.0f}"))
+    records = results["saturation"].get("kafka_records")
+    if records:
+        # A ticket's lifecycle is this many records, each produced and consumed at least once: the
+        # raw limit alone caps the lifecycle at limit / records, before any processing.
+        row("Kafka records written per ticket's lifecycle (every topic)", f"{records['per_ticket']:.1f}")
+        row("lifecycle ceiling at the raw limit (limit / records per ticket)",
+            f"{limit / records['per_ticket']:,.0f} tickets/s", "1.00")
+        row("full lifecycle against that ceiling", f"{results['saturation']['tickets_per_s']:,.0f} tickets/s",
+            f"{r['lifecycle_tickets_to_raw_ceiling']:.2f}")
     for name, p in hops.items():
         if p["p50"] is None:
             row(f"{name} (ms)", "no samples")
@@ -565,7 +622,8 @@ def table(results: dict, baseline: dict | None) -> Table:
                 _round_trips(baseline, phase))
     rb = results["rebuild"]
     row("raw read of the metrics topics (rebuild's limit)", f"{rb['raw_read_records_per_s']:,.0f} records/s", "1.00")
-    row("metrics rebuild", f"{rb['events_per_s']:,.0f} events/s", f"{r['rebuild_to_raw_read']:.3f}",
+    row(f"metrics rebuild ({rb['records']:,} records, {rb.get('tickets', 0):,} tickets)",
+        f"{rb['events_per_s']:,.0f} events/s", f"{r['rebuild_to_raw_read']:.3f}",
         f"≥ {AIMS['rebuild_events_per_s']:,}", fig(("rebuild", "events_per_s"), "{:,.0f}"))
     for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
         for name, p in results[phase]["processes"].items():
@@ -584,11 +642,14 @@ def main(
     poll_s: float = typer.Option(0.1, help="How often the rankings are read (freshness is accurate to it)."),
     timeout_s: float = typer.Option(420, help="Give up on a phase after this long."),
     profile: str | None = typer.Option(None, help="Sample this service with py-spy during the saturating run."),
+    rebuild_copies: int = typer.Option(9, help="Copies of the run's metrics records (about other tickets) "
+                                               "that the rebuild reads besides the run's own."),
     baseline: Path | None = typer.Option(None, help="An earlier results file to show beside this run."),
     out: Path | None = typer.Option(None, help="Results file (default bench/results/<date>.json)."),
 ) -> None:
     """Run the end-to-end benchmark on the local stack, print the table, write the results."""
-    results = asyncio.run(run(limit_records, rate, seconds, tickets, contact_delay_s, poll_s, timeout_s, profile))
+    results = asyncio.run(run(limit_records, rate, seconds, tickets, contact_delay_s, poll_s, timeout_s, profile,
+                              rebuild_copies))
     results["ratios"] = ratios(results)
     results["aims"] = AIMS
     before = json.loads(baseline.read_text()) if baseline else None

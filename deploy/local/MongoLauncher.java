@@ -81,7 +81,7 @@ public final class MongoLauncher {
                                                             boolean sparse) {
                 // H2Database's own map name, so existing store files keep their indexes.
                 String map = getFullCollectionNamespace(collection) + "._index_" + indexName;
-                return new KeyFirstUniqueIndex(getMvStore().openMap(map), indexName, keys, sparse);
+                return new KeyFirstUniqueIndex(KeyFirstUniqueIndex.openMap(getMvStore(), map), indexName, keys, sparse);
             }
         }
 

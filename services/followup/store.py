@@ -80,16 +80,17 @@ class FollowupStore:
 
     async def get_by_ticket_id(self, *, ticket_id: str) -> FollowupTicket | None:
         """The ticket, if followup has seen its dispatch."""
-        return _ticket_from(await self._tickets.find_one({"_id": ticket_id}))
+        return _ticket_from(await self._tickets.find_one({"_id": ticket_id}, _WITHOUT_TIMELINE))
 
     async def get_many(self, *, ticket_ids: list[str]) -> dict[str, FollowupTicket]:
         """The known tickets among `ticket_ids`."""
         return {ticket_id: ticket for ticket_id, (ticket, _) in (await self.get_many_with_docs(ticket_ids=ticket_ids)).items()}
 
     async def get_many_with_docs(self, *, ticket_ids: list[str]) -> dict[str, tuple[FollowupTicket, dict]]:
-        """The known tickets among `ticket_ids`, each with its stored document, in one round trip."""
+        """The known tickets among `ticket_ids`, each with its stored document (without the
+        timeline), in one round trip."""
         found = {}
-        async for doc in self._tickets.find({"_id": {"$in": ticket_ids}}):
+        async for doc in self._tickets.find({"_id": {"$in": ticket_ids}}, _WITHOUT_TIMELINE):
             ticket = _ticket_from(doc)
             if ticket is not None:
                 found[ticket.ticket_id] = (ticket, doc)
@@ -280,6 +281,11 @@ def recorded_resolution(doc: dict | None) -> TicketResolved | None:
     if last is None:
         return None
     return TicketResolved.model_validate({k: v for k, v in last.items() if k != "note"})
+
+
+# Decisions never read the timeline, the largest part of a ticket (every event's data), which
+# grows with each event: leaving it at the store spares most of the bytes a ticket read decodes.
+_WITHOUT_TIMELINE = {"timeline": 0}
 
 
 def _slot(mark_id: str) -> str:

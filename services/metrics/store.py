@@ -3,25 +3,30 @@
 No transactions and no counters: each level is recomputed from the one below and written with a
 guard, so two instances, redeliveries and crashes between writes all settle on the same figures.
 - a fact's entries are set idempotently, and its version `fv` grows with every write;
-- a unit-month takes a ticket's summary only from a newer fact version (`seen.<ticket>`), then its
-  figures are recomputed from the tickets it holds and written only if no one wrote meanwhile (`v`);
+- a unit-month takes a ticket's summary only from a newer fact version (`seen.<ticket>`); its
+  figures are recomputed from the tickets it holds, and the whole change is one update that applies
+  only over the version read (`v`), so the figures always describe what the month holds. A writer
+  that lost a race reads the month again and retries;
 - a month's rankings and hotspots are recomputed from the unit-months' figures after a counter
   (`seq`) is taken, and written only over an older `seq`: the highest one read everything before it.
 
-Round trips, not documents, are what the store charges for, so a batch costs about nine commands
-whatever its size: facts (write, read), unit-months (read, write), figures, then per month the
-counter (which also indexes the month's units), the figures read, rankings and hotspots. A
-unit-month's figures are computed from what was read plus this batch's tickets and confirmed in the
-same bulk by a check on `v` and `seen` (see `project`); only when a check fails are the months read
-again. The unit -> months index and the latest month are written once per process (idempotent).
+Round trips and document rewrites, not documents read, are what the store charges for, so a batch
+costs about nine commands whatever its size: facts (write, read), unit-months (read, write),
+figures, then per month the counter (which also indexes the month's units), the figures read,
+rankings and hotspots; and one update per document. A guarded write that must also create its
+document is an upsert, which an existing newer document refuses as a duplicate `_id`. The unit ->
+months index and the latest month are written once per process (idempotent).
 """
+
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -34,45 +39,56 @@ COLLECTIONS = (
     "metrics_units", "metrics_rankings", "metrics_hotspots", "metrics_meta",
 )
 _HIDDEN = {"tickets": 0, "returned": 0, "seen": 0, "v": 0}
+_DUPLICATE_KEY = 11000
+# Writers of one unit-month retry after a lost race; one of them always wins, so a few suffice.
+_MONTH_ATTEMPTS = 10
 
 
-class CoalescedRefresh:
-    """Runs refreshes one at a time; callers that arrive while one runs share the next (their
-    months merged). Each caller returns after a refresh that started after it asked, so what it
-    wrote is in the rankings before its offsets are committed; a failed refresh fails every
-    caller it served (their batches are redelivered)."""
+class Coalesced:
+    """Runs `work` one call at a time; callers that arrive while one runs share the next, their
+    arguments merged. Each caller returns after a run that started after it asked, so what it
+    brought is written before its offsets are committed; a failed run fails every caller it
+    served (their batches are redelivered)."""
 
-    def __init__(self, refresh: Callable[..., Awaitable[None]]) -> None:
-        self._refresh = refresh
+    def __init__(self, work: Callable[[Any], Awaitable[None]], *, merge: Callable[[Any, Any], None],
+                 fresh: Callable[[], Any]) -> None:
+        self._work, self._merge, self._fresh = work, merge, fresh
         self._running: asyncio.Task | None = None
         self._next: asyncio.Task | None = None
-        self._next_periods: dict[str, set[str]] = {}
+        self._next_argument = fresh()
 
-    async def __call__(self, periods: dict[str, set[str]]) -> None:
-        if not periods:
+    async def __call__(self, argument: Any) -> None:
+        if not argument:
             return
-        for period, units in periods.items():
-            self._next_periods.setdefault(period, set()).update(units)
+        self._merge(self._next_argument, argument)
         if self._next is None:
             self._next = asyncio.ensure_future(self._after(self._running))
-        # Shielded: a caller cancelled at shutdown does not cancel the others' refresh.
+        # Shielded: a caller cancelled at shutdown does not cancel the others' run.
         await asyncio.shield(self._next)
 
     async def _after(self, previous: asyncio.Task | None) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):  # its failure was its own callers'
                 await previous
-        periods, self._next_periods = self._next_periods, {}
+        argument, self._next_argument = self._next_argument, self._fresh()
         self._running, self._next = self._next, None
         try:
-            await self._refresh(periods=periods)
+            await self._work(argument)
         finally:
             if self._running is asyncio.current_task():
                 self._running = None
 
 
-def _newer(field: str, version: int) -> dict[str, Any]:
-    return {"$or": [{field: {"$lt": version}}, {field: {"$exists": False}}]}
+def _merge_periods(into: dict[str, set[str]], periods: dict[str, set[str]]) -> None:
+    for period, units in periods.items():
+        into.setdefault(period, set()).update(units)
+
+
+class CoalescedRefresh(Coalesced):
+    """Ranking refreshes shared by the callers that arrive while one runs, their months merged."""
+
+    def __init__(self, refresh: Callable[..., Awaitable[None]]) -> None:
+        super().__init__(lambda periods: refresh(periods=periods), merge=_merge_periods, fresh=dict)
 
 
 class MetricsStore:
@@ -94,18 +110,24 @@ class MetricsStore:
         self._indexed: set[tuple[str, str]] = set()
         self._latest: str | None = None
         self._refresh_shared = CoalescedRefresh(self.refresh)
+        self._handle_shared = Coalesced(self._handle_now, merge=list.extend, fresh=list)
 
     async def ensure_indexes(self) -> None:
         """Reads are by `_id` only."""
 
     async def handle(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
-        """Apply a batch's fact entries and bring every projection they touch up to date."""
+        """Apply a batch's fact entries and bring every projection they touch up to date.
+
+        The five topics' batches that arrive while one is written share the next write: the store
+        charges by round trip and by document rewritten, whatever a write holds, and one month's
+        tickets then go in together. A month is also written by one batch at a time this way."""
+        await self._handle_shared(updates)
+
+    async def _handle_now(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
         touched = await self.apply(updates)
         units = await self.project(ticket_ids=touched)
         await self._index(units)
-        # The rankings are the batch's costliest writes (every unit of the month): batches of the
-        # five topics that arrive while one refresh runs share the next.
-        await self._refresh_shared(units)
+        await self.refresh(periods=units)
 
     async def apply(self, updates: list[tuple[str, dict[str, Any]]]) -> set[str]:
         """Set the facts' entries (one write per ticket); return the tickets touched."""
@@ -131,63 +153,30 @@ class MetricsStore:
                 month["tickets"][key(fact["_id"])] = (section, summary, fact.get("fv", 0))
         if not wanted:
             return {}
-        ids = sorted(wanted)
-        current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": ids}})}
-        ops, settled = [], {}
-        for month_id in ids:
-            month, doc = wanted[month_id], current.get(month_id, {})
-            sections = {"tickets": dict(doc.get("tickets", {})), "returned": dict(doc.get("returned", {}))}
-            seen = doc.get("seen", {})
-            # Only tickets newer than what the month holds: the others' ops could not match.
-            fresh = {t: entry for t, entry in month["tickets"].items() if seen.get(t, -1) < entry[2]}
-            for ticket, (section, summary, _) in fresh.items():
-                sections[section][ticket] = summary
-                sections["returned" if section == "tickets" else "tickets"].pop(ticket, None)
-            # Written with the tickets, so a reader never sees tickets without their figures.
-            figures = unit_month_figures(sections["tickets"], sections["returned"])
-            ops.append(UpdateOne(
-                {"_id": month_id},
-                {"$setOnInsert": {**month["meta"], "tickets": {}, "returned": {}, "seen": {}, "v": 0}},
-                upsert=True,
-            ))
-            for ticket, (section, summary, fv) in fresh.items():
-                other = "returned" if section == "tickets" else "tickets"
-                ops.append(UpdateOne(
-                    {"_id": month_id, **_newer(f"seen.{ticket}", fv)},
-                    {"$set": {f"seen.{ticket}": fv, f"{section}.{ticket}": summary, **figures},
-                     "$unset": {f"{other}.{ticket}": ""}, "$inc": {"v": 1}},
-                ))
-            # The check: `v` moved by exactly our tickets and each holds our version, so no one else
-            # wrote in between (a ticket op of ours that lost to another writer's op of the same
-            # version counts the same) and the month holds what `figures` was computed from.
-            v = doc.get("v", 0) + len(fresh)
-            ops.append(UpdateOne({"_id": month_id, "v": v, **{f"seen.{t}": e[2] for t, e in fresh.items()}},
-                                 {"$set": figures}))
-            settled[month_id] = (month["meta"], v, figures)
-        result = await self._months.bulk_write(ops, ordered=True)
-        # Every op names one `_id`, so each op that took effect counts once (mongo-java-server's
-        # `n` was exact in a test of two clients racing guarded updates); a short count means some
-        # check failed: recompute from what the months hold.
-        if result.matched_count + result.upserted_count < len(ops):
-            return await self._settle(ids)
-        await self._figures.bulk_write([op for month_id, (meta, v, figures) in settled.items()
-                                        for op in _figure_ops(month_id, meta, v, figures)], ordered=True)
+        settled: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = {}
+        pending = sorted(wanted)
+        current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": pending}})}
+        for _ in range(_MONTH_ATTEMPTS):
+            writes = {m: _month_write(m, wanted[m], current.get(m)) for m in pending}
+            ops = [w.op for w in writes.values() if w.op is not None]
+            if ops and not await _all_applied(self._months, ops):
+                # Another instance wrote one of these months since it was read: what it holds now
+                # says which writes went in; the others are recomputed from it and tried again.
+                current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": pending}})}
+                done = [m for m, w in writes.items() if w.went_in(current.get(m))]
+            else:
+                done = pending
+            for m in done:
+                settled[m] = (wanted[m]["meta"], writes[m].v, writes[m].figures)
+            pending = [m for m in pending if m not in settled]
+            if not pending:
+                break
+        else:
+            raise RuntimeError(f"unit-months kept changing under this batch: {pending}")
+        await _write_if_newer(self._figures, [
+            (month_id, {"unit_code": meta["unit_code"], "period": meta["period"], "figures": figures}, v)
+            for month_id, (meta, v, figures) in settled.items()], version="v")
         return _by_period(meta for meta, _, _ in settled.values())
-
-    async def _settle(self, month_ids: list[str]) -> dict[str, set[str]]:
-        """Recompute figures from what the months hold now (another instance may have written)."""
-        docs = [d async for d in self._months.find({"_id": {"$in": month_ids}}, {"seen": 0})]
-        month_ops, figure_ops = [], []
-        for doc in docs:
-            figures = unit_month_figures(doc.get("tickets", {}), doc.get("returned", {}))
-            if any(doc.get(name) != value for name, value in figures.items()):
-                month_ops.append(UpdateOne({"_id": doc["_id"], "v": doc["v"]}, {"$set": figures}))
-            figure_ops.extend(_figure_ops(doc["_id"], doc, doc["v"], figures))
-        if month_ops:
-            await self._months.bulk_write(month_ops, ordered=False)
-        if figure_ops:
-            await self._figures.bulk_write(figure_ops, ordered=True)
-        return _by_period(docs)
 
     async def _index(self, units: dict[str, set[str]]) -> None:
         """Which months each unit has figures in, and the latest month: `$set` and `$max` are
@@ -319,18 +308,84 @@ def _by_period(docs: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
     return units
 
 
-def _figure_ops(month_id: str, meta: dict[str, Any], v: int, figures: dict[str, Any]) -> list[UpdateOne]:
-    """A unit-month's light figures, written only over an older `v` of the month."""
-    light = {"unit_code": meta["unit_code"], "period": meta["period"]}
-    return [UpdateOne({"_id": month_id}, {"$setOnInsert": {**light, "v": -1}}, upsert=True),
-            UpdateOne({"_id": month_id, **_newer("v", v)}, {"$set": {"figures": figures, "v": v}})]
+@dataclass(frozen=True)
+class _MonthWrite:
+    """A unit-month with a batch's fresh tickets in: the write (None when nothing is fresh), the
+    version it leaves and the figures it holds then."""
+
+    op: UpdateOne | None
+    v: int
+    figures: dict[str, Any]
+    fresh: dict[str, int]  # ticket key -> fact version
+
+    def went_in(self, doc: dict[str, Any] | None) -> bool:
+        """Whether the month as read now holds this write (or an identical one)."""
+        if doc is None or doc.get("v") != self.v:
+            return False
+        seen = doc.get("seen", {})
+        return all(seen.get(t) == fv for t, fv in self.fresh.items())
 
 
-async def _write_if_newer(collection: AsyncCollection, docs: list[tuple[str, dict[str, Any], int]]) -> None:
-    """Replace each document's content unless a later computation (`seq`) already did."""
-    ops = []
-    for doc_id, doc, seq in docs:
-        ops.append(UpdateOne({"_id": doc_id}, {"$setOnInsert": {"seq": 0}}, upsert=True))
-        ops.append(UpdateOne({"_id": doc_id, "seq": {"$lt": seq}}, {"$set": {**doc, "seq": seq}}))
-    if ops:
-        await collection.bulk_write(ops, ordered=True)
+def _month_write(month_id: str, wanted: dict[str, Any], doc: dict[str, Any] | None) -> _MonthWrite:
+    """The month as read plus the batch's tickets newer than what it holds, written in one update
+    that applies only over the version read (`v`): the figures then describe exactly the tickets
+    the month holds. One update, not one per ticket: the store rewrites the whole document on each."""
+    doc = doc or {}
+    sections = {"tickets": dict(doc.get("tickets", {})), "returned": dict(doc.get("returned", {}))}
+    seen = doc.get("seen", {})
+    fresh = {t: entry for t, entry in wanted["tickets"].items() if seen.get(t, -1) < entry[2]}
+    changes: dict[str, Any] = {}
+    removals: dict[str, str] = {}
+    for ticket, (section, summary, fv) in fresh.items():
+        other = "returned" if section == "tickets" else "tickets"
+        sections[section][ticket] = summary
+        sections[other].pop(ticket, None)
+        changes[f"seen.{ticket}"] = fv
+        changes[f"{section}.{ticket}"] = summary
+        if ticket in doc.get(other, {}):
+            removals[f"{other}.{ticket}"] = ""
+    figures = unit_month_figures(sections["tickets"], sections["returned"])
+    v_read = doc.get("v", 0)
+    v = v_read + len(fresh)
+    versions = {t: entry[2] for t, entry in fresh.items()}
+    if not fresh:
+        return _MonthWrite(None, v_read, figures, versions)
+    if not doc:
+        # A new month: a second writer creating it too collides on `_id` and tries again.
+        whole = {**wanted["meta"], **sections, "seen": versions, **figures, "v": v}
+        return _MonthWrite(UpdateOne({"_id": month_id, "v": 0}, {"$set": whole}, upsert=True), v, figures, versions)
+    update: dict[str, Any] = {"$set": {**changes, **figures, "v": v}}
+    if removals:
+        update["$unset"] = removals
+    return _MonthWrite(UpdateOne({"_id": month_id, "v": v_read}, update), v, figures, versions)
+
+
+async def _all_applied(collection: AsyncCollection, ops: list[UpdateOne]) -> bool:
+    """Run guarded writes, each naming one `_id`, in any order; whether every one took effect.
+    A guarded upsert that misses an existing document is refused as a duplicate `_id`."""
+    try:
+        result = await collection.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        _raise_unless_duplicates(exc)
+        return False
+    return result.matched_count + result.upserted_count == len(ops)
+
+
+async def _write_if_newer(collection: AsyncCollection, docs: list[tuple[str, dict[str, Any], int]],
+                          *, version: str = "seq") -> None:
+    """Replace each document's content unless a later computation (a higher `version`) already
+    did: one guarded upsert each, which a newer document refuses as a duplicate `_id`."""
+    ops = [UpdateOne({"_id": doc_id, version: {"$lt": number}}, {"$set": {**doc, version: number}}, upsert=True)
+           for doc_id, doc, number in docs]
+    if not ops:
+        return
+    try:
+        await collection.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        _raise_unless_duplicates(exc)
+
+
+def _raise_unless_duplicates(exc: BulkWriteError) -> None:
+    if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])) \
+            or exc.details.get("writeConcernErrors"):
+        raise exc

@@ -1,11 +1,11 @@
-"""Batches that arrive while a ranking refresh runs share the next one, and none returns before a
-refresh that started after it asked."""
+"""Batches that arrive while a ranking refresh (or a whole write) runs share the next one, and none
+returns before a run that started after it asked."""
 
 import asyncio
 
 import pytest
 
-from hotline.metrics.store import CoalescedRefresh
+from hotline.metrics.store import Coalesced, CoalescedRefresh
 
 
 class Refreshes:
@@ -54,3 +54,22 @@ async def test_nothing_to_refresh_runs_nothing():
     refreshes = Refreshes()
     await CoalescedRefresh(refreshes)({})
     assert refreshes.runs == []
+
+
+async def test_batches_that_arrive_during_a_write_share_the_next_in_arrival_order():
+    writes: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def write(updates: list[str]) -> None:
+        writes.append(list(updates))
+        await release.wait()
+
+    shared = Coalesced(write, merge=list.extend, fresh=list)
+    first = asyncio.create_task(shared(["t1"]))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(shared(batch)) for batch in (["t2", "t3"], [], ["t4"])]
+    await asyncio.sleep(0.01)
+    assert writes == [["t1"]]
+    release.set()
+    await asyncio.gather(first, *later)
+    assert writes == [["t1"], ["t2", "t3", "t4"]]
