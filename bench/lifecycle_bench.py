@@ -494,7 +494,7 @@ async def rebuild_rates(ns: Namespace, copies: int) -> dict:
         records = await read_to_end(ns.kafka, [ns.topic(t) for t in TOPIC_EVENTS])
         await ensure_topics(ns.kafka, [topics.TopicSpec(corpus.topic(s.name), s.partitions)
                                        for s in topics.core_topics() if s.name in TOPIC_EVENTS])
-        out = producer(ns.kafka, linger_ms=20)
+        out = producer(ns.kafka)
         await out.start()
         try:
             for copy in range(copies + 1):

@@ -72,10 +72,15 @@ class DeadlinePolicy(BaseModel):
     def start_clock(self, *, ticket_id: str, kind: ClockKind, unit_code: str, urgency: str,
                     started_at: datetime, calendar: BusinessCalendar | None = None) -> Clock:
         """A clock of this kind, due by the policy for the ticket's urgency class."""
+        due = self.due_at(kind=kind, urgency=urgency, started_at=started_at, calendar=calendar)
+        return Clock(ticket_id=ticket_id, kind=kind, unit_code=unit_code, started_at=started_at, due_at=due)
+
+    def due_at(self, *, kind: ClockKind, urgency: str, started_at: datetime,
+               calendar: BusinessCalendar | None = None) -> datetime:
+        """When a clock of this kind, started then, is due for the urgency class."""
         durations = self.clocks[kind]
         duration = durations.get(urgency) or durations.get("any") or durations["general"]
-        due = duration.after(started_at, calendar or default_calendar())
-        return Clock(ticket_id=ticket_id, kind=kind, unit_code=unit_code, started_at=started_at, due_at=due)
+        return duration.after(started_at, calendar or default_calendar())
 
 
 @cache

@@ -14,8 +14,4 @@ from hotline.followup.policy import default_policy
 
 def response_due(dispatched_at: datetime, urgency: str | None) -> datetime:
     """The response deadline of a dispatch with this urgency class (general when unknown)."""
-    clock = default_policy().start_clock(
-        ticket_id="-", kind=ClockKind.RESPONSE, unit_code="-", urgency=urgency or "general",
-        started_at=dispatched_at,
-    )
-    return clock.due_at
+    return default_policy().due_at(kind=ClockKind.RESPONSE, urgency=urgency or "general", started_at=dispatched_at)

@@ -18,7 +18,6 @@ document is an upsert, which an existing newer document refuses as a duplicate `
 months index and the latest month are written once per process (idempotent).
 """
 
-
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from hotline.metrics.domain import FIGURE_NAMES, contributions, key, unit_month_figures, unit_month_id
 

@@ -47,15 +47,13 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
                 # Consultations the hotline answered itself are counted, never dispatched.
                 if not ticket.answered_directly:
                     tickets.setdefault(ticket.ticket_id, ticket)
-            stored = await store.get_many(ticket_ids=list(tickets))
-            new_decisions = {
-                tid: decide(t, gazetteer, catalogue) for tid, t in tickets.items() if tid not in stored
-            }
-            await store.save_new(decisions={tid: (tickets[tid], d) for tid, d in new_decisions.items()})
+            decisions = {tid: decide(t, gazetteer, catalogue) for tid, t in tickets.items()}
+            # A redelivered ticket keeps its first decision (and says whether it went out).
+            stored = await store.keep_first(decisions={tid: (tickets[tid], d) for tid, d in decisions.items()})
             outgoing = list(dead_letters)
             to_mark = []
             for tid, ticket in tickets.items():
-                dispatch, published = stored.get(tid, (new_decisions.get(tid), False))
+                dispatch, published = stored.get(tid, (decisions[tid], False))
                 if published:
                     continue
                 dispatched, assignments = dispatch_events(ticket, dispatch)

@@ -2,9 +2,13 @@
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from hotline.contracts import Assignee, TicketReceived, deterministic_event_id
 from hotline.routing.domain import Dispatch, DispatchReason, RoutingState
+
+
+_DUPLICATE_KEY = 11000
 
 
 def _as_document(dispatch: Dispatch) -> dict:
@@ -56,29 +60,33 @@ class DispatchStore:
             found[doc["_id"]] = (_from_document(doc), bool(doc.get("published")))
         return found
 
-    async def save_new(self, *, decisions: dict[str, tuple[TicketReceived, Dispatch]]) -> None:
-        """Store first decisions; one already stored wins (a new catalogue never re-decides).
+    async def keep_first(
+        self, *, decisions: dict[str, tuple[TicketReceived, Dispatch]]
+    ) -> dict[str, tuple[Dispatch, bool]]:
+        """Store first decisions; one already stored wins (a new catalogue never re-decides):
+        those are returned, with whether they were published.
 
-        The ticket is kept whole, caller included: a re-dispatch sends it to the next unit.
+        Inserted, not read first: a redelivery is rare, and a first delivery then costs one round
+        trip before the dispatch goes out instead of two. The ticket is kept whole, caller
+        included: a re-dispatch sends it to the next unit.
         """
         if not decisions:
-            return
-        await self._dispatches.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": ticket_id},
-                    {"$setOnInsert": {
-                        **_as_document(d), "attempt": 1, "published": False,
-                        "ticket": ticket.model_dump(mode="json"), "dispatched_at": ticket.received_at,
-                        "returned_by": [], "returns": 0, "escalated": False,
-                        "history": [_history_entry(d, 1, ticket.received_at)],
-                    }},
-                    upsert=True,
-                )
-                for ticket_id, (ticket, d) in decisions.items()
-            ],
-            ordered=False,
-        )
+            return {}
+        try:
+            await self._dispatches.insert_many(
+                [{"_id": ticket_id, **_as_document(d), "attempt": 1, "published": False,
+                  "ticket": ticket.model_dump(mode="json"), "dispatched_at": ticket.received_at,
+                  "returned_by": [], "returns": 0, "escalated": False,
+                  "history": [_history_entry(d, 1, ticket.received_at)]}
+                 for ticket_id, (ticket, d) in decisions.items()],
+                ordered=False,
+            )
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            return await self.get_many(ticket_ids=[e["op"]["_id"] for e in errors])
+        return {}
 
     async def get_states(self, *, ticket_ids: list[str]) -> dict[str, tuple[RoutingState, dict]]:
         """Each known ticket's routing state and the commands already applied to it."""
