@@ -1,5 +1,6 @@
 """Fixtures for tests that run the services inside the test process."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -57,6 +58,19 @@ async def services(namespace):
 async def db(namespace):
     client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
     yield client[namespace["database"]]
+    await client.close()
+
+
+@pytest.fixture
+async def fresh_db(namespace):
+    """A database of the test's own (beside the module's namespace), dropped afterwards."""
+    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+    name = f"{namespace['database']}_{uuid.uuid4().hex[:6]}"
+    yield client[name]
+    # Collections first: the local server sometimes refuses to drop a whole database.
+    for collection in await client[name].list_collection_names():
+        await client[name].drop_collection(collection)
+    await client.drop_database(name)
     await client.close()
 
 

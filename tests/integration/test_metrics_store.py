@@ -3,10 +3,8 @@ instances at once give the projection computed in memory; the rebuild's bulk loa
 
 import asyncio
 import random
-import uuid
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import FIGURE_NAMES, fact_update, fold, project_facts
@@ -15,15 +13,6 @@ from hotline.metrics.settings import MetricsSettings
 from tests.unit.test_metrics_scenario import JINGSHAN, JINGSHAN_MARCH, pure_projection, scripted_month
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-async def fresh_db(namespace):
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    name = f"{namespace['database']}_m{uuid.uuid4().hex[:6]}"
-    yield client[name]
-    await client.drop_database(name)
-    await client.close()
 
 
 def new_store(db):

@@ -1,26 +1,12 @@
 """Routing's store on the real MongoDB-protocol server: a ticket's first decision is kept, and a
 redelivered batch gets it back (with whether it went out) instead of a new one."""
 
-import uuid
-
 import pytest
-from pymongo import AsyncMongoClient
 
 from hotline.routing.store import DispatchStore
 from tests.unit.test_routing_domain import route, ticket
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-async def fresh_db(namespace):
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    name = f"{namespace['database']}_r{uuid.uuid4().hex[:6]}"
-    yield client[name]
-    for collection in await client[name].list_collection_names():
-        await client[name].drop_collection(collection)
-    await client.drop_database(name)
-    await client.close()
 
 
 async def test_first_decisions_are_kept_and_returned_to_a_redelivery(fresh_db):
