@@ -24,6 +24,18 @@ def test_without_an_endpoint_spans_go_to_the_service_file(tmp_path, monkeypatch)
     assert len(written["trace_id"]) == 32 and written["parent_id"] is None
 
 
+def test_a_trace_file_past_its_limit_moves_aside_while_the_service_runs(tmp_path):
+    path = tmp_path / "busy.jsonl"
+    path.write_text("old\n" * 40, encoding="utf-8")  # 160 bytes: over the limit at start
+    lines = telemetry.RotatingLines(path, limit=100)
+    assert (tmp_path / "busy.jsonl.1").read_text(encoding="utf-8") == "old\n" * 40
+    for n in range(30):
+        lines.write(f"span {n:02d}\n")  # 8 bytes a line: the file moves aside after 13 lines
+    lines.flush()
+    assert (tmp_path / "busy.jsonl.1").read_text(encoding="utf-8") == "".join(f"span {n:02d}\n" for n in range(13, 26))
+    assert path.read_text(encoding="utf-8") == "".join(f"span {n:02d}\n" for n in range(26, 30))
+
+
 def test_with_an_endpoint_spans_go_over_otlp_http(tmp_path, monkeypatch):
     received: list[tuple[str, bytes]] = []
 

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 TICKET_ID, UNIT_CODE, CATEGORY = "hotline.ticket_id", "hotline.unit_code", "hotline.category"
 _LIBRARY = "hotline"
-# Past this size a trace file is rotated to `<service>.jsonl.1` when a service starts.
+# Past this size a trace file moves to `<service>.jsonl.1` (replacing the one before), at start
+# and while the service runs: a service keeps at most about twice this on disk.
 _ROTATE_BYTES = 64 * 1024 * 1024
 # Request attributes that can hold personal data: a query string (an Open311 client may put the
 # caller's phone there) and the client's address.
@@ -120,10 +121,36 @@ def span_exporter(service: str, settings: ServiceSettings) -> SpanExporter:
         return OTLPSpanExporter(endpoint=endpoint)
     path = traces_dir(settings) / f"{service}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.stat().st_size > _ROTATE_BYTES:
-        path.replace(path.with_name(path.name + ".1"))
     # The SDK's console exporter writes to any stream; each span is one compact JSON line.
-    return ConsoleSpanExporter(out=path.open("a", encoding="utf-8"), formatter=span_line)
+    return ConsoleSpanExporter(out=RotatingLines(path, _ROTATE_BYTES), formatter=span_line)
+
+
+class RotatingLines:
+    """An append-only text file that moves to `<name>.1` (replacing the one before) once it
+    passes `limit` bytes, between lines. Written by one thread (the span processor's)."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self._path, self._limit = path, limit
+        self._size = path.stat().st_size if path.exists() else 0
+        if self._size > limit:
+            self._size = self._rotate()
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, text: str) -> int:
+        written = self._file.write(text)
+        self._size += len(text.encode())
+        if self._size > self._limit:
+            self._file.close()
+            self._size = self._rotate()
+            self._file = self._path.open("a", encoding="utf-8")
+        return written
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def _rotate(self) -> int:
+        self._path.replace(self._path.with_name(self._path.name + ".1"))
+        return 0
 
 
 def kafka_middlewares(service: str, settings: ServiceSettings) -> list:
