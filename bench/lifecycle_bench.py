@@ -19,7 +19,6 @@ satisfied callback on `hotline.callbacks`. Each service's CPU share and peak RSS
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import typer
 from aiokafka import AIOKafkaConsumer
 from common import (
+    about_other_tickets,
     RESULTS,
     CpuWindow,
     Namespace,
@@ -468,19 +468,6 @@ def _profile_summary(profiler: subprocess.Popen, logs: Path, top: int = 12) -> d
 
 
 # 4. Rebuild
-
-
-# Ticket ids as intake makes them ("TK" and 16 hex digits), wherever a record names one.
-TICKET_ID = re.compile(rb"TK[0-9A-F]{16}")
-
-
-def about_other_tickets(value: bytes, copy: int) -> bytes:
-    """The same record about other tickets: each ticket id mapped to another, the same way
-    throughout one copy, so every copy is a whole, consistent history of its own tickets."""
-    if copy == 0:
-        return value
-    shift = copy * 0x9E3779B97F4A7C15  # a large odd step: copies never land on each other's ids
-    return TICKET_ID.sub(lambda m: b"TK%016X" % ((int(m.group()[2:], 16) + shift) % 2**64), value)
 
 
 async def rebuild_rates(ns: Namespace, copies: int) -> dict:
