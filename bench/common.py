@@ -27,6 +27,7 @@ from hotline.cli import all_topic_specs
 from hotline.contracts import topics
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
+from hotline.runtime.mongo import drop_database
 from hotline.runtime.settings import ServiceSettings
 
 RESULTS = Path(__file__).parent / "results"
@@ -84,11 +85,7 @@ class Namespace:
         finally:
             await admin.close()
         client = AsyncMongoClient(self.settings.mongodb_url)
-        database = client[self.settings.mongodb_database]
-        # Collections first: the local server sometimes refuses to drop a whole database.
-        for name in await database.list_collection_names():
-            await database.drop_collection(name)
-        await client.drop_database(self.settings.mongodb_database)
+        await drop_database(client, self.settings.mongodb_database)
         await client.close()
 
 

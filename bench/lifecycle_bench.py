@@ -29,10 +29,10 @@ from pathlib import Path
 import typer
 from aiokafka import AIOKafkaConsumer
 from common import (
-    about_other_tickets,
     RESULTS,
     CpuWindow,
     Namespace,
+    about_other_tickets,
     addresses,
     consume_timed,
     machine,

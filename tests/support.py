@@ -164,6 +164,7 @@ async def private_space(stack: dict, prefix: str, database: str, specs: list) ->
 
     from hotline.contracts import topics
     from hotline.runtime.kafka import ensure_topics
+    from hotline.runtime.mongo import drop_database
 
     await ensure_topics(stack["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs])
     try:
@@ -178,9 +179,5 @@ async def private_space(stack: dict, prefix: str, database: str, specs: list) ->
         finally:
             await admin.close()
         client = AsyncMongoClient(stack["mongodb_url"])
-        # Collections first: mongo-java-server sometimes refuses to drop a whole database
-        # ("Expected [H2UniqueIndex[name=_id_]] to be empty"), and leftovers slow every commit.
-        for name in await client[database].list_collection_names():
-            await client[database].drop_collection(name)
-        await client.drop_database(database)
+        await drop_database(client, database)
         await client.close()

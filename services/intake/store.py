@@ -10,9 +10,9 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.contracts import TicketReceived
 from hotline.intake.domain import PriorTicket
+from hotline.runtime.mongo import duplicates_only
 
 log = logging.getLogger(__name__)
-_DUPLICATE_KEY = 11000
 # For the Open311 request lists; the hot path reads by `_id` only.
 _INDEXES = [
     IndexModel([("received_at", DESCENDING)], name="received_at"),
@@ -87,9 +87,7 @@ class IntakeStore:
                 [{"_id": t.ticket_id, **received_document(t)} for t in tickets], ordered=False
             )
         except BulkWriteError as exc:
-            others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != _DUPLICATE_KEY]
-            if others or exc.details.get("writeConcernErrors"):
-                raise
+            duplicates_only(exc)
 
     async def get_by_ticket_id(self, *, ticket_id: str) -> dict | None:
         """One ticket's record, or None."""

@@ -30,6 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from hotline.metrics.domain import FIGURE_NAMES, contributions, key, unit_month_figures, unit_month_id
+from hotline.runtime.mongo import duplicates_only
 
 # (period, [{unit_code, figures}]) -> (rankings by _id, hotspots)
 Views = Callable[[str, list[dict[str, Any]]], tuple[dict[str, dict[str, Any]], dict[str, Any]]]
@@ -38,7 +39,6 @@ COLLECTIONS = (
     "metrics_units", "metrics_rankings", "metrics_hotspots", "metrics_meta",
 )
 _HIDDEN = {"tickets": 0, "returned": 0, "seen": 0, "v": 0}
-_DUPLICATE_KEY = 11000
 # Writers of one unit-month retry after a lost race; one of them always wins, so a few suffice.
 _MONTH_ATTEMPTS = 10
 
@@ -365,7 +365,7 @@ async def _all_applied(collection: AsyncCollection, ops: list[UpdateOne]) -> boo
     try:
         result = await collection.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:
-        _raise_unless_duplicates(exc)
+        duplicates_only(exc)
         return False
     return result.matched_count + result.upserted_count == len(ops)
 
@@ -381,10 +381,4 @@ async def _write_if_newer(collection: AsyncCollection, docs: list[tuple[str, dic
     try:
         await collection.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:
-        _raise_unless_duplicates(exc)
-
-
-def _raise_unless_duplicates(exc: BulkWriteError) -> None:
-    if any(error.get("code") != _DUPLICATE_KEY for error in exc.details.get("writeErrors", [])) \
-            or exc.details.get("writeConcernErrors"):
-        raise exc
+        duplicates_only(exc)

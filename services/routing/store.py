@@ -6,9 +6,8 @@ from pymongo.errors import BulkWriteError
 
 from hotline.contracts import Assignee, TicketReceived, deterministic_event_id
 from hotline.routing.domain import Dispatch, DispatchReason, RoutingState
+from hotline.runtime.mongo import duplicates_only
 
-
-_DUPLICATE_KEY = 11000
 
 
 def _as_document(dispatch: Dispatch) -> dict:
@@ -82,10 +81,7 @@ class DispatchStore:
                 ordered=False,
             )
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if exc.details.get("writeConcernErrors") or any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            return await self.get_many(ticket_ids=[e["op"]["_id"] for e in errors])
+            return await self.get_many(ticket_ids=[e["op"]["_id"] for e in duplicates_only(exc)])
         return {}
 
     async def get_states(self, *, ticket_ids: list[str]) -> dict[str, tuple[RoutingState, dict]]:

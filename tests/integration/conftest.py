@@ -8,6 +8,8 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from hotline.runtime.mongo import drop_database
+
 
 
 def client_for(app) -> httpx.AsyncClient:
@@ -67,10 +69,7 @@ async def fresh_db(namespace):
     client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
     name = f"{namespace['database']}_{uuid.uuid4().hex[:6]}"
     yield client[name]
-    # Collections first: the local server sometimes refuses to drop a whole database.
-    for collection in await client[name].list_collection_names():
-        await client[name].drop_collection(collection)
-    await client.drop_database(name)
+    await drop_database(client, name)
     await client.close()
 
 

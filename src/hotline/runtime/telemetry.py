@@ -131,9 +131,9 @@ class RotatingLines:
 
     def __init__(self, path: Path, limit: int) -> None:
         self._path, self._limit = path, limit
+        if path.exists() and path.stat().st_size > limit:
+            self._move_aside()
         self._size = path.stat().st_size if path.exists() else 0
-        if self._size > limit:
-            self._size = self._rotate()
         self._file = path.open("a", encoding="utf-8")
 
     def write(self, text: str) -> int:
@@ -141,16 +141,16 @@ class RotatingLines:
         self._size += len(text.encode())
         if self._size > self._limit:
             self._file.close()
-            self._size = self._rotate()
+            self._move_aside()
+            self._size = 0
             self._file = self._path.open("a", encoding="utf-8")
         return written
 
     def flush(self) -> None:
         self._file.flush()
 
-    def _rotate(self) -> int:
+    def _move_aside(self) -> None:
         self._path.replace(self._path.with_name(self._path.name + ".1"))
-        return 0
 
 
 def kafka_middlewares(service: str, settings: ServiceSettings) -> list:
