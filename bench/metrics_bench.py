@@ -89,14 +89,14 @@ async def live_latency(settings: MetricsSettings, kafka: str, samples: int) -> l
     """Seconds from publishing a dispatch to the unit-month figures showing it."""
     app = build_app(settings)
     client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    months = client[settings.mongodb_database]["metrics_unit_months"]
+    months = client[settings.mongodb_database]["metrics_unit_figures"]
     unit, at = "110111008", datetime(2026, 3, 28, 9, tzinfo=BUSINESS_TZ)
     latencies = []
     try:
         async with app.router.lifespan_context(app):
             # The first event waits for the consumer groups to form: a warm-up, not a sample.
             for n in range(samples + 1):
-                before = (await months.find_one({"_id": f"{unit}:2026-03"}) or {}).get("dispatched", 0)
+                before = (await months.find_one({"_id": f"{unit}:2026-03"}) or {"figures": {}})["figures"].get("dispatched", 0)
                 ticket = f"TK-LIVE-{uuid.uuid4().hex[:8]}-{n}"
                 event = TicketDispatched(
                     event_id=deterministic_event_id("TicketDispatched", ticket, "1"), ticket_id=ticket,
@@ -104,7 +104,7 @@ async def live_latency(settings: MetricsSettings, kafka: str, samples: int) -> l
                     reason="street_town", dispatched_at=at)
                 started = time.perf_counter()
                 await publish(kafka, settings.topic_prefix, [event])
-                while (await months.find_one({"_id": f"{unit}:2026-03"}) or {}).get("dispatched", 0) <= before:
+                while (await months.find_one({"_id": f"{unit}:2026-03"}) or {"figures": {}})["figures"].get("dispatched", 0) <= before:
                     await asyncio.sleep(0.005)
                 if n:
                     latencies.append(time.perf_counter() - started)

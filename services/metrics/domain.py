@@ -3,11 +3,12 @@
 A ticket's fact is a set of keyed entries (`dispatches.<attempt>`, `contacts.<contact id>`,
 `callbacks.<survey id>`, ...). Each event sets one entry to a value that depends on the event
 only, so applying events is idempotent and commutative: any order, any duplicates, the same
-fact. Everything else (a ticket's summary in its unit-month, the unit-month's figures) is
-recomputed from the fact, never incremented.
+fact. Everything else (a ticket's summary in its unit-month's part, the part's figures, the
+month's figures combined from its parts') is recomputed from the fact, never incremented.
 """
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from statistics import median
 from typing import Any
@@ -210,13 +211,35 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def unit_month_figures(
+# A month's tickets are spread over this many part documents (by a hash of the ticket id): each
+# update rewrites only its part, and a month stays far below MongoDB's 16 MB document limit up to
+# about 700,000 tickets (a whole city's 311 agency), not about 45,000.
+PARTS = 16
+# Figures a month's parts simply add up to; the rest are derived from them or merged (below).
+ADDITIVE = (
+    "dispatched", "contacted", "contacted_in_time", "contacted_late", "response_overdue", "face_to_face",
+    "callbacks", "resolved", "unresolved", "satisfied", "basically_satisfied", "dissatisfied",
+    "breaches", "returns", "reopens", "repeats",
+)
+
+
+def month_part_id(month_id: str, ticket_key: str) -> str:
+    """The `_id` of the part of a unit-month that keeps a ticket (a stable hash, not Python's)."""
+    return f"{month_id}#{zlib.crc32(ticket_key.encode()) % PARTS}"
+
+
+def month_of_part(part_id: str) -> str:
+    """The unit-month a part belongs to."""
+    return part_id.rpartition("#")[0]
+
+
+def partial_figures(
     tickets: dict[str, dict[str, Any]], returned: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """A unit-month's figures from its held and returned tickets' summaries (see README)."""
+    """What some of a unit-month's tickets add to its figures (see `combine`): the counts, the
+    first-contact delays in minutes (a median does not add up), category and community tallies."""
     held = list(tickets.values())
     contacted = [t for t in held if t.get("first_contact_at") is not None]
-    delays = sorted((t["first_contact_at"] - t["dispatched_at"]).total_seconds() / 60 for t in contacted)
     callbacks = [t["callback"] for t in held if t.get("callback")]
 
     def count(predicate) -> int:
@@ -233,16 +256,13 @@ def unit_month_figures(
             tally = communities.setdefault((place, t["community"], category), [0, 0])
             tally[0] += 1
             tally[1] += 1 if t.get("repeat") else 0
-    face_to_face = count(lambda t: t.get("face_to_face"))
     return {
         "dispatched": len(held),
         "contacted": len(contacted),
         "contacted_in_time": count(lambda t: t.get("response") == "in_time"),
         "contacted_late": count(lambda t: t.get("response") == "late"),
         "response_overdue": count(lambda t: t.get("response") == "overdue"),
-        "face_to_face": face_to_face,
-        "face_to_face_share": _share(face_to_face, len(held)),
-        "median_first_contact_minutes": round(median(delays), 3) if delays else None,
+        "face_to_face": count(lambda t: t.get("face_to_face")),
         "callbacks": len(callbacks),
         "resolved": sum(1 for c in callbacks if c["resolved"]),
         "unresolved": sum(1 for c in callbacks if not c["resolved"]),
@@ -253,10 +273,56 @@ def unit_month_figures(
         "returns": sum(len(r.get("attempts", [])) for r in (returned or {}).values()),
         "reopens": sum(t.get("reopens", 0) for t in held),
         "repeats": count(lambda t: t.get("repeat")),
+        "delays": sorted((t["first_contact_at"] - t["dispatched_at"]).total_seconds() / 60 for t in contacted),
         # Lists, not maps: community names are free text, unsafe as field names.
         "categories": [[d, c, n] for (d, c), n in sorted(categories.items())],
         "communities": [[p, c, cat, n, r] for (p, c, cat), (n, r) in sorted(communities.items())],
     }
+
+
+def combine(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A unit-month's figures from its parts' partial figures (see README)."""
+    totals = dict.fromkeys(ADDITIVE, 0)
+    delays: list[float] = []
+    categories: dict[tuple[str, str], int] = {}
+    communities: dict[tuple[str, str, str], list[int]] = {}
+    for partial in partials:
+        for name in ADDITIVE:
+            totals[name] += partial[name]
+        delays += partial["delays"]
+        for d, c, n in partial["categories"]:
+            categories[(d, c)] = categories.get((d, c), 0) + n
+        for p, c, cat, n, r in partial["communities"]:
+            tally = communities.setdefault((p, c, cat), [0, 0])
+            tally[0] += n
+            tally[1] += r
+    delays.sort()
+    return {
+        **{n: totals[n] for n in ADDITIVE[:6]},
+        "face_to_face_share": _share(totals["face_to_face"], totals["dispatched"]),
+        "median_first_contact_minutes": round(median(delays), 3) if delays else None,
+        **{n: totals[n] for n in ADDITIVE[6:]},
+        "categories": [[d, c, n] for (d, c), n in sorted(categories.items())],
+        "communities": [[p, c, cat, n, r] for (p, c, cat), (n, r) in sorted(communities.items())],
+    }
+
+
+def unit_month_figures(
+    tickets: dict[str, dict[str, Any]], returned: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A unit-month's figures from its held and returned tickets' summaries (see README)."""
+    return combine([partial_figures(tickets, returned)])
+
+
+def month_parts(month: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A unit-month's held and returned tickets split into its parts: part id -> sections."""
+    month_id = unit_month_id(month["unit_code"], month["period"])
+    parts: dict[str, dict[str, dict[str, Any]]] = {}
+    for section in ("tickets", "returned"):
+        for ticket, summary in month[section].items():
+            part = parts.setdefault(month_part_id(month_id, ticket), {"tickets": {}, "returned": {}})
+            part[section][ticket] = summary
+    return parts
 
 
 FIGURE_NAMES = tuple(unit_month_figures({}).keys())

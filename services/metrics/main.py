@@ -40,7 +40,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     directory = make_directory(settings)
     store = make_store(runtime.db, settings, directory)
     telemetry = Telemetry(runtime.metrics.registry)
-    runtime.start_hooks.append(store.ensure_indexes)
+    runtime.start_hooks.append(store.prepare)
     register(runtime, store, runtime.publisher, telemetry)
     app = build_http_app(runtime, title="Hotline metrics")
     views = RankingViews(store, directory, settings.weights, settings.bottom_n)

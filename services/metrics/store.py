@@ -3,17 +3,22 @@
 No transactions and no counters: each level is recomputed from the one below and written with a
 guard, so two instances, redeliveries and crashes between writes all settle on the same figures.
 - a fact's entries are set idempotently, and its version `fv` grows with every write;
-- a unit-month takes a ticket's summary only from a newer fact version (`seen.<ticket>`); its
-  figures are recomputed from the tickets it holds, and the whole change is one update that applies
-  only over the version read (`v`), so the figures always describe what the month holds. A writer
-  that lost a race reads the month again and retries;
+- a unit-month's tickets are spread over `PARTS` part documents (`<unit>:<month>#<n>`); a part
+  takes a ticket's summary only from a newer fact version (`seen.<ticket>`); its partial figures
+  are recomputed from the tickets it holds, and the whole change is one update that applies only
+  over the version read (`v`), so they always describe what the part holds. A writer that lost a
+  race reads the part again and retries;
+- each part's partial figures are copied to a small document with its version, written only over
+  an older one; the month's figures are combined from all its parts' copies and written only over
+  a smaller sum of their versions. Versions only grow, so whichever writer reads last reads every
+  part's latest copy, and has the largest sum;
 - a month's rankings and hotspots are recomputed from the unit-months' figures after a counter
   (`seq`) is taken, and written only over an older `seq`: the highest one read everything before it.
 
 Round trips and document rewrites, not documents read, are what the store charges for, so a batch
-costs about nine commands whatever its size: facts (write, read), unit-months (read, write),
-figures, then per month the counter (which also indexes the month's units), the figures read,
-rankings and hotspots; and one update per document. A guarded write that must also create its
+costs about eleven commands whatever its size: facts (write, read), parts (read, write), partial
+figures (write, read), figures, then per month the counter (which also indexes the month's units),
+the figures read, rankings and hotspots; and one update per document. A guarded write that must also create its
 document is an upsert, which an existing newer document refuses as a duplicate `_id`. The unit ->
 months index and the latest month are written once per process (idempotent).
 """
@@ -29,18 +34,30 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from hotline.metrics.domain import FIGURE_NAMES, contributions, key, unit_month_figures, unit_month_id
+from hotline.metrics.domain import (
+    FIGURE_NAMES,
+    PARTS,
+    combine,
+    contributions,
+    key,
+    month_of_part,
+    month_part_id,
+    month_parts,
+    partial_figures,
+    unit_month_id,
+)
 from hotline.runtime.mongo import duplicates_only
 
 # (period, [{unit_code, figures}]) -> (rankings by _id, hotspots)
 Views = Callable[[str, list[dict[str, Any]]], tuple[dict[str, dict[str, Any]], dict[str, Any]]]
 COLLECTIONS = (
-    "metrics_ticket_facts", "metrics_unit_months", "metrics_unit_figures", "metrics_periods",
-    "metrics_units", "metrics_rankings", "metrics_hotspots", "metrics_meta",
+    "metrics_ticket_facts", "metrics_unit_month_parts", "metrics_unit_month_partials", "metrics_unit_figures",
+    "metrics_periods", "metrics_units", "metrics_rankings", "metrics_hotspots", "metrics_meta",
 )
-_HIDDEN = {"tickets": 0, "returned": 0, "seen": 0, "v": 0}
-# Writers of one unit-month retry after a lost race; one of them always wins, so a few suffice.
-_MONTH_ATTEMPTS = 10
+# Releases before the parts kept each unit-month in one document here.
+SINGLE_DOCUMENT_MONTHS = "metrics_unit_months"
+# Writers of one part retry after a lost race; one of them always wins, so a few suffice.
+_PART_ATTEMPTS = 10
 
 
 class Coalesced:
@@ -97,7 +114,8 @@ class MetricsStore:
         self._db = db
         self._views = views
         self._facts = db["metrics_ticket_facts"]
-        self._months = db["metrics_unit_months"]
+        self._parts = db["metrics_unit_month_parts"]
+        self._partials = db["metrics_unit_month_partials"]
         # The figures alone, small enough to read a whole month's worth for every ranking.
         self._figures = db["metrics_unit_figures"]
         self._periods = db["metrics_periods"]
@@ -111,8 +129,13 @@ class MetricsStore:
         self._refresh_shared = CoalescedRefresh(self.refresh)
         self._handle_shared = Coalesced(self._handle_now, merge=list.extend, fresh=list)
 
-    async def ensure_indexes(self) -> None:
-        """Reads are by `_id` only."""
+    async def prepare(self) -> None:
+        """Refuse a store an older release wrote with one document per unit-month: its figures'
+        versions do not compare with the parts'. Reads are by `_id` only, so no index is made."""
+        if await self._db[SINGLE_DOCUMENT_MONTHS].find_one({}, {"_id": 1}) is not None:
+            raise RuntimeError(
+                f"the metrics store holds unit-months in the old one-document layout ({SINGLE_DOCUMENT_MONTHS}): "
+                "stop metrics and run `hotline metrics rebuild` to recompute it from the topics")
 
     async def handle(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
         """Apply a batch's fact entries and bring every projection they touch up to date.
@@ -141,41 +164,56 @@ class MetricsStore:
         return set(merged)
 
     async def project(self, *, ticket_ids: set[str]) -> dict[str, set[str]]:
-        """Put the tickets' summaries in their unit-months and settle those months' figures;
+        """Put the tickets' summaries in their unit-months' parts and settle those months' figures;
         return the units touched in each period."""
         if not ticket_ids:
             return {}
         wanted: dict[str, dict[str, Any]] = {}
         async for fact in self._facts.find({"_id": {"$in": sorted(ticket_ids)}}):
+            ticket = key(fact["_id"])
             for month_id, (section, summary, meta) in contributions(fact).items():
-                month = wanted.setdefault(month_id, {"meta": meta, "tickets": {}})
-                month["tickets"][key(fact["_id"])] = (section, summary, fact.get("fv", 0))
+                part = wanted.setdefault(month_part_id(month_id, ticket), {"meta": meta, "tickets": {}})
+                part["tickets"][ticket] = (section, summary, fact.get("fv", 0))
         if not wanted:
             return {}
         settled: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = {}
         pending = sorted(wanted)
-        current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": pending}})}
-        for _ in range(_MONTH_ATTEMPTS):
-            writes = {m: _month_write(m, wanted[m], current.get(m)) for m in pending}
+        current = {d["_id"]: d async for d in self._parts.find({"_id": {"$in": pending}})}
+        for _ in range(_PART_ATTEMPTS):
+            writes = {p: _part_write(p, wanted[p], current.get(p)) for p in pending}
             ops = [w.op for w in writes.values() if w.op is not None]
-            if ops and not await _all_applied(self._months, ops):
-                # Another instance wrote one of these months since it was read: what it holds now
+            if ops and not await _all_applied(self._parts, ops):
+                # Another instance wrote one of these parts since it was read: what it holds now
                 # says which writes went in; the others are recomputed from it and tried again.
-                current = {d["_id"]: d async for d in self._months.find({"_id": {"$in": pending}})}
-                done = [m for m, w in writes.items() if w.went_in(current.get(m))]
+                current = {d["_id"]: d async for d in self._parts.find({"_id": {"$in": pending}})}
+                done = [p for p, w in writes.items() if w.went_in(current.get(p))]
             else:
                 done = pending
-            for m in done:
-                settled[m] = (wanted[m]["meta"], writes[m].v, writes[m].figures)
-            pending = [m for m in pending if m not in settled]
+            for p in done:
+                settled[p] = (wanted[p]["meta"], writes[p].v, writes[p].partial)
+            pending = [p for p in pending if p not in settled]
             if not pending:
                 break
         else:
-            raise RuntimeError(f"unit-months kept changing under this batch: {pending}")
+            raise RuntimeError(f"unit-month parts kept changing under this batch: {pending}")
+        await _write_if_newer(self._partials, [
+            (part_id, {"unit_code": meta["unit_code"], "period": meta["period"], "partial": partial}, v)
+            for part_id, (meta, v, partial) in settled.items()], version="v")
+        months = {month_of_part(p): meta for p, (meta, _, _) in settled.items()}
+        await self._combine(months)
+        return _by_period(months.values())
+
+    async def _combine(self, months: dict[str, dict[str, Any]]) -> None:
+        """Write each month's figures combined from its parts' copies, read after this batch
+        wrote its own, guarded by the sum of their versions."""
+        ids = [f"{m}#{n}" for m in sorted(months) for n in range(PARTS)]
+        found: dict[str, list[dict[str, Any]]] = {m: [] for m in months}
+        async for d in self._partials.find({"_id": {"$in": ids}}):
+            found[month_of_part(d["_id"])].append(d)
         await _write_if_newer(self._figures, [
-            (month_id, {"unit_code": meta["unit_code"], "period": meta["period"], "figures": figures}, v)
-            for month_id, (meta, v, figures) in settled.items()], version="v")
-        return _by_period(meta for meta, _, _ in settled.values())
+            (month_id, {**_meta(months[month_id]), "figures": combine(d["partial"] for d in parts)},
+             sum(d["v"] for d in parts))
+            for month_id, parts in found.items()], version="v")
 
     async def _index(self, units: dict[str, set[str]]) -> None:
         """Which months each unit has figures in, and the latest month: `$set` and `$max` are
@@ -229,7 +267,7 @@ class MetricsStore:
 
     async def drop_all(self) -> None:
         """Drop every metrics collection (rebuild starts from nothing)."""
-        for name in COLLECTIONS:
+        for name in (*COLLECTIONS, SINGLE_DOCUMENT_MONTHS):
             await self._db.drop_collection(name)
         self._indexed, self._latest = set(), None
 
@@ -251,14 +289,23 @@ class MetricsStore:
                 progress(len(part))
 
     async def load_months(self, months: dict[str, dict[str, Any]]) -> None:
-        """Insert unit-months computed in memory and their figures into the emptied collections,
-        then index them and write every month's rankings and hotspots."""
+        """Insert unit-months computed in memory into the emptied collections (their parts, the
+        parts' figures and the months' figures), then index them and write every month's
+        rankings and hotspots."""
         months = dict(sorted(months.items()))  # `_id` order is the store's cheapest (see rebuild)
-        month_docs = [{"_id": m, **doc, "seen": {t: 1 for t in (*doc["tickets"], *doc["returned"])}, "v": 1}
-                      for m, doc in months.items()]
-        light_docs = [{"_id": m, "unit_code": d["unit_code"], "period": d["period"],
-                       "figures": {n: d[n] for n in FIGURE_NAMES}, "v": 1} for m, d in months.items()]
-        for collection, docs in ((self._months, month_docs), (self._figures, light_docs)):
+        part_docs, partial_docs, figure_docs = [], [], []
+        for month_id, month in months.items():
+            meta = _meta(month)
+            parts = dict(sorted(month_parts(month).items()))
+            for part_id, sections in parts.items():
+                seen = dict.fromkeys((*sections["tickets"], *sections["returned"]), 1)
+                part_docs.append({"_id": part_id, **meta, **sections, "seen": seen, "v": 1})
+                partial = partial_figures(sections["tickets"], sections["returned"])
+                partial_docs.append({"_id": part_id, **meta, "partial": partial, "v": 1})
+            figure_docs.append({"_id": month_id, **meta, "figures": {n: month[n] for n in FIGURE_NAMES},
+                                "v": len(parts)})
+        for collection, docs in ((self._parts, part_docs), (self._partials, partial_docs),
+                                 (self._figures, figure_docs)):
             if docs:
                 await collection.insert_many(docs, ordered=False)
         units = _by_period(months.values())
@@ -271,7 +318,8 @@ class MetricsStore:
 
     async def unit_month(self, *, unit_code: str, period: str) -> dict[str, Any] | None:
         """One unit's figures for one month (without the per-ticket detail)."""
-        return await self._months.find_one({"_id": unit_month_id(unit_code, period)}, _HIDDEN)
+        doc = await self._figures.find_one({"_id": unit_month_id(unit_code, period)})
+        return {**_meta(doc), **doc["figures"]} if doc else None
 
     async def unit_months(self, *, unit_code: str) -> list[dict[str, Any]]:
         """A unit's figures for every month it has any, oldest first."""
@@ -299,6 +347,10 @@ class MetricsStore:
         return doc["period"] if doc else None
 
 
+def _meta(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"unit_code": doc["unit_code"], "period": doc["period"]}
+
+
 def _by_period(docs: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
     """period -> unit codes, from documents carrying both."""
     units: dict[str, set[str]] = {}
@@ -308,27 +360,27 @@ def _by_period(docs: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
 
 
 @dataclass(frozen=True)
-class _MonthWrite:
-    """A unit-month with a batch's fresh tickets in: the write (None when nothing is fresh), the
-    version it leaves and the figures it holds then."""
+class _PartWrite:
+    """A unit-month part with a batch's fresh tickets in: the write (None when nothing is fresh),
+    the version it leaves and the partial figures it holds then."""
 
     op: UpdateOne | None
     v: int
-    figures: dict[str, Any]
+    partial: dict[str, Any]
     fresh: dict[str, int]  # ticket key -> fact version
 
     def went_in(self, doc: dict[str, Any] | None) -> bool:
-        """Whether the month as read now holds this write (or an identical one)."""
+        """Whether the part as read now holds this write (or an identical one)."""
         if doc is None or doc.get("v") != self.v:
             return False
         seen = doc.get("seen", {})
         return all(seen.get(t) == fv for t, fv in self.fresh.items())
 
 
-def _month_write(month_id: str, wanted: dict[str, Any], doc: dict[str, Any] | None) -> _MonthWrite:
-    """The month as read plus the batch's tickets newer than what it holds, written in one update
-    that applies only over the version read (`v`): the figures then describe exactly the tickets
-    the month holds. One update, not one per ticket: the store rewrites the whole document on each."""
+def _part_write(part_id: str, wanted: dict[str, Any], doc: dict[str, Any] | None) -> _PartWrite:
+    """The part as read plus the batch's tickets newer than what it holds, written in one update
+    that applies only over the version read (`v`). One update, not one per ticket: the store
+    rewrites the whole document on each."""
     doc = doc or {}
     sections = {"tickets": dict(doc.get("tickets", {})), "returned": dict(doc.get("returned", {}))}
     seen = doc.get("seen", {})
@@ -343,20 +395,20 @@ def _month_write(month_id: str, wanted: dict[str, Any], doc: dict[str, Any] | No
         changes[f"{section}.{ticket}"] = summary
         if ticket in doc.get(other, {}):
             removals[f"{other}.{ticket}"] = ""
-    figures = unit_month_figures(sections["tickets"], sections["returned"])
+    partial = partial_figures(sections["tickets"], sections["returned"])
     v_read = doc.get("v", 0)
     v = v_read + len(fresh)
     versions = {t: entry[2] for t, entry in fresh.items()}
     if not fresh:
-        return _MonthWrite(None, v_read, figures, versions)
+        return _PartWrite(None, v_read, partial, versions)
     if not doc:
-        # A new month: a second writer creating it too collides on `_id` and tries again.
-        whole = {**wanted["meta"], **sections, "seen": versions, **figures, "v": v}
-        return _MonthWrite(UpdateOne({"_id": month_id, "v": 0}, {"$set": whole}, upsert=True), v, figures, versions)
-    update: dict[str, Any] = {"$set": {**changes, **figures, "v": v}}
+        # A new part: a second writer creating it too collides on `_id` and tries again.
+        whole = {**_meta(wanted["meta"]), **sections, "seen": versions, "v": v}
+        return _PartWrite(UpdateOne({"_id": part_id, "v": 0}, {"$set": whole}, upsert=True), v, partial, versions)
+    update: dict[str, Any] = {"$set": {**changes, "v": v}}
     if removals:
         update["$unset"] = removals
-    return _MonthWrite(UpdateOne({"_id": month_id, "v": v_read}, update), v, figures, versions)
+    return _PartWrite(UpdateOne({"_id": part_id, "v": v_read}, update), v, partial, versions)
 
 
 async def _all_applied(collection: AsyncCollection, ops: list[UpdateOne]) -> bool:

@@ -28,6 +28,7 @@ from pymongo import AsyncMongoClient
 
 from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
 from hotline.followup.scheduler import bucket_key
+from hotline.metrics.domain import month_of_part
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_store import snapshot
 from tests.support import eventually, free_port, issue_token, raw_record, spawn_service
@@ -311,9 +312,9 @@ async def outcome(space: Space, services: Services, ids: list[str]) -> Outcome:
     try:
         metrics = await snapshot(db)
         placements: dict[str, list[str]] = {}
-        async for month in db["metrics_unit_months"].find({}, {"tickets": 1}):
-            for ticket in month.get("tickets", {}):
-                placements.setdefault(ticket, []).append(month["_id"])
+        async for part in db["metrics_unit_month_parts"].find({}, {"tickets": 1}):
+            for ticket in part.get("tickets", {}):
+                placements.setdefault(ticket, []).append(month_of_part(part["_id"]))
         facts = await db["metrics_ticket_facts"].count_documents({})
         followup_tickets = await db["followup_tickets"].count_documents({})
         intake_tickets = await db["intake_tickets"].count_documents({})

@@ -2,12 +2,23 @@
 instances at once give the projection computed in memory; the rebuild's bulk load gives it too."""
 
 import asyncio
+import itertools
 import random
 
+import bson
 import pytest
 
 from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import FIGURE_NAMES, fact_update, fold, project_facts
+from hotline.metrics.domain import (
+    FIGURE_NAMES,
+    combine,
+    fact_update,
+    fold,
+    month_of_part,
+    month_part_id,
+    period_of,
+    project_facts,
+)
 from hotline.metrics.main import make_directory, make_store
 from hotline.metrics.settings import MetricsSettings
 from tests.unit.test_metrics_scenario import JINGSHAN, JINGSHAN_MARCH, pure_projection, scripted_month
@@ -21,9 +32,12 @@ def new_store(db):
 
 
 async def snapshot(db) -> dict:
-    """What readers see: every unit-month's figures, every ranking and hotspot document."""
-    months = {d["_id"]: {n: d[n] for n in FIGURE_NAMES}
-              async for d in db["metrics_unit_months"].find({})}
+    """What readers see: every unit-month's figures (as written, and as its parts' figures
+    combine), every ranking and hotspot document."""
+    parts: dict[str, list] = {}
+    async for d in db["metrics_unit_month_partials"].find({}):
+        parts.setdefault(month_of_part(d["_id"]), []).append(d["partial"])
+    months = {m: combine(partials) for m, partials in parts.items()}
     lights = {d["_id"]: d["figures"] async for d in db["metrics_unit_figures"].find({})}
     rankings = {d["_id"]: {k: v for k, v in d.items() if k != "seq"} async for d in db["metrics_rankings"].find({})}
     hotspots = {d["_id"]: {k: v for k, v in d.items() if k not in ("seq", "_id")}
@@ -100,18 +114,51 @@ class _Meanwhile:
         return getattr(self._collection, name)
 
 
-async def test_a_month_written_between_read_and_write_is_read_again_and_written_over_what_it_holds(fresh_db):
+async def test_a_part_written_between_read_and_write_is_read_again_and_written_over_what_it_holds(fresh_db):
     events = scripted_month("race-").events
-    mine, theirs = (next(e for e in events if type(e).__name__ == "ContactRecorded" and e.ticket_id == f"TK-race-{t}")
-                    for t in ("J2", "J4"))
-    first, second = new_store(fresh_db), new_store(fresh_db)
-    await first.handle([fact_update(e, response_due=response_due) for e in events if e not in (mine, theirs)])
-    # The second instance puts another of Jingshan's March tickets in after the first read the month:
-    # the first's write, guarded by the version it read, misses; it reads the month again and
-    # writes its ticket over what the month holds now.
-    months = _Meanwhile(first._months, lambda: second.handle([fact_update(theirs, response_due=response_due)]))
-    first._months = months
-    await first.handle([fact_update(mine, response_due=response_due)])
     month = f"{JINGSHAN}:2026-03"
-    assert months.reads == [{"_id": {"$in": [month]}}] * 2  # read, then read again after the miss
-    assert await snapshot(fresh_db) == expected_snapshot(events)
+    mine = next(e for e in events if type(e).__name__ == "ContactRecorded" and e.ticket_id == "TK-race-J2")
+    part = month_part_id(month, mine.ticket_id)
+    # Another Jingshan March ticket kept in the same part of the month.
+    other = next(t for n in itertools.count() if month_part_id(month, t := f"TK-race-N{n}") == part)
+    dispatch = next(e for e in events if type(e).__name__ == "TicketDispatched" and e.ticket_id == "TK-race-J2")
+    theirs = dispatch.model_copy(update={"ticket_id": other, "event_id": f"{dispatch.event_id}-other"})
+    first, second = new_store(fresh_db), new_store(fresh_db)
+    await first.handle([fact_update(e, response_due=response_due) for e in events if e is not mine])
+    # The second instance puts its ticket in the part after the first read it: the first's
+    # write, guarded by the version it read, misses; it reads the part again and writes its
+    # ticket over what the part holds now.
+    parts = _Meanwhile(first._parts, lambda: second.handle([fact_update(theirs, response_due=response_due)]))
+    first._parts = parts
+    await first.handle([fact_update(mine, response_due=response_due)])
+    assert parts.reads == [{"_id": {"$in": [part]}}] * 2  # read, then read again after the miss
+    assert await snapshot(fresh_db) == expected_snapshot([*events, theirs])
+
+
+async def test_a_month_past_the_document_limit_is_kept_in_parts(fresh_db):
+    # 72,000 tickets in one unit-month (a big agency's month in a replayed history) would make
+    # an 18 MB single document, past MongoDB's 16 MB limit; kept in parts, each stays small.
+    events = scripted_month("huge-").events
+    dispatch = next(e for e in events if type(e).__name__ == "TicketDispatched" and e.unit_code == JINGSHAN)
+    many = [dispatch.model_copy(update={"ticket_id": f"TK-huge-{n:05d}", "event_id": f"huge-{n}"})
+            for n in range(72_000)]
+    store = new_store(fresh_db)
+    facts = fold(many[:36_000], response_due=response_due)
+    await store.load(facts=facts, months=project_facts(facts))
+    for start in range(36_000, 72_000, 12_000):  # the live path on the loaded parts
+        await store.handle([fact_update(e, response_due=response_due) for e in many[start:start + 12_000]])
+    figures = await fresh_db["metrics_unit_figures"].find_one(
+        {"_id": f"{JINGSHAN}:{period_of(dispatch.dispatched_at)}"})
+    assert figures["figures"]["dispatched"] == 72_000
+    sizes = [len(bson.encode(d)) async for d in fresh_db["metrics_unit_month_parts"].find({})]
+    assert len(sizes) == 16 and sum(sizes) > 16 * 1024 * 1024 and max(sizes) < 2 * 1024 * 1024
+
+
+async def test_a_store_in_the_one_document_layout_is_refused_until_rebuilt(fresh_db):
+    store = new_store(fresh_db)
+    await store.prepare()
+    await fresh_db["metrics_unit_months"].insert_one({"_id": f"{JINGSHAN}:2026-03", "tickets": {}, "v": 3})
+    with pytest.raises(RuntimeError, match="hotline metrics rebuild"):
+        await store.prepare()
+    await store.drop_all()  # what a rebuild starts with
+    await store.prepare()

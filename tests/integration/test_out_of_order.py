@@ -7,7 +7,7 @@ import pytest
 
 from hotline.contracts import ContactKind, ContactRecorded, TicketDispatched, deterministic_event_id, topics
 from hotline.contracts.routing import DepartmentsSummoned
-from hotline.metrics.domain import period_of
+from hotline.metrics.domain import month_part_id, period_of
 from tests.integration.conftest import client_for
 from tests.support import eventually, issue_token, publish
 
@@ -49,7 +49,8 @@ async def test_contact_and_summons_before_the_dispatch(services, namespace, db):
                   headers=[("event_type", b"TicketDispatched")])
 
     async def counted():
-        doc = await db["metrics_unit_months"].find_one({"_id": f"110101002:{period_of(t0)}"})
+        doc = await db["metrics_unit_month_parts"].find_one(
+            {"_id": month_part_id(f"110101002:{period_of(t0)}", ticket_id)})
         return doc and ticket_id in doc["tickets"] and doc["tickets"][ticket_id]
     summary = await eventually(counted)
     assert summary["face_to_face"] is True and summary["first_contact_at"] is not None

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
-from hotline.metrics.domain import period_of
+from hotline.metrics.domain import PARTS, combine, month_part_id, period_of
 from tests.integration.conftest import client_for
 from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
 
@@ -58,14 +58,23 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
     month_id = f"110111008:{period}"
     ticket_id = assignment.ticket_id
 
-    async def counted():
-        doc = await db["metrics_unit_months"].find_one({"_id": month_id})
-        # Figures are recomputed right after the per-ticket facts are written.
-        return doc and ticket_id in doc["tickets"] and doc.get("dispatched") == len(doc["tickets"]) and doc
+    part_id = month_part_id(month_id, ticket_id)
 
-    doc = await eventually(counted)
-    assert doc["tickets"][ticket_id]["first_contact_at"] is None
-    assert doc["dispatched"] == len(doc["tickets"])
+    async def settled_month():
+        """The ticket's summary in its part of the month, and the month's figures once they are
+        recomputed from every part's figures (right after the per-ticket facts are written)."""
+        part = await db["metrics_unit_month_parts"].find_one({"_id": part_id})
+        partials = {d["_id"]: d async for d in db["metrics_unit_month_partials"].find(
+            {"_id": {"$in": [f"{month_id}#{n}" for n in range(PARTS)]}})}
+        figures = await db["metrics_unit_figures"].find_one({"_id": month_id})
+        if not (part and ticket_id in part["tickets"] and figures and part_id in partials):
+            return None
+        if partials[part_id]["v"] != part["v"] or figures["figures"] != combine(d["partial"] for d in partials.values()):
+            return None
+        return part["tickets"][ticket_id], figures["figures"]
+
+    summary, doc = await eventually(settled_month)
+    assert summary["first_contact_at"] is None
     before = {k: doc[k] for k in ("dispatched", "contacted", "face_to_face")}
 
     contact = {
@@ -95,13 +104,11 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
     assert (reading.status_code, centre.status_code) == (403, 200)
 
     async def contacted():
-        doc = await db["metrics_unit_months"].find_one({"_id": month_id})
-        summary = doc["tickets"][ticket_id]
-        figures_done = doc["contacted"] == sum(1 for t in doc["tickets"].values() if t["first_contact_at"])
-        return summary["first_contact_at"] is not None and figures_done and doc
+        found = await settled_month()
+        return found if found and found[0]["first_contact_at"] is not None else None
 
-    doc = await eventually(contacted)
-    assert doc["tickets"][ticket_id]["face_to_face"] is True
+    summary, doc = await eventually(contacted)
+    assert summary["face_to_face"] is True
     # The contact was posted twice; it counts once. (Other tickets of this test session may
     # still be reaching Liangxiang's dispatch count meanwhile; none of them has a contact.)
     assert (doc["contacted"], doc["face_to_face"]) == (before["contacted"] + 1, before["face_to_face"] + 1)

@@ -127,7 +127,7 @@ async def run(services, namespace):
 
 async def test_the_metrics_store_holds_no_phone_or_name(run, db):
     names = [n for n in await db.list_collection_names() if n.startswith("metrics_")]
-    assert "metrics_ticket_facts" in names and "metrics_unit_months" in names
+    assert "metrics_ticket_facts" in names and "metrics_unit_month_parts" in names
     for name in names:
         async for doc in db[name].find({}):
             text = json.dumps(doc, ensure_ascii=False, default=str)

@@ -21,12 +21,17 @@ from hotline.contracts.raw import Caller, Channel
 from hotline.contracts.routing import ReturnReason, TicketReturned
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import (
+    PARTS,
     apply_entries,
+    combine,
     contributions,
     fact_update,
     fold,
     held_summary,
     key,
+    month_part_id,
+    month_parts,
+    partial_figures,
     period_of,
     previous_period,
     project_facts,
@@ -217,3 +222,25 @@ def test_projecting_batch_by_batch_equals_projecting_at_once(events, rnd):
     for month in months.values():
         month.update(unit_month_figures(month["tickets"], month["returned"]))
     assert months == project_facts(fold(events, response_due=response_due))
+
+
+@settings(max_examples=200, deadline=None)
+@given(event_sets, st.randoms(use_true_random=False))
+def test_a_months_figures_combine_from_any_split_of_its_tickets(events, rnd):
+    # A month's parts each hold some of its tickets; their partial figures add up to the figures
+    # of the whole month, the median of first-contact delays included.
+    for month in project_facts(fold(events, response_due=response_due)).values():
+        groups: list[dict] = [{"tickets": {}, "returned": {}} for _ in range(rnd.randint(1, 4))]
+        for section in ("tickets", "returned"):
+            for ticket, summary in month[section].items():
+                rnd.choice(groups)[section][ticket] = summary
+        whole = unit_month_figures(month["tickets"], month["returned"])
+        assert combine(partial_figures(g["tickets"], g["returned"]) for g in groups) == whole
+        assert combine(partial_figures(**p) for p in month_parts(month).values()) == whole
+
+
+def test_a_ticket_keeps_its_part_across_processes_and_parts_spread():
+    # crc32, not Python's salted hash: every instance and every restart picks the same part.
+    assert month_part_id("110111008:2026-03", "TK-1") == "110111008:2026-03#13"
+    used = {month_part_id("U:2026-03", f"TK-{n}") for n in range(200)}
+    assert used == {f"U:2026-03#{n}" for n in range(PARTS)}
