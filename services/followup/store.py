@@ -186,6 +186,17 @@ class FollowupStore:
         ]
         if ops:
             await self._tickets.bulk_write(ops, ordered=True)
+        # A closed ticket leaves its unit's worklist now, not at the unit's next read: a unit that
+        # follows its Kafka queue instead never reads it, and the list would grow without end.
+        closed: dict[str, set[str]] = {}
+        for ticket, _ in changes:
+            if ticket.state is TicketState.CLOSED:
+                closed.setdefault(ticket.unit_code, set()).add(ticket.ticket_id)
+        if closed:
+            await self._worklists.bulk_write(
+                [UpdateOne({"_id": unit}, {"$pullAll": {"tickets": sorted(ids)}}) for unit, ids in closed.items()],
+                ordered=False,
+            )
 
     async def add_contact(self, *, event: ContactRecorded, details: dict | None = None) -> bool:
         """Append the contact unless it is already there; True when it was new."""

@@ -37,7 +37,7 @@ async def followup_events(namespace, ticket_id: str, until, timeout_s: float = 3
                                  until=lambda rs: until(ours(rs)), timeout_s=timeout_s))
 
 
-async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace):
+async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace, db):
     kafka, prefix = namespace["kafka"], namespace["prefix"]
     record = raw_record(f"life-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="楼下烧烤油烟扰民")
     await publish(kafka, prefix + topics.RAW, record)
@@ -55,6 +55,11 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
         async def known():
             return (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).status_code == 200
         await eventually(known)
+
+        async def listed() -> bool:
+            worklist = await db["followup_worklists"].find_one({"_id": "110111008"})
+            return ticket_id in (worklist or {}).get("tickets", [])
+        assert await listed()
         resolution = {"unit_code": "110111008", "outcome": "resolved", "resolution_code": "LX-OIL-01",
                       "note": "已协调商户加装油烟净化器", "resolved_at": at(2)}
         early = await followup.post(f"/v1/tickets/{ticket_id}/resolution", json=resolution, headers=town)
@@ -87,6 +92,10 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
         events = await followup_events(namespace, ticket_id, lambda es: any(isinstance(e, TicketClosed) for e in es))
         closed = next(e for e in events if isinstance(e, TicketClosed))
         assert closed.satisfaction == "basically_satisfied"
+
+        async def off_the_worklist() -> bool:  # without anyone reading the worklist
+            return not await listed()
+        await eventually(off_the_worklist)
 
         after = await followup.post(f"/v1/tickets/{ticket_id}/contacts", json={**visit, "contacted_at": at(7)}, headers=town)
         assert after.status_code == 409  # closed
