@@ -591,7 +591,7 @@ async def run_import(
     path: Path,
     mapping: Mapping,
     *,
-    bootstrap_servers: str = "127.0.0.1:9092",
+    kafka: str | dict[str, Any] = "127.0.0.1:9092",
     topic: str = topics.RAW,
     dry_run: bool = False,
     limit: int | None = None,
@@ -636,7 +636,7 @@ async def run_import(
     started = time.perf_counter()
     try:
         if not dry_run:
-            producer = await _start_producer(bootstrap_servers)
+            producer = await _start_producer(kafka)
         # The bar follows the bytes read, or the rows when --limit stops early.
         total = limit if limit is not None else size
         task = progress.add_task(f"import {path.name}", total=total, rows=0) if progress else None
@@ -685,18 +685,19 @@ def _progress(console):
     return progress
 
 
-async def _start_producer(bootstrap_servers: str):
+async def _start_producer(kafka: str | dict[str, Any]):
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
-    )
+    from hotline.runtime.kafka import client_options
+
+    options = client_options(kafka)
+    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True, linger_ms=5)
     try:
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
-        raise BulkImportError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+        raise BulkImportError(f"cannot reach Kafka at {options['bootstrap_servers']}: {exc}") from exc
     return producer
 
 
@@ -778,7 +779,7 @@ def main(
         settings = ServiceSettings()
         summary = asyncio.run(
             run_import(
-                file, spec, bootstrap_servers=settings.kafka_bootstrap_servers,
+                file, spec, kafka=settings.kafka_client_options(),
                 topic=settings.topic(topics.RAW), dry_run=dry_run, limit=limit, rejects=rejects,
                 console=err if err.is_terminal else None,
             )

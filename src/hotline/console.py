@@ -22,6 +22,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console, Group
@@ -288,12 +289,12 @@ class ConsoleError(Exception):
     """A reason the console cannot run (exit code 1)."""
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[int]:
+async def _partitions(kafka: dict[str, Any], topic: str) -> list[int]:
     """The queue's partitions; an error when the topic does not exist (no auto-creation)."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=10_000)
     try:
         await admin.start()
         # Listing every topic never creates one; describing a missing one could.
@@ -302,7 +303,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[int]:
         described = (await admin.describe_topics([topic]))[0]
         return sorted(p["partition"] for p in described["partitions"])
     except KafkaError as exc:
-        raise ConsoleError(f"Kafka is not reachable at {bootstrap} ({exc.__class__.__name__})") from exc
+        raise ConsoleError(f"Kafka is not reachable at {kafka['bootstrap_servers']} ({exc.__class__.__name__})") from exc
     finally:
         await admin.close()
 
@@ -310,7 +311,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[int]:
 async def watch(
     board: Board,
     *,
-    bootstrap: str,
+    kafka: str | dict[str, Any],
     group_id: str,
     from_beginning: bool = True,
     once: bool = False,
@@ -329,10 +330,13 @@ async def watch(
     from aiokafka.structs import TopicPartition
     from rich.live import Live
 
+    from hotline.runtime.kafka import client_options
+
     console = console or Console()
-    partitions = [TopicPartition(board.topic, p) for p in await _partitions(bootstrap, board.topic)]
+    kafka = client_options(kafka)
+    partitions = [TopicPartition(board.topic, p) for p in await _partitions(kafka, board.topic)]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+        **kafka, group_id=group_id, enable_auto_commit=False,
         auto_offset_reset="earliest", request_timeout_ms=10_000,
     )
     try:
@@ -409,7 +413,7 @@ def main(
     try:
         asyncio.run(
             watch(
-                board, bootstrap=settings.kafka_bootstrap_servers,
+                board, kafka=settings.kafka_client_options(),
                 group_id=f"{settings.topic_prefix}console-{unit.code}",
                 from_beginning=from_beginning, once=once, timeout_s=timeout_s, console=out,
             )

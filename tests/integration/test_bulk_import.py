@@ -37,7 +37,7 @@ async def imported(namespace):
     summaries = {}
     for name, mapping in [("nyc311_2022-05-01_export.csv", "nyc311-export"), ("cases_sample_10000.csv", "sf311")]:
         summaries[mapping] = await run_import(
-            SAMPLES / name, load_mapping(mapping), bootstrap_servers=namespace["kafka"], topic=topic
+            SAMPLES / name, load_mapping(mapping), kafka=namespace["kafka"], topic=topic
         )
     # The command runs its own event loop, so it runs in a thread here.
     cli = await asyncio.to_thread(
