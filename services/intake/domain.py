@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from hotline.contracts import (
     Location,
     RawRecord,
+    TicketClosed,
     TicketReceived,
+    TicketReopened,
     deterministic_event_id,
     ticket_id_for,
 )
@@ -149,3 +151,30 @@ def link_repeat(
         return ticket
     latest = max(earlier.values(), key=lambda p: (p.received_at, p.ticket_id))
     return ticket.model_copy(update={"repeat_of": latest.ticket_id, "repeat_count": len(earlier)})
+
+
+# What a GeoReport client reads in `status_notes` (the platform's language is Chinese).
+_SATISFACTION_NOTES = {"satisfied": "满意", "basically_satisfied": "基本满意"}
+_REOPEN_NOTES = {"unresolved": "回访问题未解决", "dissatisfied": "回访市民不满意"}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What the Open311 API shows of a ticket after a followup event: closing is final; a
+    reopen only updates the notes, and only over an earlier round's."""
+
+    ticket_id: str
+    closed: bool
+    round: int
+    notes: str
+    at: datetime
+
+
+def status_change(event: TicketClosed | TicketReopened) -> StatusChange:
+    """A followup event as a change of the ticket's Open311 status (no personal data in it)."""
+    if isinstance(event, TicketClosed):
+        satisfaction = _SATISFACTION_NOTES.get(event.satisfaction, event.satisfaction)
+        return StatusChange(event.ticket_id, True, 0, f"已办结，回访市民{satisfaction}", event.closed_at)
+    reason = _REOPEN_NOTES.get(event.reason, event.reason)
+    return StatusChange(event.ticket_id, False, event.round, f"{reason}，第{event.round + 1}轮重新办理",
+                        event.reopened_at)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from faststream.kafka.annotations import KafkaMessage
 
-from hotline.contracts import TicketReceived, topics
+from hotline.contracts import TicketClosed, TicketReceived, TicketReopened, topics
 from hotline.gazetteer import beijing
 from hotline.intake.domain import (
     IntakePolicy,
@@ -15,6 +15,7 @@ from hotline.intake.domain import (
     link_repeat,
     normalize,
     repeat_key,
+    status_change,
 )
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
@@ -22,6 +23,8 @@ from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
+# The followup events that change what Open311 shows of a ticket (by the `event_type` header).
+STATUS_EVENTS = {"TicketClosed": TicketClosed, "TicketReopened": TicketReopened}
 
 
 def register(
@@ -63,6 +66,21 @@ def register(
             await asyncio.gather(
                 store.record_received(tickets=fresh), store.remember(entries=entries)
             )
+
+
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.TICKETS_FOLLOWUP)
+    async def on_tickets_followup(body: list[bytes], msg: KafkaMessage) -> None:
+        async with retry_later("intake status batch"):
+            changes, dead_letters = [], []
+            for record in msg.raw_message:
+                header = dict(record.headers or ()).get("event_type", b"").decode(errors="replace")
+                if header not in STATUS_EVENTS:
+                    continue  # contacts, warnings, extensions...: not the citizen's status
+                events, letters = publisher.parse_all([record], STATUS_EVENTS[header])
+                changes += [status_change(e) for e in events]
+                dead_letters += letters
+            await publisher.publish_all(dead_letters)
+            await store.record_statuses(changes=changes)
 
 
 def _link_repeats(

@@ -9,7 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.contracts import TicketReceived
-from hotline.intake.domain import PriorTicket
+from hotline.intake.domain import PriorTicket, StatusChange
 from hotline.runtime.mongo import duplicates_only
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,23 @@ class IntakeStore:
             )
         except BulkWriteError as exc:
             duplicates_only(exc)
+
+    async def record_statuses(self, *, changes: list[StatusChange]) -> None:
+        """Show closes and reopens on the tickets' Open311 status, in any order and any number of
+        times: a close is final, a reopen's notes go only over an earlier round's. A ticket this
+        store never recorded is left alone (there is nothing to show)."""
+        ops = []
+        for c in changes:
+            if c.closed:
+                ops.append(UpdateOne({"_id": c.ticket_id}, {
+                    "$set": {"status": "closed", "status_notes": c.notes}, "$max": {"updated_at": c.at}}))
+            else:
+                ops.append(UpdateOne(
+                    {"_id": c.ticket_id, "status": {"$ne": "closed"},
+                     "$or": [{"status_round": {"$lt": c.round}}, {"status_round": {"$exists": False}}]},
+                    {"$set": {"status_notes": c.notes, "status_round": c.round}, "$max": {"updated_at": c.at}}))
+        if ops:
+            await self._tickets.bulk_write(ops, ordered=False)
 
     async def get_by_ticket_id(self, *, ticket_id: str) -> dict | None:
         """One ticket's record, or None."""

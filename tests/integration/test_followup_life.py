@@ -97,6 +97,13 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
             return not await listed()
         await eventually(off_the_worklist)
 
+        # The citizen's GeoReport client sees it closed too (intake reads followup's events).
+        async with client_for(services["intake"]) as intake:
+            async def closed_on_open311():
+                shown = await intake.get(f"/open311/v2/requests/{ticket_id}.json")
+                return shown.status_code == 200 and shown.json()[0]["status"] == "closed"
+            await eventually(closed_on_open311)
+
         after = await followup.post(f"/v1/tickets/{ticket_id}/contacts", json={**visit, "contacted_at": at(7)}, headers=town)
         assert after.status_code == 409  # closed
         doc = (await followup.get(f"/v1/tickets/{ticket_id}", headers=town)).json()

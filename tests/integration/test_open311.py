@@ -1,6 +1,7 @@
 """Open311 GeoReport v2 on intake, used the way a GeoReport client does: over HTTP, with
 intake's consumer running on the real broker and MongoDB-protocol server."""
 
+import base64
 import json
 import uuid
 import xml.etree.ElementTree as ET
@@ -9,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from hotline.contracts import BUSINESS_TZ, topics
+from hotline.contracts import BUSINESS_TZ, DeadLetter, TicketClosed, TicketReopened, deterministic_event_id, topics
 from hotline.intake.main import build_app as build_intake
 from hotline.intake.settings import IntakeSettings
-from tests.support import eventually, read_topic
+from tests.support import drained, eventually, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -217,3 +218,53 @@ async def test_a_request_may_be_posted_as_json_and_answered_in_xml(client):
     request_id = root.find("request").findtext("service_request_id")
     found = await wait_for(client, request_id)
     assert found["service_code"] == "noise" and found["agency_responsible"] == "八里庄街道"
+
+
+async def test_a_closed_ticket_shows_as_closed_and_a_late_reopen_leaves_it_so(client, namespace):
+    request_id = await file_request(client)
+    filed = await wait_for(client, request_id)
+    assert (filed["status"], filed["status_notes"]) == ("open", None) and filed["service_notice"]
+    now = datetime.now(BUSINESS_TZ)
+
+    def event(kind, n: int, **fields):
+        return kind(event_id=deterministic_event_id(kind.__name__, request_id, str(n)), ticket_id=request_id,
+                    occurred_at=now, unit_code="110111008", **fields)
+
+    reopened = event(TicketReopened, 1, reason="dissatisfied", reopened_at=now + timedelta(hours=1),
+                     report_back_due_at=now + timedelta(days=3), round=1)
+    closed = event(TicketClosed, 2, closed_at=now + timedelta(hours=5), satisfaction="basically_satisfied")
+    followup = namespace["prefix"] + topics.TICKETS_FOLLOWUP
+
+    async def send(*events):
+        for e in events:
+            await publish(namespace["kafka"], followup, e.model_dump_json().encode(), key=request_id.encode(),
+                          headers=[("event_type", type(e).__name__.encode())])
+
+    async def showing(status: str, notes: str):
+        async def now_shows():
+            shown = (await client.get(f"{BASE}/requests/{request_id}.json")).json()[0]
+            return (shown["status"], shown["status_notes"]) == (status, notes) and shown
+        return await eventually(now_shows, timeout_s=30)
+
+    await send(reopened)
+    await showing("open", "回访市民不满意，第2轮重新办理")
+    await send(closed)
+    shown = await showing("closed", "已办结，回访市民基本满意")
+    assert shown["service_notice"] is None
+    assert shown["updated_datetime"].startswith((now + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M"))
+    # The reopen delivered again after the close, then a broken close: once intake has read
+    # both, the request is still closed and the broken record is dead-lettered with its bytes.
+    await send(reopened)
+    broken = b'{"ticket_id": "%s", "satisfaction": "satisfied"}' % request_id.encode()
+    await publish(namespace["kafka"], followup, broken, key=request_id.encode(), headers=[("event_type", b"TicketClosed")])
+    await drained(namespace["kafka"], followup, f"{namespace['prefix']}hotline-intake.{topics.TICKETS_FOLLOWUP}")
+    assert (await client.get(f"{BASE}/requests/{request_id}.json")).json()[0]["status"] == "closed"
+    listed = (await client.get(f"{BASE}/requests.json", params={"status": "closed"})).json()
+    assert request_id in {r["service_request_id"] for r in listed}
+
+    def ours(records):
+        letters = [DeadLetter.model_validate_json(r.value) for r in records]
+        return [x for x in letters if x.service == "intake" and base64.b64decode(x.value_b64) == broken]
+
+    letters = ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.DLQ, until=lambda rs: bool(ours(rs))))
+    assert letters[0].source_topic == followup and letters[0].field == "event_id"

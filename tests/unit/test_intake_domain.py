@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotline.contracts import TicketReceived, ticket_id_for
+from hotline.contracts import TicketClosed, TicketReceived, TicketReopened, ticket_id_for
 from hotline.gazetteer import beijing
-from hotline.intake.domain import Rejection, normalize
+from hotline.intake.domain import Rejection, StatusChange, normalize, status_change
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -103,3 +103,12 @@ def test_normalizing_arbitrary_json_never_raises(data):
 @given(st.binary(max_size=200))
 def test_normalizing_arbitrary_bytes_never_raises(payload):
     assert isinstance(run(payload), TicketReceived | Rejection)
+
+
+def test_closes_and_reopens_become_open311_statuses_without_personal_data():
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    common = {"event_id": "e", "ticket_id": "TK1", "occurred_at": at, "unit_code": "110111008"}
+    assert status_change(TicketClosed(**common, closed_at=at, satisfaction="satisfied")) == StatusChange(
+        "TK1", True, 0, "已办结，回访市民满意", at)
+    reopen = TicketReopened(**common, reason="unresolved", reopened_at=at, report_back_due_at=at, round=2)
+    assert status_change(reopen) == StatusChange("TK1", False, 2, "回访问题未解决，第3轮重新办理", at)
