@@ -10,6 +10,9 @@ and store, against the raw-Kafka limit measured in the same run.
    every callback: tickets/s.
 4. Rebuild: the metrics projections recomputed from the run's metrics records and copies of them
    about other tickets (ten times the run by default), beside a raw read of the same records.
+5. A busy month: metrics' store alone, one contact at a time into a unit-month that already holds
+   thousands of tickets (a Beijing street's month is 4,000-5,000): what each live update costs
+   once a month is full, which the short runs above never reach.
 The bench plays the handling units and the callback centre: it answers each dispatch with a
 contact, each contact with a resolution (commands on `followup.commands`), each resolution with a
 satisfied callback on `hotline.callbacks`. Each service's CPU share and peak RSS are read from
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -50,9 +53,11 @@ from common import (
     store_commands_between,
     wait_healthy,
 )
+from hotline.metrics.deadlines import response_due
 from hotline.metrics.directory import RankingKind
-from hotline.metrics.domain import period_of
+from hotline.metrics.domain import fact_update, fold, period_of, project_facts
 from hotline.metrics.events import TOPIC_EVENTS
+from hotline.metrics.main import make_directory, make_store
 from hotline.metrics.ranking import ranking_id
 from hotline.metrics.rebuild import rebuild
 from hotline.metrics.settings import MetricsSettings
@@ -60,8 +65,9 @@ from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
 
-from hotline.contracts import topics
+from hotline.contracts import BUSINESS_TZ, ContactKind, ContactRecorded, TicketDispatched, topics
 from hotline.runtime.kafka import ensure_topics
+from hotline.runtime.mongo import drop_database
 
 SERVICES = ("intake", "routing", "followup", "metrics")
 AIMS = {"lifecycle_tickets_per_s": 1_000, "raw_to_queue_p99_ms": 100, "ranking_freshness_p99_ms": 2_000,
@@ -508,6 +514,44 @@ async def rebuild_rates(ns: Namespace, copies: int) -> dict:
             "read_seconds": report.read_seconds, "seconds": report.seconds}
 
 
+# 5. A busy month
+
+
+async def busy_month_updates(ns: Namespace, sizes: tuple[int, ...] = (5_000, 20_000), samples: int = 40) -> dict:
+    """ms per live update (one contact, one batch) into a unit-month already holding `size`
+    tickets, loaded as a rebuild would; metrics' store alone, in a database of its own."""
+    settings = MetricsSettings(mongodb_url=ns.settings.mongodb_url)
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    unit, at = "110111008", datetime(2026, 3, 2, 9, tzinfo=BUSINESS_TZ)
+    results = {}
+    try:
+        for size in sizes:
+            name = f"{ns.settings.mongodb_database}_month{size}"
+            store = make_store(client[name], settings, make_directory(settings))
+            try:
+                dispatches = [TicketDispatched(
+                    event_id=f"busy-d-{n}", ticket_id=f"TK-busy-{n:06d}", occurred_at=at, unit_code=unit,
+                    unit_name=unit, district_code=unit[:6], reason="street_town",
+                    dispatched_at=at + timedelta(seconds=n)) for n in range(size)]
+                facts = fold(dispatches, response_due=response_due)
+                await store.load(facts=facts, months=project_facts(facts))
+                took = []
+                for n in range(samples + 5):
+                    contact = ContactRecorded(
+                        event_id=f"busy-c-{n}", ticket_id=f"TK-busy-{n:06d}", occurred_at=at, contact_id=f"busy-c-{n}",
+                        unit_code=unit, kind=ContactKind.FACE_TO_FACE, contacted_at=at + timedelta(hours=1),
+                        staff_id="LX-1")
+                    started = time.perf_counter()
+                    await store.handle([fact_update(contact, response_due=response_due)])
+                    took.append((time.perf_counter() - started) * 1000)
+                results[str(size)] = percentiles(took[5:])  # the first few warm the store's caches
+            finally:
+                await drop_database(client, name)
+    finally:
+        await client.close()
+    return results
+
+
 # The run
 
 
@@ -531,6 +575,8 @@ async def run(limit_records: int, rate: float, seconds: float, tickets: int, con
                 poll_s=poll_s, timeout_s=timeout_s, profile=profile))
         with console.status(f"rebuild from the run's metrics records and {rebuild_copies} copies of them"):
             results["rebuild"] = await rebuild_rates(ns, rebuild_copies)
+        with console.status("a busy month: live updates into unit-months of 5,000 and 20,000 tickets"):
+            results["busy_month_update_ms"] = await busy_month_updates(ns)
     finally:
         await ns.clean_up()
     results["machine_after"] = machine()
@@ -612,6 +658,9 @@ def table(results: dict, baseline: dict | None) -> Table:
     row(f"metrics rebuild ({rb['records']:,} records, {rb.get('tickets', 0):,} tickets)",
         f"{rb['events_per_s']:,.0f} events/s", f"{r['rebuild_to_raw_read']:.3f}",
         f"≥ {AIMS['rebuild_events_per_s']:,}", fig(("rebuild", "events_per_s"), "{:,.0f}"))
+    for size, p in results.get("busy_month_update_ms", {}).items():
+        row(f"metrics: one contact into a unit-month of {int(size):,} tickets, ms p50 / p95",
+            f"{p['p50']:,.1f} / {p['p95']:,.1f}", "", "", fig(("busy_month_update_ms", size, "p50"), "p50 {:,.1f}"))
     for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
         for name, p in results[phase]["processes"].items():
             aim = f"≤ {AIMS['service_peak_rss_mb']} MB" if name in SERVICES else ""
@@ -643,7 +692,8 @@ def main(
     if before:
         results["before"] = {"file": baseline.name, "at": before.get("at"),
                              "saturation": before.get("saturation"), "offered_load": before.get("offered_load"),
-                             "rebuild": before.get("rebuild"), "limit": before.get("limit")}
+                             "rebuild": before.get("rebuild"), "limit": before.get("limit"),
+                             "busy_month_update_ms": before.get("busy_month_update_ms")}
     console.print(table(results, before))
     target = out or RESULTS / f"{datetime.now(UTC):%Y-%m-%d}.json"
     target.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -4,8 +4,9 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from hotline.contracts import topics
 from hotline.intake.domain import IntakePolicy
-from hotline.intake.handlers import register
+from hotline.intake.handlers import STATUS_EVENTS, register
 from hotline.intake.http import http_router
 from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter
 from hotline.intake.open311 import open311_router
@@ -19,7 +20,7 @@ SERVICE = "intake"
 def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     """Wire intake together."""
     settings = settings or IntakeSettings()
-    runtime = ServiceRuntime.create(SERVICE, settings)
+    runtime = ServiceRuntime.create(SERVICE, settings, used_events={topics.TICKETS_FOLLOWUP: STATUS_EVENTS})
     store = IntakeStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
     policy = IntakePolicy(

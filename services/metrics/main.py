@@ -7,6 +7,7 @@ from hotline.catalogue import catalogue_at
 from hotline.gazetteer import beijing
 from hotline.metrics.dashboard import dashboard_router
 from hotline.metrics.directory import Directory, RankingKind
+from hotline.metrics.events import TOPIC_EVENTS
 from hotline.metrics.handlers import register
 from hotline.metrics.http import RankingViews, http_router
 from hotline.metrics.observe import Telemetry, business_exposition
@@ -36,7 +37,8 @@ def make_store(db: AsyncDatabase, settings: MetricsSettings, directory: Director
 def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     """Wire metrics together."""
     settings = settings or MetricsSettings()
-    runtime = ServiceRuntime.create(SERVICE, settings)
+    runtime = ServiceRuntime.create(
+        SERVICE, settings, used_events={t: types for t, types in TOPIC_EVENTS.items() if types is not None})
     directory = make_directory(settings)
     store = make_store(runtime.db, settings, directory)
     telemetry = Telemetry(runtime.metrics.registry)

@@ -472,8 +472,8 @@ def _subscriptions(service: str) -> list[tuple[str, str]]:
     captured = {}
     original = runtime_service.ServiceRuntime.create.__func__
 
-    def create(cls, name, settings):
-        captured[name] = original(cls, name, settings)
+    def create(cls, name, settings, **options):
+        captured[name] = original(cls, name, settings, **options)
         return captured[name]
 
     module = importlib.import_module(f"hotline.{service}.main")

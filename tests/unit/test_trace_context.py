@@ -134,3 +134,24 @@ def test_deadline_spans_start_a_new_trace_linked_to_the_ticket_and_log_lines_car
     assert inside["trace_id"] == format_trace_id(publish.context.trace_id)
     assert inside["span_id"] == format_span_id(publish.context.span_id)
     assert inside["ticket_id"] == "TK3"
+
+
+async def test_records_a_service_skips_get_no_span_of_their_own():
+    tracer_provider, exporter = provider()
+    tracer = tracer_provider.get_tracer("test")
+    middleware = telemetry.RecordSpans(None, context=None, tracer=tracer, raw_topic="p-hotline.raw",
+                                       used={"p-tickets.followup": frozenset({"TicketClosed"})})
+    records = [
+        record("p-tickets.followup", "TK1", {"ticket_id": "TK1"}, headers=[("event_type", b"TicketClosed")]),
+        record("p-tickets.followup", "TK2", {"ticket_id": "TK2"}, headers=[("event_type", b"ContactRecorded")]),
+        record("p-tickets.followup", "TK3", {"ticket_id": "TK3"}),  # no type named: it may be used
+        record("p-tickets.dispatched", "TK4", {"ticket_id": "TK4"}, headers=[("event_type", b"TicketDispatched")]),
+    ]
+
+    async def handler(_msg):
+        return None
+
+    with tracer.start_as_current_span("batch process"):
+        await middleware.consume_scope(handler, SimpleNamespace(raw_message=tuple(records)))
+    traced = {s.attributes.get(telemetry.TICKET_ID) for s in exporter.get_finished_spans() if s.name.endswith(" record")}
+    assert traced == {"TK1", "TK3", "TK4"}

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -49,10 +49,13 @@ class ServiceRuntime:
             self.metrics = service_metrics.ServiceMetrics(self.name, self.settings)
 
     @classmethod
-    def create(cls, name: str, settings: ServiceSettings) -> "ServiceRuntime":
-        """A runtime whose broker and store client come from the settings."""
+    def create(cls, name: str, settings: ServiceSettings,
+               used_events: Mapping[str, Collection[str]] | None = None) -> "ServiceRuntime":
+        """A runtime whose broker and store client come from the settings; `used_events`: the
+        event types the service uses on topics where it skips the others (see telemetry)."""
         metrics = service_metrics.ServiceMetrics(name, settings)
-        middlewares = [*telemetry.kafka_middlewares(name, settings), *service_metrics.kafka_middlewares(metrics)]
+        middlewares = [*telemetry.kafka_middlewares(name, settings, used_events),
+                       *service_metrics.kafka_middlewares(metrics)]
         return cls(name, settings, build_broker(settings, name, middlewares),
                    make_client(settings, [metrics.store_listener()]), metrics=metrics)
 
