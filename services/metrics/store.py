@@ -73,23 +73,24 @@ class Coalesced:
         self._next: asyncio.Task | None = None
         self._next_argument = fresh()
 
-    async def __call__(self, argument: Any) -> None:
+    async def __call__(self, argument: Any) -> Any:
+        """The result of the run that took `argument` (shared with the other callers it served)."""
         if not argument:
-            return
+            return None
         self._merge(self._next_argument, argument)
         if self._next is None:
             self._next = asyncio.ensure_future(self._after(self._running))
         # Shielded: a caller cancelled at shutdown does not cancel the others' run.
-        await asyncio.shield(self._next)
+        return await asyncio.shield(self._next)
 
-    async def _after(self, previous: asyncio.Task | None) -> None:
+    async def _after(self, previous: asyncio.Task | None) -> Any:
         if previous is not None:
             with contextlib.suppress(Exception):  # its failure was its own callers'
                 await previous
         argument, self._next_argument = self._next_argument, self._fresh()
         self._running, self._next = self._next, None
         try:
-            await self._work(argument)
+            return await self._work(argument)
         finally:
             if self._running is asyncio.current_task():
                 self._running = None
@@ -142,14 +143,18 @@ class MetricsStore:
 
         The five topics' batches that arrive while one is written share the next write: the store
         charges by round trip and by document rewritten, whatever a write holds, and one month's
-        tickets then go in together. A month is also written by one batch at a time this way."""
-        await self._handle_shared(updates)
+        tickets then go in together. A month is also written by one batch at a time this way.
+        The rankings are refreshed in a coalesced stage of their own, so the next batches' facts
+        and figures are written while this one's rankings are: each caller still returns only
+        after a refresh that read its figures."""
+        units = await self._handle_shared(updates)
+        await self._refresh_shared(units or {})
 
-    async def _handle_now(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _handle_now(self, updates: list[tuple[str, dict[str, Any]]]) -> dict[str, set[str]]:
         touched = await self.apply(updates)
         units = await self.project(ticket_ids=touched)
         await self._index(units)
-        await self.refresh(periods=units)
+        return units
 
     async def apply(self, updates: list[tuple[str, dict[str, Any]]]) -> set[str]:
         """Set the facts' entries (one write per ticket); return the tickets touched."""
@@ -260,8 +265,8 @@ class MetricsStore:
             by_id, spots = self._views(period, units)
             rankings += [(doc_id, doc, seqs[period]) for doc_id, doc in by_id.items()]
             hotspots.append((period, spots, seqs[period]))
-        await _write_if_newer(self._rankings, rankings)
-        await _write_if_newer(self._hotspots, hotspots)
+        # Independent documents: both writes in flight at once, one round trip's wait.
+        await asyncio.gather(_write_if_newer(self._rankings, rankings), _write_if_newer(self._hotspots, hotspots))
 
     # Rebuild
 

@@ -73,3 +73,19 @@ async def test_batches_that_arrive_during_a_write_share_the_next_in_arrival_orde
     release.set()
     await asyncio.gather(first, *later)
     assert writes == [["t1"], ["t2", "t3", "t4"]]
+
+
+async def test_each_caller_gets_the_result_of_the_run_that_took_its_argument():
+    release = asyncio.Event()
+
+    async def write(updates: list[str]) -> list[str]:
+        await release.wait()
+        return sorted(updates)
+
+    shared = Coalesced(write, merge=list.extend, fresh=list)
+    first = asyncio.create_task(shared(["t1"]))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(shared(batch)) for batch in (["t3"], ["t2"])]
+    release.set()
+    assert await asyncio.gather(first, *later) == [["t1"], ["t2", "t3"], ["t2", "t3"]]
+    assert await shared([]) is None
