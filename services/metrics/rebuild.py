@@ -129,8 +129,8 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
         # In a thread, so the loop sends the facts and takes the answers meanwhile.
         months = await asyncio.to_thread(project_facts, facts)
         report.tickets, report.unit_months = len(facts), len(months)
-        await loading
-        await store.load_months(months)
+        # The months do not need the facts in the store: both loads run at once.
+        await asyncio.gather(loading, store.load_months(months))
     finally:
         if loading is not None:
             loading.cancel()

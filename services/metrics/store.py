@@ -309,10 +309,9 @@ class MetricsStore:
                 partial_docs.append({"_id": part_id, **meta, "partial": partial, "v": 1})
             figure_docs.append({"_id": month_id, **meta, "figures": {n: month[n] for n in FIGURE_NAMES},
                                 "v": len(parts)})
-        for collection, docs in ((self._parts, part_docs), (self._partials, partial_docs),
-                                 (self._figures, figure_docs)):
-            if docs:
-                await collection.insert_many(docs, ordered=False)
+        # Three collections at once: the store inserts into each on a connection of its own.
+        await asyncio.gather(*(collection.insert_many(docs, ordered=False) for collection, docs in (
+            (self._parts, part_docs), (self._partials, partial_docs), (self._figures, figure_docs)) if docs))
         units = _by_period(months.values())
         await self._index(units)
         # The rankings are the batch's costliest writes (every unit of the month): batches of the
