@@ -73,10 +73,10 @@ def register(
         async with retry_later("intake status batch"):
             changes, dead_letters = [], []
             for record in msg.raw_message:
-                header = dict(record.headers or ()).get("event_type", b"").decode(errors="replace")
-                if header not in STATUS_EVENTS:
+                kind = topics.event_type_of(record.headers)
+                if kind not in STATUS_EVENTS:
                     continue  # contacts, warnings, extensions...: not the citizen's status
-                events, letters = publisher.parse_all([record], STATUS_EVENTS[header])
+                events, letters = publisher.parse_all([record], STATUS_EVENTS[kind])
                 changes += [status_change(e) for e in events]
                 dead_letters += letters
             await publisher.publish_all(dead_letters)

@@ -225,7 +225,12 @@ ADDITIVE = (
 
 def month_part_id(month_id: str, ticket_key: str) -> str:
     """The `_id` of the part of a unit-month that keeps a ticket (a stable hash, not Python's)."""
-    return f"{month_id}#{zlib.crc32(ticket_key.encode()) % PARTS}"
+    return month_part_ids(month_id)[zlib.crc32(ticket_key.encode()) % PARTS]
+
+
+def month_part_ids(month_id: str) -> list[str]:
+    """The `_id`s of every part a unit-month may have."""
+    return [f"{month_id}#{n}" for n in range(PARTS)]
 
 
 def month_of_part(part_id: str) -> str:

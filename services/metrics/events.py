@@ -57,8 +57,7 @@ def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsE
         if wanted is None:
             model = _WHOLE_TOPIC[topic]
         else:
-            header = dict(record.headers or ()).get("event_type")
-            name = header.decode(errors="replace") if header else _UNNAMED[topic]
+            name = topics.event_type_of(record.headers) or _UNNAMED[topic]
             if name not in wanted:
                 continue  # another service's business (warnings, extensions, refusals...)
             model = wanted[name]

@@ -36,12 +36,12 @@ from pymongo.errors import BulkWriteError
 
 from hotline.metrics.domain import (
     FIGURE_NAMES,
-    PARTS,
     combine,
     contributions,
     key,
     month_of_part,
     month_part_id,
+    month_part_ids,
     month_parts,
     partial_figures,
     unit_month_id,
@@ -202,7 +202,7 @@ class MetricsStore:
         else:
             raise RuntimeError(f"unit-month parts kept changing under this batch: {pending}")
         await _write_if_newer(self._partials, [
-            (part_id, {"unit_code": meta["unit_code"], "period": meta["period"], "partial": partial}, v)
+            (part_id, {**_meta(meta), "partial": partial}, v)
             for part_id, (meta, v, partial) in settled.items()], version="v")
         months = {month_of_part(p): meta for p, (meta, _, _) in settled.items()}
         await self._combine(months)
@@ -211,7 +211,7 @@ class MetricsStore:
     async def _combine(self, months: dict[str, dict[str, Any]]) -> None:
         """Write each month's figures combined from its parts' copies, read after this batch
         wrote its own, guarded by the sum of their versions."""
-        ids = [f"{m}#{n}" for m in sorted(months) for n in range(PARTS)]
+        ids = [part for m in sorted(months) for part in month_part_ids(m)]
         found: dict[str, list[dict[str, Any]]] = {m: [] for m in months}
         async for d in self._partials.find({"_id": {"$in": ids}}):
             found[month_of_part(d["_id"])].append(d)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
-from hotline.metrics.domain import PARTS, combine, month_part_id, period_of
+from hotline.metrics.domain import combine, month_part_id, month_part_ids, period_of
 from tests.integration.conftest import client_for
 from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
 
@@ -65,7 +65,7 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
         recomputed from every part's figures (right after the per-ticket facts are written)."""
         part = await db["metrics_unit_month_parts"].find_one({"_id": part_id})
         partials = {d["_id"]: d async for d in db["metrics_unit_month_partials"].find(
-            {"_id": {"$in": [f"{month_id}#{n}" for n in range(PARTS)]}})}
+            {"_id": {"$in": month_part_ids(month_id)}})}
         figures = await db["metrics_unit_figures"].find_one({"_id": month_id})
         if not (part and ticket_id in part["tickets"] and figures and part_id in partials):
             return None

@@ -240,13 +240,6 @@ def span_line(span: ReadableSpan) -> str:
 # --- per-record context ------------------------------------------------------------------------
 
 
-def _event_type(record) -> str | None:
-    for name, value in record.headers or ():
-        if name == "event_type":
-            return value.decode(errors="replace") if value is not None else None
-    return None
-
-
 def _record_attrs(record, raw_topic: str) -> dict[str, str]:
     """The ticket id, unit code and category a record names (ids only, never personal data).
 
@@ -333,7 +326,7 @@ class RecordSpans(BaseMiddleware):
         spans = []
         for record in records:
             used = self._used.get(record.topic)
-            if used is not None and (kind := _event_type(record)) is not None and kind not in used:
+            if used is not None and (kind := topics.event_type_of(record.headers)) is not None and kind not in used:
                 continue  # a record the service skips: a span per record costs a fifth of its CPU
             attrs = _record_attrs(record, self._raw_topic)
             headers = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
