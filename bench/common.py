@@ -154,9 +154,9 @@ async def consume_timed(bootstrap: str, topic: str, n: int, timeout_s: float = 3
         await consumer.stop()
 
 
-async def raw_limit(ns: Namespace, payloads: list[bytes]) -> float:
+async def raw_limit(ns: Namespace, payloads: list[bytes], name: str = "bench.raw-limit") -> float:
     """The limit: produce and consume the same records with no processing, records/s."""
-    topic = ns.topic("bench.raw-limit")
+    topic = ns.topic(name)
     await ensure_topics(ns.kafka, [topics.TopicSpec(topic, topics.TICKET_PARTITIONS)])
     start = time.perf_counter()
     _, last = (await asyncio.gather(produce(ns.kafka, topic, payloads), consume_timed(ns.kafka, topic, len(payloads))))[1]

@@ -3,12 +3,17 @@ import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.h2.BsonDocuments;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.backend.h2.KeyFirstUniqueIndex;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
 import java.io.File;
@@ -67,9 +72,10 @@ public final class MongoLauncher {
         }
 
         /**
-         * An H2 database whose unique indexes (`_id` among them) also serve guarded queries. An
-         * inner class: H2Database's constructor opens the existing indexes before a subclass's
-         * own fields are set, and the enclosing backend (which holds the store) is set first.
+         * An H2 database whose unique indexes (`_id` among them) also serve guarded queries and
+         * whose documents are stored as BSON (see BsonDocuments). An inner class: H2Database's
+         * constructor opens the existing collections and indexes before a subclass's own fields
+         * are set, and the enclosing backend (which holds the store) is set first.
          */
         final class KeyFirstDatabase extends H2Database {
             KeyFirstDatabase(String name, MVStore mvStore, CursorRegistry cursors) {
@@ -82,6 +88,15 @@ public final class MongoLauncher {
                 // H2Database's own map name, so existing store files keep their indexes.
                 String map = getFullCollectionNamespace(collection) + "._index_" + indexName;
                 return new KeyFirstUniqueIndex(KeyFirstUniqueIndex.openMap(getMvStore(), map), indexName, keys, sparse);
+            }
+
+            @Override
+            protected MongoCollection<Object> openOrCreateCollection(String collection, CollectionOptions options) {
+                // H2Database's own map names, so existing store files keep their collections.
+                String fullName = getFullCollectionNamespace(collection);
+                MVMap<String, Object> meta = getMvStore().openMap("meta." + fullName);
+                return new H2Collection(this, collection, options, BsonDocuments.openDataMap(getMvStore(), fullName),
+                    meta, cursorRegistry);
             }
         }
 
@@ -171,7 +186,13 @@ public final class MongoLauncher {
 
         DurableH2Backend backend;
         try {
-            backend = new DurableH2Backend(openStore(file));
+            MVStore store = openStore(file);
+            int converted = BsonDocuments.convertStoredDocuments(store);
+            if (converted > 0) {
+                System.out.println("MongoLauncher: converted " + converted
+                    + " collections from Java-serialized documents to BSON");
+            }
+            backend = new DurableH2Backend(store);
         } catch (RuntimeException e) {
             // Typically the file is locked by another running server.
             System.err.println("MongoLauncher: cannot open store file " + file + ": " + e.getMessage());

@@ -102,15 +102,16 @@ resolve_jars() {
 # Compiles MongoLauncher.java into build/ when the source (or the libs it compiles against) changed.
 compile_launcher() {
     local src=$SCRIPT_DIR/MongoLauncher.java index=$SCRIPT_DIR/KeyFirstUniqueIndex.java
+    local documents=$SCRIPT_DIR/BsonDocuments.java
     local stamp=$BUILD_DIR/.MongoLauncher.stamp want
-    want=$(sha_of "$src" "$index" "$LIBS_DIR/.stamp")
+    want=$(sha_of "$src" "$index" "$documents" "$LIBS_DIR/.stamp")
     if [[ -f $stamp && $(<"$stamp") == "$want" && -f $BUILD_DIR/MongoLauncher.class ]]; then
         return 0
     fi
     log "compiling MongoLauncher ..."
     mkdir -p "$BUILD_DIR"
     rm -rf "$BUILD_DIR"/MongoLauncher*.class "$BUILD_DIR/de"
-    javac -nowarn -d "$BUILD_DIR" -cp "$LIBS_DIR/mongo/*" "$src" "$index" ||
+    javac -nowarn -d "$BUILD_DIR" -cp "$LIBS_DIR/mongo/*" "$src" "$index" "$documents" ||
         die "javac failed on $src"
     printf '%s\n' "$want" >"$stamp"
 }

@@ -3,6 +3,8 @@
 - The MongoDB-protocol launcher loses no acknowledged write when it is SIGKILLed.
 - A launcher whose port is taken exits at once, saying which port.
 - `stack.sh up` is idempotent: a second run reuses the running servers.
+- Documents keep their BSON types through the launcher's BSON storage and a restart, and a store
+  file of Java-serialized documents (the library's own format) is converted at its first start.
 
 These start their own launcher JVMs on free ports and kill them when done. They need the jars and
 the compiled launcher, which `stack.sh up` provides (it is run here if they are missing).
@@ -11,15 +13,19 @@ the compiled launcher, which `stack.sh up` provides (it is run here if they are 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from bson import Decimal128, Int64, ObjectId, Regex, Timestamp
 from pymongo import MongoClient, ReturnDocument
 
 from tests.support import free_port
@@ -132,7 +138,8 @@ def launchers(prepared_stack, tmp_path: Path) -> Iterator[Launchers]:
 
 def _client(port: int) -> MongoClient:
     return MongoClient(
-        f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000, timeoutMS=20_000, w=1
+        f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000, timeoutMS=20_000, w=1,
+        uuidRepresentation="standard",
     )
 
 
@@ -239,3 +246,100 @@ def test_guarded_queries_served_by_key_answer_as_the_whole_query_says(launchers:
             coll.update_one({"_id": "t2", "state": "open"}, {"$set": {"y": 1}}, upsert=True)
     finally:
         client.close()
+
+
+# Every BSON type a client commonly stores, as PyMongo writes and reads it.
+TYPED = {
+    "_id": "typed-1",
+    "string": "良乡 town",
+    "int32": 42,
+    "int64": Int64(9_000_000_000),
+    "double": 2.5,
+    "decimal": Decimal128("12.34"),
+    "true": True,
+    "null": None,
+    "date": datetime(2025, 11, 27, 0, 0, 0, 123000),
+    "oid": ObjectId("5f1e9a2b3c4d5e6f7a8b9c0d"),
+    "binary": b"\x01\x02\x03",
+    "uuid": uuid.UUID("123e4567-e89b-12d3-a456-426614174000"),
+    "nested": {"list": [1, "two", {"three": 3.0}]},
+}
+
+
+def test_documents_of_every_type_read_back_after_updates_and_a_sigkill(launchers: Launchers, tmp_path: Path) -> None:
+    """Documents are stored as BSON (BsonDocuments.java): each type survives the store's encoding,
+    an update in place and a restart, and the file's documents are BSON."""
+    port, store = free_port(), tmp_path / "typed.mv"
+    first = launchers.start(port, store, "typed-first")
+    launchers.wait_listening(first, port, "typed-first")
+    client = _client(port)
+    coll = client.typed.docs
+    coll.insert_one(dict(TYPED))
+    coll.update_one({"_id": "typed-1"}, {"$inc": {"int64": 1}, "$push": {"nested.list": Int64(5)},
+                                         "$set": {"regex": Regex("^110", "i"), "ts": Timestamp(1_764_201_600, 7)}})
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    client.close()
+
+    expected = {**TYPED, "int64": Int64(9_000_000_001), "nested": {"list": [1, "two", {"three": 3.0}, Int64(5)]},
+                "regex": Regex("^110", "i"), "ts": Timestamp(1_764_201_600, 7)}
+    second = launchers.start(port, store, "typed-second")
+    launchers.wait_listening(second, port, "typed-second")
+    client = _client(port)
+    try:
+        found = client.typed.docs.find_one({"_id": "typed-1"})
+        assert {k: found[k] for k in expected if k != "regex"} == {k: v for k, v in expected.items() if k != "regex"}
+        assert (found["regex"].pattern, found["regex"].flags) == ("^110", expected["regex"].flags)
+        assert type(found["int64"]) is Int64 and type(found["int32"]) is int
+    finally:
+        client.close()
+        second.kill()
+        second.wait(timeout=30)
+    assert _stock_store(tmp_path, "read", store, "typed.docs") == "1"
+
+
+def test_store_file_of_java_serialized_documents_is_converted_once(launchers: Launchers, tmp_path: Path) -> None:
+    """A file written by mongo-java-server's own H2 backend (or this launcher before it stored BSON)
+    opens with every document intact, converted to BSON at the first start only."""
+    store = tmp_path / "stock.mv"
+    _stock_store(tmp_path, "write", store)
+    port = free_port()
+    first = launchers.start(port, store, "stock-first")
+    launchers.wait_listening(first, port, "stock-first")
+    # The two collections and the database's own system collections.
+    assert re.search(r"converted \d+ collections", launchers.output("stock-first"))
+    client = _client(port)
+    try:
+        typed = client.legacy.typed.find_one({"_id": "typed-1"})
+        assert {k: typed[k] for k in TYPED} == {**TYPED, "date": datetime(2025, 11, 27, 0, 0, 0, 123000)}
+        assert client.legacy.many.count_documents({}) == 500
+        assert client.legacy.many.find_one({"_id": 321}) == {"_id": 321, "unit": "11016", "n": 321}
+        client.legacy.many.update_one({"_id": 321}, {"$set": {"n": -1}})
+    finally:
+        client.close()
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    assert _stock_store(tmp_path, "read", store, "legacy.many") == "500"
+
+    second = launchers.start(port, store, "stock-second")
+    launchers.wait_listening(second, port, "stock-second")
+    assert "converted" not in launchers.output("stock-second")
+    client = _client(port)
+    try:
+        assert client.legacy.many.find_one({"_id": 321})["n"] == -1
+    finally:
+        client.close()
+
+
+def _stock_store(tmp_path: Path, *args: object) -> str:
+    """Runs tests/integration/stock_store/StockStore.java (compiled once per test directory)."""
+    classes = tmp_path / "stock-classes"
+    classpath = f"{MONGO_LIBS}/*{os.pathsep}{BUILD}{os.pathsep}{classes}"
+    if not classes.exists():
+        subprocess.run(["javac", "-nowarn", "-d", str(classes), "-cp", classpath,
+                        str(Path(__file__).parent / "stock_store" / "StockStore.java")],
+                       check=True, capture_output=True, timeout=120)
+    done = subprocess.run(["java", "-cp", classpath, "StockStore", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
