@@ -2,6 +2,7 @@
 package de.bwaldvogel.mongo.backend.h2;
 
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.BsonConstants;
 import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
 import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
 import io.netty.buffer.ByteBuf;
@@ -13,6 +14,7 @@ import org.h2.mvstore.WriteBuffer;
 import org.h2.mvstore.type.BasicDataType;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -130,7 +132,38 @@ public final class BsonDocuments {
             byte[] bytes = new byte[length];
             in.get(bytes);
             track(length);
-            return BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bytes));
+            return decodeDocument(Unpooled.wrappedBuffer(bytes));
+        }
+
+        /**
+         * BsonDecoder.decodeBson refuses documents over 16 MB, as the wire protocol must. The
+         * server itself never enforces that size on updates (a `$push` can grow a document past
+         * it), and a stored document must always read back, so documents and arrays are decoded
+         * here and only their leaf values by the library.
+         */
+        private static Document decodeDocument(ByteBuf in) {
+            int end = in.readerIndex() + in.readIntLE();
+            Document document = new Document();
+            byte type;
+            while ((type = in.readByte()) != BsonConstants.TERMINATING_BYTE) {
+                String name = BsonDecoder.decodeCString(in);
+                document.put(name, decodeValue(type, in));
+            }
+            if (in.readerIndex() != end) {
+                throw new IllegalStateException("stored BSON document ends at " + in.readerIndex() + ", not " + end);
+            }
+            return document;
+        }
+
+        private static Object decodeValue(byte type, ByteBuf in) {
+            switch (type) {
+                case BsonConstants.TYPE_EMBEDDED_DOCUMENT:
+                    return decodeDocument(in);
+                case BsonConstants.TYPE_ARRAY:
+                    return new ArrayList<>(decodeDocument(in).values());
+                default:
+                    return BsonDecoder.decodeValue(type, in);
+            }
         }
 
         private void track(int length) {

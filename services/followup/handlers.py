@@ -150,15 +150,13 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
                     continue
                 ticket, event = apply_callback(ticket, result, reopen_period=reopen_period)
                 tickets[ticket.ticket_id] = ticket
-                changes.append((ticket, event))
+                changes.append((ticket, event, result))
                 if event is not None:
                     outgoing.append((topics.TICKETS_FOLLOWUP, event, ticket.ticket_id))
             # Published first: a crash before saving recomputes the same events (same ids).
             await publisher.publish_all(outgoing + dead_letters)
             await store.save_callbacks(changes=changes)
-            await store.record_timeline(events=[r for _, r in pairs if r.ticket_id in tickets]
-                                        + [e for _, e, _ in outgoing])
-            await scheduler.schedule_tickets({t.ticket_id for t, e in changes if e is not None})
+            await scheduler.schedule_tickets({t.ticket_id for t, e, _ in changes if e is not None})
 
 
 def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publisher: Publisher) -> None:

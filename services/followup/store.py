@@ -4,6 +4,7 @@ import hashlib
 from datetime import datetime
 
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import (
@@ -41,36 +42,38 @@ class FollowupStore:
                                traceparents: dict[str, str | None] | None = None) -> None:
         """Record who holds each ticket: the highest dispatch attempt wins, in any order; each
         dispatch goes on its ticket's timeline. The dispatch's trace context (W3C traceparent) is
-        kept for the spans of its deadline marks."""
+        kept for the spans of its deadline marks.
+
+        One document write per dispatch in the usual case: the store rewrites a whole document on
+        every update, so a ticket's four facts go in one update, and the other updates are guards
+        that match nothing then."""
         ops = []
         traceparents = traceparents or {}
         for e in events:
+            ticket_id, entry = _timeline_entry(e)
+            # The document, if no event of this ticket came first (a no-op otherwise).
+            ops.append(UpdateOne({"_id": ticket_id}, {"$setOnInsert": _NEW_TICKET}, upsert=True))
+            # Documents created before every first event set the new ticket's fields have no state.
+            ops.append(UpdateOne({"_id": ticket_id, "state": {"$exists": False}},
+                                 {"$set": {"contacts": [], "state": TicketState.OPEN.value, "round": 0,
+                                           "extension": None}}))
+            first_dispatch = {"first_dispatched_at": e.dispatched_at}
+            # The newest attempt so far, not on the timeline yet: holder, timeline and first dispatch at once.
             ops.append(UpdateOne(
-                {"_id": e.ticket_id},
-                {"$setOnInsert": {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "round": 0,
-                                  "extension": None},
-                 "$min": {"first_dispatched_at": e.dispatched_at}},
-                upsert=True,
-            ))
-            # A document another event created first (a timeline entry, a summons) gets its start too.
-            ops.append(UpdateOne(
-                {"_id": e.ticket_id, "state": {"$exists": False}},
-                {"$set": {"contacts": [], "state": TicketState.OPEN.value, "round": 0, "extension": None}},
-            ))
-            ops.append(UpdateOne(
-                {"_id": e.ticket_id, "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
+                {"_id": ticket_id, "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}],
+                 "timeline.event_id": {"$ne": entry["event_id"]}},
                 {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
                           "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                           "dispatched_at": e.dispatched_at, "urgency": e.urgency,
                           "co_handlers": [a.unit_code for a in e.co_handlers],
-                          "traceparent": traceparents.get(e.ticket_id)}},
+                          "traceparent": traceparents.get(ticket_id)},
+                 "$min": first_dispatch, "$push": {"timeline": entry}},
             ))
-        # The dispatches on the timelines, in the same round trip.
-        ops += [UpdateOne({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
-                          {"$push": {"timeline": entry}})
-                for ticket_id, entry in map(_timeline_entry, events)]
+            # An older attempt arriving late: on the timeline only (and its earlier dispatch time).
+            ops.append(UpdateOne({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
+                                 {"$min": first_dispatch, "$push": {"timeline": entry}}))
         if ops:
-            # Ordered: each ticket's insert comes before its guarded updates.
+            # Ordered: each ticket's insert, then the newest-attempt update before the late one.
             await self._tickets.bulk_write(ops, ordered=True)
             await self._worklists.bulk_write(
                 [UpdateOne({"_id": e.unit_code}, {"$addToSet": {"tickets": e.ticket_id}}, upsert=True)
@@ -137,7 +140,7 @@ class FollowupStore:
                     {"unit_code": code, "summons_event_id": e.event_id, "due_at": e.report_on_site_due_at,
                      "summoned_at": e.occurred_at}
                     for code in e.departments
-                ]}}},
+                ]}}, "$setOnInsert": _NEW_TICKET},
                 upsert=True,
             )
             for e in events
@@ -169,27 +172,31 @@ class FollowupStore:
             await self._worklists.update_one({"_id": unit_code}, {"$pullAll": {"tickets": sorted(stale)}})
         return held
 
-    async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None]]) -> None:
-        """Store the tickets' new states after callbacks, with the events they caused."""
-        ops = [
-            UpdateOne(
-                {"_id": ticket.ticket_id},
+    async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None, CallbackResult]]) -> None:
+        """Store the tickets' new states after callbacks, with the events they caused, and put each
+        callback and its event on the ticket's timeline: one update per callback, applied once (a
+        redelivered callback is on the timeline already and changes nothing)."""
+        ops = []
+        for ticket, event, result in changes:
+            _, callback_entry = _timeline_entry(result)
+            entries = [callback_entry, *([_timeline_entry(event)[1]] if event is not None else [])]
+            ops.append(UpdateOne(
+                {"_id": ticket.ticket_id, "timeline.event_id": {"$ne": callback_entry["event_id"]}},
                 {"$set": {"state": ticket.state.value, "round": ticket.round,
                           "round_started_at": ticket.round_started_at,
                           "report_back_due_at": ticket.report_back_due_at,
                           "extension": None if ticket.extension is None else vars(ticket.extension),
                           "callback_ids": sorted(ticket.callback_ids)},
-                 **({"$push": {"events": {"type": type(event).__name__, "json": event.model_dump_json()}}}
-                    if event is not None else {})},
-            )
-            for ticket, event in changes
-        ]
+                 "$push": {"timeline": {"$each": entries},
+                           **({"events": {"type": type(event).__name__, "json": event.model_dump_json()}}
+                              if event is not None else {})}},
+            ))
         if ops:
             await self._tickets.bulk_write(ops, ordered=True)
         # A closed ticket leaves its unit's worklist now, not at the unit's next read: a unit that
         # follows its Kafka queue instead never reads it, and the list would grow without end.
         closed: dict[str, set[str]] = {}
-        for ticket, _ in changes:
+        for ticket, _, _ in changes:
             if ticket.state is TicketState.CLOSED:
                 closed.setdefault(ticket.unit_code, set()).add(ticket.ticket_id)
         if closed:
@@ -235,16 +242,21 @@ class FollowupStore:
     async def record_timeline(self, *, events: list[Event | CallbackResult]) -> None:
         """Append events (and callback results) to their tickets' timelines, each once, in any order."""
         entries = [_timeline_entry(e) for e in events]
-        # The ticket's document may not exist yet (events of one ticket arrive in any order).
-        ops = [UpdateOne({"_id": ticket_id}, {"$setOnInsert": {"timeline": []}}, upsert=True)
-               for ticket_id in sorted({ticket_id for ticket_id, _ in entries})]
-        ops += [
-            UpdateOne({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
-                      {"$push": {"timeline": entry}})
-            for ticket_id, entry in entries
-        ]
-        if ops:
-            await self._tickets.bulk_write(ops, ordered=True)
+        if not entries:
+            return
+        # One update per entry: appended unless there already, and the ticket's document created
+        # if this is its first event (a ticket's events arrive in any order). Where the entry is
+        # there already the guard fails and the upsert collides with the document; those entries
+        # are tried once more without the upsert, which also settles two first events racing.
+        appends = [({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
+                    {"$push": {"timeline": entry}}) for ticket_id, entry in entries]
+        try:
+            await self._tickets.bulk_write(
+                [UpdateOne(match, {**change, "$setOnInsert": _NEW_TICKET}, upsert=True) for match, change in appends],
+                ordered=False)
+        except BulkWriteError as error:
+            collided = _duplicate_key_indexes(error)
+            await self._tickets.bulk_write([UpdateOne(*appends[i]) for i in collided], ordered=False)
 
     async def timeline(self, *, ticket_id: str) -> dict | None:
         """The ticket document as stored (it holds no personal data)."""
@@ -292,6 +304,19 @@ def recorded_resolution(doc: dict | None) -> TicketResolved | None:
     if last is None:
         return None
     return TicketResolved.model_validate({k: v for k, v in last.items() if k != "note"})
+
+
+# A ticket's document as its first event (any of them) creates it.
+_NEW_TICKET = {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "round": 0, "extension": None}
+
+
+def _duplicate_key_indexes(error: BulkWriteError) -> list[int]:
+    """The operations of a failed unordered bulk write that collided with an existing document;
+    any other failure is raised again."""
+    failures = error.details.get("writeErrors", [])
+    if error.details.get("writeConcernErrors") or any(f.get("code") != 11000 for f in failures):
+        raise error
+    return [f["index"] for f in failures]
 
 
 # Decisions never read the timeline, the largest part of a ticket (every event's data), which

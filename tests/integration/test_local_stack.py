@@ -298,6 +298,31 @@ def test_documents_of_every_type_read_back_after_updates_and_a_sigkill(launchers
     assert _stock_store(tmp_path, "read", store, "typed.docs") == "1"
 
 
+def test_a_document_grown_past_16_mb_by_updates_reads_back_after_a_restart(launchers: Launchers, tmp_path: Path) -> None:
+    """The server does not refuse updates that grow a document past MongoDB's 16 MB (the wire's
+    limit); stored as BSON, such a document must still read back from the file."""
+    port, store = free_port(), tmp_path / "big.mv"
+    first = launchers.start(port, store, "big-first")
+    launchers.wait_listening(first, port, "big-first")
+    client = _client(port)
+    coll = client.big.docs
+    coll.insert_one({"_id": "big", "small": 1, "chunks": []})
+    for i in range(9):  # 9 x 2 MB: 18 MB in all
+        coll.update_one({"_id": "big"}, {"$push": {"chunks": f"{i}" + "x" * 2_000_000}})
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    client.close()
+
+    second = launchers.start(port, store, "big-second")
+    launchers.wait_listening(second, port, "big-second")
+    client = _client(port)
+    try:
+        assert client.big.docs.find_one({"_id": "big"}, {"small": 1}) == {"_id": "big", "small": 1}
+        assert client.big.docs.find_one({"_id": "big"}, {"chunks": {"$slice": [8, 1]}})["chunks"][0][:2] == "8x"
+    finally:
+        client.close()
+
+
 def test_store_file_of_java_serialized_documents_is_converted_once(launchers: Launchers, tmp_path: Path) -> None:
     """A file written by mongo-java-server's own H2 backend (or this launcher before it stored BSON)
     opens with every document intact, converted to BSON at the first start only."""

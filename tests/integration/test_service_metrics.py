@@ -186,4 +186,4 @@ async def test_every_service_serves_the_asyncapi_contract(services):
             page = await client.get("/asyncapi")
         assert document.status_code == 200 and document.json() == asyncapi.document(), name
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), name
-        assert "tickets.dispatched:TicketDispatched" in page.text
+        assert 'id="topic-tickets.dispatched"' in page.text and 'id="schema-TicketDispatched"' in page.text, name

@@ -110,4 +110,23 @@ def test_the_documented_readers_are_the_services_subscriptions(subscriptions):
 def test_the_document_is_json_the_page_renders():
     json.loads(asyncapi.document_text())
     page = asyncapi.html_page()
-    assert "<title>Hotline AsyncAPI</title>" in page and "AsyncApiStandalone.render" in page
+    assert page.startswith("<!doctype html>") and "<title>Hotline AsyncAPI</title>" in page
+
+
+def test_the_page_shows_every_topic_message_and_field_and_loads_nothing_from_elsewhere():
+    """Ops networks of a hotline are often offline: the page must not need a CDN."""
+    import re
+
+    page = asyncapi.html_page()
+    document = asyncapi.document()
+    assert not re.search(r"""(src|href|url)\s*=?\s*\(?["']?(https?:)?//""", page), "the page refers to another host"
+    assert "<script" not in page
+    for channel in document["channels"].values():
+        assert f'id="topic-{channel["address"]}"' in page
+    for name, schema in document["components"]["schemas"].items():
+        assert f'id="schema-{name}"' in page
+        for field in schema.get("properties", {}):
+            assert f"<code>{field}</code>" in page, (name, field)
+    # A field typed by another schema links to it; a nullable one shows both types.
+    assert '<a href="#schema-Caller">Caller</a>' in page
+    assert "string | null" in page

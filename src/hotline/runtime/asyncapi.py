@@ -7,11 +7,13 @@ reads. `CATALOGUE` says which messages travel where; a unit test checks it again
 and the services' real subscriptions, and that `docs/asyncapi.json` is this document.
 """
 
+import html
 import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import unquote
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
@@ -144,19 +146,76 @@ def document_text() -> str:
 
 @cache
 def html_page() -> str:
-    """A human page rendering the document with AsyncAPI's React component (loaded from a CDN)."""
-    from faststream.specification import get_asyncapi_html
+    """The contract as one self-contained page: every topic, its message types and their fields.
+    Rendered here rather than by AsyncAPI's viewer, whose script comes from a CDN that the
+    offline networks hotline platforms run on cannot reach."""
+    doc = document()
+    schemas = doc["components"]["schemas"]
+    # Publishers' channels are `<topic>:<message type>`; subscribers' are `<service>:<topic>`.
+    topics_: dict[str, list[tuple[str, dict]]] = {}
+    readers: dict[str, list[str]] = {}
+    for key, channel in doc["channels"].items():
+        if "Message" in channel["messages"]:
+            topics_.setdefault(channel["address"], []).append((key.partition(":")[2], channel))
+        else:
+            readers.setdefault(channel["address"], []).append(channel.get("description", key))
+    body = [f"<h1>{_esc(doc['info']['title'])} AsyncAPI {_esc(doc['asyncapi'])}</h1>",
+            f"<p>{_esc(doc['info']['description'])}</p>",
+            '<p>The machine-readable document: <a href="/asyncapi.json">/asyncapi.json</a>.</p>',
+            "<h2>Topics</h2><ul>"]
+    body += [f'<li><a href="#topic-{_esc(t)}">{_esc(t)}</a>: '
+             f'{", ".join(_esc(m) for m, _ in sorted(found, key=lambda f: f[0]))}</li>' for t, found in sorted(topics_.items())]
+    body.append("</ul>")
+    for topic, found in sorted(topics_.items()):
+        # Each message's description ends with its topic's; the page says the topic's once.
+        split = {m: channel.get("description", "").partition("\n\nTopic `") for m, channel in found}
+        topic_text = next((f"Topic `{rest}" for _, sep, rest in split.values() if sep), "")
+        body.append(f'<h2 id="topic-{_esc(topic)}">{_esc(topic)}</h2><p>{_esc(topic_text)}</p>')
+        body += [f"<p>{_esc(reader)}</p>" for reader in sorted(readers.get(topic, []))]
+        for message, channel in sorted(found, key=lambda f: f[0]):
+            payload = unquote(channel["messages"]["Message"]["$ref"].rsplit("/", 1)[-1])  # $refs are URL-quoted
+            schema_name = doc["components"]["messages"][payload]["payload"]["$ref"].rsplit("/", 1)[-1]
+            body.append(f'<h3>{_esc(message)}</h3><p>{_esc(split[message][0])}</p>'
+                        f'<p>Payload: <a href="#schema-{_esc(schema_name)}">{_esc(schema_name)}</a></p>')
+    body.append("<h2>Schemas</h2>")
+    for name, schema in sorted(schemas.items()):
+        body.append(f'<h3 id="schema-{_esc(name)}">{_esc(name)}</h3><p>{_esc(schema.get("description", ""))}</p>')
+        required = set(schema.get("required", ()))
+        rows = [f"<tr><td><code>{_esc(field)}</code></td><td>{_type_of(spec)}</td>"
+                f"<td>{'yes' if field in required else ''}</td><td>{_esc(spec.get('description', ''))}</td></tr>"
+                for field, spec in schema.get("properties", {}).items()]
+        if rows:
+            body.append("<table><tr><th>field</th><th>type</th><th>required</th><th>meaning</th></tr>"
+                        + "".join(rows) + "</table>")
+        elif "enum" in schema:
+            body.append(f"<p>One of: {', '.join(f'<code>{_esc(v)}</code>' for v in schema['enum'])}</p>")
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_esc(doc['info']['title'])} AsyncAPI</title><style>{_PAGE_STYLE}</style></head>"
+            f"<body>{''.join(body)}</body></html>")
 
-    return get_asyncapi_html(_Rendered(), try_it_out_path=None)  # type: ignore[arg-type]
+
+_PAGE_STYLE = ("body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;"
+               "line-height:1.45}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
+               "text-align:left;vertical-align:top}p{white-space:pre-line}h2{border-top:1px solid #ddd;padding-top:1rem}")
 
 
-class _Rendered:
-    """The committed document in the shape FastStream's page renderer reads (title, JSON)."""
+def _esc(value: object) -> str:
+    return html.escape(str(value))
 
-    title = TITLE
 
-    def to_json(self) -> str:
-        return json.dumps(document(), ensure_ascii=False)
+def _type_of(spec: dict) -> str:
+    """A field's type in a few words: a link for another schema, `a | b` for alternatives."""
+    if "$ref" in spec:
+        name = spec["$ref"].rsplit("/", 1)[-1]
+        return f'<a href="#schema-{_esc(name)}">{_esc(name)}</a>'
+    if "anyOf" in spec:
+        return " | ".join(_type_of(option) for option in spec["anyOf"])
+    if spec.get("type") == "array":
+        return f"array of {_type_of(spec.get('items', {}))}"
+    if "const" in spec:
+        return f"<code>{_esc(spec['const'])}</code>"
+    kind = spec.get("type", "any")
+    return _esc(f"{kind} ({spec['format']})" if "format" in spec else kind)
 
 
 def write_or_check(path: Path = DOCUMENT_PATH, *, check: bool = False) -> tuple[bool, str]:
