@@ -8,7 +8,6 @@ import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.h2.BsonDocuments;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
-import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.backend.h2.KeyFirstUniqueIndex;
 import de.bwaldvogel.mongo.bson.Document;
@@ -95,18 +94,8 @@ public final class MongoLauncher {
                 // H2Database's own map names, so existing store files keep their collections.
                 String fullName = getFullCollectionNamespace(collection);
                 MVMap<String, Object> meta = getMvStore().openMap("meta." + fullName);
-                return new H2Collection(this, collection, options, BsonDocuments.openDataMap(getMvStore(), fullName),
-                    meta, cursorRegistry) {
-                    /**
-                     * The collection's data size (collStats `size`, which nothing here reads)
-                     * costs two BSON encodings of the whole document per update, a tenth of the
-                     * store's CPU in a `make bench` profile, and a write to the meta map.
-                     */
-                    @Override
-                    protected boolean tracksDataSize() {
-                        return false;
-                    }
-                };
+                return new BsonDocuments.CopyOnReadCollection(this, collection, options,
+                    BsonDocuments.openDataMap(getMvStore(), fullName), meta, cursorRegistry);
             }
         }
 

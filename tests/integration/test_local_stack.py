@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from bson import Decimal128, Int64, ObjectId, Regex, Timestamp
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient, ReturnDocument, UpdateOne
 
 from tests.support import free_port
 
@@ -319,6 +320,54 @@ def test_a_document_grown_past_16_mb_by_updates_reads_back_after_a_restart(launc
     try:
         assert client.big.docs.find_one({"_id": "big"}, {"small": 1}) == {"_id": "big", "small": 1}
         assert client.big.docs.find_one({"_id": "big"}, {"chunks": {"$slice": [8, 1]}})["chunks"][0][:2] == "8x"
+    finally:
+        client.close()
+
+
+def test_updates_from_several_clients_while_the_store_commits_keep_the_store_open(launchers: Launchers, tmp_path: Path) -> None:
+    """Each write command commits; a commit writing a page while another client's update changed
+    a document of it in place made the store close itself (ConcurrentModificationException). The
+    launcher's collections hand out copies, so updates never touch an object a page holds."""
+    port = free_port()
+    proc = launchers.start(port, tmp_path / "concurrent.mv", "concurrent")
+    launchers.wait_listening(proc, port, "concurrent")
+    failures: list[str] = []
+    bulks = [0] * 4
+    until = time.monotonic() + 6
+
+    def client_writes(n: int) -> None:
+        client = _client(port)
+        coll = client.concurrent[f"c{n % 2}"]
+        i = 0
+        try:
+            while time.monotonic() < until:
+                # Fields added and removed: the changes that break an iteration in progress.
+                coll.bulk_write([UpdateOne({"_id": d}, {"$set": {f"k{i % 7}": i, "tl": list(range(i % 5))},
+                                                        "$unset": {f"k{(i + 3) % 7}": ""}}, upsert=True)
+                                 for d in range(20)], ordered=False)
+                i += 1
+                bulks[n] += 1
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(repr(error)[:500])
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=client_writes, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+    assert min(bulks) > 10, bulks
+    assert "ConcurrentModificationException" not in launchers.output("concurrent")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    again = launchers.start(port, tmp_path / "concurrent.mv", "concurrent-again")
+    launchers.wait_listening(again, port, "concurrent-again")
+    client = _client(port)
+    try:
+        for name in ("c0", "c1"):
+            assert sorted(d["_id"] for d in client.concurrent[name].find()) == list(range(20))
     finally:
         client.close()
 
