@@ -32,12 +32,12 @@ import java.util.stream.Stream;
  * every document. The store commits after each write command (durability), and a commit writes
  * each changed page whole, so every update re-serialized its document and its page neighbours:
  * measured in a `make bench` run, a quarter of the store's CPU was java.io.ObjectOutputStream.
- * BSON, the server's own wire codec, holds every value a client can store and is several times
- * cheaper to write and to read back.
+ * BSON, the server's own wire codec, holds every value a client can store, and is cheaper to
+ * write, to read back and to keep on disk (figures in the README, "The local stack").
  */
 public final class BsonDocuments {
 
-    /** Maps of a store whose documents are all BSON carry this key in {@link #FORMAT_MAP}. */
+    /** A store whose documents are all BSON says so under this key of {@link #FORMAT_MAP}. */
     static final String FORMAT_MAP = "hotline.format";
     static final String DOCUMENTS_KEY = "documents";
     static final String BSON = "bson";

@@ -4,8 +4,8 @@ import hashlib
 from datetime import datetime
 
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from hotline.contracts import (
     CallbackResult,
@@ -53,7 +53,7 @@ class FollowupStore:
             ticket_id, entry = _timeline_entry(e)
             # The document, if no event of this ticket came first (a no-op otherwise).
             ops.append(UpdateOne({"_id": ticket_id}, {"$setOnInsert": _NEW_TICKET}, upsert=True))
-            # Documents created before every first event set the new ticket's fields have no state.
+            # A document an older version created from a timeline entry or a summons has no state.
             ops.append(UpdateOne({"_id": ticket_id, "state": {"$exists": False}},
                                  {"$set": {"contacts": [], "state": TicketState.OPEN.value, "round": 0,
                                            "extension": None}}))

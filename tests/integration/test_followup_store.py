@@ -11,8 +11,8 @@ from pymongo import AsyncMongoClient, monitoring
 
 from hotline.contracts import TicketDispatched, TicketReceived
 from hotline.contracts.raw import CallbackResult, Channel, Satisfaction
-from hotline.contracts.tickets import Caller, Location
 from hotline.contracts.routing import DepartmentsSummoned
+from hotline.contracts.tickets import Caller, Location
 from hotline.followup.domain import apply_callback, masked_for_timeline
 from hotline.followup.store import FollowupStore
 
