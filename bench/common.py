@@ -361,37 +361,49 @@ def wait_healthy(services: list[ServiceProcess], timeout_s: float = 300) -> None
 
 def store_commands(services: list[ServiceProcess]) -> dict[str, dict[str, float]]:
     """Each service's store round trips so far, from its /metrics: "service command collection" ->
-    {commands, seconds}."""
+    {commands, seconds}; and the documents it wrote: "service written collection" -> {documents}."""
     totals: dict[str, dict[str, float]] = {}
     for service in services:
         text = httpx.get(f"http://127.0.0.1:{service.port}/metrics", timeout=10).text
         for family in text_string_to_metric_families(text):
-            figure = {"hotline_store_commands": "commands", "hotline_store_command_seconds": "seconds"}.get(family.name)
+            figure = {"hotline_store_commands": "commands", "hotline_store_command_seconds": "seconds",
+                      "hotline_store_documents_written": "documents"}.get(family.name)
             if not figure:
                 continue
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     labels = sample.labels
-                    key = f"{labels['service']} {labels['command']} {labels['collection']}".strip()
-                    totals.setdefault(key, {"commands": 0.0, "seconds": 0.0})[figure] = sample.value
+                    command = labels.get("command", "written")
+                    key = f"{labels['service']} {command} {labels['collection']}".strip()
+                    totals.setdefault(key, {"commands": 0.0, "seconds": 0.0, "documents": 0.0})[figure] = sample.value
     return totals
 
 
 def store_commands_between(before: dict, after: dict, tickets: int) -> dict:
-    """The round trips a phase made, per ticket, busiest first, and each service's total."""
-    rows = {}
+    """The round trips a phase made, per ticket, busiest first, and each service's total; the
+    same for the documents written, by collection."""
+    rows, written = {}, {}
     for key, figures in after.items():
-        earlier = before.get(key, {"commands": 0.0, "seconds": 0.0})
+        earlier = before.get(key, {"commands": 0.0, "seconds": 0.0, "documents": 0.0})
         commands = figures["commands"] - earlier["commands"]
         if commands:
             rows[key] = {"commands": int(commands), "per_ticket": round(commands / tickets, 2),
                          "mean_ms": round(1000 * (figures["seconds"] - earlier["seconds"]) / commands, 2)}
+        if documents := figures["documents"] - earlier["documents"]:
+            service, _, collection = key.split(" ", 2)
+            written[f"{service} {collection}"] = round(documents / tickets, 2)
     per_service: dict[str, float] = {}
     for key, row in rows.items():
         service = key.split(" ", 1)[0]
         per_service[service] = round(per_service.get(service, 0) + row["per_ticket"], 2)
+    written_by_service: dict[str, float] = {}
+    for key, per_ticket in written.items():
+        service = key.split(" ", 1)[0]
+        written_by_service[service] = round(written_by_service.get(service, 0) + per_ticket, 2)
     ranked = dict(sorted(rows.items(), key=lambda kv: -kv[1]["commands"]))
-    return {"per_ticket_by_service": per_service, "by_command": ranked}
+    return {"per_ticket_by_service": per_service, "by_command": ranked,
+            "documents_written_per_ticket_by_service": written_by_service,
+            "documents_written_per_ticket": dict(sorted(written.items(), key=lambda kv: -kv[1]))}
 
 
 def machine() -> dict:

@@ -605,8 +605,8 @@ def ratios(results: dict) -> dict:
     }
 
 
-def _round_trips(results: dict | None, phase: str) -> str:
-    trips = ((results or {}).get(phase) or {}).get("store_round_trips", {}).get("per_ticket_by_service", {})
+def _round_trips(results: dict | None, phase: str, figure: str = "per_ticket_by_service") -> str:
+    trips = ((results or {}).get(phase) or {}).get("store_round_trips", {}).get(figure, {})
     return ", ".join(f"{name} {n:.2f}" for name, n in trips.items())
 
 
@@ -660,6 +660,11 @@ def table(results: dict, baseline: dict | None) -> Table:
         if _round_trips(results, phase):
             row(f"store round trips per ticket {label}", _round_trips(results, phase), "", "",
                 _round_trips(baseline, phase))
+    # The store rewrites a whole document per change: its work follows the documents written.
+    for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
+        if written := _round_trips(results, phase, "documents_written_per_ticket_by_service"):
+            row(f"store documents written per ticket {label}", written, "", "",
+                _round_trips(baseline, phase, "documents_written_per_ticket_by_service"))
     rb = results["rebuild"]
     row("raw read of the metrics topics (rebuild's limit)", f"{rb['raw_read_records_per_s']:,.0f} records/s", "1.00")
     row(f"metrics rebuild ({rb['records']:,} records, {rb.get('tickets', 0):,} tickets)",

@@ -6,13 +6,17 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, InsertOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from hotline.contracts import TicketDispatched, deterministic_event_id, topics
 from hotline.followup.main import build_app as build_followup
 from hotline.followup.settings import FollowupSettings
 from hotline.runtime.kafka import ensure_topics
+from hotline.runtime.service_metrics import ServiceMetrics
+from hotline.runtime.settings import ServiceSettings
 from tests.integration.conftest import client_for
 from tests.support import eventually, publish, raw_record
 
@@ -187,3 +191,28 @@ async def test_every_service_serves_the_asyncapi_contract(services):
         assert document.status_code == 200 and document.json() == asyncapi.document(), name
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), name
         assert 'id="topic-tickets.dispatched"' in page.text and 'id="schema-TicketDispatched"' in page.text, name
+
+
+async def test_the_store_listener_counts_the_documents_each_write_changed(namespace):
+    """`hotline_store_documents_written_total`: what the store wrote, not what was asked (an
+    update that changes nothing, a guard that matches nothing, a duplicate insert)."""
+    metrics = ServiceMetrics("probe", ServiceSettings(mongodb_url=namespace["mongodb_url"]))
+    client = AsyncMongoClient(namespace["mongodb_url"], event_listeners=[metrics.store_listener()])
+    coll = client[namespace["database"]][f"written_{uuid.uuid4().hex[:8]}"]
+    try:
+        await coll.insert_many([{"_id": i, "n": 0} for i in range(5)])  # 5
+        await coll.update_many({"_id": {"$lt": 3}}, {"$set": {"n": 1}})  # 3
+        await coll.update_many({"_id": {"$lt": 3}}, {"$set": {"n": 1}})  # 0: nothing changes
+        await coll.update_one({"_id": 9, "n": 5}, {"$set": {"n": 9}}, upsert=True)  # 1 upserted
+        await coll.update_one({"_id": 4, "n": 5}, {"$set": {"n": 9}})  # 0: the guard fails
+        with pytest.raises(BulkWriteError):
+            await coll.bulk_write([InsertOne({"_id": 0}), UpdateOne({"_id": 1}, {"$set": {"n": 2}})], ordered=False)  # 1
+        await coll.delete_many({"_id": {"$gte": 3}})  # 3: 3, 4 and 9
+        text = generate_latest(metrics.registry).decode()
+        written = {s.labels["collection"]: s.value for f in text_string_to_metric_families(text)
+                   if f.name == "hotline_store_documents_written" for s in f.samples if s.name.endswith("_total")}
+        assert written == {coll.name: 5 + 3 + 1 + 1 + 3}
+    finally:
+        await coll.drop()
+        await client.close()
+

@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -49,6 +49,11 @@ class ServiceMetrics:
         self.store_seconds = Counter(
             "hotline_store_command_seconds", "Time spent waiting for the store, by command and collection.",
             ["service", "command", "collection"], registry=self.registry)
+        self.store_documents_written = Counter(
+            "hotline_store_documents_written",
+            "Documents the store inserted, changed or deleted for the service, by collection "
+            "(a store rewrites a whole document per change: its cost follows these, not round trips).",
+            ["service", "collection"], registry=self.registry)
         self._expositions: list[Exposition] = []
 
     def store_listener(self) -> monitoring.CommandListener:
@@ -130,28 +135,50 @@ class _StoreCommands(monitoring.CommandListener):
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self._metrics = metrics
-        self._collections: dict[tuple, str] = {}
+        # (collection, documents an insert sent) of each command in flight.
+        self._started: dict[tuple, tuple[str, int]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name in self._IGNORED:
             return
         collection = event.command.get(event.command_name)
-        self._collections[(event.connection_id, event.request_id)] = (
-            collection if isinstance(collection, str) else "")
+        self._started[(event.connection_id, event.request_id)] = (
+            collection if isinstance(collection, str) else "", len(event.command.get("documents") or ()))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self._count(event)
+        started = self._count(event)
+        # A bulk write with some failed operations still succeeds, and says what it wrote.
+        if started is not None and (written := documents_written(event.command_name, event.reply, sent=started[1])):
+            self._metrics.store_documents_written.labels(self._metrics.service, started[0]).inc(written)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._count(event)
 
-    def _count(self, event) -> None:
-        collection = self._collections.pop((event.connection_id, event.request_id), None)
-        if collection is None:
-            return
-        labels = (self._metrics.service, event.command_name, collection)
+    def _count(self, event) -> tuple[str, int] | None:
+        started = self._started.pop((event.connection_id, event.request_id), None)
+        if started is None:
+            return None
+        labels = (self._metrics.service, event.command_name, started[0])
         self._metrics.store_commands.labels(*labels).inc()
         self._metrics.store_seconds.labels(*labels).inc(event.duration_micros / 1e6)
+        return started
+
+
+def documents_written(command: str, reply: Mapping[str, Any], *, sent: int = 0) -> int:
+    """How many documents a write command's reply says it inserted, changed or deleted. An update
+    that matched a document without changing it wrote nothing; findAndModify's reply does not
+    tell, so its match counts. An insert is counted as the documents sent less those refused
+    (the local MongoDB-protocol server counts refused ones in `n`)."""
+    match command:
+        case "insert":
+            return min(int(reply.get("n", 0)), max(sent - len(reply.get("writeErrors", ())), 0))
+        case "delete":
+            return int(reply.get("n", 0))
+        case "update":
+            return int(reply.get("nModified", 0)) + len(reply.get("upserted", ()))
+        case "findAndModify":
+            return int((reply.get("lastErrorObject") or {}).get("n", 0))
+    return 0
 
 
 _DIGITS = re.compile(r"\d+")
