@@ -605,7 +605,8 @@ def ratios(results: dict) -> dict:
     }
 
 
-def _round_trips(results: dict | None, phase: str, figure: str = "per_ticket_by_service") -> str:
+def _per_service(results: dict | None, phase: str, figure: str = "per_ticket_by_service") -> str:
+    """A phase's store figure per ticket (round trips unless named), service by service."""
     trips = ((results or {}).get(phase) or {}).get("store_round_trips", {}).get(figure, {})
     return ", ".join(f"{name} {n:.2f}" for name, n in trips.items())
 
@@ -657,14 +658,14 @@ def table(results: dict, baseline: dict | None) -> Table:
         before = fig(("offered_load", "hops_ms", name, "p99"), "p99 {:,.0f}")
         row(f"{name}, ms p50 / p95 / p99", f"{p['p50']:,.0f} / {p['p95']:,.0f} / {p['p99']:,.0f}", "", aim, before)
     for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
-        if _round_trips(results, phase):
-            row(f"store round trips per ticket {label}", _round_trips(results, phase), "", "",
-                _round_trips(baseline, phase))
+        if _per_service(results, phase):
+            row(f"store round trips per ticket {label}", _per_service(results, phase), "", "",
+                _per_service(baseline, phase))
     # The store rewrites a whole document per change: its work follows the documents written.
     for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
-        if written := _round_trips(results, phase, "documents_written_per_ticket_by_service"):
+        if written := _per_service(results, phase, "documents_written_per_ticket_by_service"):
             row(f"store documents written per ticket {label}", written, "", "",
-                _round_trips(baseline, phase, "documents_written_per_ticket_by_service"))
+                _per_service(baseline, phase, "documents_written_per_ticket_by_service"))
     rb = results["rebuild"]
     row("raw read of the metrics topics (rebuild's limit)", f"{rb['raw_read_records_per_s']:,.0f} records/s", "1.00")
     row(f"metrics rebuild ({rb['records']:,} records, {rb.get('tickets', 0):,} tickets)",

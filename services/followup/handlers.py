@@ -112,14 +112,14 @@ def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: P
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_ROUTING)
     async def on_tickets_routing(body: list[bytes], msg: KafkaMessage) -> None:
         async with retry_later("followup summons batch"):
-            by_type: dict[bytes | None, list] = {}
+            by_type: dict[str | None, list] = {}
             for record in msg.raw_message:
-                by_type.setdefault(dict(record.headers or ()).get("event_type"), []).append(record)
-            summons, dead_letters = publisher.parse_all(by_type.get(b"DepartmentsSummoned", []), DepartmentsSummoned)
+                by_type.setdefault(topics.event_type_of(record.headers), []).append(record)
+            summons, dead_letters = publisher.parse_all(by_type.get("DepartmentsSummoned", []), DepartmentsSummoned)
             await store.apply_summons(events=summons)
             # Returns and escalations belong on the ticket's timeline; refusals do not.
-            returns, more_letters = publisher.parse_all(by_type.get(b"TicketReturned", []), TicketReturned)
-            escalations, letters = publisher.parse_all(by_type.get(b"TicketEscalated", []), TicketEscalated)
+            returns, more_letters = publisher.parse_all(by_type.get("TicketReturned", []), TicketReturned)
+            escalations, letters = publisher.parse_all(by_type.get("TicketEscalated", []), TicketEscalated)
             more_letters += letters
             await store.record_timeline(events=[*summons, *returns, *escalations])
             await scheduler.schedule_tickets({e.ticket_id for e in summons})

@@ -60,8 +60,8 @@ class FollowupStore:
             first_dispatch = {"first_dispatched_at": e.dispatched_at}
             # The newest attempt so far, not on the timeline yet: holder, timeline and first dispatch at once.
             ops.append(UpdateOne(
-                {"_id": ticket_id, "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}],
-                 "timeline.event_id": {"$ne": entry["event_id"]}},
+                {**_not_on_timeline(ticket_id, entry),
+                 "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
                 {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
                           "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                           "dispatched_at": e.dispatched_at, "urgency": e.urgency,
@@ -70,7 +70,7 @@ class FollowupStore:
                  "$min": first_dispatch, "$push": {"timeline": entry}},
             ))
             # An older attempt arriving late: on the timeline only (and its earlier dispatch time).
-            ops.append(UpdateOne({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
+            ops.append(UpdateOne(_not_on_timeline(ticket_id, entry),
                                  {"$min": first_dispatch, "$push": {"timeline": entry}}))
         if ops:
             # Ordered: each ticket's insert, then the newest-attempt update before the late one.
@@ -181,7 +181,7 @@ class FollowupStore:
             _, callback_entry = _timeline_entry(result)
             entries = [callback_entry, *([_timeline_entry(event)[1]] if event is not None else [])]
             ops.append(UpdateOne(
-                {"_id": ticket.ticket_id, "timeline.event_id": {"$ne": callback_entry["event_id"]}},
+                _not_on_timeline(ticket.ticket_id, callback_entry),
                 {"$set": {"state": ticket.state.value, "round": ticket.round,
                           "round_started_at": ticket.round_started_at,
                           "report_back_due_at": ticket.report_back_due_at,
@@ -248,8 +248,7 @@ class FollowupStore:
         # if this is its first event (a ticket's events arrive in any order). Where the entry is
         # there already the guard fails and the upsert collides with the document; those entries
         # are tried once more without the upsert, which also settles two first events racing.
-        appends = [({"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}},
-                    {"$push": {"timeline": entry}}) for ticket_id, entry in entries]
+        appends = [(_not_on_timeline(ticket_id, entry), {"$push": {"timeline": entry}}) for ticket_id, entry in entries]
         try:
             await self._tickets.bulk_write(
                 [UpdateOne(match, {**change, "$setOnInsert": _NEW_TICKET}, upsert=True) for match, change in appends],
@@ -308,6 +307,11 @@ def recorded_resolution(doc: dict | None) -> TicketResolved | None:
 
 # A ticket's document as its first event (any of them) creates it.
 _NEW_TICKET = {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "round": 0, "extension": None}
+
+
+def _not_on_timeline(ticket_id: str, entry: dict) -> dict:
+    """The ticket, unless the entry is on its timeline already: what keeps each entry once."""
+    return {"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}}
 
 
 def _duplicate_key_indexes(error: BulkWriteError) -> list[int]:

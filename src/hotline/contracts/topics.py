@@ -16,13 +16,6 @@ FOLLOWUP_COMMANDS = "followup.commands"
 QUEUE_PREFIX = "queue."
 TRIAGE_QUEUE_CODE = "triage"
 
-def event_type_of(headers) -> str | None:
-    """The `event_type` header of a record's headers (every event carries one), or None."""
-    for name, value in headers or ():
-        if name == "event_type":
-            return value.decode(errors="replace") if value else None
-    return None
-
 
 # Ticket topics are keyed by ticket_id; several partitions let consumer groups scale out
 # while each ticket's events stay in order.
@@ -35,6 +28,14 @@ class TopicSpec:
 
     name: str
     partitions: int
+
+
+def event_type_of(headers) -> str | None:
+    """The `event_type` header of a record's headers (every event carries one), or None."""
+    for name, value in headers or ():
+        if name == "event_type":
+            return value.decode(errors="replace") if value else None
+    return None
 
 
 def queue_topic(unit_code: str) -> str:
