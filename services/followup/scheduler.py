@@ -1,9 +1,12 @@
 """Followup's deadline scheduler: durable timers that fire each warning, breach and escalation once.
 
-Timers live in minute buckets (`followup_timer_buckets`, `_id` = the UTC minute "YYYYMMDDHHMM"),
-each listing (ticket, clock, moment) entries: the local MongoDB-protocol server can only find
-documents fast by `_id`, and buckets are deleted once empty, so "every bucket up to now" is a
-small read. Only a clock's next mark is in a bucket; firing it schedules the one after. Stopped
+Timers live in minute buckets (`followup_timer_buckets`, `_id` = the UTC minute "YYYYMMDDHHMM",
+then one of `BUCKET_SHARDS` by ticket: "YYYYMMDDHHMM:07"), each listing (ticket, clock, moment)
+entries: the local MongoDB-protocol server can only find documents fast by `_id`, and buckets are
+deleted once empty, so "every bucket up to now" is a small read. The shards keep each document
+small: tickets dispatched in one minute share their deadlines' minutes, and the store rewrites a
+whole document (and compares every entry for `$addToSet`) at each write; a 1,300-entry minute
+cost the store more than the rest of a ticket's writes. Only a clock's next mark is in a bucket; firing it schedules the one after. Stopped
 or replaced clocks are not removed: when their entry comes up, the ticket shows there is nothing
 to fire.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
@@ -45,9 +49,24 @@ log = logging.getLogger(__name__)
 BusinessClock = Literal["wall", "log"]
 
 
+BUCKET_SHARDS = 16
+
+
 def bucket_key(at: datetime) -> str:
-    """The minute bucket a moment falls in (UTC, sortable as text)."""
+    """The minute a moment falls in (UTC, sortable as text)."""
     return at.astimezone(UTC).strftime("%Y%m%d%H%M")
+
+
+def bucket_id(at: datetime, ticket_id: str) -> str:
+    """The bucket of a ticket's timer: its minute, then the ticket's shard (stable across processes)."""
+    return f"{bucket_key(at)}:{zlib.crc32(ticket_id.encode()) % BUCKET_SHARDS:02d}"
+
+
+def due_by(now: datetime) -> dict:
+    """The filter of every bucket whose minute has begun by `now`: each shard of it sorts after the
+    bare minute and before the minute followed by ';' (the character after ':'). Buckets written
+    before the shards, the bare minute, match too."""
+    return {"_id": {"$lt": bucket_key(now) + ";"}}
 
 
 class TimerBuckets:
@@ -61,7 +80,7 @@ class TimerBuckets:
         """Add (moment, ticket id, clock id) entries; adding one twice keeps one."""
         by_bucket: dict[str, list[dict]] = defaultdict(list)
         for at, ticket_id, clock_id in entries:
-            by_bucket[bucket_key(at)].append({"at": at, "ticket_id": ticket_id, "clock_id": clock_id})
+            by_bucket[bucket_id(at, ticket_id)].append({"at": at, "ticket_id": ticket_id, "clock_id": clock_id})
         ops = [UpdateOne({"_id": key}, {"$addToSet": {"entries": {"$each": items}}}, upsert=True)
                for key, items in sorted(by_bucket.items())]
         if ops:
@@ -69,7 +88,7 @@ class TimerBuckets:
 
     async def due(self, now: datetime, *, limit: int) -> list[dict]:
         """The earliest buckets whose minute has begun by `now`."""
-        cursor = self._buckets.find({"_id": {"$lte": bucket_key(now)}}).sort("_id", 1).limit(limit)
+        cursor = self._buckets.find(due_by(now)).sort("_id", 1).limit(limit)
         return [doc async for doc in cursor]
 
     async def remove(self, key: str, entries: list[dict]) -> None:

@@ -27,7 +27,7 @@ from aiokafka.errors import KafkaError
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
-from hotline.followup.scheduler import bucket_key
+from hotline.followup.scheduler import due_by
 from hotline.metrics.domain import month_of_part
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_store import snapshot
@@ -284,7 +284,7 @@ async def settle(space: Space, count: int, *, tick: datetime = TICK, timeout_s: 
             before = await end_offsets(space, every)
             behind = await lagging(space)
             state = await db["followup_scheduler"].find_one({"_id": "business_time"})
-            due = await db["followup_timer_buckets"].count_documents({"_id": {"$lte": bucket_key(tick)}})
+            due = await db["followup_timer_buckets"].count_documents(due_by(tick))
             await asyncio.sleep(1)
             moved = before != await end_offsets(space, every)
             ticked = state is not None and state["now"] >= tick

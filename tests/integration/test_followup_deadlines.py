@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 
 from hotline.contracts import SupervisionNotice, TicketDispatched, deterministic_event_id, topics
 from hotline.followup.main import build_app
-from hotline.followup.scheduler import TimerBuckets
+from hotline.followup.scheduler import BUCKET_SHARDS, TimerBuckets
 from hotline.followup.settings import FollowupSettings
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
@@ -219,6 +219,29 @@ async def scheduled_everything(space: dict, entries: int) -> None:
         await client.close()
 
 
+async def _bucket_sizes(space: dict) -> dict[str, int]:
+    client = AsyncMongoClient(space["mongodb_url"])
+    try:
+        return {d["_id"]: len(d["entries"]) async for d in client[space["database"]]["followup_timer_buckets"].find({})}
+    finally:
+        await client.close()
+
+
+async def test_due_buckets_are_each_shard_of_every_begun_minute_and_the_bare_minutes_of_before(space):
+    """The shards of a minute sort after the bare minute (the bucket `_id` before shards) and before
+    the next minute, on the real store's ordering."""
+    client = AsyncMongoClient(space["mongodb_url"], tz_aware=True)
+    try:
+        db = client[space["database"]]
+        ids = ["202603020858", "202603020859:15", "202603020900", "202603020900:00", "202603020900:15",
+               "202603020901", "202603020901:00"]
+        await db["followup_timer_buckets"].insert_many([{"_id": i, "entries": []} for i in reversed(ids)])
+        due = await TimerBuckets(db).due(T0 + timedelta(seconds=59), limit=10)
+        assert [d["_id"] for d in due] == ids[:5]
+    finally:
+        await client.close()
+
+
 async def _equals(awaitable, expected) -> bool:
     return await awaitable == expected
 
@@ -240,6 +263,9 @@ async def test_two_followup_instances_fire_every_mark_exactly_once(space):
     ids = await load_tickets(space, "TWO")
     async with followup(space), followup(space):
         await scheduled_everything(space, 2 * TICKETS)
+        # Every ticket's marks fall in the same two minutes; each minute is spread over its shards.
+        sizes = await _bucket_sizes(space)
+        assert len(sizes) == 2 * BUCKET_SHARDS and max(sizes.values()) < 3 * TICKETS / BUCKET_SHARDS, sizes
         await tick(space, T0 + timedelta(hours=49))
         await assert_fired_once(space, ids)
 
