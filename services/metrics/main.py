@@ -31,7 +31,7 @@ def make_store(db: AsyncDatabase, settings: MetricsSettings, directory: Director
         return period_views(period, units, directory, settings.weights,
                             top=settings.hotspot_top, cluster_min=settings.cluster_min)
 
-    return MetricsStore(db, views)
+    return MetricsStore(db, views, refresh_spacing_s=settings.ranking_refresh_spacing_s)
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastAPI:

@@ -36,6 +36,10 @@ class MetricsSettings(ServiceSettings):
                              description="Leading categories listed per district and city-wide.")
     cluster_min: int = Field(default=2, ge=2, validation_alias=_env("METRICS_CLUSTER_MIN", "cluster_min"),
                              description="Tickets of one community and category that make a cluster.")
+    ranking_refresh_spacing_s: float = Field(
+        default=0.2, ge=0, validation_alias=_env("METRICS_RANKING_REFRESH_SPACING_S", "ranking_refresh_spacing_s"),
+        description="Ranking refreshes start at least this far apart; the batches that arrive meanwhile share "
+                    "the next (each month's rankings are rewritten whole, whatever changed).")
     stream_poll_s: float = Field(default=0.5, gt=0, validation_alias=_env("METRICS_STREAM_POLL_S", "stream_poll_s"),
                                  description="How often the ranking stream looks for changes.")
 

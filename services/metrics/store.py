@@ -67,8 +67,11 @@ class Coalesced:
     served (their batches are redelivered)."""
 
     def __init__(self, work: Callable[[Any], Awaitable[None]], *, merge: Callable[[Any, Any], None],
-                 fresh: Callable[[], Any]) -> None:
+                 fresh: Callable[[], Any], spacing_s: float = 0.0) -> None:
         self._work, self._merge, self._fresh = work, merge, fresh
+        # Runs start at least this far apart: callers arriving meanwhile join the next one.
+        self._spacing_s = spacing_s
+        self._last_start = -spacing_s
         self._running: asyncio.Task | None = None
         self._next: asyncio.Task | None = None
         self._next_argument = fresh()
@@ -87,6 +90,10 @@ class Coalesced:
         if previous is not None:
             with contextlib.suppress(Exception):  # its failure was its own callers'
                 await previous
+        loop = asyncio.get_running_loop()
+        if (wait := self._last_start + self._spacing_s - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        self._last_start = loop.time()
         argument, self._next_argument = self._next_argument, self._fresh()
         self._running, self._next = self._next, None
         try:
@@ -104,14 +111,15 @@ def _merge_periods(into: dict[str, set[str]], periods: dict[str, set[str]]) -> N
 class CoalescedRefresh(Coalesced):
     """Ranking refreshes shared by the callers that arrive while one runs, their months merged."""
 
-    def __init__(self, refresh: Callable[..., Awaitable[None]]) -> None:
-        super().__init__(lambda periods: refresh(periods=periods), merge=_merge_periods, fresh=dict)
+    def __init__(self, refresh: Callable[..., Awaitable[None]], *, spacing_s: float = 0.0) -> None:
+        super().__init__(lambda periods: refresh(periods=periods), merge=_merge_periods, fresh=dict,
+                         spacing_s=spacing_s)
 
 
 class MetricsStore:
     """Projections rebuilt from the topics; they hold ids, codes and times, never personal data."""
 
-    def __init__(self, db: AsyncDatabase, views: Views) -> None:
+    def __init__(self, db: AsyncDatabase, views: Views, *, refresh_spacing_s: float = 0.0) -> None:
         self._db = db
         self._views = views
         self._facts = db["metrics_ticket_facts"]
@@ -127,7 +135,9 @@ class MetricsStore:
         # What this process has indexed: (unit, period) pairs, and the latest month.
         self._indexed: set[tuple[str, str]] = set()
         self._latest: str | None = None
-        self._refresh_shared = CoalescedRefresh(self.refresh)
+        # A refresh rewrites the month's every ranking whatever changed: under a trickle of
+        # single-event batches it would run back to back and cost more than the batches.
+        self._refresh_shared = CoalescedRefresh(self.refresh, spacing_s=refresh_spacing_s)
         self._handle_shared = Coalesced(self._handle_now, merge=list.extend, fresh=list)
 
     async def prepare(self) -> None:

@@ -89,3 +89,22 @@ async def test_each_caller_gets_the_result_of_the_run_that_took_its_argument():
     release.set()
     assert await asyncio.gather(first, *later) == [["t1"], ["t2", "t3"], ["t2", "t3"]]
     assert await shared([]) is None
+
+
+async def test_spaced_runs_start_that_far_apart_and_the_callers_meanwhile_share_one():
+    starts: list[float] = []
+    runs: list[list[str]] = []
+
+    async def write(updates: list[str]) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        runs.append(sorted(updates))
+
+    shared = Coalesced(write, merge=list.extend, fresh=list, spacing_s=0.3)
+    asked = asyncio.get_running_loop().time()
+    await shared(["t1"])  # the first run starts at once
+    second = asyncio.create_task(shared(["t2"]))
+    await asyncio.sleep(0.1)  # unspaced, the second run would have started without t3
+    third = asyncio.create_task(shared(["t3"]))
+    await asyncio.gather(second, third)
+    assert runs == [["t1"], ["t2", "t3"]]
+    assert starts[0] - asked < 0.1 and starts[1] - starts[0] >= 0.3 - 0.01
