@@ -283,12 +283,16 @@ def stack_pids(settings: ServiceSettings) -> dict[str, int]:
         if not proc.name.isdigit():
             continue
         try:
-            for fd in (proc / "fd").iterdir():
-                name = inodes.get(os.readlink(fd))
-                if name:
-                    found[name] = int(proc.name)
+            fds = list((proc / "fd").iterdir())
         except OSError:
-            continue
+            continue  # gone, or not ours to read
+        for fd in fds:
+            try:
+                name = inodes.get(os.readlink(fd))
+            except OSError:
+                continue  # closed meanwhile: the broker opens and closes files all the time
+            if name:
+                found[name] = int(proc.name)
     return found
 
 
