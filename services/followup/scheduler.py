@@ -155,7 +155,9 @@ class DeadlineScheduler:
                 if pending is not None:
                     entries.append((pending.at, ticket.ticket_id, clock.clock_id))
         await self._buckets.schedule(entries)
-        self.wake()
+        if self._business_clock == "log" or any(at <= datetime.now(UTC) for at, _, _ in entries):
+            # On the wall clock a mark still ahead waits for its pass: a pass reads the store.
+            self.wake()
 
     def wake(self) -> None:
         """Look for due marks now rather than at the next interval."""

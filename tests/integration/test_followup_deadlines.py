@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import SupervisionNotice, TicketDispatched, deterministic_event_id, topics
@@ -187,6 +188,26 @@ async def test_on_the_wall_clock_deadlines_already_past_fire_without_ticks(space
                       dispatch(ticket, at=long_ago, report_back_hours=1000))
         events = await marks_on_topic(space, lambda es: len(es) >= 4)
     assert [m for _, m, _ in summary(events, ticket)] == ["breach", "escalation_1", "warning_50", "warning_80"]
+
+
+async def test_on_the_wall_clock_dispatches_with_marks_ahead_do_not_wake_the_scheduler(space):
+    """A pass reads the store; a mark hours ahead waits for the interval's pass, not one per batch."""
+    soon = datetime.now(UTC)
+    async with followup(space, business_clock="wall", scheduler_interval_s=600) as app:
+        for n in range(10):  # one batch each: every batch schedules
+            await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED,
+                          dispatch(f"TK-AHEAD-{n}-{uuid.uuid4().hex[:6]}", at=soon))
+            await scheduled_everything(space, 2 * (n + 1))  # its response and report-back clocks
+        finds = await _store_commands(app, "find", "followup_timer_buckets")
+    assert finds <= 1, finds  # the pass at start only
+
+
+async def _store_commands(app, command: str, collection: str) -> float:
+    async with client_for(app) as client:
+        text = (await client.get("/metrics")).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "hotline_store_commands_total"
+               and sample.labels.get("command") == command and sample.labels.get("collection") == collection)
 
 
 async def _status(client, ticket_id: str, headers: dict, status: int) -> bool:
