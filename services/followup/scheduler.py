@@ -5,10 +5,10 @@ then one of `BUCKET_SHARDS` by ticket: "YYYYMMDDHHMM:07"), each listing (ticket,
 entries: the local MongoDB-protocol server can only find documents fast by `_id`, and buckets are
 deleted once empty, so "every bucket up to now" is a small read. The shards keep each document
 small: tickets dispatched in one minute share their deadlines' minutes, and the store rewrites a
-whole document (and compares every entry for `$addToSet`) at each write; a 1,300-entry minute
-cost the store more than the rest of a ticket's writes. Only a clock's next mark is in a bucket; firing it schedules the one after. Stopped
-or replaced clocks are not removed: when their entry comes up, the ticket shows there is nothing
-to fire.
+whole document (and compares every entry for `$addToSet`) at each write; unsharded, a
+1,300-entry minute made the timer writes followup's slowest store commands. Only a clock's next
+mark is in a bucket; firing it schedules the one after. Stopped or replaced clocks are not
+removed: when their entry comes up, the ticket shows there is nothing to fire.
 
 Firing a mark: claim it on the ticket's document in one atomic update (so two schedulers, or a
 restarted one, never both fire it), publish its events, confirm them sent, then drop the entry.
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 BusinessClock = Literal["wall", "log"]
 
 
+# Enough to keep a busy minute's documents small; each pass reads at most this many per minute.
 BUCKET_SHARDS = 16
 
 
