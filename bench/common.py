@@ -396,18 +396,20 @@ def store_commands_between(before: dict, after: dict, tickets: int) -> dict:
         if documents := figures["documents"] - earlier["documents"]:
             service, _, collection = key.split(" ", 2)
             written[f"{service} {collection}"] = round(documents / tickets, 2)
-    per_service: dict[str, float] = {}
-    for key, row in rows.items():
-        service = key.split(" ", 1)[0]
-        per_service[service] = round(per_service.get(service, 0) + row["per_ticket"], 2)
-    written_by_service: dict[str, float] = {}
-    for key, per_ticket in written.items():
-        service = key.split(" ", 1)[0]
-        written_by_service[service] = round(written_by_service.get(service, 0) + per_ticket, 2)
     ranked = dict(sorted(rows.items(), key=lambda kv: -kv[1]["commands"]))
-    return {"per_ticket_by_service": per_service, "by_command": ranked,
-            "documents_written_per_ticket_by_service": written_by_service,
+    return {"per_ticket_by_service": _by_service({k: row["per_ticket"] for k, row in rows.items()}),
+            "by_command": ranked,
+            "documents_written_per_ticket_by_service": _by_service(written),
             "documents_written_per_ticket": dict(sorted(written.items(), key=lambda kv: -kv[1]))}
+
+
+def _by_service(per_ticket: dict[str, float]) -> dict[str, float]:
+    """Figures keyed "service ..." summed per service."""
+    totals: dict[str, float] = {}
+    for key, value in per_ticket.items():
+        service = key.split(" ", 1)[0]
+        totals[service] = round(totals.get(service, 0) + value, 2)
+    return totals
 
 
 def machine() -> dict:

@@ -20,6 +20,7 @@ from hotline.contracts import (
 from hotline.contracts.common import Event
 from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id
+from hotline.runtime.mongo import duplicates_only
 
 
 # A change is (filter, update): run alone with update_one (whose count says whether it matched)
@@ -254,7 +255,7 @@ class FollowupStore:
                 [UpdateOne(match, {**change, "$setOnInsert": _NEW_TICKET}, upsert=True) for match, change in appends],
                 ordered=False)
         except BulkWriteError as error:
-            collided = _duplicate_key_indexes(error)
+            collided = [failure["index"] for failure in duplicates_only(error)]
             await self._tickets.bulk_write([UpdateOne(*appends[i]) for i in collided], ordered=False)
 
     async def timeline(self, *, ticket_id: str) -> dict | None:
@@ -312,15 +313,6 @@ _NEW_TICKET = {"contacts": [], "attempt": 0, "state": TicketState.OPEN.value, "r
 def _not_on_timeline(ticket_id: str, entry: dict) -> dict:
     """The ticket, unless the entry is on its timeline already: what keeps each entry once."""
     return {"_id": ticket_id, "timeline.event_id": {"$ne": entry["event_id"]}}
-
-
-def _duplicate_key_indexes(error: BulkWriteError) -> list[int]:
-    """The operations of a failed unordered bulk write that collided with an existing document;
-    any other failure is raised again."""
-    failures = error.details.get("writeErrors", [])
-    if error.details.get("writeConcernErrors") or any(f.get("code") != 11000 for f in failures):
-        raise error
-    return [f["index"] for f in failures]
 
 
 # Decisions never read the timeline, the largest part of a ticket (every event's data), which
