@@ -7,9 +7,7 @@ import asyncio
 import sys
 
 from faststream import FastStream
-from faststream.kafka.annotations import KafkaMessage
-
-from hotline.runtime.kafka import batch_subscriber, build_broker
+from hotline.runtime.kafka import Records, batch_subscriber, build_broker
 from hotline.runtime.settings import ServiceSettings
 
 
@@ -18,9 +16,9 @@ def app(in_topic: str, out_topic: str) -> FastStream:
     broker = build_broker(settings, "bench-relay")
 
     @batch_subscriber(broker, settings, "bench-relay", in_topic)
-    async def relay(body: list[bytes], msg: KafkaMessage) -> None:
+    async def relay(records: Records) -> None:
         target = settings.topic(out_topic)
-        futures = [await broker.publish(r.value, target, key=r.key, no_confirm=True) for r in msg.raw_message]
+        futures = [await broker.publish(r.value, target, key=r.key, no_confirm=True) for r in records]
         await asyncio.gather(*futures)
 
     return FastStream(broker)

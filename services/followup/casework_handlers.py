@@ -6,11 +6,9 @@ and the face-to-face visits from `tickets.followup` (followup's ticket keeps con
 worklist leaves them out, and the brief reads a whole worklist at once).
 """
 
-from faststream.kafka.annotations import KafkaMessage
-
 from hotline.contracts import ContactRecorded, topics
 from hotline.followup.casework_store import CaseworkStore
-from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
+from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 
@@ -21,10 +19,10 @@ def register_casework(runtime: ServiceRuntime, casework: CaseworkStore, publishe
     # also feeds casework's facts: two subscribers would split the topic's partitions.
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP)
-    async def on_tickets_followup_casework(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_tickets_followup_casework(records: Records) -> None:
         async with retry_later("followup casework contacts batch"):
             # Only contacts matter here; followup's other events pass by unparsed.
-            contacts = [r for r in msg.raw_message
+            contacts = [r for r in records
                         if dict(r.headers or ()).get("event_type", b"ContactRecorded") == b"ContactRecorded"]
             events, dead_letters = publisher.parse_all(contacts, ContactRecorded)
             await casework.apply_contacts(contacts=events)

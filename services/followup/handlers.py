@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
-from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter
 
 from hotline.contracts import (
@@ -55,7 +54,7 @@ from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore, principal_dependency
 from hotline.runtime import telemetry
-from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
+from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -69,9 +68,9 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
     """Subscribe followup's handlers on the runtime's broker."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
-    async def on_tickets_dispatched(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_tickets_dispatched(records: Records) -> None:
         async with retry_later("followup dispatch batch"):
-            events, dead_letters = publisher.parse_all(msg.raw_message, TicketDispatched)
+            events, dead_letters = publisher.parse_all(records, TicketDispatched)
             # The ticket's trace, so a deadline the scheduler fires later links back to it.
             await store.apply_dispatches(events=events,
                                          traceparents={e.ticket_id: telemetry.traceparent(e.ticket_id) for e in events})
@@ -85,9 +84,9 @@ def register_received(runtime: ServiceRuntime, store: FollowupStore, casework: C
     daily brief keeps its repeat and origin facts."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
-    async def on_tickets_received(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_tickets_received(records: Records) -> None:
         async with retry_later("followup received batch"):
-            events, dead_letters = publisher.parse_all(msg.raw_message, TicketReceived)
+            events, dead_letters = publisher.parse_all(records, TicketReceived)
             await store.record_timeline(events=[masked_for_timeline(e) for e in events])
             await casework.apply_received(tickets=events)
             await publisher.publish_all(dead_letters)
@@ -97,9 +96,9 @@ def register_clock(runtime: ServiceRuntime, publisher: Publisher, scheduler: Dea
     """In simulation and replay, business time comes from the ticks on `hotline.clock`."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.CLOCK)
-    async def on_hotline_clock(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_hotline_clock(records: Records) -> None:
         async with retry_later("followup clock batch"):
-            ticks, dead_letters = publisher.parse_all(msg.raw_message, BusinessTimeTick)
+            ticks, dead_letters = publisher.parse_all(records, BusinessTimeTick)
             if ticks:
                 await scheduler.advance(max(t.now for t in ticks))
             await publisher.publish_all(dead_letters)
@@ -110,10 +109,10 @@ def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: P
     """Whistle summons from routing start each summoned unit's on-site deadline."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_ROUTING)
-    async def on_tickets_routing(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_tickets_routing(records: Records) -> None:
         async with retry_later("followup summons batch"):
             by_type: dict[str | None, list] = {}
-            for record in msg.raw_message:
+            for record in records:
                 by_type.setdefault(topics.event_type_of(record.headers), []).append(record)
             summons, dead_letters = publisher.parse_all(by_type.get("DepartmentsSummoned", []), DepartmentsSummoned)
             await store.apply_summons(events=summons)
@@ -133,10 +132,10 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
     reopen_period = timedelta(hours=settings.reopen_report_back_hours)
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.CALLBACKS)
-    async def on_hotline_callbacks(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_hotline_callbacks(records: Records) -> None:
         async with retry_later("followup callback batch"):
             pairs, dead_letters = [], []
-            for record in msg.raw_message:
+            for record in records:
                 results, letters = publisher.parse_all([record], CallbackResult)
                 dead_letters += letters
                 pairs += [(record, r) for r in results]
@@ -163,9 +162,9 @@ def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publish
     """Unit systems may act through `followup.commands` instead of HTTP; a refusal is an event."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.FOLLOWUP_COMMANDS)
-    async def on_followup_commands(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_followup_commands(records: Records) -> None:
         async with retry_later("followup command batch"):
-            commands, dead_letters = publisher.parse_all(msg.raw_message, FOLLOWUP_COMMAND)
+            commands, dead_letters = publisher.parse_all(records, FOLLOWUP_COMMAND)
             refusals: list = []
             for wave in command_waves(commands):
                 refusals += await _carry_out(actions, wave, now=datetime.now(UTC))

@@ -4,8 +4,6 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from faststream.kafka.annotations import KafkaMessage
-
 from hotline.contracts import TicketClosed, TicketReceived, TicketReopened, topics
 from hotline.gazetteer import beijing
 from hotline.intake.domain import (
@@ -19,7 +17,7 @@ from hotline.intake.domain import (
 )
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
-from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
+from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -35,11 +33,11 @@ def register(
     gazetteer = beijing()
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.RAW)
-    async def on_hotline_raw(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_hotline_raw(records: Records) -> None:
         async with retry_later("intake batch"):
             now = datetime.now(UTC)
             tickets, dead_letters = {}, []
-            for record in msg.raw_message:
+            for record in records:
                 outcome = normalize(record.value or b"", now=now, gazetteer=gazetteer, policy=policy)
                 if isinstance(outcome, Rejection):
                     log.warning("rejected raw record", extra={"reason": outcome.reason})
@@ -69,10 +67,10 @@ def register(
 
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.TICKETS_FOLLOWUP)
-    async def on_tickets_followup(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_tickets_followup(records: Records) -> None:
         async with retry_later("intake status batch"):
             changes, dead_letters = [], []
-            for record in msg.raw_message:
+            for record in records:
                 kind = topics.event_type_of(record.headers)
                 if kind not in STATUS_EVENTS:
                     continue  # contacts, warnings, extensions...: not the citizen's status

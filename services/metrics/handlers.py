@@ -2,14 +2,12 @@
 
 import time
 
-from faststream.kafka.annotations import KafkaMessage
-
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import fact_update
 from hotline.metrics.events import TOPIC_EVENTS, decode
 from hotline.metrics.observe import Telemetry
 from hotline.metrics.store import MetricsStore
-from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
+from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 
@@ -21,10 +19,10 @@ def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher,
 
 def _subscribe(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher, telemetry: Telemetry,
                topic: str) -> None:
-    async def handler(body: list[bytes], msg: KafkaMessage) -> None:
+    async def handler(records: Records) -> None:
         async with retry_later(f"metrics {topic} batch"):
             started = time.perf_counter()
-            events, rejected = decode(topic, msg.raw_message)
+            events, rejected = decode(topic, records)
             await store.handle([fact_update(e, response_due=response_due) for e in events])
             telemetry.reflected(events)
             await publisher.publish_all(

@@ -4,7 +4,6 @@ re-dispatches, escalations, summons and refusals out."""
 import logging
 from datetime import timedelta
 
-from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter
 
 from hotline.catalogue import catalogue_at
@@ -27,7 +26,7 @@ from hotline.routing.domain import (
     handle_summon,
 )
 from hotline.routing.store import DispatchStore, command_key
-from hotline.runtime.kafka import Publisher, batch_subscriber, retry_later
+from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -39,9 +38,9 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
     window = timedelta(seconds=runtime.settings.return_window_s)  # type: ignore[attr-defined]
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
-    async def on_tickets_received(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_tickets_received(records: Records) -> None:
         async with retry_later("routing batch"):
-            parsed, dead_letters = publisher.parse_all(msg.raw_message, TicketReceived)
+            parsed, dead_letters = publisher.parse_all(records, TicketReceived)
             tickets: dict[str, TicketReceived] = {}
             for ticket in parsed:
                 # Consultations the hotline answered itself are counted, never dispatched.
@@ -64,9 +63,9 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
             await store.mark_published(ticket_ids=to_mark)
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.ROUTING_COMMANDS)
-    async def on_routing_commands(body: list[bytes], msg: KafkaMessage) -> None:
+    async def on_routing_commands(records: Records) -> None:
         async with retry_later("routing command batch"):
-            commands, dead_letters = publisher.parse_all(msg.raw_message, _COMMANDS)
+            commands, dead_letters = publisher.parse_all(records, _COMMANDS)
             states = await store.get_states(ticket_ids=sorted({c.ticket_id for c in commands}))
             outgoing, outcomes = list(dead_letters), []
             for command in commands:

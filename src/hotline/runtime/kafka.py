@@ -233,9 +233,19 @@ async def _start_with_retry(start, timeout_s: float) -> None:
             await asyncio.sleep(0.5)
 
 
-async def _raw_bytes(message) -> bytes:
-    """Hand handlers the original bytes: parsing is theirs, so bad records reach the DLQ."""
-    return message.body
+# A batch handler's one argument: the batch's aiokafka ConsumerRecords, original bytes, headers
+# and offsets (parsing is the handler's, so bad records reach the DLQ). Typed loosely so that
+# FastStream's argument validation passes the records through as they are.
+Records = list[Any]
+
+
+async def _records(message) -> Records:
+    """The decoder: the consumed records themselves. A handler that asked FastStream for the
+    message instead (`msg: KafkaMessage`) paid a worker-thread hop per batch to receive it
+    (fast_depends resolves that argument synchronously): 0.35 ms, half of a 1-record batch's
+    cost under FastStream's test broker."""
+    raw = message.raw_message
+    return list(raw) if isinstance(raw, (tuple, list)) else [raw]
 
 
 def batch_subscriber(broker: KafkaBroker, settings: ServiceSettings, service: str, topic: str):
@@ -255,7 +265,7 @@ def batch_subscriber(broker: KafkaBroker, settings: ServiceSettings, service: st
         group_id=f"{settings.group_id(service)}.{topic}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_bytes,
+        decoder=_records,
     )
 
 
