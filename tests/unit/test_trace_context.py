@@ -33,12 +33,22 @@ def record(topic: str, key: str | None, value: dict, headers=()) -> ConsumerReco
     return ConsumerRecord(topic, 0, 7, 0, 0, key.encode() if key else None, body, None, 0, len(body), list(headers))
 
 
-async def consume(tracer, records, handler):
-    """Run `handler` as a batch handler behind RecordSpans, inside a batch span as FastStream's
-    telemetry middleware opens it."""
-    middleware = telemetry.RecordSpans(None, context=None, tracer=tracer, raw_topic="p-hotline.raw")
-    with tracer.start_as_current_span("batch process"):
-        return await middleware.consume_scope(handler, SimpleNamespace(raw_message=tuple(records)))
+async def consume(tracer, records, handler, used=None):
+    """Run `handler` as a batch handler behind KafkaSpans."""
+    middleware = telemetry.KafkaSpans(None, context=None, tracer=tracer, raw_topic="p-hotline.raw", used=used)
+    return await middleware.consume_scope(handler, SimpleNamespace(raw_message=tuple(records)))
+
+
+async def publish(tracer, destination: str) -> dict:
+    """Publish through KafkaSpans as FastStream's publish does; return the headers that went out."""
+    middleware = telemetry.KafkaSpans(None, context=None, tracer=tracer, raw_topic="p-hotline.raw")
+    sent = {}
+
+    async def send(cmd):
+        sent.update(cmd.headers)
+
+    await middleware.publish_scope(send, SimpleNamespace(destination=destination, headers={"event_type": "X"}))
+    return sent
 
 
 async def test_each_record_continues_its_own_trace_and_publishes_under_it():
@@ -62,7 +72,8 @@ async def test_each_record_continues_its_own_trace_and_publishes_under_it():
 
     await consume(tracer, records, handler)
     spans = {(s.name, s.attributes.get(telemetry.TICKET_ID)): s for s in exporter.get_finished_spans()}
-    batch = spans[("batch process", None)]
+    (batch,) = [s for s in exporter.get_finished_spans() if s.name == "p-tickets.dispatched process"]
+    assert batch.parent is None and batch.attributes["messaging.batch.message_count"] == 2
     dispatched = spans[("p-tickets.dispatched record", "TK1")]
     # The record's span continues the upstream trace and links to the batch.
     assert format_trace_id(dispatched.context.trace_id) == UPSTREAM_TRACE
@@ -98,6 +109,37 @@ async def test_a_failed_batch_marks_its_record_spans_as_errors():
         pass
     (span,) = [s for s in exporter.get_finished_spans() if s.name == "p-tickets.received record"]
     assert span.status.status_code is trace.StatusCode.ERROR
+    (batch,) = [s for s in exporter.get_finished_spans() if s.name == "p-tickets.received process"]
+    assert batch.status.status_code is trace.StatusCode.ERROR
+
+
+async def test_a_publish_is_one_span_under_its_tickets_record_and_its_record_carries_that_span():
+    tracer_provider, exporter = provider()
+    tracer = tracer_provider.get_tracer("test")
+    upstream = f"00-{UPSTREAM_TRACE}-{UPSTREAM_SPAN}-01"
+    sent = {}
+
+    async def handler(_msg):
+        with telemetry.publishing("TK5", SimpleNamespace(ticket_id="TK5", category="roads_traffic")):
+            sent.update(await publish(tracer, "p-tickets.dispatched"))
+
+    await consume(tracer, [record("p-tickets.received", "TK5", {"ticket_id": "TK5"},
+                                  headers=[("traceparent", upstream.encode())])], handler)
+    finished = exporter.get_finished_spans()
+    (published,) = [s for s in finished if s.kind is trace.SpanKind.PRODUCER]
+    received = next(s for s in finished if s.name == "p-tickets.received record")
+    assert published.name == "p-tickets.dispatched publish"
+    assert published.parent.span_id == received.context.span_id
+    assert published.attributes[telemetry.TICKET_ID] == "TK5"
+    assert published.attributes[telemetry.CATEGORY] == "roads_traffic"
+    # The next service's record span will be the publish span's child, in the ticket's trace.
+    assert sent == {"event_type": "X",
+                    "traceparent": f"00-{UPSTREAM_TRACE}-{format_span_id(published.context.span_id)}-01"}
+    # Outside a batch (an HTTP request), a publish is the child of the current span.
+    with tracer.start_as_current_span("POST /v1/tickets") as request:
+        await publish(tracer, "p-hotline.raw")
+    outside = next(s for s in exporter.get_finished_spans() if s.name == "p-hotline.raw publish")
+    assert outside.parent.span_id == request.get_span_context().span_id
 
 
 def test_deadline_spans_start_a_new_trace_linked_to_the_ticket_and_log_lines_carry_it():
@@ -139,8 +181,6 @@ def test_deadline_spans_start_a_new_trace_linked_to_the_ticket_and_log_lines_car
 async def test_records_a_service_skips_get_no_span_of_their_own():
     tracer_provider, exporter = provider()
     tracer = tracer_provider.get_tracer("test")
-    middleware = telemetry.RecordSpans(None, context=None, tracer=tracer, raw_topic="p-hotline.raw",
-                                       used={"p-tickets.followup": frozenset({"TicketClosed"})})
     records = [
         record("p-tickets.followup", "TK1", {"ticket_id": "TK1"}, headers=[("event_type", b"TicketClosed")]),
         record("p-tickets.followup", "TK2", {"ticket_id": "TK2"}, headers=[("event_type", b"ContactRecorded")]),
@@ -151,7 +191,6 @@ async def test_records_a_service_skips_get_no_span_of_their_own():
     async def handler(_msg):
         return None
 
-    with tracer.start_as_current_span("batch process"):
-        await middleware.consume_scope(handler, SimpleNamespace(raw_message=tuple(records)))
+    await consume(tracer, records, handler, used={"p-tickets.followup": frozenset({"TicketClosed"})})
     traced = {s.attributes.get(telemetry.TICKET_ID) for s in exporter.get_finished_spans() if s.name.endswith(" record")}
     assert traced == {"TK1", "TK3", "TK4"}

@@ -1,10 +1,10 @@
 """Tracing: one trace per ticket journey across the services (issue #7).
 
-Every consume and publish is traced by FastStream's `KafkaTelemetryMiddleware`, which carries the
-W3C `traceparent` in each record's headers. The services consume in batches, and a batch span
-cannot be the parent of every ticket's next hop, so `RecordSpans` starts one span per record, as
-the child of the context in that record's headers, and `publishing` makes each publish the child of
-the record with the same key (records are keyed by ticket id). A ticket's journey (intake, routing,
+Every consume and publish is traced by `KafkaSpans`, a FastStream middleware that carries the W3C
+`traceparent` in each record's headers. The services consume in batches, and a batch span cannot
+be the parent of every ticket's next hop, so each record gets a span of its own, as the child of
+the context in that record's headers, and `publishing` makes each publish the child of the record
+with the same key (records are keyed by ticket id). A ticket's journey (intake, routing,
 followup, metrics) is then one trace. Deadline marks fired by followup's scheduler start a new
 trace linked to the ticket's (`linked_spans`).
 
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from faststream._internal.middlewares import BaseMiddleware
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.semconv.trace import SpanAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -155,16 +155,11 @@ class RotatingLines:
 
 def kafka_middlewares(service: str, settings: ServiceSettings,
                       used_events: Mapping[str, Collection[str]] | None = None) -> list:
-    """FastStream middlewares that trace every consume and publish, and each record of a batch.
-    `used_events` names, for topics (without prefix) where the service uses only some event types,
-    those types: the other records get no span of their own (the service skips them)."""
-    provider = tracer_provider(service, settings)
+    """The FastStream middleware that traces every consumed batch, each of its records and every
+    publish. `used_events` names, for topics (without prefix) where the service uses only some
+    event types, those types: the other records get no span of their own (the service skips them)."""
     used = {settings.topic(t): frozenset(types) for t, types in (used_events or {}).items()}
-    return [
-        KafkaTelemetryMiddleware(tracer_provider=provider, meter_provider=NoOpMeterProvider(),
-                                 include_messages_counters=False),
-        _RecordSpansFactory(provider.get_tracer(_LIBRARY), settings.topic(topics.RAW), used),
-    ]
+    return [_KafkaSpansFactory(tracer(service, settings), settings.topic(topics.RAW), used)]
 
 
 def instrument_http(app, service: str, settings: ServiceSettings) -> None:
@@ -294,21 +289,30 @@ def message_attrs(message: Any) -> dict[str, str]:
     return found
 
 
-class _RecordSpansFactory:
-    """Builds a `RecordSpans` middleware per consumed message (FastStream's middleware protocol)."""
+class _KafkaSpansFactory:
+    """Builds a `KafkaSpans` middleware per consumed batch and per publish (FastStream's protocol)."""
 
     def __init__(self, tracer_: trace.Tracer, raw_topic: str, used: Mapping[str, frozenset[str]]) -> None:
         self._tracer = tracer_
         self._raw_topic = raw_topic
         self._used = used
 
-    def __call__(self, msg: Any, /, *, context) -> RecordSpans:
-        return RecordSpans(msg, context=context, tracer=self._tracer, raw_topic=self._raw_topic, used=self._used)
+    def __call__(self, msg: Any, /, *, context) -> KafkaSpans:
+        return KafkaSpans(msg, context=context, tracer=self._tracer, raw_topic=self._raw_topic, used=self._used)
 
 
-class RecordSpans(BaseMiddleware):
-    """One span per record of a consumed batch, the child of that record's trace context; while
-    the handler runs, `publishing` finds each record's context by its key."""
+class KafkaSpans(BaseMiddleware):
+    """A consumed batch: a `<topic> process` span (a trace of its own: the records belong to many
+    tickets), and one span per record, the child of the context in that record's headers and linked
+    to the batch's; while the handler runs, `publishing` finds each record's context by its key.
+    A publish: one `<topic> publish` span under the current context, whose `traceparent` the
+    record carries.
+
+    In place of FastStream's `KafkaTelemetryMiddleware`, which made two spans per publish and two
+    per batch (a `create` span before each) and read every record's headers a second time. Under
+    FastStream's test broker a one-record publish and its batch took 1.35 ms of CPU traced by both,
+    0.9 ms by this alone, 0.4 ms untraced.
+    """
 
     def __init__(self, msg: Any, /, *, context, tracer: trace.Tracer, raw_topic: str,
                  used: Mapping[str, frozenset[str]] | None = None) -> None:
@@ -320,28 +324,45 @@ class RecordSpans(BaseMiddleware):
     async def consume_scope(self, call_next, msg):
         raw = msg.raw_message
         records = raw if isinstance(raw, (tuple, list)) else [raw]
-        batch = trace.get_current_span().get_span_context()
-        links = [Link(batch)] if batch.is_valid else None
-        contexts: dict[str, Context] = {}
-        spans = []
-        for record in records:
-            used = self._used.get(record.topic)
-            if used is not None and (kind := topics.event_type_of(record.headers)) is not None and kind not in used:
-                continue  # a record the service skips: a span per record costs a fifth of its CPU
-            attrs = _record_attrs(record, self._raw_topic)
-            headers = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
-            parent = _PROPAGATOR.extract(headers)
-            span = self._tracer.start_span(
-                f"{record.topic} record", context=parent, kind=SpanKind.CONSUMER, links=links,
-                attributes={**attrs, "messaging.kafka.destination.partition": record.partition,
-                            "messaging.kafka.message.offset": record.offset})
-            spans.append(span)
-            if TICKET_ID in attrs:
-                # A later record of the same ticket in the batch is its latest state: it wins.
-                contexts[attrs[TICKET_ID]] = otel_context.set_value(
-                    _TICKET_ATTRS, attrs, trace.set_span_in_context(span, parent))
-        with _tickets_in_scope(contexts, spans):
-            return await call_next(msg)
+        topic = records[0].topic if records else ""
+        with self._tracer.start_as_current_span(
+            f"{topic} process", context=Context(), kind=SpanKind.CONSUMER,
+            attributes={SpanAttributes.MESSAGING_SYSTEM: "kafka", SpanAttributes.MESSAGING_DESTINATION_NAME: topic,
+                        SpanAttributes.MESSAGING_OPERATION: "process",
+                        SpanAttributes.MESSAGING_BATCH_MESSAGE_COUNT: len(records)},
+        ) as batch_span:
+            batch = batch_span.get_span_context()
+            links = [Link(batch)] if batch.is_valid else None
+            contexts: dict[str, Context] = {}
+            spans = []
+            for record in records:
+                used = self._used.get(record.topic)
+                if used is not None and (kind := topics.event_type_of(record.headers)) is not None and kind not in used:
+                    continue  # a record the service skips: a span per record costs a fifth of its CPU
+                attrs = _record_attrs(record, self._raw_topic)
+                headers = {k: v.decode(errors="replace") for k, v in (record.headers or ()) if v is not None}
+                parent = _PROPAGATOR.extract(headers)
+                span = self._tracer.start_span(
+                    f"{record.topic} record", context=parent, kind=SpanKind.CONSUMER, links=links,
+                    attributes={**attrs, SpanAttributes.MESSAGING_KAFKA_DESTINATION_PARTITION: record.partition,
+                                SpanAttributes.MESSAGING_KAFKA_MESSAGE_OFFSET: record.offset})
+                spans.append(span)
+                if TICKET_ID in attrs:
+                    # A later record of the same ticket in the batch is its latest state: it wins.
+                    contexts[attrs[TICKET_ID]] = otel_context.set_value(
+                        _TICKET_ATTRS, attrs, trace.set_span_in_context(span, parent))
+            with _tickets_in_scope(contexts, spans):
+                return await call_next(msg)
+
+    async def publish_scope(self, call_next, cmd):
+        with self._tracer.start_as_current_span(
+            f"{cmd.destination} publish", kind=SpanKind.PRODUCER,
+            attributes={SpanAttributes.MESSAGING_SYSTEM: "kafka",
+                        SpanAttributes.MESSAGING_DESTINATION_NAME: cmd.destination,
+                        SpanAttributes.MESSAGING_OPERATION: "publish"},
+        ):
+            _PROPAGATOR.inject(cmd.headers)
+            return await call_next(cmd)
 
 
 @contextmanager
