@@ -1,7 +1,9 @@
 """Followup's Kafka handler and HTTP API."""
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -63,8 +65,50 @@ FOLLOWUP_COMMAND: TypeAdapter = TypeAdapter(FollowupCommand)
 COMMAND_CONCURRENCY = 32
 
 
+class DispatchWaits:
+    """Where a Kafka command that overtook its ticket's dispatch waits for it.
+
+    `tickets.dispatched` and `followup.commands` are consumed side by side, so under load a unit's
+    command (sent when the ticket reached its queue) can arrive before followup has stored the
+    dispatch. Refusing it would send every unit's system into a retry loop that adds load just
+    when followup is behind (a third of the bench's saturating tickets had a command refused and
+    sent again); instead the dispatch handler of this process says what it stored, and the
+    command is carried out then."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future] = {}
+
+    def stored(self, ticket_ids: Iterable[str]) -> None:
+        """These tickets' dispatches are in the store: wake the commands waiting for them."""
+        for ticket_id in ticket_ids:
+            waiter = self._waiting.pop(ticket_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def expecting(self, ticket_ids: set[str]) -> AsyncIterator[Callable[[set[str], float], Awaitable[None]]]:
+        """Listen for these tickets' dispatches; yields `arrived(ticket_ids, timeout_s)`, which
+        returns once those are all stored or after the timeout. The caller reads the store
+        after entering, so a dispatch stored just before is seen there, and one stored after
+        wakes it. Another instance may hold the dispatches' partitions: read the store again
+        after waiting either way."""
+        loop = asyncio.get_running_loop()
+        waiters = {t: self._waiting.setdefault(t, loop.create_future()) for t in ticket_ids}
+
+        async def arrived(awaited: set[str], timeout_s: float) -> None:
+            pending = [waiters[t] for t in awaited if t in waiters]
+            if pending:
+                await asyncio.wait(pending, timeout=timeout_s)
+        try:
+            yield arrived
+        finally:
+            for ticket_id, waiter in waiters.items():
+                if self._waiting.get(ticket_id) is waiter and not waiter.done():
+                    del self._waiting[ticket_id]
+
+
 def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
-             scheduler: DeadlineScheduler) -> None:
+             scheduler: DeadlineScheduler, dispatch_waits: DispatchWaits) -> None:
     """Subscribe followup's handlers on the runtime's broker."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
@@ -74,6 +118,7 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
             # The ticket's trace, so a deadline the scheduler fires later links back to it.
             await store.apply_dispatches(events=events,
                                          traceparents={e.ticket_id: telemetry.traceparent(e.ticket_id) for e in events})
+            dispatch_waits.stored(e.ticket_id for e in events)
             await scheduler.schedule_tickets({e.ticket_id for e in events})
             await publisher.publish_all(dead_letters)
 
@@ -158,17 +203,48 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
             await scheduler.schedule_tickets({t.ticket_id for t, e, _ in changes if e is not None})
 
 
-def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publisher: Publisher) -> None:
-    """Unit systems may act through `followup.commands` instead of HTTP; a refusal is an event."""
+def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publisher: Publisher,
+                      dispatch_waits: DispatchWaits) -> None:
+    """Unit systems may act through `followup.commands` instead of HTTP; a refusal is an event.
+    A command that overtook its ticket's dispatch waits for it (`command_dispatch_wait_s`)."""
+    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.FOLLOWUP_COMMANDS)
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.FOLLOWUP_COMMANDS)
     async def on_followup_commands(records: Records) -> None:
         async with retry_later("followup command batch"):
             commands, dead_letters = publisher.parse_all(records, FOLLOWUP_COMMAND)
-            refusals: list = []
-            for wave in command_waves(commands):
-                refusals += await _carry_out(actions, wave, now=datetime.now(UTC))
-            await publisher.publish_all(refusals + dead_letters)
+            refused = await _carry_out_in_order(actions, commands)
+            early = [c for c, r in refused if _not_dispatched_yet(r)]
+            if early and settings.command_dispatch_wait_s > 0:
+                awaited = {c.ticket_id for c in early}
+                async with dispatch_waits.expecting(awaited) as arrived:
+                    known = await actions.store.get_many(ticket_ids=sorted(awaited))
+                    await arrived(awaited - set(known), settings.command_dispatch_wait_s)
+                refused = [(c, r) for c, r in refused if not _not_dispatched_yet(r)]
+                refused += await _carry_out_in_order(actions, early)
+            await publisher.publish_all([_refused_event(c, r) for c, r in refused] + dead_letters)
+
+
+def _not_dispatched_yet(refusal: Refusal) -> bool:
+    return refusal.status == 404 and refusal.field == "ticket_id"
+
+
+async def _carry_out_in_order(actions: FollowupActions, commands: list) -> list[tuple]:
+    """Carry out commands wave by wave (see `command_waves`); the refused ones with their refusals."""
+    refused: list[tuple] = []
+    for wave in command_waves(commands):
+        refused += await _carry_out(actions, wave, now=datetime.now(UTC))
+    return refused
+
+
+def _refused_event(command, refusal: Refusal) -> tuple[str, FollowupCommandRefused, str]:
+    return topics.TICKETS_FOLLOWUP, FollowupCommandRefused(
+        event_id=deterministic_event_id("FollowupCommandRefused", command.command_id),
+        ticket_id=command.ticket_id, occurred_at=datetime.now(UTC),
+        command_id=command.command_id, action=command.action,
+        unit_code=getattr(command.payload, "unit_code", None),
+        status=refusal.status, field=refusal.field, reason=refusal.reason,
+    ), command.ticket_id
 
 
 def command_waves(commands: list) -> list[list]:
@@ -186,9 +262,10 @@ def command_waves(commands: list) -> list[list]:
     return waves
 
 
-async def _carry_out(actions: FollowupActions, wave: list, *, now: datetime) -> list:
+async def _carry_out(actions: FollowupActions, wave: list, *, now: datetime) -> list[tuple]:
     """One wave (one command per ticket): contacts and resolutions, most of the traffic, together
-    in a few round trips; the rarer commands side by side as their HTTP forms."""
+    in a few round trips; the rarer commands side by side as their HTTP forms. Returns the
+    refused commands with their refusals."""
     batched = [c for c in wave if isinstance(c, RecordContactCommand | ResolveTicketCommand)]
     others = [c for c in wave if not isinstance(c, RecordContactCommand | ResolveTicketCommand)]
     outcomes = await actions.contacts_and_resolutions(
@@ -209,13 +286,7 @@ async def _carry_out(actions: FollowupActions, wave: list, *, now: datetime) -> 
     async with asyncio.TaskGroup() as group:
         for command in others:
             group.create_task(one(command))
-    return [(topics.TICKETS_FOLLOWUP, FollowupCommandRefused(
-        event_id=deterministic_event_id("FollowupCommandRefused", command.command_id),
-        ticket_id=command.ticket_id, occurred_at=now,
-        command_id=command.command_id, action=command.action,
-        unit_code=getattr(command.payload, "unit_code", None),
-        status=refusal.status, field=refusal.field, reason=refusal.reason,
-    ), command.ticket_id) for command, refusal in refused]
+    return refused
 
 
 async def perform(actions: FollowupActions, command, *, now: datetime) -> None:

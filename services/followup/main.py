@@ -11,6 +11,7 @@ from hotline.followup.actions import FollowupActions
 from hotline.followup.domain import Refusal
 from hotline.business_calendar import default_calendar
 from hotline.followup.handlers import (
+    DispatchWaits,
     http_router,
     refusal_response,
     register,
@@ -49,7 +50,8 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     )
     runtime.background_jobs.append(scheduler.run_forever)
     runtime.background_jobs.append(gauges.sample_forever)
-    register(runtime, store, runtime.publisher, scheduler)
+    dispatch_waits = DispatchWaits()
+    register(runtime, store, runtime.publisher, scheduler, dispatch_waits)
     register_callbacks(runtime, store, runtime.publisher, scheduler)
     register_summons(runtime, store, runtime.publisher, scheduler)
     if settings.business_clock == "log":
@@ -59,7 +61,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     credentials = CredentialStore(runtime.db)
     casework = CaseworkStore(runtime.db)
     actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework)
-    register_commands(runtime, actions, runtime.publisher)
+    register_commands(runtime, actions, runtime.publisher, dispatch_waits)
     app.include_router(http_router(runtime, store, actions, credentials))
     register_received(runtime, store, casework, runtime.publisher)
     register_casework(runtime, casework, runtime.publisher)

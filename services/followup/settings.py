@@ -29,6 +29,12 @@ class FollowupSettings(ServiceSettings):
         description="Deadlines fire on the wall clock (production) or on the business time carried "
         "by `hotline.clock` ticks (simulation and replay).",
     )
+    command_dispatch_wait_s: float = Field(
+        default=5.0, ge=0,
+        description="A `followup.commands` command for a ticket not yet stored as dispatched waits up to this "
+        "long for the dispatch before it is refused (404): under load it can overtake the dispatch. HTTP "
+        "calls are answered at once.",
+    )
     scheduler_interval_s: float = Field(default=1.0, gt=0, description="How often the scheduler looks for due marks.")
     claim_timeout_s: float = Field(
         default=30.0, gt=0,

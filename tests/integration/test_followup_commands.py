@@ -3,7 +3,7 @@
 import base64
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -112,3 +112,32 @@ async def test_commands_for_several_tickets_in_one_batch_each_act_in_their_order
     for ticket_id in ids:
         events = await followup_records(namespace, ticket_id, lambda es: any(e["type"] == "TicketResolved" for e in es))
         assert not [e for e in events if e["type"] == "FollowupCommandRefused"]
+
+
+async def test_a_command_that_overtakes_its_dispatch_waits_for_it_and_one_for_no_ticket_is_refused(
+        services, namespace):
+    """Under load a unit's command can reach followup before the ticket's dispatch does: it is
+    carried out once the dispatch is stored, not refused. A command for a ticket that is never
+    dispatched is refused (404) once the wait is over."""
+    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    record = raw_record(f"cmd-early-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
+    ticket_id = ticket_id_for("phone", record["source_id"])
+    nowhere = f"TK-never-{uuid.uuid4().hex}"
+    # Within the accepted clock skew, and after the dispatch that happens below.
+    contacted_at = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+
+    def contact(ticket: str) -> dict:
+        return {"action": "record_contact", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": ticket,
+                "payload": {"unit_code": "110111008", "kind": "phone", "staff_id": "LX-9",
+                            "contacted_at": contacted_at}}
+    early, lost = contact(ticket_id), contact(nowhere)
+    await publish(kafka, prefix + topics.FOLLOWUP_COMMANDS, early, key=ticket_id.encode())
+    await publish(kafka, prefix + topics.FOLLOWUP_COMMANDS, lost, key=nowhere.encode())
+    await publish(kafka, prefix + topics.RAW, record)
+
+    events = await followup_records(namespace, ticket_id, lambda es: any(e["type"] == "ContactRecorded" for e in es))
+    assert [(e["type"], e.get("staff_id")) for e in events] == [
+        ("ContactRecorded", "LX-9")], events
+    refused = await followup_records(namespace, nowhere, lambda es: bool(es))
+    assert [(e["type"], e["command_id"], e["status"], e["field"]) for e in refused] == [
+        ("FollowupCommandRefused", lost["command_id"], 404, "ticket_id")]
