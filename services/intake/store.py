@@ -2,7 +2,7 @@
 and what the Open311 GeoReport API shows of each (never the caller's phone or name)."""
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -13,6 +13,8 @@ from hotline.intake.domain import PriorTicket, StatusChange
 from hotline.runtime.mongo import duplicates_only
 
 log = logging.getLogger(__name__)
+# The first slice of a request list's window (see `find_requests`).
+FIRST_REQUEST_SLICE = timedelta(days=1)
 # For the Open311 request lists; the hot path reads by `_id` only.
 _INDEXES = [
     IndexModel([("received_at", DESCENDING)], name="received_at"),
@@ -124,9 +126,16 @@ class IntakeStore:
         statuses: list[str] | None = None,
         limit: int = 1000,
     ) -> list[dict]:
-        """Tickets received in [received_from, received_to], newest first, at most `limit`."""
+        """Tickets received in [received_from, received_to], newest first, at most `limit`.
+
+        Asked for in slices of the window, newest first: a day, then twice as long after each
+        slice that did not fill the answer. The local MongoDB-protocol server has no secondary
+        index and holds every match of a query in memory to sort it, so one query over 90 busy
+        days exhausted its heap (200,000 tickets at 512 MB) and took the whole stack down; a
+        slice holds a few days' tickets. A real MongoDB answers each slice from its index.
+        """
         await self.ensure_indexes()
-        query: dict = {"received_at": {"$gte": received_from, "$lte": received_to}}
+        query: dict = {}
         if categories:
             query["category"] = {"$in": categories}
         wanted = set(statuses or ())
@@ -135,8 +144,17 @@ class IntakeStore:
             query["status"] = {"$ne": "closed"}
         elif wanted == {"closed"}:
             query["status"] = "closed"
-        cursor = self._tickets.find(query).sort([("received_at", DESCENDING), ("_id", ASCENDING)])
-        return await cursor.limit(limit).to_list()
+        found: list[dict] = []
+        upper, span = {"$lte": received_to}, FIRST_REQUEST_SLICE
+        while len(found) < limit:
+            lower = max(received_from, next(iter(upper.values())) - span)
+            cursor = self._tickets.find({**query, "received_at": {**upper, "$gte": lower}})
+            found += await cursor.sort([("received_at", DESCENDING), ("_id", ASCENDING)]).limit(
+                limit - len(found)).to_list()
+            if lower <= received_from:
+                break
+            upper, span = {"$lt": lower}, span * 2
+        return found
 
     async def histories(self, *, keys: list[str]) -> dict[str, list[PriorTicket]]:
         """Earlier tickets for each repeat key (caller, place and category, hashed)."""
