@@ -71,9 +71,9 @@ class DispatchWaits:
     `tickets.dispatched` and `followup.commands` are consumed side by side, so under load a unit's
     command (sent when the ticket reached its queue) can arrive before followup has stored the
     dispatch. Refusing it would send every unit's system into a retry loop that adds load just
-    when followup is behind (a third of the bench's saturating tickets had a command refused and
-    sent again); instead the dispatch handler of this process says what it stored, and the
-    command is carried out then."""
+    when followup is behind (a fifth to seven tenths of the bench's saturating tickets had a
+    command refused and sent again); instead the dispatch handler of this process says what it
+    stored, and the command is carried out then."""
 
     def __init__(self) -> None:
         self._waiting: dict[str, asyncio.Future] = {}

@@ -145,15 +145,16 @@ class IntakeStore:
         elif wanted == {"closed"}:
             query["status"] = "closed"
         found: list[dict] = []
-        upper, span = {"$lte": received_to}, FIRST_REQUEST_SLICE
+        top, up_to, span = received_to, "$lte", FIRST_REQUEST_SLICE
         while len(found) < limit:
-            lower = max(received_from, next(iter(upper.values())) - span)
-            cursor = self._tickets.find({**query, "received_at": {**upper, "$gte": lower}})
+            bottom = max(received_from, top - span)
+            cursor = self._tickets.find({**query, "received_at": {"$gte": bottom, up_to: top}})
             found += await cursor.sort([("received_at", DESCENDING), ("_id", ASCENDING)]).limit(
                 limit - len(found)).to_list()
-            if lower <= received_from:
+            if bottom <= received_from:
                 break
-            upper, span = {"$lt": lower}, span * 2
+            # The next slice ends where this one began, that instant excluded (it was in this one).
+            top, up_to, span = bottom, "$lt", span * 2
         return found
 
     async def histories(self, *, keys: list[str]) -> dict[str, list[PriorTicket]]:
