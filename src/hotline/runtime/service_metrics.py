@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from pymongo import monitoring
 
 from hotline.contracts.dlq import DeadLetter
+from hotline.runtime.records import consumed_records
 from hotline.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -204,10 +205,8 @@ class _CountProcessed(BaseMiddleware):
 
     async def consume_scope(self, call_next, msg):
         result = await call_next(msg)
-        raw = msg.raw_message
-        records = raw if isinstance(raw, (list, tuple)) else [raw]
         by_topic: dict[str, int] = {}
-        for record in records:
+        for record in consumed_records(msg):
             topic = getattr(record, "topic", None)
             if topic:
                 by_topic[topic] = by_topic.get(topic, 0) + 1

@@ -40,6 +40,7 @@ from pymongo import monitoring
 
 from hotline.contracts import topics
 from hotline.contracts.common import ticket_id_for
+from hotline.runtime.records import consumed_records
 from hotline.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -322,8 +323,7 @@ class KafkaSpans(BaseMiddleware):
         self._used = used or {}
 
     async def consume_scope(self, call_next, msg):
-        raw = msg.raw_message
-        records = raw if isinstance(raw, (tuple, list)) else [raw]
+        records = consumed_records(msg)
         topic = records[0].topic if records else ""
         with self._tracer.start_as_current_span(
             f"{topic} process", context=Context(), kind=SpanKind.CONSUMER,
