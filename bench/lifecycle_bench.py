@@ -389,6 +389,9 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
             # JVM compiles its hot paths (a store just started took twice the CPU per ticket).
             await publish_paced(ns, ns.run, "warm", WARM_UP_TICKETS, None)
             await wait_for(lambda: len(driver.closed) >= WARM_UP_TICKETS, timeout_s, "warm-up lifecycle")
+            # Closed is not yet ranked: warm-up callbacks the rankings counted after the next
+            # phase began were taken for that phase's, whose callback freshness then read 0 ms.
+            await settled(lambda: WARM_UP_TICKETS - watch.total("callbacks"), timeout_s)
 
             offered = int(rate * seconds)
             window, closed_before = CpuWindow(own, shared), len(driver.closed)
