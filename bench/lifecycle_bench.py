@@ -637,6 +637,9 @@ def table(results: dict, baseline: dict | None) -> Table:
             value = (value or {}).get(step) if isinstance(value, dict) else None
         return fmt.format(value) if isinstance(value, int | float) else ""
 
+    # Rows of the offered load name its rate (--rate): they said "at 100/s" whatever it was.
+    offered = f"at {results['offered_load']['offered_tickets_per_s']:g}/s"
+    phases = (("offered_load", offered), ("saturation", "saturated"))
     row("raw aiokafka produce + consume (the limit)", f"{limit:,.0f} records/s", "1.00")
     row("no-op FastStream relay", f"{results['limit']['faststream_relay']['records_per_s']:,.0f} records/s",
         f"{r['relay_to_raw']:.2f}", "", fig(("limit", "faststream_relay", "records_per_s"), "{:,.0f}"))
@@ -661,12 +664,12 @@ def table(results: dict, baseline: dict | None) -> Table:
                "metrics: dispatch -> ranking shows it": f"p99 ≤ {AIMS['ranking_freshness_p99_ms']:,}"}.get(name, "")
         before = fig(("offered_load", "hops_ms", name, "p99"), "p99 {:,.0f}")
         row(f"{name}, ms p50 / p95 / p99", f"{p['p50']:,.0f} / {p['p95']:,.0f} / {p['p99']:,.0f}", "", aim, before)
-    for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
+    for phase, label in phases:
         if _per_service(results, phase):
             row(f"store round trips per ticket {label}", _per_service(results, phase), "", "",
                 _per_service(baseline, phase))
     # The store rewrites a whole document per change: its work follows the documents written.
-    for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
+    for phase, label in phases:
         if written := _per_service(results, phase, "documents_written_per_ticket_by_service"):
             row(f"store documents written per ticket {label}", written, "", "",
                 _per_service(baseline, phase, "documents_written_per_ticket_by_service"))
@@ -678,7 +681,7 @@ def table(results: dict, baseline: dict | None) -> Table:
     for size, p in results.get("busy_month_update_ms", {}).items():
         row(f"metrics: one contact into a unit-month of {int(size):,} tickets, ms p50 / p95",
             f"{p['p50']:,.1f} / {p['p95']:,.1f}", "", "", fig(("busy_month_update_ms", size, "p50"), "p50 {:,.1f}"))
-    for phase, label in (("offered_load", "at 100/s"), ("saturation", "saturated")):
+    for phase, label in phases:
         for name, p in results[phase]["processes"].items():
             aim = f"≤ {AIMS['service_peak_rss_mb']} MB" if name in SERVICES else ""
             before = fig((phase, "processes", name, "cpu_percent"), "{:.0f}% CPU")
