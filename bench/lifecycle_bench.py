@@ -389,8 +389,8 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
             # JVM compiles its hot paths (a store just started took twice the CPU per ticket).
             await publish_paced(ns, ns.run, "warm", WARM_UP_TICKETS, None)
             await wait_for(lambda: len(driver.closed) >= WARM_UP_TICKETS, timeout_s, "warm-up lifecycle")
-            # Closed is not yet ranked: warm-up callbacks the rankings counted after the next
-            # phase began were taken for that phase's, whose callback freshness then read 0 ms.
+            # Closed is not yet ranked: a warm-up callback counted after the next phase began
+            # would be taken for one of that phase's, and its callback freshness read too low.
             await settled(lambda: WARM_UP_TICKETS - watch.total("callbacks"), timeout_s)
 
             offered = int(rate * seconds)
@@ -637,9 +637,8 @@ def table(results: dict, baseline: dict | None) -> Table:
             value = (value or {}).get(step) if isinstance(value, dict) else None
         return fmt.format(value) if isinstance(value, int | float) else ""
 
-    # Rows of the offered load name its rate (--rate): they said "at 100/s" whatever it was.
-    offered = f"at {results['offered_load']['offered_tickets_per_s']:g}/s"
-    phases = (("offered_load", offered), ("saturation", "saturated"))
+    phases = (("offered_load", f"at {results['offered_load']['offered_tickets_per_s']:g}/s"),
+              ("saturation", "saturated"))
     row("raw aiokafka produce + consume (the limit)", f"{limit:,.0f} records/s", "1.00")
     row("no-op FastStream relay", f"{results['limit']['faststream_relay']['records_per_s']:,.0f} records/s",
         f"{r['relay_to_raw']:.2f}", "", fig(("limit", "faststream_relay", "records_per_s"), "{:,.0f}"))
