@@ -15,7 +15,7 @@ def app(in_topic: str, out_topic: str) -> FastStream:
     settings = ServiceSettings()
     broker = build_broker(settings, "bench-relay")
 
-    @batch_subscriber(broker, settings, "bench-relay", in_topic)
+    @batch_subscriber(broker, settings, "bench-relay", in_topic, publisher=None)  # forwards, changes nothing
     async def relay(records: Records) -> None:
         target = settings.topic(out_topic)
         futures = [await broker.publish(r.value, target, key=r.key, no_confirm=True) for r in records]

@@ -18,7 +18,7 @@ def register_casework(runtime: ServiceRuntime, casework: CaseworkStore, publishe
     # `tickets.received` has one subscriber in followup (handlers.register_received), which
     # also feeds casework's facts: two subscribers would split the topic's partitions.
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP, publisher=publisher)
     async def on_tickets_followup_casework(records: Records) -> None:
         async with retry_later("followup casework contacts batch"):
             # Only contacts matter here; followup's other events pass by unparsed.

@@ -111,7 +111,7 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
              scheduler: DeadlineScheduler, dispatch_waits: DispatchWaits) -> None:
     """Subscribe followup's handlers on the runtime's broker."""
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_DISPATCHED, publisher=publisher)
     async def on_tickets_dispatched(records: Records) -> None:
         async with retry_later("followup dispatch batch"):
             events, dead_letters = publisher.parse_all(records, TicketDispatched)
@@ -128,7 +128,7 @@ def register_received(runtime: ServiceRuntime, store: FollowupStore, casework: C
     """A ticket's timeline starts when the hotline received it (caller masked, name dropped); the
     daily brief keeps its repeat and origin facts."""
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED, publisher=publisher)
     async def on_tickets_received(records: Records) -> None:
         async with retry_later("followup received batch"):
             events, dead_letters = publisher.parse_all(records, TicketReceived)
@@ -140,7 +140,7 @@ def register_received(runtime: ServiceRuntime, store: FollowupStore, casework: C
 def register_clock(runtime: ServiceRuntime, publisher: Publisher, scheduler: DeadlineScheduler) -> None:
     """In simulation and replay, business time comes from the ticks on `hotline.clock`."""
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.CLOCK)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.CLOCK, publisher=publisher)
     async def on_hotline_clock(records: Records) -> None:
         async with retry_later("followup clock batch"):
             ticks, dead_letters = publisher.parse_all(records, BusinessTimeTick)
@@ -153,7 +153,7 @@ def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: P
                      scheduler: DeadlineScheduler) -> None:
     """Whistle summons from routing start each summoned unit's on-site deadline."""
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_ROUTING)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_ROUTING, publisher=publisher)
     async def on_tickets_routing(records: Records) -> None:
         async with retry_later("followup summons batch"):
             by_type: dict[str | None, list] = {}
@@ -176,7 +176,7 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
     settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
     reopen_period = timedelta(hours=settings.reopen_report_back_hours)
 
-    @batch_subscriber(runtime.broker, settings, runtime.name, topics.CALLBACKS)
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.CALLBACKS, publisher=publisher)
     async def on_hotline_callbacks(records: Records) -> None:
         async with retry_later("followup callback batch"):
             pairs, dead_letters = [], []
@@ -209,7 +209,7 @@ def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publish
     A command that overtook its ticket's dispatch waits for it (`command_dispatch_wait_s`)."""
     settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
 
-    @batch_subscriber(runtime.broker, settings, runtime.name, topics.FOLLOWUP_COMMANDS)
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.FOLLOWUP_COMMANDS, publisher=publisher)
     async def on_followup_commands(records: Records) -> None:
         async with retry_later("followup command batch"):
             commands, dead_letters = publisher.parse_all(records, FOLLOWUP_COMMAND)

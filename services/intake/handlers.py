@@ -32,7 +32,7 @@ def register(
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
     gazetteer = beijing()
 
-    @batch_subscriber(runtime.broker, settings, runtime.name, topics.RAW)
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.RAW, publisher=publisher)
     async def on_hotline_raw(records: Records) -> None:
         async with retry_later("intake batch"):
             now = datetime.now(UTC)
@@ -66,7 +66,7 @@ def register(
             )
 
 
-    @batch_subscriber(runtime.broker, settings, runtime.name, topics.TICKETS_FOLLOWUP)
+    @batch_subscriber(runtime.broker, settings, runtime.name, topics.TICKETS_FOLLOWUP, publisher=publisher)
     async def on_tickets_followup(records: Records) -> None:
         async with retry_later("intake status batch"):
             changes, dead_letters = [], []

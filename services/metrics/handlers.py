@@ -33,4 +33,4 @@ def _subscribe(runtime: ServiceRuntime, store: MetricsStore, publisher: Publishe
 
     # FastStream names a subscriber after its function; one name per topic.
     handler.__name__ = handler.__qualname__ = f"on_{topic.replace('.', '_')}"
-    batch_subscriber(runtime.broker, runtime.settings, runtime.name, topic)(handler)
+    batch_subscriber(runtime.broker, runtime.settings, runtime.name, topic, publisher=publisher)(handler)

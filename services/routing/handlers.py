@@ -37,7 +37,7 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
     gazetteer, catalogue = beijing(), catalogue_at(runtime.settings.catalogue_path)
     window = timedelta(seconds=runtime.settings.return_window_s)  # type: ignore[attr-defined]
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED, publisher=publisher)
     async def on_tickets_received(records: Records) -> None:
         async with retry_later("routing batch"):
             parsed, dead_letters = publisher.parse_all(records, TicketReceived)
@@ -62,7 +62,7 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
             await publisher.publish_all(outgoing)
             await store.mark_published(ticket_ids=to_mark)
 
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.ROUTING_COMMANDS)
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.ROUTING_COMMANDS, publisher=publisher)
     async def on_routing_commands(records: Records) -> None:
         async with retry_later("routing command batch"):
             commands, dead_letters = publisher.parse_all(records, _COMMANDS)

@@ -1,5 +1,5 @@
 """Poison on every topic a service consumes: not JSON, the wrong schema, 1 MB, an unknown schema
-version. Each lands on hotline.dlq once per consuming service, with the reason and the original
+version, and valid-looking records whose times are in year 1 or 1970. Each lands on hotline.dlq once per consuming service, with the reason and the original
 bytes, and every consumer carries on: good records after the poison are processed and every
 group commits past the end of its topic."""
 
@@ -29,7 +29,11 @@ pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
 T = datetime.fromisoformat("2026-03-02T09:00:00+08:00")
 HUGE = 1_000_000  # under the broker's 1 MiB record limit, far over what any consumer accepts
-KINDS = ("not_json", "wrong_schema", "huge", "unknown_version")
+KINDS = ("not_json", "wrong_schema", "huge", "unknown_version", "year_one", "epoch")
+# Valid-looking poison: a well-formed record whose times lie where no ticket can be. Year 1 at
+# +14:00 is year 0 in UTC, which BSON cannot encode: it once passed validation and stalled the
+# consumers that tried to store it, batch after batch, for good.
+FAR_TIMES = {"year_one": "0001-01-01T00:00:00+14:00", "epoch": "1970-01-01T00:00:00+00:00"}
 # The event type header a consumer routes by (tickets.followup, tickets.routing).
 HEADERS = {topics.TICKETS_FOLLOWUP: "ContactRecorded", topics.TICKETS_ROUTING: "TicketReturned"}
 
@@ -71,6 +75,23 @@ def valid(topic: str, ticket_id: str) -> dict:
     raise AssertionError(topic)
 
 
+def with_times(value, when: str, moved: set[str], path: str = ""):
+    """`value` with every time in it (an ISO 8601 string with a date and a time) set to `when`;
+    `moved` collects the dotted paths of the fields changed."""
+    if isinstance(value, dict):
+        return {k: with_times(v, when, moved, f"{path}.{k}" if path else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_times(v, when, moved, f"{path}.{n}") for n, v in enumerate(value)]
+    if isinstance(value, str) and "T" in value:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        moved.add(path)
+        return when
+    return value
+
+
 def poison(topic: str, kind: str, ticket_id: str) -> bytes:
     if kind == "not_json":
         return b"\xff\xfe{not json"
@@ -78,11 +99,21 @@ def poison(topic: str, kind: str, ticket_id: str) -> bytes:
         return json.dumps({"ticket_id": 42, "what": "a record of another system"}).encode()
     if kind == "huge":
         return b'{"pad": "' + b"x" * (HUGE - 11) + b'"}'
+    if kind in FAR_TIMES:
+        moved: set[str] = set()
+        body = with_times(valid(topic, ticket_id), FAR_TIMES[kind], moved)
+        assert moved, topic
+        return json.dumps(body, ensure_ascii=False).encode()
     # A newer producer's record: events carry schema_version (unknown: 99); commands and raw
     # records have none, and one that says it has a version is not of this schema either.
     body = valid(topic, ticket_id)
     body["schema_version"] = 99 if "event_id" in body else 2
     return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _names_a_time(field: str | None) -> bool:
+    last = (field or "").rsplit(".", 1)[-1]
+    return last.endswith("_at") or last == "now"
 
 
 async def test_poison_on_every_consumed_topic_is_dead_lettered_and_consumers_carry_on(fault_stack, tmp_path):
@@ -149,6 +180,10 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered_and_consumers_car
         versions = [letter for letter in ours if letter["key"].endswith(b"unknown_version")]
         assert all((letter["field"] or "").endswith("schema_version") for letter in versions), \
         [(letter["service"], letter["source_topic"], letter["field"], letter["reason"]) for letter in versions]
+        # The far times are refused by the contract, naming a time field, not failed in a store.
+        far = [letter for letter in ours if letter["key"].endswith((b"year_one", b"epoch"))]
+        assert far and all(_names_a_time(letter["field"]) for letter in far), \
+            [(letter["service"], letter["source_topic"], letter["field"], letter["reason"]) for letter in far]
 
         # ... and went on: the good ticket went the whole way and was called back, the tick moved
         # business time, both commands were answered.

@@ -328,7 +328,7 @@ CSV_12345 = (
     "4,yesterday,交通,公交站牌损坏,热线电话,海淀区,,,,,,\n"
     "5,2024/5/1 8:04:00,交通,too few fields\n"
     "\n"
-    "6,2099/5/1 8:05:00,交通,公交站牌损坏,热线电话,海淀区,,,,,,\n"  # in the future: intake's normalizer
+    "6,2099/5/1 8:05:00,交通,公交站牌损坏,热线电话,海淀区,,,,,,\n"  # in the future: the contract's bound
     "7,2024/5/1 8:06:00,交通,公交站牌损坏,热线电话,海淀区,,,,13800001234,,\n"
 )
 
@@ -347,7 +347,7 @@ def test_dry_run_counts_accepted_and_rejected_rows_and_writes_the_rejects(tmp_pa
         "content: blank (join topic, text)": 1,
         "received_at: not in a time format of the mapping (%Y/%m/%d %H:%M:%S, iso)": 1,
         "row: wrong number of fields": 1,
-        "received_at: received_at is in the future": 1,
+        "received_at: Value error, is in the future (more than 366 days ahead of now)": 1,
     }
     lines = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
     assert [(r["row"], r["line"], r["field"]) for r in lines] == [

@@ -3,7 +3,7 @@
 import hashlib
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,9 +13,29 @@ BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 _EVENT_NAMESPACE = uuid.UUID("5b0c4d0e-12a3-4b45-9e12-345678901234")
 
 
+# Every time on the wire lies in [WIRE_TIME_FLOOR, now + WIRE_TIME_HORIZON], checked by the
+# contract itself so that every service refuses the same records at parse time (a dead letter),
+# instead of one failing later: `0001-01-01T00:00:00+14:00` is year 0 in UTC, which BSON cannot
+# encode, and it once stalled three consumers for good. The floor predates every city and every
+# shipped history (the oldest replayed record, Chicago's, is from 2014; NYC 311 opened in 2003);
+# 1970 or year 1 is a client's mistake. The horizon is not a clock skew: deadlines lie ahead of
+# now, and a simulated business clock may run a day or two ahead of the wall clock. Observed
+# times are held closer where they enter (intake: `received_at` at most minutes ahead).
+WIRE_TIME_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+WIRE_TIME_HORIZON = timedelta(days=366)
+
+
 def _require_timezone(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a time zone (ISO 8601 with offset)")
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise ValueError("is out of the range of times this system accepts") from exc
+    if instant < WIRE_TIME_FLOOR:
+        raise ValueError(f"is before {WIRE_TIME_FLOOR:%Y-%m-%d} (UTC), earlier than any ticket can be")
+    if instant > datetime.now(UTC) + WIRE_TIME_HORIZON:
+        raise ValueError(f"is in the future (more than {WIRE_TIME_HORIZON.days} days ahead of now)")
     return value
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from hotline.contracts import topics
 from hotline.contracts.common import Contract, Event
 from hotline.contracts.dlq import DeadLetter
-from hotline.runtime import telemetry
+from hotline.runtime import poison, telemetry
 from hotline.runtime.records import Records, consumed_records
 from hotline.runtime.settings import ServiceSettings
 
@@ -242,15 +242,19 @@ async def _records(message) -> Records:
     return consumed_records(message)
 
 
-def batch_subscriber(broker: KafkaBroker, settings: ServiceSettings, service: str, topic: str):
+def batch_subscriber(
+    broker: KafkaBroker, settings: ServiceSettings, service: str, topic: str, *, publisher: "Publisher | None"
+):
     """A batch subscriber that commits offsets only after the batch's work is done.
 
     NACK_ON_ERROR rewinds to the batch's first record when the handler raises (store or
     broker down), so nothing taken is lost; handlers are idempotent, so replays are harmless.
+    With a `publisher`, a record that fails by itself is dead-lettered instead (`runtime.poison`),
+    so it cannot hold its partition; only a consumer that changes nothing may pass None.
     """
     from faststream import AckPolicy
 
-    return broker.subscriber(
+    subscriber = broker.subscriber(
         settings.topic(topic),
         batch=True,
         max_records=settings.batch_max_records,
@@ -261,6 +265,9 @@ def batch_subscriber(broker: KafkaBroker, settings: ServiceSettings, service: st
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_records,
     )
+    if publisher is None:
+        return subscriber
+    return lambda handler: subscriber(poison.isolating(handler, publisher, f"{service} {topic} batch"))
 
 
 class retry_later:  # noqa: N801 - used as a context manager, reads as a phrase
@@ -274,7 +281,8 @@ class retry_later:  # noqa: N801 - used as a context manager, reads as a phrase
         return None
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
-        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+        # Only a failure that may heal waits here; any other is the poison isolation's to sort out.
+        if exc is not None and poison.is_transient(exc):
             log.error("%s failed, the batch will be redelivered: %r", self._what, exc)
             await asyncio.sleep(self._pause_s)
         return False
