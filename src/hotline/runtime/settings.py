@@ -1,6 +1,7 @@
 """Settings every service shares; each service subclasses this once with its own port."""
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -72,6 +73,17 @@ class ServiceSettings(BaseSettings):
         description="Directory of the JSON-lines trace files (<service>.jsonl); default "
         "$HOTLINE_LOCAL_DIR/traces, else .local/traces under the repository.",
     )
+
+    token_ttl_days: float = Field(
+        default=90, ge=0,
+        validation_alias="HOTLINE_TOKEN_TTL_DAYS",
+        description="A unit's bearer token is refused (401) this many days after it was issued; 0: never.",
+    )
+
+    @property
+    def token_ttl(self) -> timedelta | None:
+        """How long a unit's token lives; None when tokens do not expire."""
+        return timedelta(days=self.token_ttl_days) if self.token_ttl_days > 0 else None
 
     @field_validator("trusted_proxies")
     @classmethod
