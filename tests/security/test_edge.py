@@ -87,8 +87,8 @@ def servers(service_env, tmp_path_factory):
 
 
 def connect(server: Server, source: str = "127.0.0.1") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10, source_address=(source, 0))
-    return sock
+    """A raw connection to the server from `source` (another loopback address: another client)."""
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10, source_address=(source, 0))
 
 
 def read_until_closed(sock: socket.socket, within_s: float) -> tuple[bytes, float]:
@@ -236,7 +236,10 @@ def test_headers_that_never_finish_are_answered_408_and_closed_however_slowly_th
 
 def test_an_unread_body_after_a_refusal_does_not_hold_the_connection(servers):
     """Rate-limited before its body is read: the rest of the body is owed within the bound too."""
-    with connect(servers["intake"]) as sock:  # this address is past its burst (test above)
+    server, client = servers["intake"], "127.0.0.5"
+    with httpx.Client(base_url=server.url, transport=httpx.HTTPTransport(local_address=client), timeout=10) as c:
+        assert [c.post("/v1/tickets", content=b"{}").status_code for _ in range(4)][-1] == 429
+    with connect(server, source=client) as sock:
         sock.sendall(b"POST /v1/tickets HTTP/1.1\r\nHost: edge\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000\r\n\r\n{")
         answer, waited = read_until_closed(sock, within_s=TIMEOUT_S + 3)
