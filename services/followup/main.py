@@ -58,7 +58,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
         register_clock(runtime, runtime.publisher, scheduler)
     app = build_http_app(runtime, title="Hotline followup")
     app.state.scheduler = scheduler
-    credentials = CredentialStore(runtime.db)
+    credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
     casework = CaseworkStore(runtime.db)
     actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework)
     register_commands(runtime, actions, runtime.publisher, dispatch_waits)

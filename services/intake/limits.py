@@ -1,8 +1,10 @@
 """Limits on intake's public HTTP side: request size (413) and rate per client address (429).
 
 The public endpoints (`/v1/...`, `/open311/...`) take anyone's request, so each client address
-gets a token bucket, and a body is read only up to its limit. Both are checked in one ASGI
-middleware, before FastAPI parses anything, so a flood or an oversized upload costs little.
+gets a token bucket (this module's middleware, before FastAPI parses anything, so a flood costs
+little), and a body is read only up to its limit: every service's body check
+(`hotline.runtime.http_limits`, just inside this one), given these paths' limits and formats by
+`body_limits`.
 
 Why a small token bucket and not `limits`/`slowapi`: those offer fixed and moving windows, not a
 bucket, and a bucket gives an exact `Retry-After` ((1 - tokens) / rate) and allows short bursts
@@ -19,10 +21,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotline.intake.open311 import Open311Error, error_body
+from hotline.runtime.http_limits import BodyLimit, send_refusal
 
 # -- the token bucket (pure) ----------------------------------------------------------------
 
@@ -76,14 +80,6 @@ class Guarded:
     open311: bool = False  # GeoReport v2 error lists instead of FastAPI's `detail`
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Gone(Exception):
-    pass
-
-
 def error_response(guarded: Guarded, path: str, status: int, field: str, reason: str) -> tuple[bytes, str]:
     """Body and media type of a refusal, in the format the endpoint speaks."""
     if guarded.open311:
@@ -94,8 +90,14 @@ def error_response(guarded: Guarded, path: str, status: int, field: str, reason:
     return json.dumps(body, ensure_ascii=False).encode(), "application/json"
 
 
+def body_limits(guarded: list[Guarded]) -> list[BodyLimit]:
+    """The guarded paths' body limits, refused in their endpoints' formats (see build_http_app)."""
+    return [BodyLimit(g.prefix, g.max_body_bytes, partial(error_response, g)) for g in guarded]
+
+
 class IntakeLimits:
-    """ASGI middleware: 429 with `Retry-After` past a client's rate, 413 past a body limit."""
+    """ASGI middleware: 429 with `Retry-After` past a client's rate (the body limit is checked next,
+    by the runtime's middleware)."""
 
     def __init__(self, app: ASGIApp, *, guarded: list[Guarded], limiter: RateLimiter | None) -> None:
         self.app, self.guarded, self.limiter = app, guarded, limiter
@@ -115,53 +117,5 @@ class IntakeLimits:
                 body, media = error_response(
                     guarded, path, 429, "client",
                     f"too many requests from this address; retry after {retry_after} s")
-                return await _send(send, 429, body, media, [(b"retry-after", str(retry_after).encode())])
-        try:
-            body = await _read_body(scope, receive, guarded.max_body_bytes)
-        except _Gone:
-            return  # the client went away mid-body: nothing to answer
-        except _TooLarge:
-            body, media = error_response(
-                guarded, path, 413, "body", f"the request body is over the limit of {guarded.max_body_bytes} bytes")
-            return await _send(send, 413, body, media, [(b"connection", b"close")])
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # a disconnect, while the response streams
-
-        await self.app(scope, replay, send)
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body, or _TooLarge as soon as it (or its declared length) passes `limit`."""
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                if int(value) > limit:
-                    raise _TooLarge
-            except ValueError:
-                pass  # the server rejects a malformed length itself
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _Gone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _send(send: Send, status: int, body: bytes, media: str, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode()),
-                            *headers]})
-    await send({"type": "http.response.body", "body": body})
+                return await send_refusal(send, 429, body, media, [(b"retry-after", str(retry_after).encode())])
+        await self.app(scope, receive, send)

@@ -8,7 +8,7 @@ from hotline.contracts import topics
 from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import STATUS_EVENTS, register
 from hotline.intake.http import http_router
-from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter
+from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter, body_limits
 from hotline.intake.open311 import open311_router
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
@@ -29,16 +29,18 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         repeat_window=timedelta(days=settings.repeat_window_days),
     )
     register(runtime, store, runtime.publisher, policy)
-    app = build_http_app(runtime, title="Hotline intake")
+    # Percent-encoding triples Chinese text, so an Open311 form may be larger than its record.
+    guarded = [
+        Guarded("/v1/", settings.max_record_bytes),
+        Guarded("/open311/", 4 * settings.max_record_bytes, open311=True),
+    ]
+    app = build_http_app(runtime, title="Hotline intake", body_limits=body_limits(guarded))
     app.include_router(http_router(runtime, policy))
     app.include_router(open311_router(runtime, store, policy))
     limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst,
                           max_clients=settings.rate_limit_clients) if settings.rate_limit_per_s > 0 else None
-    # Percent-encoding triples Chinese text, so an Open311 form may be larger than its record.
-    app.add_middleware(IntakeLimits, limiter=limiter, guarded=[
-        Guarded("/v1/", settings.max_record_bytes),
-        Guarded("/open311/", 4 * settings.max_record_bytes, open311=True),
-    ])
+    # Added after build_http_app's body check, so outside it: a flood is refused before any body is read.
+    app.add_middleware(IntakeLimits, limiter=limiter, guarded=guarded)
     return app
 
 

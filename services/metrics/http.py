@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
 
 from hotline.metrics.directory import KIND_LABELS, Directory, RankingKind
 from hotline.metrics.domain import period_of, previous_period
 from hotline.metrics.ranking import Weights, in_district, rates, ranking_id, score, with_movement
 from hotline.metrics.store import MetricsStore
+from hotline.metrics.streams import SlotStreamingResponse, StreamSlots
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Column labels for a dashboard, in both languages.
@@ -99,7 +99,8 @@ def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
-def http_router(store: MetricsStore, directory: Directory, views: RankingViews, *, stream_poll_s: float) -> APIRouter:
+def http_router(store: MetricsStore, directory: Directory, views: RankingViews, *, stream_poll_s: float,
+                stream_slots: StreamSlots) -> APIRouter:
     """Read side of the projections."""
     router = APIRouter(prefix="/v1", tags=["metrics"])
 
@@ -157,8 +158,10 @@ def http_router(store: MetricsStore, directory: Directory, views: RankingViews, 
         kind: RankingKind = RankingKind.STREET,
         period: Annotated[str | None, Query(description="YYYY-MM; follows the latest month by default")] = None,
         district: Annotated[str | None, Query(description="6-digit district code (streets and towns)")] = None,
-    ) -> StreamingResponse:
-        """Server-sent events: a `snapshot` of the ranking, then `changes` (changed rows, removed codes)."""
+    ) -> SlotStreamingResponse:
+        """Server-sent events: a `snapshot` of the ranking, then `changes` (changed rows, removed codes).
+        At most `METRICS_STREAM_MAX_PER_CLIENT` open per client address (then 429) and
+        `METRICS_STREAM_MAX_TOTAL` in all (then 503), both with `Retry-After`."""
         _check_period(period, ["query", "period"])
         views.check_district(district, kind)
 
@@ -187,8 +190,11 @@ def http_router(store: MetricsStore, directory: Directory, views: RankingViews, 
                 await asyncio.sleep(stream_poll_s)
                 idle += stream_poll_s
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        client = request.client.host if request.client else "unknown"
+        stream_slots.take(client)  # the response gives it back when it ends
+        return SlotStreamingResponse(events(), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                                     slots=stream_slots, client=client)
 
     @router.get("/hotspots")
     async def get_hotspots(

@@ -14,6 +14,7 @@ from hotline.metrics.observe import Telemetry, business_exposition
 from hotline.metrics.ranking import period_views, ranking_id
 from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.store import MetricsStore
+from hotline.metrics.streams import StreamSlots
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 from hotline.taxonomy import default_taxonomy
 
@@ -46,7 +47,8 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     register(runtime, store, runtime.publisher, telemetry)
     app = build_http_app(runtime, title="Hotline metrics")
     views = RankingViews(store, directory, settings.weights, settings.bottom_n)
-    app.include_router(http_router(store, directory, views, stream_poll_s=settings.stream_poll_s))
+    slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
+    app.include_router(http_router(store, directory, views, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
 
     async def snapshot():
         period = await store.latest_period()

@@ -42,6 +42,12 @@ class MetricsSettings(ServiceSettings):
                     "the next (each month's rankings are rewritten whole, whatever changed).")
     stream_poll_s: float = Field(default=0.5, gt=0, validation_alias=_env("METRICS_STREAM_POLL_S", "stream_poll_s"),
                                  description="How often the ranking stream looks for changes.")
+    stream_max_per_client: int = Field(
+        default=4, ge=1, validation_alias=_env("METRICS_STREAM_MAX_PER_CLIENT", "stream_max_per_client"),
+        description="Ranking streams one client address may have open at once (per replica); past it, 429.")
+    stream_max_total: int = Field(
+        default=200, ge=1, validation_alias=_env("METRICS_STREAM_MAX_TOTAL", "stream_max_total"),
+        description="Ranking streams open at once in all (per replica); past it, 503.")
 
     @model_validator(mode="after")
     def _some_weight(self) -> "MetricsSettings":

@@ -19,7 +19,7 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
     runtime.start_hooks.append(store.ensure_indexes)
     register(runtime, store, runtime.publisher)
     app = build_http_app(runtime, title="Hotline routing")
-    app.include_router(http_router(runtime, store, CredentialStore(runtime.db)))
+    app.include_router(http_router(runtime, store, CredentialStore(runtime.db, ttl=runtime.settings.token_ttl)))
     return app
 
 

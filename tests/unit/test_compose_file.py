@@ -330,6 +330,24 @@ def test_only_edge_and_the_uis_publish_ports(resolved: dict) -> None:
     assert "resolver 127.0.0.11" in edge_conf
 
 
+def test_the_services_trust_x_forwarded_for_from_the_edge_network_only(resolved: dict) -> None:
+    """uvicorn would take any loopback caller's X-Forwarded-For; here only the edge's counts, so the
+    per-address limits see the caller: a network of the edge and the four services alone."""
+    import ipaddress
+
+    services = resolved["services"]
+    subnet = resolved["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_network(subnet).is_private
+    on_edge = {name for name, svc in services.items() if "edge" in (svc.get("networks") or {})}
+    assert on_edge == {"edge", *APP_SERVICES}
+    assert set(services["edge"]["networks"]) == {"edge"}
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["HOTLINE_TRUSTED_PROXIES"] == subnet
+        assert "default" in services[name]["networks"]  # Kafka, MongoDB, Jaeger, Prometheus
+    edge_conf = (REPO_ROOT / "deploy/compose/edge.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in edge_conf
+
+
 def test_simulator_is_an_optional_profile(resolved: dict) -> None:
     assert "simulator" not in resolved["services"]  # not started by a plain `up`
     sim = raw_model()["services"]["simulator"]

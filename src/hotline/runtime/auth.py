@@ -3,12 +3,18 @@
 A token is `<unit_code>.<secret>`; the store keeps sha256(token) per unit (the secret is 32
 random bytes, so a fast hash is enough: there is nothing to brute-force). The hotline centre has
 the role `centre`, which may act on any ticket and approve extensions.
+
+A token lives `HOTLINE_TOKEN_TTL_DAYS` from its issue (`issued_at.<hash>` beside the hash). One
+issued before tokens carried an issue time starts its lifetime when it is first presented, so an
+upgrade does not lock every unit out at once.
 """
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -45,22 +51,25 @@ def _digest(token: str) -> str:
 class CredentialStore:
     """Token hashes by unit, in the shared `unit_credentials` collection."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, *, ttl: timedelta | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._credentials = db["unit_credentials"]
+        self.ttl, self._clock = ttl, clock  # ttl None: tokens do not expire
 
     async def issue(self, *, unit_code: str, role: Role = Role.UNIT) -> str:
         """A new token for the unit; only its hash is stored, the token is shown once."""
         token = f"{unit_code}.{secrets.token_urlsafe(32)}"
+        digest = _digest(token)
         await self._credentials.update_one(
             {"_id": unit_code},
-            {"$addToSet": {"token_hashes": _digest(token)}, "$set": {"role": role.value}},
+            {"$addToSet": {"token_hashes": digest}, "$set": {"role": role.value, f"issued_at.{digest}": self._clock()}},
             upsert=True,
         )
         return token
 
     async def revoke_all(self, *, unit_code: str) -> None:
         """Invalidate every token of the unit."""
-        await self._credentials.update_one({"_id": unit_code}, {"$set": {"token_hashes": []}})
+        await self._credentials.update_one({"_id": unit_code}, {"$set": {"token_hashes": [], "issued_at": {}}})
 
     async def verify(self, *, token: str) -> Principal | None:
         """The principal a token belongs to, or None."""
@@ -71,9 +80,23 @@ class CredentialStore:
         if doc is None:
             return None
         digest = _digest(token)
-        if not any(hmac.compare_digest(digest, known) for known in doc.get("token_hashes", [])):
+        matched = [known for known in doc.get("token_hashes", []) if hmac.compare_digest(digest, known)]
+        if not matched:
+            return None
+        issued = (doc.get("issued_at") or {}).get(matched[0])
+        if self.ttl is not None and await self._expired(unit_code, matched[0], issued):
             return None
         return Principal(unit_code=unit_code, role=Role(doc.get("role", Role.UNIT.value)))
+
+    async def _expired(self, unit_code: str, digest: str, issued: datetime | None) -> bool:
+        now = self._clock()
+        if issued is None:  # issued before tokens carried an issue time: its lifetime starts now
+            await self._credentials.update_one({"_id": unit_code, f"issued_at.{digest}": {"$exists": False}},
+                                               {"$set": {f"issued_at.{digest}": now}})
+            return False
+        if issued.tzinfo is None:
+            issued = issued.replace(tzinfo=UTC)
+        return now - issued > self.ttl
 
 
 def principal_dependency(store: CredentialStore):
@@ -89,7 +112,7 @@ def principal_dependency(store: CredentialStore):
         principal = await store.verify(token=token.strip())
         if principal is None:
             raise HTTPException(401, detail=[{"loc": ["header", "authorization"],
-                                              "msg": "unknown or revoked token"}],
+                                              "msg": "unknown, expired or revoked token"}],
                                 headers={"WWW-Authenticate": "Bearer"})
         return principal
 

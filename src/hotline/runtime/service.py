@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +19,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.runtime import asyncapi, errors, service_metrics, telemetry
+from hotline.runtime.http_limits import BodyLimit, RequestLimits
+from hotline.runtime.http_server import server_options
 from hotline.runtime.kafka import Publisher, build_broker
 from hotline.runtime.logs import configure_logging
 from hotline.runtime.mongo import make_client
@@ -114,9 +116,11 @@ class ServiceRuntime:
         await asyncio.to_thread(telemetry.flush)
 
 
-def build_http_app(runtime: ServiceRuntime, *, title: str) -> FastAPI:
+def build_http_app(runtime: ServiceRuntime, *, title: str, body_limits: Sequence[BodyLimit] = ()) -> FastAPI:
     """A FastAPI app whose lifespan runs the service's consumers, with `GET /healthz`, `GET /metrics`
-    (Prometheus) and the AsyncAPI contract (`GET /asyncapi.json`, a page at `GET /asyncapi`)."""
+    (Prometheus) and the AsyncAPI contract (`GET /asyncapi.json`, a page at `GET /asyncapi`).
+    Every request's body is limited (`HTTP_MAX_BODY_BYTES`, or the first of `body_limits` whose
+    prefix the path has) and timed (`HTTP_READ_TIMEOUT_S`) before any route runs."""
     metrics = runtime.metrics
     runtime.background_jobs.append(lambda: metrics.lag_forever(runtime.broker))
 
@@ -134,6 +138,8 @@ def build_http_app(runtime: ServiceRuntime, *, title: str) -> FastAPI:
     app.state.runtime = runtime
     app.add_exception_handler(StarletteHTTPException, errors.http_error)  # refusals name the field
     app.add_exception_handler(RequestValidationError, errors.validation_error)
+    app.add_middleware(RequestLimits, max_body_bytes=runtime.settings.http_max_body_bytes,
+                       read_timeout_s=runtime.settings.http_read_timeout_s, limits=body_limits)
 
     @app.get("/healthz", tags=["ops"], summary="200 when the broker and the store are reachable")
     async def healthz() -> JSONResponse:
@@ -163,7 +169,4 @@ def run_service(name: str, settings: ServiceSettings, build_app: Callable[[Servi
     telemetry.use_globally(name, settings)
     app = build_app(settings)
     telemetry.instrument_http(app, name, settings)
-    uvicorn.run(
-        app, host=settings.http_host, port=settings.http_port,  # type: ignore[attr-defined]
-        log_config=None, access_log=False,
-    )
+    uvicorn.run(app, **server_options(settings))

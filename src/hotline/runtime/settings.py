@@ -1,8 +1,10 @@
 """Settings every service shares; each service subclasses this once with its own port."""
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +45,22 @@ class ServiceSettings(BaseSettings):
         description="City file (places, units, catalogue; see hotline.city); Beijing when unset.",
     )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP side binds.")
+    trusted_proxies: str = Field(
+        default="",
+        validation_alias="HOTLINE_TRUSTED_PROXIES",
+        description="Comma-separated addresses or networks (CIDR) of the proxies whose X-Forwarded-For "
+        "names the client; empty: the header is ignored and the client is the connection's address.",
+    )
+    http_max_body_bytes: int = Field(
+        default=64 * 1024, gt=0,
+        description="A request body over this is refused with 413 before anything reads it (intake's "
+        "public endpoints have their own limits, from MAX_RECORD_BYTES).",
+    )
+    http_read_timeout_s: float = Field(
+        default=15.0, gt=0,
+        description="A request whose headers, or whose body, have not arrived within this is answered "
+        "408 and its connection closed.",
+    )
     batch_max_records: int = Field(default=500, description="Records per consumer batch.")
     log_level: str = Field(default="INFO", description="Log level of the service.")
     otel_exporter_otlp_endpoint: str | None = Field(
@@ -55,6 +73,33 @@ class ServiceSettings(BaseSettings):
         description="Directory of the JSON-lines trace files (<service>.jsonl); default "
         "$HOTLINE_LOCAL_DIR/traces, else .local/traces under the repository.",
     )
+
+    token_ttl_days: float = Field(
+        default=90, ge=0,
+        validation_alias="HOTLINE_TOKEN_TTL_DAYS",
+        description="A unit's bearer token is refused (401) this many days after it was issued; 0: never.",
+    )
+
+    @property
+    def token_ttl(self) -> timedelta | None:
+        """How long a unit's token lives; None when tokens do not expire."""
+        return timedelta(days=self.token_ttl_days) if self.token_ttl_days > 0 else None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        # uvicorn takes a mistyped entry for a literal that never matches: refuse it at start instead.
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (CIDR)") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies' addresses and networks; empty when none is trusted."""
+        return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     @model_validator(mode="after")
     def _city_catalogue(self) -> "ServiceSettings":
