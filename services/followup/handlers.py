@@ -334,7 +334,9 @@ def http_router(
         caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> ContactRecorded:
-        """Record a contact (phone, face to face, WeChat, on site) with the citizen."""
+        """Record a contact (phone, face to face, WeChat, on site) with the citizen. The same
+        `Idempotency-Key` with the same request answers 200 with the recorded event; with a
+        different request, 409."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit records contacts for itself only")
         event, is_new = await actions.record_contact(ticket_id, command, idempotency_key=idempotency_key,
