@@ -32,6 +32,7 @@ from hotline.followup.casework import note_id_for, note_progress, sign, ticket_d
 from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import (
     FollowupTicket,
+    KeyReused,
     Refusal,
     TicketState,
     contact_id_for,
@@ -42,9 +43,11 @@ from hotline.followup.domain import (
     report_on_site,
     request_extension,
     resolve,
+    same_request,
 )
 from hotline.followup.scheduler import DeadlineScheduler
 from hotline.followup.store import FollowupStore, contact_change, recorded_resolution, resolution_change
+from hotline.runtime.idempotency import request_hash
 from hotline.runtime.kafka import Publisher
 
 _CHANGED_MEANWHILE = "the ticket changed meanwhile; read it and try again"
@@ -71,9 +74,16 @@ class FollowupActions:
                              now: datetime) -> tuple[ContactRecorded, bool]:
         """A contact (phone, face to face, WeChat, on site) with the citizen."""
         ticket = await self.store.get_by_ticket_id(ticket_id=ticket_id)
-        event = self._contact(ticket, ticket_id, command, idempotency_key=idempotency_key, now=now)
+        keyed = _keyed_hash("record_contact", ticket_id, command, idempotency_key)
+        event = self._contact(ticket, ticket_id, command, idempotency_key=idempotency_key, now=now,
+                              request_hash=keyed)
         # The timeline entry is written with the contact.
-        is_new = await self.store.add_contact(event=event, details=_contact_details(command))
+        is_new = await self.store.add_contact(event=event, details=_contact_details(command, keyed))
+        if not is_new and keyed is not None:
+            # A concurrent request may have taken the key since the read: answer for the same one only.
+            stored = await self.store.get_by_ticket_id(ticket_id=ticket_id)
+            if stored is None or not same_request(stored.contact_hashes.get(event.contact_id), keyed):
+                raise KeyReused()
         await self._publish([event])
         return event, is_new
 
@@ -98,13 +108,16 @@ class FollowupActions:
         A redelivered command has the same outcome as its first delivery, as over HTTP."""
         found = await self.store.get_many_with_docs(ticket_ids=sorted({t for t, _, _ in commands}))
         outcomes: list[Refusal | None] = []
-        changes, events, resolutions = [], [], {}
+        changes, events, resolutions, contacts = [], [], {}, {}
         for ticket_id, command_id, command in commands:
             ticket, doc = found.get(ticket_id, (None, None))
             try:
                 if isinstance(command, RecordContact):
-                    event = self._contact(ticket, ticket_id, command, idempotency_key=command_id, now=now)
-                    changes.append(contact_change(event, _contact_details(command)))
+                    keyed = _keyed_hash("record_contact", ticket_id, command, command_id)
+                    event = self._contact(ticket, ticket_id, command, idempotency_key=command_id, now=now,
+                                          request_hash=keyed)
+                    changes.append(contact_change(event, _contact_details(command, keyed)))
+                    contacts[len(outcomes)] = (event, keyed)
                 elif (event := _repeated_resolution(ticket, doc, command)) is None:
                     event = resolve(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
                     changes.append(resolution_change(event, command.note))
@@ -115,22 +128,29 @@ class FollowupActions:
             outcomes.append(None)
             events.append(event)
         changed = await self.store.apply_changes(changes)
-        if changed < len(changes) and resolutions:
+        if changed < len(changes):
             # Some guarded change did not apply: a resolution that lost a race (another instance,
-            # an HTTP call) is refused, as `resolve` would refuse it.
-            stored = await self.store.get_many_with_docs(ticket_ids=sorted({e.ticket_id for e in resolutions.values()}))
+            # an HTTP call) is refused, as `resolve` would refuse it; a contact whose key another
+            # request took meanwhile is refused, as `record_contact` would refuse it.
+            stored = await self.store.get_many_with_docs(ticket_ids=sorted(
+                {e.ticket_id for e in resolutions.values()} | {e.ticket_id for e, _ in contacts.values()}))
             for index, event in resolutions.items():
                 if not _same_resolution(recorded_resolution(stored.get(event.ticket_id, (None, {}))[1]), event):
                     outcomes[index] = Refusal(409, "ticket_id", _CHANGED_MEANWHILE)
+                    events.remove(event)
+            for index, (event, keyed) in contacts.items():
+                ticket = stored.get(event.ticket_id, (None, None))[0]
+                if ticket is None or not same_request(ticket.contact_hashes.get(event.contact_id), keyed):
+                    outcomes[index] = KeyReused()
                     events.remove(event)
         await self._publish(events)
         return outcomes
 
     def _contact(self, ticket: FollowupTicket | None, ticket_id: str, command: RecordContact, *,
-                 idempotency_key: str | None, now: datetime) -> ContactRecorded:
+                 idempotency_key: str | None, now: datetime, request_hash: str | None) -> ContactRecorded:
         return record_contact(ticket, command, ticket_id=ticket_id,
                               contact_id=contact_id_for(ticket_id, command, idempotency_key),
-                              now=now, clock_skew=self.clock_skew)
+                              now=now, clock_skew=self.clock_skew, request_hash=request_hash)
 
     async def request_extension(self, ticket_id: str, command: RequestExtension, *,
                                 now: datetime) -> tuple[ExtensionRequested, bool]:
@@ -180,14 +200,26 @@ class FollowupActions:
         event = note_progress(ticket, command, ticket_id=ticket_id,
                               note_id=note_id_for(ticket_id, command, idempotency_key), now=now,
                               clock_skew=self.clock_skew)
-        event, is_new = await self.casework.add_note(event=event, text=command.text.strip())
+        keyed = _keyed_hash("note_progress", ticket_id, command, idempotency_key)
+        event, is_new, stored_hash = await self.casework.add_note(event=event, text=command.text.strip(),
+                                                                  request_hash=keyed)
+        if not same_request(stored_hash, keyed):
+            raise KeyReused()
         await self._done(event)
         return event, is_new
 
 
-def _contact_details(command: RecordContact) -> dict:
-    """What the store keeps of a contact beyond its event (it may hold personal data)."""
-    return command.model_dump(include={"notes", "place", "participants", "met_with", "attachments"})
+def _contact_details(command: RecordContact, keyed: str | None) -> dict:
+    """What the store keeps of a contact beyond its event (it may hold personal data), and the
+    hash of the request that recorded it under a key."""
+    details = command.model_dump(include={"notes", "place", "participants", "met_with", "attachments"})
+    return {**details, "request_hash": keyed} if keyed else details
+
+
+def _keyed_hash(action: str, ticket_id: str, command, idempotency_key: str | None) -> str | None:
+    """The request's hash when an idempotency key (a command id) names it; None without a key
+    (the action's id then derives from its content)."""
+    return request_hash(action, ticket_id, command) if idempotency_key else None
 
 
 def _repeated_resolution(ticket: FollowupTicket | None, doc: dict | None,

@@ -61,7 +61,8 @@ def casework_router(
         ticket_id: str, command: AddProgressNote, response: Response, caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> ProgressNoted:
-        """Note progress; the text stays in followup's store (never on the topic or in logs)."""
+        """Note progress; the text stays in followup's store (never on the topic or in logs). The
+        same `Idempotency-Key` with the same request answers 200 with the note; with a different one, 409."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit writes its own notes only")
         event, is_new = await actions.note(ticket_id, command, idempotency_key=idempotency_key,

@@ -85,20 +85,25 @@ class CaseworkStore:
         cursor = self._actions.find({"_id": {"$in": ticket_ids}}, {"signatures": 1})
         return {doc["_id"]: doc.get("signatures", []) async for doc in cursor}
 
-    async def add_note(self, *, event: ProgressNoted, text: str) -> tuple[ProgressNoted, bool]:
-        """Record the note with its text once; the stored one and whether it is new."""
-        entry = {**event.model_dump(mode="python", exclude={"schema_version"}), "text": text}
+    async def add_note(self, *, event: ProgressNoted, text: str,
+                       request_hash: str | None = None) -> tuple[ProgressNoted, bool, str | None]:
+        """Record the note with its text (and the hash of the request, when a key named it) once;
+        the stored one, whether it is new, and the stored request hash."""
+        entry = {**event.model_dump(mode="python", exclude={"schema_version"}), "text": text,
+                 **({"request_hash": request_hash} if request_hash else {})}
         is_new = await self._push_once(event.ticket_id, "notes", entry, "note_id")
         if is_new:
-            return event, True
+            return event, True, request_hash
         doc = await self._actions.find_one({"_id": event.ticket_id}, {"notes": 1})
         stored = next(n for n in doc["notes"] if n["note_id"] == event.note_id)
-        return ProgressNoted.model_validate({k: v for k, v in stored.items() if k != "text"}), False
+        kept = {k: v for k, v in stored.items() if k not in ("text", "request_hash")}
+        return ProgressNoted.model_validate(kept), False, stored.get("request_hash")
 
     async def notes(self, *, ticket_id: str) -> list[dict]:
         """The ticket's notes with their texts, oldest first (in order of writing at equal times)."""
         doc = await self._actions.find_one({"_id": ticket_id}, {"notes": 1})
-        return sorted((doc or {}).get("notes", []), key=lambda n: n["noted_at"])
+        notes = [{k: v for k, v in n.items() if k != "request_hash"} for n in (doc or {}).get("notes", [])]
+        return sorted(notes, key=lambda n: n["noted_at"])
 
     # --- collected demands -------------------------------------------------------------------
 

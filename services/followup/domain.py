@@ -26,6 +26,7 @@ from hotline.contracts import (
     mask_phone,
 )
 from hotline.contracts.raw import Caller
+from hotline.runtime.idempotency import KEY_REUSED
 
 
 class TicketState(StrEnum):
@@ -44,6 +45,8 @@ class FollowupTicket:
     unit_code: str
     first_dispatched_at: datetime
     contact_ids: frozenset[str] = field(default_factory=frozenset)
+    # The request hash of each contact recorded under an idempotency key: contact id -> hash.
+    contact_hashes: dict[str, str] = field(default_factory=dict)
     state: TicketState = TicketState.OPEN
     round: int = 0
     round_started_at: datetime | None = None
@@ -82,11 +85,24 @@ class Extension:
 class Refusal(Exception):
     """An action that cannot be taken, with an HTTP status, the field and the reason."""
 
-    def __init__(self, status: int, field: str | None, reason: str) -> None:
+    def __init__(self, status: int, field: str | None, reason: str, *, location: str | None = None) -> None:
         super().__init__(f"{status} {field}: {reason}")
         self.status = status
         self.field = field
         self.reason = reason
+        self.location = location  # where the field is when not in the body: "header"
+
+
+class KeyReused(Refusal):
+    """An idempotency key (a Kafka command's `command_id`) already used for a different request."""
+
+    def __init__(self) -> None:
+        super().__init__(409, "Idempotency-Key", KEY_REUSED, location="header")
+
+
+def same_request(stored_hash: str | None, request_hash: str | None) -> bool:
+    """Whether a stored keyed action was this request; one stored before hashes were kept counts."""
+    return stored_hash is None or request_hash is None or stored_hash == request_hash
 
 
 def contact_id_for(ticket_id: str, command: RecordContact, idempotency_key: str | None) -> str:
@@ -124,9 +140,13 @@ def record_contact(
     contact_id: str,
     now: datetime,
     clock_skew: timedelta = timedelta(minutes=2),
+    request_hash: str | None = None,
 ) -> ContactRecorded:
-    """The ContactRecorded event for a valid contact, or a Refusal."""
+    """The ContactRecorded event for a valid contact, or a Refusal (KeyReused when the contact's
+    key was used for a different request: its event would carry the first one's id)."""
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
+    if not same_request(ticket.contact_hashes.get(contact_id), request_hash):
+        raise KeyReused()
     not_in_future(command.contacted_at, "contacted_at", now=now, clock_skew=clock_skew)
     if command.contacted_at < ticket.first_dispatched_at:
         raise Refusal(422, "contacted_at", "contact time is before the ticket was dispatched")
@@ -344,6 +364,8 @@ def ticket_view(doc: dict) -> dict:
     """A ticket as its units and the centre read it: state, holder, deadlines, and the timeline
     in time order (the scheduler's bookkeeping left out)."""
     view = {k: v for k, v in doc.items() if k not in {"fired", "timeline", "events", "callback_ids"}}
+    if "contacts" in view:  # the keys' request hashes are the store's bookkeeping too
+        view["contacts"] = [{k: v for k, v in c.items() if k != "request_hash"} for c in view["contacts"]]
     view["timeline"] = sorted(doc.get("timeline", []),
                               key=lambda e: (e["at"], _TIMELINE_ORDER.get(e["type"], len(_TIMELINE_ORDER))))
     return view

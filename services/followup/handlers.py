@@ -44,6 +44,7 @@ from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, Tick
 from hotline.followup.actions import FollowupActions
 from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import (
+    KeyReused,
     Refusal,
     WorklistView,
     apply_callback,
@@ -56,6 +57,7 @@ from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.runtime.auth import CredentialStore, principal_dependency
 from hotline.runtime import telemetry
+from hotline.runtime.idempotency import request_hash
 from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
@@ -238,12 +240,16 @@ async def _carry_out_in_order(actions: FollowupActions, commands: list) -> list[
 
 
 def _refused_event(command, refusal: Refusal) -> tuple[str, FollowupCommandRefused, str]:
+    # The id names the request, not the command id alone: a different request refused under a
+    # reused command id is another refusal, not a copy of the first one's.
+    request = request_hash(command.action, command.ticket_id, command.payload)
     return topics.TICKETS_FOLLOWUP, FollowupCommandRefused(
-        event_id=deterministic_event_id("FollowupCommandRefused", command.command_id),
+        event_id=deterministic_event_id("FollowupCommandRefused", command.command_id, request),
         ticket_id=command.ticket_id, occurred_at=datetime.now(UTC),
         command_id=command.command_id, action=command.action,
-        unit_code=getattr(command.payload, "unit_code", None),
-        status=refusal.status, field=refusal.field, reason=refusal.reason,
+        unit_code=getattr(command.payload, "unit_code", None), status=refusal.status,
+        # On Kafka the key is the command's id.
+        field="command_id" if isinstance(refusal, KeyReused) else refusal.field, reason=refusal.reason,
     ), command.ticket_id
 
 
@@ -328,7 +334,9 @@ def http_router(
         caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> ContactRecorded:
-        """Record a contact (phone, face to face, WeChat, on site) with the citizen."""
+        """Record a contact (phone, face to face, WeChat, on site) with the citizen. The same
+        `Idempotency-Key` with the same request answers 200 with the recorded event; with a
+        different request, 409."""
         if command.unit_code != caller.unit_code:
             raise Refusal(403, "unit_code", "a unit records contacts for itself only")
         event, is_new = await actions.record_contact(ticket_id, command, idempotency_key=idempotency_key,
@@ -404,4 +412,5 @@ def http_router(
 
 async def refusal_response(_request, exc: Refusal) -> JSONResponse:
     """A refused action as a 4xx naming the field and the reason."""
-    return JSONResponse({"detail": [{"loc": [exc.field], "msg": exc.reason}]}, status_code=exc.status)
+    loc = [exc.location, exc.field] if exc.location else [exc.field]
+    return JSONResponse({"detail": [{"loc": loc, "msg": exc.reason}]}, status_code=exc.status)

@@ -344,6 +344,7 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
         unit_code=doc["unit_code"],
         first_dispatched_at=doc["first_dispatched_at"],
         contact_ids=frozenset(c["contact_id"] for c in contacts),
+        contact_hashes={c["contact_id"]: c["request_hash"] for c in contacts if c.get("request_hash")},
         state=TicketState(doc.get("state", TicketState.OPEN.value)),
         round=doc.get("round", 0),
         round_started_at=doc.get("round_started_at"),

@@ -110,14 +110,31 @@ def fact_update(event: MetricsEvent, *, response_due: ResponseDue) -> tuple[str,
     raise TypeError(f"not a metrics event: {type(event).__name__}")
 
 
-def apply_entries(fact: dict[str, Any], entries: dict[str, Any]) -> None:
-    """Set the entries on an in-memory fact, as MongoDB's $set does on the stored one."""
+def apply_entries(fact: dict[str, Any], entries: dict[str, Any]) -> list[str]:
+    """Set the entries the in-memory fact does not hold yet, as the store does: the first event
+    to set an entry stands, so a second event under its id cannot rewrite what was counted.
+    Returns the paths that came again with different content."""
+    conflicts = []
     for path, value in entries.items():
         *parents, last = path.split(".")
         target = fact
         for part in parents:
             target = target.setdefault(part, {})
-        target[last] = value
+        if last not in target:
+            target[last] = value
+        elif target[last] != value:
+            conflicts.append(path)
+    return conflicts
+
+
+def entry_at(fact: dict[str, Any], path: str) -> tuple[bool, Any]:
+    """Whether the fact holds the entry at `path`, and its value."""
+    target: Any = fact
+    for part in path.split("."):
+        if not isinstance(target, dict) or part not in target:
+            return False, None
+        target = target[part]
+    return True, target
 
 
 def holder(fact: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:

@@ -43,6 +43,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     directory = make_directory(settings)
     store = make_store(runtime.db, settings, directory)
     telemetry = Telemetry(runtime.metrics.registry)
+    store.on_conflict = telemetry.conflict
     runtime.start_hooks.append(store.prepare)
     register(runtime, store, runtime.publisher, telemetry)
     app = build_http_app(runtime, title="Hotline metrics")

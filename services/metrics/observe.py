@@ -23,6 +23,10 @@ class Telemetry:
         self._seconds = Histogram("hotline_metrics_batch_seconds", "Time to project one consumer batch.",
                                   ["topic"], registry=self.registry,
                                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self._conflicts = Counter(
+            "hotline_metrics_event_conflicts", "Events that came again under an applied event's id with other "
+            "content (the first stands), by the fact entry they would have rewritten.", ["entry"],
+            registry=self.registry)
         self._last = Gauge("hotline_metrics_last_batch_timestamp_seconds", "When the last batch was projected.",
                            ["topic"], registry=self.registry)
         self._freshness = Histogram(
@@ -38,6 +42,10 @@ class Telemetry:
             self._rejected.labels(topic).inc(rejected)
         self._seconds.labels(topic).observe(seconds)
         self._last.labels(topic).set_to_current_time()
+
+    def conflict(self, entry: str) -> None:
+        """Count an event refused for rewriting a fact entry another event with its id set."""
+        self._conflicts.labels(entry).inc()
 
     def reflected(self, events: Iterable[Any]) -> None:
         """The rankings now include these events: observe how long after their business time."""

@@ -32,6 +32,7 @@ class RebuildReport:
     records: int = 0
     events: int = 0
     rejected: int = 0
+    conflicts: int = 0  # events under an applied event's id with other content: the first stands
     tickets: int = 0
     unit_months: int = 0
     seconds: float = 0.0
@@ -107,7 +108,7 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
                 events, rejected = decode(names[tp.topic], records)
                 for event in events:
                     ticket_id, entries = fact_update(event, response_due=response_due)
-                    apply_entries(facts.setdefault(ticket_id, {}), entries)
+                    report.conflicts += len(apply_entries(facts.setdefault(ticket_id, {}), entries))
                 report.records += len(records)
                 report.events += len(events)
                 report.rejected += len(rejected)
@@ -183,6 +184,8 @@ def main(*, force: bool = False) -> int:
         table.add_row(f"records from {settings.topic(topic)}", f"{count:,}")
     table.add_row("events used", f"{report.events:,}")
     table.add_row("records that did not parse (skipped)", f"{report.rejected:,}")
+    if report.conflicts:
+        table.add_row("events under a used id with other content (the first stands)", f"{report.conflicts:,}")
     table.add_row("tickets", f"{report.tickets:,}")
     table.add_row("unit-months", f"{report.unit_months:,}")
     table.add_row("time", f"{report.seconds:.2f} s")

@@ -2,7 +2,8 @@
 
 No transactions and no counters: each level is recomputed from the one below and written with a
 guard, so two instances, redeliveries and crashes between writes all settle on the same figures.
-- a fact's entries are set idempotently, and its version `fv` grows with every write;
+- a fact's entries are only added, the first event to set one standing (`facts`), and its
+  version `fv` grows with every write;
 - a unit-month's tickets are spread over `PARTS` part documents (`<unit>:<month>#<n>`); a part
   takes a ticket's summary only from a newer fact version (`seen.<ticket>`); its partial figures
   are recomputed from the tickets it holds, and the whole change is one update that applies only
@@ -46,6 +47,7 @@ from hotline.metrics.domain import (
     partial_figures,
     unit_month_id,
 )
+from hotline.metrics.facts import add_entries
 from hotline.runtime.mongo import duplicates_only
 
 # (period, [{unit_code, figures}]) -> (rankings by _id, hotspots)
@@ -139,6 +141,8 @@ class MetricsStore:
         # single-event batches it would run back to back and cost more than the batches.
         self._refresh_shared = CoalescedRefresh(self.refresh, spacing_s=refresh_spacing_s)
         self._handle_shared = Coalesced(self._handle_now, merge=list.extend, fresh=list)
+        # Told the kind of entry (`contacts`, `dispatches`...) of each conflicting event.
+        self.on_conflict: Callable[[str], None] = lambda entry: None
 
     async def prepare(self) -> None:
         """Refuse a store an older release wrote with one document per unit-month: its figures'
@@ -167,16 +171,9 @@ class MetricsStore:
         return units
 
     async def apply(self, updates: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        """Set the facts' entries (one write per ticket); return the tickets touched."""
-        merged: dict[str, dict[str, Any]] = {}
-        for ticket_id, entries in updates:
-            merged.setdefault(ticket_id, {}).update(entries)
-        if merged:
-            await self._facts.bulk_write(
-                [UpdateOne({"_id": t}, {"$set": e, "$inc": {"fv": 1}}, upsert=True) for t, e in merged.items()],
-                ordered=False,
-            )
-        return set(merged)
+        """Set the facts' entries they do not hold yet (one write per ticket; see `facts`); return
+        the tickets touched."""
+        return await add_entries(self._facts, updates, on_conflict=self.on_conflict)
 
     async def project(self, *, ticket_ids: set[str]) -> dict[str, set[str]]:
         """Put the tickets' summaries in their unit-months' parts and settle those months' figures;

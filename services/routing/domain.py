@@ -24,6 +24,7 @@ from hotline.contracts.routing import (
 )
 from hotline.contracts.topics import TRIAGE_QUEUE_CODE
 from hotline.gazetteer import Gazetteer, UnitKind
+from hotline.runtime.idempotency import KEY_REUSED, request_hash
 
 
 class DispatchReason(StrEnum):
@@ -190,12 +191,25 @@ class RoutingState:
 Outcome = list[Event]
 
 
+def command_hash(command: ReturnTicket | SummonDepartments) -> str:
+    """The hash of what a command asks (its id left out): what its command id is kept with."""
+    return request_hash(command.command, command.ticket_id, command.model_dump(exclude={"command_id", "command"}))
+
+
 def _refuse(command: ReturnTicket | SummonDepartments, code: str, reason: str, at: datetime) -> CommandRefused:
     return CommandRefused(
-        event_id=deterministic_event_id("CommandRefused", command.command_id),
+        # Named by the request, not the command id alone: a different command refused under a
+        # reused id is another refusal.
+        event_id=deterministic_event_id("CommandRefused", command.command_id, command_hash(command)),
         ticket_id=command.ticket_id, occurred_at=at, command=command.command,
         command_id=command.command_id, unit_code=command.unit_code, code=code, reason=reason,
     )
+
+
+def refuse_reused_key(command: ReturnTicket | SummonDepartments) -> CommandRefused:
+    """The refusal of a command whose id was already used on this ticket for a different command."""
+    at = command.returned_at if isinstance(command, ReturnTicket) else command.summoned_at
+    return _refuse(command, "key_reused", f"command_id: {KEY_REUSED}", at)
 
 
 def known_unit(code: str, gazetteer: Gazetteer, catalogue: Catalogue) -> Assignee | None:
@@ -298,7 +312,7 @@ def handle_summon(
         return [_refuse(command, "unknown_unit", f"not a department or enterprise: {', '.join(unknown)}", at)]
     due = at + ON_SITE_DEADLINE
     summoned = DepartmentsSummoned(
-        event_id=deterministic_event_id("DepartmentsSummoned", command.command_id),
+        event_id=deterministic_event_id("DepartmentsSummoned", command.ticket_id, command.command_id),
         ticket_id=command.ticket_id, occurred_at=at, unit_code=command.unit_code,
         departments=list(dict.fromkeys(command.departments)), note=command.note,
         report_on_site_due_at=due,
@@ -306,7 +320,7 @@ def handle_summon(
     ticket = state.ticket
     copies = [
         QueueAssignment(
-            event_id=deterministic_event_id("QueueAssignment", command.command_id, code),
+            event_id=deterministic_event_id("QueueAssignment", command.ticket_id, command.command_id, code),
             ticket_id=ticket.ticket_id, occurred_at=at, unit_code=code, role="summoned",
             lead_unit_code=state.dispatch.lead.unit_code, category=ticket.category,
             urgency=ticket.urgency, report_back_due_at=ticket.report_back_due_at,

@@ -20,10 +20,12 @@ from hotline.contracts.routing import (
 from hotline.gazetteer import beijing
 from hotline.routing.domain import (
     RoutingState,
+    command_hash,
     decide,
     dispatch_events,
     handle_return,
     handle_summon,
+    refuse_reused_key,
 )
 from hotline.routing.store import DispatchStore, command_key
 from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
@@ -69,17 +71,22 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
             states = await store.get_states(ticket_ids=sorted({c.ticket_id for c in commands}))
             outgoing, outcomes = list(dead_letters), []
             for command in commands:
-                state, applied = states.get(command.ticket_id, (None, {}))
-                key = command_key(command.command_id)
-                if key in applied:  # a redelivered or retried command: same events again
+                # No wait for a ticket not stored yet, unlike followup: routing stores a dispatch
+                # before any unit can learn of the ticket from its queue.
+                state, applied, hashes = states.get(command.ticket_id, (None, {}, {}))
+                key, asked = command_key(command.command_id), command_hash(command)
+                if key in applied and hashes.get(key, asked) != asked:
+                    # The id names another command on this ticket: refused, nothing changes.
+                    events = [refuse_reused_key(command)]
+                elif key in applied:  # a redelivered or retried command: same events again
                     events = [_event_from(e) for e in applied[key]]
                 else:
                     new_state, events = _apply(state, command)
                     changed = new_state if new_state is not state else None
                     stored = [{"type": type(e).__name__, "json": e.model_dump_json()} for e in events]
                     if state is not None:
-                        outcomes.append((command.ticket_id, command.command_id, changed, stored))
-                        states[command.ticket_id] = (new_state, {**applied, key: stored})
+                        outcomes.append((command.ticket_id, command.command_id, asked, changed, stored))
+                        states[command.ticket_id] = (new_state, {**applied, key: stored}, {**hashes, key: asked})
                 outgoing.extend((_topic_of(e), e, command.ticket_id) for e in events)
             # Outcomes first: a crash before publishing republishes the stored events.
             await store.save_outcomes(outcomes=outcomes)

@@ -15,6 +15,7 @@ from hotline.gazetteer import beijing
 from hotline.routing.domain import known_unit
 from hotline.routing.store import DispatchStore
 from hotline.runtime.auth import CredentialStore, Principal, principal_dependency
+from hotline.runtime.idempotency import KEY_REUSED, request_hash
 from hotline.runtime.kafka import encode
 from hotline.runtime.service import ServiceRuntime
 
@@ -58,13 +59,36 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
         history = doc.get("history", [])
         return {h["unit_code"] for h in history} | {c for h in history for c in h.get("co_handlers", [])}
 
+    def unknown_ticket(ticket_id: str) -> HTTPException:
+        return HTTPException(404, detail=[{"loc": ["path", "ticket_id"],
+                                           "msg": f"routing holds no dispatch for ticket {ticket_id}"}])
+
     async def on_the_ticket(ticket_id: str, unit_code: str) -> None:
-        # A unit never assigned the ticket is refused at once (403), not only later by a
-        # CommandRefused event; a ticket routing has not seen yet is left to the command's handler.
+        # A ticket routing holds no dispatch for is refused at once (404), and a unit never
+        # assigned the ticket too (403), not only later by a CommandRefused event: a unit learns
+        # of a ticket from its queue, which routing writes after storing the dispatch.
         doc = await store.history(ticket_id=ticket_id)
-        if doc is not None and unit_code not in involved(doc):
+        if doc is None:
+            raise unknown_ticket(ticket_id)
+        if unit_code not in involved(doc):
             raise HTTPException(403, detail=[{"loc": ["path", "ticket_id"],
                                               "msg": "the ticket was never assigned to this unit"}])
+
+    async def the_keys_command(command: ReturnTicket | SummonDepartments, body: BaseModel,
+                               idempotency_key: str | None) -> ReturnTicket | SummonDepartments:
+        """The command to send: this one, or under a key used before for the same request the
+        very command sent then (a time filled in by the server included); 409 for another request."""
+        if not idempotency_key:
+            return command
+        # The body as sent (a time left out stays out), not the command the server filled in.
+        asked = request_hash(command.command, command.ticket_id, body)
+        kept = await store.keep_request(ticket_id=command.ticket_id, command_id=command.command_id,
+                                        request_hash=asked, command=command.model_dump(mode="json"))
+        if kept is None:
+            raise unknown_ticket(command.ticket_id)
+        if kept["hash"] != asked:
+            raise HTTPException(409, detail=[{"loc": ["header", "Idempotency-Key"], "msg": KEY_REUSED}])
+        return type(command).model_validate(kept["command"])
 
     def check_unit(field: str, code: str | None) -> None:
         if code is not None and known_unit(code, gazetteer, catalogue) is None:
@@ -82,35 +106,38 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
         ticket_id: str, body: ReturnRequest, caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> dict:
-        """Return a ticket within the return window (default 2 hours after dispatch)."""
+        """Return a ticket within the return window (default 2 hours after dispatch). 404 when
+        routing holds no dispatch for the ticket; an `Idempotency-Key` used before for another
+        request: 409."""
         check_unit("unit_code", body.unit_code)
         acting_for_itself(caller, body.unit_code)
         check_unit("suggested_unit", body.suggested_unit)
         await on_the_ticket(ticket_id, body.unit_code)
-        return await send(ReturnTicket(
+        return await send(await the_keys_command(ReturnTicket(
             command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
             unit_code=body.unit_code, reason_code=body.reason_code,
             suggested_unit=body.suggested_unit, note=body.note,
             returned_at=body.returned_at or datetime.now(UTC),
-        ))
+        ), body, idempotency_key))
 
     @router.post("/{ticket_id}/summons", status_code=202)
     async def post_summons(
         ticket_id: str, body: SummonRequest, caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> dict:
-        """Summon departments to report on site within 30 minutes (吹哨报到)."""
+        """Summon departments to report on site within 30 minutes (吹哨报到). 404 when routing
+        holds no dispatch for the ticket; an `Idempotency-Key` used before for another request: 409."""
         check_unit("unit_code", body.unit_code)
         acting_for_itself(caller, body.unit_code)
         for code in body.departments:
             if code not in catalogue.units_by_code:
                 raise _unknown("departments", code)
         await on_the_ticket(ticket_id, body.unit_code)
-        return await send(SummonDepartments(
+        return await send(await the_keys_command(SummonDepartments(
             command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id,
             unit_code=body.unit_code, departments=body.departments, note=body.note,
             summoned_at=body.summoned_at or datetime.now(UTC),
-        ))
+        ), body, idempotency_key))
 
     @router.get("/{ticket_id}/dispatch")
     async def get_dispatch(ticket_id: str, caller: Caller) -> dict:

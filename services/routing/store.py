@@ -84,8 +84,9 @@ class DispatchStore:
             return await self.get_many(ticket_ids=[e["op"]["_id"] for e in duplicates_only(exc)])
         return {}
 
-    async def get_states(self, *, ticket_ids: list[str]) -> dict[str, tuple[RoutingState, dict]]:
-        """Each known ticket's routing state and the commands already applied to it."""
+    async def get_states(self, *, ticket_ids: list[str]) -> dict[str, tuple[RoutingState, dict, dict]]:
+        """Each known ticket's routing state, the commands already applied to it (their events)
+        and those commands' hashes (`command_hash`), both by `command_key`."""
         found = {}
         async for doc in self._dispatches.find({"_id": {"$in": ticket_ids}}):
             if "ticket" not in doc:
@@ -99,14 +100,15 @@ class DispatchStore:
                 returns=doc.get("returns", 0),
                 escalated=doc.get("escalated", False),
             )
-            found[doc["_id"]] = (state, doc.get("commands", {}))
+            found[doc["_id"]] = (state, doc.get("commands", {}), doc.get("command_hashes", {}))
         return found
 
-    async def save_outcomes(self, *, outcomes: list[tuple[str, str, RoutingState | None, list[dict]]]) -> None:
-        """Record each command's outcome (and the new state when it changed), in order."""
+    async def save_outcomes(self, *, outcomes: list[tuple[str, str, str, RoutingState | None, list[dict]]]) -> None:
+        """Record each command's outcome with its hash (and the new state when it changed), in order."""
         ops = []
-        for ticket_id, command_id, state, events in outcomes:
-            update: dict = {"$set": {f"commands.{command_key(command_id)}": events}}
+        for ticket_id, command_id, command_hash, state, events in outcomes:
+            key = command_key(command_id)
+            update: dict = {"$set": {f"commands.{key}": events, f"command_hashes.{key}": command_hash}}
             if state is not None:
                 update["$set"].update({
                     **_as_document(state.dispatch), "attempt": state.attempt,
@@ -121,11 +123,27 @@ class DispatchStore:
     async def history(self, *, ticket_id: str) -> dict | None:
         """A ticket's dispatch history and current holder (without the caller)."""
         doc = await self._dispatches.find_one(
-            {"_id": ticket_id}, {"ticket": 0, "commands": 0, "published": 0}
+            {"_id": ticket_id}, {"ticket": 0, "commands": 0, "command_hashes": 0, "requests": 0, "published": 0}
         )
         if doc is not None:
             doc["ticket_id"] = doc.pop("_id")
         return doc
+
+    async def keep_request(self, *, ticket_id: str, command_id: str, request_hash: str,
+                           command: dict) -> dict | None:
+        """Keep the HTTP request an idempotency key names (its hash and the command sent for it)
+        unless the key names one already: the one kept ({"hash", "command"}: this or the first),
+        or None when routing holds no dispatch for the ticket. The command is kept whole, so a
+        retry sends the very same command (a time the server filled in included)."""
+        slot = f"requests.{command_key(command_id)}"
+        entry = {"hash": request_hash, "command": command}
+        kept = await self._dispatches.update_one({"_id": ticket_id, slot: {"$exists": False}}, {"$set": {slot: entry}})
+        if kept.modified_count == 1:
+            return entry
+        doc = await self._dispatches.find_one({"_id": ticket_id}, {slot: 1})
+        if doc is None:
+            return None
+        return doc.get("requests", {}).get(command_key(command_id))
 
     async def mark_published(self, *, ticket_ids: list[str]) -> None:
         """Flag dispatches whose events the broker acknowledged."""

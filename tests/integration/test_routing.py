@@ -151,14 +151,23 @@ async def test_returns_for_unknown_tickets_are_refused_and_malformed_commands_de
         unauthenticated = await routing.post(f"/v1/tickets/{unknown}/returns", json={
             "unit_code": "110111008", "reason_code": "wrong_address"})
         assert unauthenticated.status_code == 401
-        response = await routing.post(f"/v1/tickets/{unknown}/returns", headers=await issue_token(namespace, "110111008"), json={
-            "unit_code": "110111008", "reason_code": "wrong_address"})
-        assert response.status_code == 202
+        # Over HTTP a ticket routing holds no dispatch for is refused at once (it used to be
+        # accepted, 202, and refused later on tickets.routing), for a unit and for the centre.
+        for headers, path in ((await issue_token(namespace, "110111008"), "returns"), (centre, "summons")):
+            response = await routing.post(f"/v1/tickets/{unknown}/{path}", headers=headers, json={
+                "unit_code": "110111008", "reason_code": "wrong_address", "departments": ["m-housing"]})
+            assert response.status_code == 404, response.text
+            assert response.json()["detail"][0]["loc"] == ["path", "ticket_id"]
+            assert unknown in response.json()["detail"][0]["msg"]
         not_a_unit = await routing.post(f"/v1/tickets/{unknown}/returns", headers=centre, json={
             "unit_code": "999", "reason_code": "wrong_address"})
         assert not_a_unit.status_code == 422 and not_a_unit.json()["detail"][0]["loc"] == ["body", "unit_code"]
+    # On routing.commands it is refused with a CommandRefused event.
+    await publish(namespace["kafka"], prefix + topics.ROUTING_COMMANDS, {
+        "command": "return_ticket", "command_id": f"k-{marker}", "ticket_id": unknown, "unit_code": "110111008",
+        "reason_code": "wrong_address", "returned_at": "2026-03-02T10:00:00+08:00"}, key=unknown.encode())
     events = await routing_events(namespace, unknown, lambda es: bool(es))
-    assert events[0].code == "unknown_ticket"
+    assert [(e.code, e.command_id) for e in events] == [("unknown_ticket", f"k-{marker}")]
 
     await publish(namespace["kafka"], prefix + topics.ROUTING_COMMANDS,
                   {"command": "return_ticket", "ticket_id": marker}, f"garbage {marker}".encode())

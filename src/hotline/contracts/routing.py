@@ -84,6 +84,7 @@ class CommandRefused(Event):
     unit_code: str = Field(description="The unit that sent it.")
     code: str = Field(
         description="unknown_ticket, window_passed, co_handler, not_holder, escalated, "
-        "unknown_unit or not_street_town."
+        "unknown_unit, not_street_town or key_reused (the command_id was already used on this "
+        "ticket for a different command)."
     )
     reason: str = Field(description="Why, in words.")
