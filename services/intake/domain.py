@@ -48,8 +48,10 @@ def normalize(
     taxonomy: Taxonomy | None = None,
 ) -> TicketReceived | Rejection:
     """Turn a raw record into a ticket, or say why not. Never raises."""
-    outcome = admit(payload, now=now, gazetteer=gazetteer, policy=policy, taxonomy=taxonomy)
-    return outcome if isinstance(outcome, Rejection) else outcome[0]
+    record = parse_record(payload, now=now, policy=policy)
+    if isinstance(record, Rejection):
+        return record
+    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy())
 
 
 def admit(
@@ -70,10 +72,10 @@ def admit(
 def fingerprint(record: RawRecord) -> str:
     """sha256 of the parsed record in a canonical form: key order, spacing, escapes, defaults
     written out or left implicit and the received time's zone do not change it."""
-    canonical = record.model_dump(mode="json", exclude={"received_at"})
-    canonical["received_at"] = record.received_at.astimezone(UTC).isoformat()
-    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    # pydantic's JSON writes the fields in the model's order, whatever the order they came in.
+    canonical = record.model_dump_json(exclude={"received_at"}).encode()
+    moment = record.received_at.astimezone(UTC).isoformat().encode()
+    return hashlib.sha256(canonical + b"\x1f" + moment).hexdigest()
 
 
 def parse_record(payload: bytes, *, now: datetime, policy: IntakePolicy = IntakePolicy()) -> RawRecord | Rejection:

@@ -73,11 +73,17 @@ def register(
             # Stored before published (outbox flag False): a store that fails lets nothing out,
             # and the redelivered batch publishes what is stored but unflagged, with the same
             # event id, which consumers drop if it did go out before.
-            await asyncio.gather(
+            raced, _ = await asyncio.gather(
                 store.record_received(tickets=[t for t in fresh if t.ticket_id not in stored],
                                       fingerprints=prints),
                 store.remember(entries=entries),
             )
+            if raced:  # stored meanwhile by another consumer (records of one id on two partitions)
+                stored = await store.outbox(ticket_ids=sorted(raced))
+                for t in [t for t in fresh if t.ticket_id in stored]:
+                    if stored[t.ticket_id].fingerprint not in (None, prints[t.ticket_id]):
+                        fresh.remove(t)
+                        dead_letters.append(_reused(publisher, firsts[t.ticket_id], t))
             await publisher.publish_all(
                 [(topics.TICKETS_RECEIVED, t, t.ticket_id) for t in fresh] + dead_letters
             )

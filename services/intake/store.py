@@ -92,10 +92,11 @@ class IntakeStore:
         cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1, "fingerprint": 1})
         return {doc["_id"]: Stored(bool(doc.get("published")), doc.get("fingerprint")) async for doc in cursor}
 
-    async def record_received(self, *, tickets: list[TicketReceived], fingerprints: dict[str, str]) -> None:
-        """Record each ticket once, not yet published; a resend leaves the first record as it was."""
+    async def record_received(self, *, tickets: list[TicketReceived], fingerprints: dict[str, str]) -> set[str]:
+        """Record each ticket once, not yet published; a resend leaves the first record as it was.
+        Returns the ids that were stored already (by another consumer meanwhile)."""
         if not tickets:
-            return
+            return set()
         # Plain inserts are a third faster than upserts on the local server; a ticket that is
         # already recorded (a redelivered batch) fails with a duplicate key and keeps its record.
         try:
@@ -104,7 +105,8 @@ class IntakeStore:
                  for t in tickets], ordered=False,
             )
         except BulkWriteError as exc:
-            duplicates_only(exc)
+            return {e["op"]["_id"] for e in duplicates_only(exc)}
+        return set()
 
     async def mark_published(self, *, ticket_ids: list[str]) -> None:
         """Set the outbox flag once the broker has acknowledged the tickets' events."""

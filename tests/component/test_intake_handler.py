@@ -39,6 +39,7 @@ class InMemoryIntakeStore:
         for t in tickets:
             if t.ticket_id not in self.tickets:
                 self.tickets[t.ticket_id], self.prints[t.ticket_id] = False, fingerprints.get(t.ticket_id)
+        return set()
 
     async def mark_published(self, *, ticket_ids):
         for t in ticket_ids:
