@@ -294,6 +294,14 @@ async def test_tokens_are_stored_only_as_hashes_and_revocation_bites(services, n
         await client.close()
 
 
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+async def test_a_channel_platforms_token_acts_as_no_unit(services, namespace, world, case):
+    platform = await issue_token(namespace, "platform")
+    response = await call(services, case, world, headers=platform, unit=A)
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"][0]["loc"] == ["header", "authorization"]
+
+
 def _platform_value(field: str):
     if field == "received_at":  # back-dated: the platform's own record of when the call came in
         return (datetime.now(UTC) - timedelta(days=40)).isoformat()
