@@ -59,6 +59,15 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout_s: float = 
     raise AssertionError(f"condition not met within {timeout_s}s; last value: {last!r}")
 
 
+# What only a channel platform's token may set on POST /v1/tickets (intake sets the first three).
+PLATFORM_FIELDS = ("channel", "source_id", "received_at", "collected_by", "answered_directly", "category_hint")
+
+
+def citizen_record(record: dict) -> dict:
+    """What a citizen posts of a raw record: no platform-only field (intake sets those itself)."""
+    return {k: v for k, v in record.items() if k not in PLATFORM_FIELDS}
+
+
 def raw_record(source_id: str, address: str, **overrides) -> dict:
     """A raw record as the hotline platform publishes it, received just now."""
     from datetime import UTC, datetime
@@ -100,15 +109,17 @@ async def drained(bootstrap: str, topic: str, group_id: str, *, timeout_s: float
 
 
 async def issue_token(namespace: dict, unit_code: str) -> dict[str, str]:
-    """Authorization headers with a fresh token for the unit (or `centre`) in the test database."""
+    """Authorization headers with a fresh token for the unit (or `centre`, or a channel platform:
+    `platform`, `platform-<gateway>`) in the test database."""
     from pymongo import AsyncMongoClient
 
-    from hotline.runtime.auth import CENTRE_CODE, CredentialStore, Role
+    from hotline.runtime.auth import CENTRE_CODE, PLATFORM_CODE, CredentialStore, Role
 
     client = AsyncMongoClient(namespace["mongodb_url"])
     try:
         store = CredentialStore(client[namespace["database"]])
-        role = Role.CENTRE if unit_code == CENTRE_CODE else Role.UNIT
+        role = (Role.CENTRE if unit_code == CENTRE_CODE else
+                Role.PLATFORM if unit_code.partition("-")[0] == PLATFORM_CODE else Role.UNIT)
         token = await store.issue(unit_code=unit_code, role=role)
     finally:
         await client.close()

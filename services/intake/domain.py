@@ -4,7 +4,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -48,6 +48,38 @@ def normalize(
     taxonomy: Taxonomy | None = None,
 ) -> TicketReceived | Rejection:
     """Turn a raw record into a ticket, or say why not. Never raises."""
+    record = parse_record(payload, now=now, policy=policy)
+    if isinstance(record, Rejection):
+        return record
+    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy())
+
+
+def admit(
+    payload: bytes,
+    *,
+    now: datetime,
+    gazetteer: Gazetteer,
+    policy: IntakePolicy = IntakePolicy(),
+    taxonomy: Taxonomy | None = None,
+) -> tuple[TicketReceived, str] | Rejection:
+    """`normalize`, with the record's fingerprint: tells an honest resend from a reused source id."""
+    record = parse_record(payload, now=now, policy=policy)
+    if isinstance(record, Rejection):
+        return record
+    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy()), fingerprint(record)
+
+
+def fingerprint(record: RawRecord) -> str:
+    """sha256 of the parsed record in a canonical form: key order, spacing, escapes, defaults
+    written out or left implicit and the received time's zone do not change it."""
+    # pydantic's JSON writes the fields in the model's order, whatever the order they came in.
+    canonical = record.model_dump_json(exclude={"received_at"}).encode()
+    moment = record.received_at.astimezone(UTC).isoformat().encode()
+    return hashlib.sha256(canonical + b"\x1f" + moment).hexdigest()
+
+
+def parse_record(payload: bytes, *, now: datetime, policy: IntakePolicy = IntakePolicy()) -> RawRecord | Rejection:
+    """The raw record in `payload`, or why it is not one. Never raises."""
     if len(payload) > policy.max_record_bytes:
         return Rejection(f"record is {len(payload)} bytes, limit {policy.max_record_bytes}")
     try:
@@ -71,7 +103,7 @@ def normalize(
         return Rejection("content is empty", field="content", channel=channel)
     if record.received_at > now + policy.future_tolerance:
         return Rejection("received_at is in the future", field="received_at", channel=channel)
-    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy())
+    return record
 
 
 def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy) -> TicketReceived:

@@ -10,8 +10,8 @@ from hotline.intake.domain import (
     IntakePolicy,
     PriorTicket,
     Rejection,
+    admit,
     link_repeat,
-    normalize,
     repeat_key,
     status_change,
 )
@@ -23,6 +23,7 @@ from hotline.runtime.service import ServiceRuntime
 log = logging.getLogger(__name__)
 # The followup events that change what Open311 shows of a ticket (by the `event_type` header).
 STATUS_EVENTS = {"TicketClosed": TicketClosed, "TicketReopened": TicketReopened}
+REUSED_SOURCE_ID = "source_id reused with a different body"
 
 
 def register(
@@ -36,9 +37,9 @@ def register(
     async def on_hotline_raw(records: Records) -> None:
         async with retry_later("intake batch"):
             now = datetime.now(UTC)
-            tickets, dead_letters = {}, []
+            tickets, prints, firsts, dead_letters = {}, {}, {}, []
             for record in records:
-                outcome = normalize(record.value or b"", now=now, gazetteer=gazetteer, policy=policy)
+                outcome = admit(record.value or b"", now=now, gazetteer=gazetteer, policy=policy)
                 if isinstance(outcome, Rejection):
                     log.warning("rejected raw record", extra={"reason": outcome.reason})
                     dead_letters.append(
@@ -46,24 +47,47 @@ def register(
                             record, reason=outcome.reason, field=outcome.field, channel=outcome.channel
                         )
                     )
-                else:
-                    tickets.setdefault(outcome.ticket_id, outcome)
+                    continue
+                ticket, fingerprint = outcome
+                if prints.setdefault(ticket.ticket_id, fingerprint) != fingerprint:
+                    dead_letters.append(_reused(publisher, record, ticket))
+                    continue
+                tickets.setdefault(ticket.ticket_id, ticket)  # the same body again: a resend
+                firsts.setdefault(ticket.ticket_id, record)
             # Both reads at once: each is one round trip to the store.
             keyed = {t.ticket_id: repeat_key(t, settings.repeat_salt) for t in tickets.values()}
-            done, histories = await asyncio.gather(
-                store.published_ids(ticket_ids=list(tickets)),
+            stored, histories = await asyncio.gather(
+                store.outbox(ticket_ids=list(tickets)),
                 store.histories(keys=sorted({k for k in keyed.values() if k})),
             )
-            fresh = [t for t in tickets.values() if t.ticket_id not in done]
-            fresh, entries = _link_repeats(fresh, keyed, histories, policy.repeat_window)
+            new, unpublished = [], []
+            for t in tickets.values():
+                known = stored.get(t.ticket_id)
+                if known is None:
+                    new.append(t)
+                elif known.fingerprint not in (None, prints[t.ticket_id]):
+                    dead_letters.append(_reused(publisher, firsts[t.ticket_id], t))
+                elif not known.published:
+                    unpublished.append(t)  # stored, but its event may not have gone out
+            fresh, entries = _link_repeats(new + unpublished, keyed, histories, policy.repeat_window)
+            # Stored before published (outbox flag False): a store that fails lets nothing out,
+            # and the redelivered batch publishes what is stored but unflagged, with the same
+            # event id, which consumers drop if it did go out before.
+            raced, _ = await asyncio.gather(
+                store.record_received(tickets=[t for t in fresh if t.ticket_id not in stored],
+                                      fingerprints=prints),
+                store.remember(entries=entries),
+            )
+            if raced:  # stored meanwhile by another consumer (records of one id on two partitions)
+                stored = await store.outbox(ticket_ids=sorted(raced))
+                for t in [t for t in fresh if t.ticket_id in stored]:
+                    if stored[t.ticket_id].fingerprint not in (None, prints[t.ticket_id]):
+                        fresh.remove(t)
+                        dead_letters.append(_reused(publisher, firsts[t.ticket_id], t))
             await publisher.publish_all(
                 [(topics.TICKETS_RECEIVED, t, t.ticket_id) for t in fresh] + dead_letters
             )
-            # Recorded after the broker's ack: a crash in between republishes the same event
-            # (same event id) on redelivery, which consumers drop; it never loses one.
-            await asyncio.gather(
-                store.record_received(tickets=fresh), store.remember(entries=entries)
-            )
+            await store.mark_published(ticket_ids=[t.ticket_id for t in fresh])
 
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.TICKETS_FOLLOWUP, publisher=publisher)
@@ -79,6 +103,14 @@ def register(
                 dead_letters += letters
             await publisher.publish_all(dead_letters)
             await store.record_statuses(changes=changes)
+
+
+def _reused(publisher: Publisher, record, ticket: TicketReceived):
+    """A record whose ticket id already holds another body: whoever guessed a platform's next
+    source id must not silently drop the real caller's complaint, so it is dead-lettered."""
+    log.warning("source id reused with a different body", extra={"ticket_id": ticket.ticket_id})
+    return publisher.dead_letter(record, reason=REUSED_SOURCE_ID, field="source_id",
+                                 channel=ticket.channel.value)
 
 
 def _link_repeats(

@@ -12,6 +12,7 @@ from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter, body_limit
 from hotline.intake.open311 import open311_router
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
+from hotline.runtime.auth import CredentialStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 
 SERVICE = "intake"
@@ -35,7 +36,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         Guarded("/open311/", 4 * settings.max_record_bytes, open311=True),
     ]
     app = build_http_app(runtime, title="Hotline intake", body_limits=body_limits(guarded))
-    app.include_router(http_router(runtime, policy))
+    app.include_router(http_router(runtime, policy, store, CredentialStore(runtime.db, ttl=settings.token_ttl)))
     app.include_router(open311_router(runtime, store, policy))
     limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst,
                           max_clients=settings.rate_limit_clients) if settings.rate_limit_per_s > 0 else None

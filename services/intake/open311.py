@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from hotline.contracts import BUSINESS_TZ, Channel, RequestType, mask_phone
 from hotline.gazetteer import Gazetteer, beijing
 from hotline.intake.domain import IntakePolicy, Rejection
+from hotline.intake.door import PLATFORM_FIELDS
 from hotline.intake.store import IntakeStore
 from hotline.intake.submit import submit_raw
 from hotline.runtime.service import ServiceRuntime
@@ -218,6 +219,9 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
         pairs = parse_qsl(text, keep_blank_values=True)
     form: dict[str, str] = {}
     for key, value in pairs:
+        if (field := platform_param(key)) is not None:
+            raise Open311Error(403, f"{key[:40]}: {field} is set by the hotline for an Open311 request "
+                                    "(channel open311, its own id, the time it arrived), never by the client")
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif value is None or isinstance(value, (dict, list)):
@@ -228,6 +232,19 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
         if value.strip():
             form[key] = value
     return form
+
+
+# What only the hotline's platform sets on a ticket (door.PLATFORM_FIELDS), with the GeoReport name
+# of the received time; the category is the citizen's choice here, as `service_code`.
+_PLATFORM_PARAMS = frozenset(f for f in PLATFORM_FIELDS if f != "category_hint") | {"requested_datetime"}
+_PARAM_NAME = re.compile(r"(?:attribute\[)?([^\[\]]*)")
+
+
+def platform_param(key: str) -> str | None:
+    """The platform-only field a parameter names (`received_at`, `attribute[channel]`,
+    `collected_by[unit_code]`), else None."""
+    name = _PARAM_NAME.match(key.strip()).group(1).strip().lower()
+    return name if name in _PLATFORM_PARAMS else None
 
 
 def _is_text(value: str) -> bool:

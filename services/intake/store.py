@@ -2,6 +2,7 @@
 and what the Open311 GeoReport API shows of each (never the caller's phone or name)."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
@@ -23,7 +24,7 @@ _INDEXES = [
 ]
 
 
-def received_document(t: TicketReceived) -> dict:
+def received_document(t: TicketReceived, *, fingerprint: str | None = None) -> dict:
     """What intake keeps of a ticket (besides `_id`): no caller phone or name, ever."""
     return {
         "event_id": t.event_id,
@@ -45,9 +46,20 @@ def received_document(t: TicketReceived) -> dict:
         "report_back_due_at": t.report_back_due_at,
         "status": "open",
         "updated_at": t.received_at,
-        # Written once the broker has acknowledged the ticket's event.
-        "published": True,
+        # The outbox flag: stored before the event is published, set once the broker has it.
+        "published": False,
+        # sha256 of the canonical record (domain.fingerprint): a reused source id with another
+        # body is refused, an honest resend is not. A hash of the whole record, not the phone.
+        "fingerprint": fingerprint,
     }
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a redelivered record needs to know of its stored ticket."""
+
+    published: bool
+    fingerprint: str | None  # None for tickets stored before fingerprints were
 
 
 class IntakeStore:
@@ -72,24 +84,36 @@ class IntakeStore:
         except PyMongoError as exc:
             log.warning("intake indexes not created yet: %s", type(exc).__name__)
 
-    async def published_ids(self, *, ticket_ids: list[str]) -> set[str]:
-        """The ids among `ticket_ids` whose TicketReceived was already published."""
+    async def outbox(self, *, ticket_ids: list[str]) -> dict[str, Stored]:
+        """The tickets among `ticket_ids` already stored: published or not, and their fingerprint."""
+        if not ticket_ids:
+            return {}
         # Only `_id` in the filter: any other field makes the local server scan the collection.
-        cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1})
-        return {doc["_id"] async for doc in cursor if doc.get("published")}
+        cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1, "fingerprint": 1})
+        return {doc["_id"]: Stored(bool(doc.get("published")), doc.get("fingerprint")) async for doc in cursor}
 
-    async def record_received(self, *, tickets: list[TicketReceived]) -> None:
-        """Record each ticket once; a resend leaves the first record as it was."""
+    async def record_received(self, *, tickets: list[TicketReceived], fingerprints: dict[str, str]) -> set[str]:
+        """Record each ticket once, not yet published; a resend leaves the first record as it was.
+        Returns the ids that were stored already (by another consumer meanwhile)."""
         if not tickets:
-            return
+            return set()
         # Plain inserts are a third faster than upserts on the local server; a ticket that is
         # already recorded (a redelivered batch) fails with a duplicate key and keeps its record.
         try:
             await self._tickets.insert_many(
-                [{"_id": t.ticket_id, **received_document(t)} for t in tickets], ordered=False
+                [{"_id": t.ticket_id, **received_document(t, fingerprint=fingerprints.get(t.ticket_id))}
+                 for t in tickets], ordered=False,
             )
         except BulkWriteError as exc:
-            duplicates_only(exc)
+            return {e["op"]["_id"] for e in duplicates_only(exc)}
+        return set()
+
+    async def mark_published(self, *, ticket_ids: list[str]) -> None:
+        """Set the outbox flag once the broker has acknowledged the tickets' events."""
+        if ticket_ids:
+            # One update per `_id`, as routing does: the local server finds each by its key.
+            await self._tickets.bulk_write(
+                [UpdateOne({"_id": t}, {"$set": {"published": True}}) for t in ticket_ids], ordered=False)
 
     async def record_statuses(self, *, changes: list[StatusChange]) -> None:
         """Show closes and reopens on the tickets' Open311 status, in any order and any number of

@@ -21,6 +21,9 @@ topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 units_app = typer.Typer(help="Handling units' credentials.", no_args_is_help=True)
 app.add_typer(units_app, name="units")
+platform_app = typer.Typer(help="Channel platforms' credentials (intake's platform-only fields).",
+                           no_args_is_help=True)
+app.add_typer(platform_app, name="platform")
 dept_app = typer.Typer(help="Department console: a handling unit's own queue.", no_args_is_help=True)
 app.add_typer(dept_app, name="dept")
 metrics_app = typer.Typer(help="Metrics projections (rankings, hotspots).", no_args_is_help=True)
@@ -154,6 +157,43 @@ def units_token(
                 await store.revoke_all(unit_code=unit_code)
             role = Role.CENTRE if unit_code == CENTRE_CODE else Role.UNIT
             return await store.issue(unit_code=unit_code, role=role)
+        finally:
+            await client.close()
+
+    typer.echo(asyncio.run(issue()))
+
+
+@platform_app.command("token")
+def platform_token(
+    gateway: Annotated[str | None, typer.Argument(
+        help="The gateway's name (web, app, wechat...): its own credential `platform-<gateway>`; "
+             "none for the one credential `platform`.", show_default=False)] = None,
+    revoke_others: Annotated[bool, typer.Option(help="Invalidate this credential's other tokens.")] = False,
+) -> None:
+    """Issue a channel platform's bearer token (printed once; only its hash is stored).
+
+    With it, `POST /v1/tickets` takes the platform's own channel, source id, received time,
+    `collected_by` and `answered_directly`; without it intake sets them itself.
+    """
+    import re
+
+    from pymongo import AsyncMongoClient
+
+    from hotline.runtime.auth import PLATFORM_CODE, CredentialStore, Role
+
+    if gateway is not None and not re.fullmatch(r"[a-z0-9]{1,32}", gateway):
+        typer.echo(f"gateway name {gateway!r} is not 1 to 32 lower-case letters or digits", err=True)
+        raise typer.Exit(2)
+    code = PLATFORM_CODE if gateway is None else f"{PLATFORM_CODE}-{gateway}"
+    settings = ServiceSettings()
+
+    async def issue() -> str:
+        client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
+        try:
+            store = CredentialStore(client[settings.mongodb_database])
+            if revoke_others:
+                await store.revoke_all(unit_code=code)
+            return await store.issue(unit_code=code, role=Role.PLATFORM)
         finally:
             await client.close()
 

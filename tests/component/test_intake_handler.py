@@ -16,7 +16,8 @@ from hotline.runtime.service import ServiceRuntime
 
 class InMemoryIntakeStore:
     def __init__(self) -> None:
-        self.tickets: dict[str, bool] = {}
+        self.tickets: dict[str, bool] = {}  # ticket id -> published
+        self.prints: dict[str, str | None] = {}
         self.repeats: dict[str, list] = {}
 
     async def histories(self, *, keys):
@@ -29,12 +30,20 @@ class InMemoryIntakeStore:
             known = self.repeats.setdefault(key, [])
             known.extend(p for t in tickets if (p := PriorTicket(t.ticket_id, t.received_at)) not in known)
 
-    async def published_ids(self, *, ticket_ids):
-        return {t for t in ticket_ids if self.tickets.get(t)}
+    async def outbox(self, *, ticket_ids):
+        from hotline.intake.store import Stored
 
-    async def record_received(self, *, tickets):
+        return {t: Stored(self.tickets[t], self.prints.get(t)) for t in ticket_ids if t in self.tickets}
+
+    async def record_received(self, *, tickets, fingerprints):
         for t in tickets:
-            self.tickets.setdefault(t.ticket_id, True)
+            if t.ticket_id not in self.tickets:
+                self.tickets[t.ticket_id], self.prints[t.ticket_id] = False, fingerprints.get(t.ticket_id)
+        return set()
+
+    async def mark_published(self, *, ticket_ids):
+        for t in ticket_ids:
+            self.tickets[t] = True
 
 
 def build():

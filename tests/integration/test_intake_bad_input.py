@@ -11,7 +11,7 @@ import pytest
 from hotline.contracts import DeadLetter, TicketReceived, ticket_id_for, topics
 from hotline.intake.main import build_app
 from hotline.intake.settings import IntakeSettings
-from tests.support import drained, publish, raw_record, read_topic
+from tests.support import drained, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -75,12 +75,14 @@ async def test_each_bad_record_is_dead_lettered_and_the_consumer_carries_on(inta
     assert any(TicketReceived.model_validate_json(r.value).ticket_id == after_id for r in received)
 
 
-async def test_each_bad_submission_gets_a_4xx_naming_field_and_reason(intake):
+async def test_each_bad_submission_gets_a_4xx_naming_field_and_reason(intake, namespace):
     marker = f"http-{uuid.uuid4().hex[:10]}"
+    # A channel platform's records (the cases set its channel, source id and time).
+    platform = await issue_token(namespace, "platform")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=intake), base_url="http://t") as client:
         for case, payload, field, words in bad_inputs(marker):
             response = await client.post("/v1/tickets", content=payload,
-                                         headers={"content-type": "application/json"})
+                                         headers={"content-type": "application/json", **platform})
             expected_status = 413 if case == "over 64 KB" else 422
             assert response.status_code == expected_status, (case, response.text)
             detail = response.json()["detail"][0]
@@ -90,9 +92,10 @@ async def test_each_bad_submission_gets_a_4xx_naming_field_and_reason(intake):
 
 async def test_a_good_submission_is_accepted_and_becomes_a_ticket(intake, namespace):
     record = raw_record(f"http-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="楼道燃气泄漏，味道很大")
+    platform = await issue_token(namespace, "platform")  # a platform's own source id, sent twice
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=intake), base_url="http://t") as client:
-        first = await client.post("/v1/tickets", json=record)
-        again = await client.post("/v1/tickets", json=record)
+        first = await client.post("/v1/tickets", json=record, headers=platform)
+        again = await client.post("/v1/tickets", json=record, headers=platform)
     assert first.status_code == again.status_code == 202
     body = first.json()
     assert body == again.json()

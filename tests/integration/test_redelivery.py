@@ -24,11 +24,11 @@ class StoreThatFailsOnce(IntakeStore):
         super().__init__(db)
         self.failures = 0
 
-    async def published_ids(self, *, ticket_ids):
+    async def outbox(self, *, ticket_ids):
         if ticket_ids and self.failures == 0:
             self.failures += 1
             raise ConnectionError("store unavailable")
-        return await super().published_ids(ticket_ids=ticket_ids)
+        return await super().outbox(ticket_ids=ticket_ids)
 
 
 async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):

@@ -26,7 +26,7 @@ from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.logs import JsonFormatter
 from hotline.runtime.trace_files import span_tree, ticket_spans, trace_files
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish, raw_record
 
 pytestmark = pytest.mark.stack
 
@@ -130,7 +130,7 @@ async def test_one_ticket_is_one_trace_across_the_four_services_and_a_breach_is_
     intake = client_for(traced["apps"]["intake"])
     # One ticket over HTTP, one from a channel straight onto hotline.raw (no key, no trace context).
     async with intake:
-        answer = await intake.post("/v1/tickets", json=raw_record(f"trace-http-{uuid.uuid4().hex[:8]}", PLACE))
+        answer = await intake.post("/v1/tickets", json=citizen_record(raw_record(f"trace-http-{uuid.uuid4().hex[:8]}", PLACE)))
         assert answer.status_code == 202, answer.text
     by_http = answer.json()["ticket_id"]
     source_id = f"trace-raw-{uuid.uuid4().hex[:8]}"
@@ -227,7 +227,7 @@ async def test_no_span_attribute_or_log_line_holds_the_callers_phone_or_name(tra
     phone = "13912345678"
     record = raw_record(f"trace-pii-{uuid.uuid4().hex[:8]}", PLACE, caller={"phone": phone, "name": NAME})
     async with client_for(traced["apps"]["intake"]) as intake:
-        assert (await intake.post("/v1/tickets", json=record)).status_code == 202
+        assert (await intake.post("/v1/tickets", json=citizen_record(record))).status_code == 202
         form = {"service_code": "roads_traffic", "address_string": PLACE, "description": "路面坑洼",
                 "phone": phone, "first_name": "王", "last_name": "先生"}
         assert (await intake.post("/open311/v2/requests.json", data=form)).status_code == 201

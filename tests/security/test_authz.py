@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from hotline.contracts import ticket_id_for, topics
 from hotline.runtime.auth import CredentialStore, Role
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish, raw_record
 
 pytestmark = pytest.mark.stack
 
@@ -38,10 +38,12 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     (ANY, "GET", "/docs"): "documentation of the HTTP API",
     (ANY, "GET", "/docs/oauth2-redirect"): "part of the API documentation page",
     (ANY, "GET", "/redoc"): "documentation of the HTTP API",
-    ("intake", "POST", "/v1/tickets"): "citizens and channel platforms submit requests (rate and size limited)",
+    ("intake", "POST", "/v1/tickets"): "citizens submit requests (rate and size limited); intake sets channel, "
+                                       "source id and time; the fields of PLATFORM_ONLY need a platform token",
     ("intake", "GET", "/open311/v2/services.{fmt}"): "GeoReport v2 is a public API: the service list",
     ("intake", "GET", "/open311/v2/services/{service_code}.{fmt}"): "GeoReport v2: a service's attributes",
-    ("intake", "POST", "/open311/v2/requests.{fmt}"): "GeoReport v2: citizens file requests (rate and size limited)",
+    ("intake", "POST", "/open311/v2/requests.{fmt}"): "GeoReport v2: citizens file requests (rate and size "
+                                                      "limited); the fields of PLATFORM_ONLY are refused",
     ("intake", "GET", "/open311/v2/requests.{fmt}"): "GeoReport v2: request status; answers hold no caller data",
     ("intake", "GET", "/open311/v2/requests/{service_request_id}.{fmt}"): "GeoReport v2: one request, no caller data",
     ("metrics", "GET", "/"): "redirects to the public dashboard",
@@ -52,6 +54,17 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     ("metrics", "GET", "/v1/units/{unit_code}"): "a unit's public monthly figures and rank",
     ("metrics", "GET", "/v1/units/{unit_code}/months/{period}"): "a unit's public figures for a month",
     ("metrics", "GET", "/v1/hotspots"): "categories and community clusters by count, no ticket or citizen data",
+}
+
+# Public writes whose body may name fields that are the hotline platform's to set: each is refused
+# (403 naming it) without a token of role `platform`; `None`: refused whatever the token (Open311
+# is the citizens' door only; a platform submits on POST /v1/tickets).
+PLATFORM_GATE = {("intake", "POST", "/v1/tickets"): "platform",
+                 ("intake", "POST", "/open311/v2/requests.{fmt}"): None}
+PLATFORM_ONLY = {
+    "channel": "leader_board", "source_id": "board-1", "received_at": "2026-01-05T09:00:00+08:00",
+    "collected_by": {"unit_code": A, "staff_id": "s-1"}, "answered_directly": True,
+    "category_hint": "water_supply",
 }
 
 
@@ -163,6 +176,8 @@ def test_every_route_is_public_with_a_reason_or_has_an_authz_case(services):
                     wrong.append(f"{key}: listed public but asks for a token")
             else:
                 unclassified.append(key)
+            if service == "intake" and method == "POST" and key not in PLATFORM_GATE:
+                wrong.append(f"{key}: a public write of intake must say who may set the platform's fields")
             if "catalogue" in path and method != "GET" and key not in cases:
                 wrong.append(f"{key}: catalogue edits are the centre's alone and need a case")
     assert not unclassified, f"endpoints with neither an authz case nor a public reason: {unclassified}"
@@ -277,3 +292,59 @@ async def test_tokens_are_stored_only_as_hashes_and_revocation_bites(services, n
         assert await store.verify(token=forged) is None
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+async def test_a_channel_platforms_token_acts_as_no_unit(services, namespace, world, case):
+    platform = await issue_token(namespace, "platform")
+    response = await call(services, case, world, headers=platform, unit=A)
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"][0]["loc"] == ["header", "authorization"]
+
+
+def _platform_value(field: str):
+    if field == "received_at":  # back-dated: the platform's own record of when the call came in
+        return (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    if field == "source_id":
+        return f"board-{uuid.uuid4().hex}"
+    return PLATFORM_ONLY[field]
+
+
+def _submission(path: str, field: str, *, platform: bool) -> dict:
+    """A valid submission of the route holding `field`: a citizen's (nothing else of the
+    platform's), or a platform's whole raw record."""
+    if path.startswith("/open311/"):
+        return {"service_code": "water_supply", "address_string": PLACE, "description": "家里停水两天了",
+                field: _platform_value(field)}
+    record = raw_record(f"authz-door-{uuid.uuid4().hex}", PLACE, content="小区垃圾三天没人清运")
+    if not platform:
+        record = citizen_record(record)
+    return {**record, field: _platform_value(field)}
+
+
+@pytest.mark.parametrize("route", list(PLATFORM_GATE), ids=[f"{s} {m} {p}" for s, m, p in PLATFORM_GATE])
+async def test_the_platforms_fields_need_the_platforms_token(services, namespace, world, route):
+    _, method, path = route
+    url = path.format(fmt="json")
+    platform = await issue_token(namespace, "platform")
+    async with client_for(services["intake"]) as intake:
+        for field in PLATFORM_ONLY:
+            if path.startswith("/open311/") and field == "category_hint":
+                continue  # Open311's service_code is the citizen's choice of category
+            body = _submission(path, field, platform=False)
+            for who, headers in (("nobody", {}), ("a unit", world.tokens[A]), ("the centre", world.tokens["centre"])):
+                response = await intake.request(method, url, json=body, headers=headers)
+                assert response.status_code == 403, (field, who, response.text)
+                assert field in response.text, (field, who, response.text)
+            response = await intake.request(method, url, json=_submission(path, field, platform=True),
+                                            headers=platform)
+            if PLATFORM_GATE[route] == "platform":
+                assert response.status_code == 202, (field, response.text)
+            else:
+                assert response.status_code == 403, (field, response.text)
+        # A revoked or unknown token is not served as a citizen.
+        for headers in ({"Authorization": "Bearer platform.not-a-real-secret"}, {"Authorization": "Basic YTpi"}):
+            if PLATFORM_GATE[route] == "platform":
+                response = await intake.request(method, url, json=_submission(path, "channel", platform=True),
+                                                headers=headers)
+                assert response.status_code == 401 and response.headers.get("www-authenticate") == "Bearer"

@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from hotline.contracts import ticket_id_for, topics
 from hotline.metrics.domain import period_of
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish, raw_record
 
 pytestmark = pytest.mark.stack
 
@@ -76,7 +76,7 @@ async def run(services, namespace):
         tickets += [ticket_id_for("phone", r["source_id"]) for r in records]
         async with client_for(services["intake"]) as intake:
             phone, name = people[3]
-            web = raw_record(f"pii-{uuid.uuid4().hex}", PLACE, channel="web", caller={"phone": phone, "name": name})
+            web = citizen_record(raw_record(f"pii-{uuid.uuid4().hex}", PLACE, caller={"phone": phone, "name": name}))
             answer = await intake.post("/v1/tickets", json=web)
             assert answer.status_code == 202, answer.text
             tickets.append(answer.json()["ticket_id"])

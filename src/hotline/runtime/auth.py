@@ -2,7 +2,8 @@
 
 A token is `<unit_code>.<secret>`; the store keeps sha256(token) per unit (the secret is 32
 random bytes, so a fast hash is enough: there is nothing to brute-force). The hotline centre has
-the role `centre`, which may act on any ticket and approve extensions.
+the role `centre`, which may act on any ticket and approve extensions. A channel platform's
+gateway has the role `platform` (code `platform` or `platform-<gateway>`): intake's only.
 
 A token lives `HOTLINE_TOKEN_TTL_DAYS` from its issue (`issued_at.<hash>` beside the hash). One
 issued before tokens carried an issue time starts its lifetime when it is first presented, so an
@@ -22,6 +23,7 @@ from fastapi import Depends, HTTPException, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
 CENTRE_CODE = "centre"
+PLATFORM_CODE = "platform"
 
 
 class Role(StrEnum):
@@ -29,6 +31,9 @@ class Role(StrEnum):
 
     UNIT = "unit"
     CENTRE = "centre"
+    # A channel gateway of the hotline platform (web, app, WeChat): may set a ticket's channel,
+    # source id and received time on intake; acts as no unit.
+    PLATFORM = "platform"
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,9 @@ def principal_dependency(store: CredentialStore):
             raise HTTPException(401, detail=[{"loc": ["header", "authorization"],
                                               "msg": "unknown, expired or revoked token"}],
                                 headers={"WWW-Authenticate": "Bearer"})
+        if principal.role is Role.PLATFORM:
+            raise HTTPException(403, detail=[{"loc": ["header", "authorization"],
+                                              "msg": "a channel platform's token acts as no unit"}])
         return principal
 
     return Annotated[Principal, Depends(current_principal)]
