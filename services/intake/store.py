@@ -10,6 +10,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.contracts import TicketReceived
 from hotline.intake.domain import PriorTicket, StatusChange
+from hotline.intake.public import PUBLIC_QUERY, public_text, shown
 from hotline.runtime.mongo import duplicates_only
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,13 @@ _INDEXES = [
 
 
 def received_document(t: TicketReceived) -> dict:
-    """What intake keeps of a ticket (besides `_id`): no caller phone or name, ever."""
+    """What intake keeps of a ticket (besides `_id`): no caller phone or name, ever. The text of a
+    public ticket is scrubbed here, while the caller's own name and phone are known."""
+    public = shown(t.channel.value, t.anonymous)
+
+    def text(value: str | None) -> str | None:  # a ticket never shown keeps no text at all
+        return public_text(value, names=(t.caller.name,), phones=(t.caller.phone,)) if public else None
+
     return {
         "event_id": t.event_id,
         "channel": t.channel.value,
@@ -36,10 +43,12 @@ def received_document(t: TicketReceived) -> dict:
         "urgency": t.urgency,
         "request_type": t.request_type.value,
         "repeat_of": t.repeat_of,
+        # Whether the Open311 API shows the ticket at all (see hotline.intake.public).
+        "anonymous": t.anonymous,
         # What the Open311 API shows of the ticket.
-        "content": t.content,
-        "address": t.location.address,
-        "community": t.location.community,
+        "content": text(t.content),
+        "address": text(t.location.address),
+        "community": text(t.location.community),
         "lat": t.location.lat,
         "lon": t.location.lon,
         "report_back_due_at": t.report_back_due_at,
@@ -126,7 +135,9 @@ class IntakeStore:
         statuses: list[str] | None = None,
         limit: int = 1000,
     ) -> list[dict]:
-        """Tickets received in [received_from, received_to], newest first, at most `limit`.
+        """Public tickets (`hotline.intake.public`) received in [received_from, received_to],
+        newest first, at most `limit`. The rule is part of the query, so a page fills with
+        public tickets, and the server holds only those in memory.
 
         Asked for in slices of the window, newest first: a day, then twice as long after each
         slice that did not fill the answer. The local MongoDB-protocol server has no secondary
@@ -135,7 +146,7 @@ class IntakeStore:
         slice holds a few days' tickets. A real MongoDB answers each slice from its index.
         """
         await self.ensure_indexes()
-        query: dict = {}
+        query: dict = dict(PUBLIC_QUERY)
         if categories:
             query["category"] = {"$in": categories}
         wanted = set(statuses or ())

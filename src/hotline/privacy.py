@@ -18,7 +18,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-PHONE, ID_NUMBER, NUMBER, EMAIL, WECHAT, NAME = "[电话]", "[身份证]", "[号码]", "[邮箱]", "[微信]", "[姓名]"
+PHONE, ID_NUMBER, NUMBER, EMAIL, WECHAT, NAME = (
+    "[电话]", "[身份证]", "[号码]", "[邮箱]", "[微信]", "[姓名]"
+)
 
 _SEP = r"[-.\s]{0,2}"  # between digit groups: 138-1234-5678, 138 1234 5678, 138.1234.5678
 _MOBILE = rf"1[3-9]\d(?:{_SEP}\d{{4}}){{2}}"
@@ -33,8 +35,8 @@ _DATE_LIKE = (r"(?:19|20)\d\d[-.\s~]{0,2}"
 # (the view is NFKC: full-width ones are ASCII there).
 _A = re.ASCII
 _RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z][A-Za-z0-9-]+", _A),
-     EMAIL),
+    (re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+                r"\.[A-Za-z][A-Za-z0-9-]+", _A), EMAIL),
     # Before the phones: the id in 微信abc-13812345678 goes whole.
     (re.compile(r"(?<![A-Za-z])(?:微信号?|威信|薇信|v信|wechat|weixin|vx|wx)(?:号|id|账号)?"
                 r"\s*(?:是|为)?\s*[:=]?\s*(?P<v>[A-Za-z0-9_-]{6,20})", _A | re.IGNORECASE), WECHAT),
