@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hotline.contracts import RawRecord, TicketReceived
+from hotline.contracts import RawRecord, RecordCollectedDemands, RecordContact, TicketReceived
 from hotline.contracts.text import xml_safe
 from hotline.gazetteer import beijing
 from hotline.intake.domain import normalize
@@ -66,6 +66,22 @@ def test_a_raw_record_refuses_a_character_xml_forbids_in_any_text_field(field, c
 @pytest.mark.parametrize("field", TEXT_FIELDS)
 def test_a_raw_record_accepts_what_xml_allows(field):
     RawRecord.model_validate(with_text(field, "a" + "".join(ALLOWED) + "b"))
+
+
+@pytest.mark.parametrize(("model", "data", "loc"), [
+    (RecordCollectedDemands, {"unit_code": "110111008", "demands": [{"description": "建个学校\x00"}]},
+     ("demands", 0, "description")),
+    (RecordCollectedDemands, {"unit_code": "110111008", "demands": [{"description": "建", "place": "\x0b"}]},
+     ("demands", 0, "place")),
+    (RecordContact, {"unit_code": "110111008", "kind": "phone", "contacted_at": NOW.isoformat(), "staff_id": "s\x01"},
+     ("staff_id",)),
+])
+def test_what_followup_passes_on_into_a_raw_record_is_refused_at_its_door(model, data, loc):
+    """A demand collected on a visit becomes a raw record (with the contact's staff id): refused
+    when the unit sends it, not a failure when followup builds the record."""
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    assert caught.value.errors()[0]["loc"] == loc
 
 
 def test_intake_dead_letters_name_the_field():
