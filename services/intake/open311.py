@@ -20,10 +20,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pymongo.errors import PyMongoError
 
-from hotline.contracts import BUSINESS_TZ, Channel, RequestType, mask_phone
+from hotline.contracts import BUSINESS_TZ, Channel, RequestType
+from hotline.contracts.text import xml_safe
 from hotline.gazetteer import Gazetteer, beijing
 from hotline.intake.domain import IntakePolicy, Rejection
 from hotline.intake.door import PLATFORM_FIELDS
+from hotline.intake.public import is_public, public_text
 from hotline.intake.store import IntakeStore
 from hotline.intake.submit import submit_raw
 from hotline.runtime.service import ServiceRuntime
@@ -78,8 +80,6 @@ PARAM_OF_FIELD = {
 }
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
-# Phone numbers callers write into their description (mobiles, landlines): masked in public answers.
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:1\d{2}[- ]?\d{4}[- ]?\d{4}|0\d{2,3}[- ]?\d{7,8})(?!\d)")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -385,15 +385,14 @@ def created_response(
 
 
 def request_object(doc: Mapping, *, taxonomy: Taxonomy, gazetteer: Gazetteer) -> dict:
-    """A stored ticket as a GeoReport v2 request; built field by field, so no caller data leaks."""
+    """A stored ticket as a GeoReport v2 request; built field by field, so no caller data leaks.
+    Its text was scrubbed when stored; scrubbed again here for records stored before that."""
     code = doc.get("category") or "other"
     category = taxonomy.categories.get(code)
     agency = agency_responsible(doc.get("unit_code"), doc.get("district_code"), gazetteer)
-    description = doc.get("content")
-    if description:
-        description = _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "", description)
-    address = doc.get("address") or ""
-    community = doc.get("community")
+    description = public_text(doc.get("content"))
+    address = public_text(doc.get("address")) or ""
+    community = public_text(doc.get("community"))
     if community and community not in address:
         address = f"{address} {community}".strip()
     due = doc.get("report_back_due_at")
@@ -401,7 +400,7 @@ def request_object(doc: Mapping, *, taxonomy: Taxonomy, gazetteer: Gazetteer) ->
     return {
         "service_request_id": doc["_id"],
         "status": status,
-        "status_notes": doc.get("status_notes"),
+        "status_notes": public_text(doc.get("status_notes")),
         "service_name": service_name(category) if category else code,
         "service_code": code,
         "description": description[:MAX_DESCRIPTION] if description else None,
@@ -498,7 +497,7 @@ def _xml_append(parent: ET.Element, name: str, value) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = xml_safe(str(value))  # a record stored before intake refused such characters
 
 
 def to_xml(payload: list | Mapping, *, root: str, item: str | None = None) -> bytes:
@@ -628,7 +627,7 @@ def open311_router(
                     )
             except PyMongoError:
                 raise _UNAVAILABLE from None
-            found = [request_object(d, taxonomy=taxonomy, gazetteer=gazetteer) for d in docs]
+            found = [request_object(d, taxonomy=taxonomy, gazetteer=gazetteer) for d in docs if is_public(d)]
             return _answer(fmt, found, root="service_requests", item="request")
         except Open311Error as error:
             return _fail(fmt, error)
@@ -642,7 +641,7 @@ def open311_router(
                 doc = await store.get_by_ticket_id(ticket_id=service_request_id)
             except PyMongoError:
                 raise _UNAVAILABLE from None
-            if doc is None:
+            if doc is None or not is_public(doc):  # another channel's ticket: as if unknown
                 raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
             found = [request_object(doc, taxonomy=taxonomy, gazetteer=gazetteer)]
             return _answer(fmt, found, root="service_requests", item="request")

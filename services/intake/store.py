@@ -11,6 +11,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.contracts import TicketReceived
 from hotline.intake.domain import PriorTicket, StatusChange
+from hotline.intake.public import PUBLIC_QUERY, public_text, shown
 from hotline.runtime.mongo import duplicates_only
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,13 @@ _INDEXES = [
 
 
 def received_document(t: TicketReceived, *, fingerprint: str | None = None) -> dict:
-    """What intake keeps of a ticket (besides `_id`): no caller phone or name, ever."""
+    """What intake keeps of a ticket (besides `_id`): no caller phone or name, ever. The text of a
+    public ticket is scrubbed here, while the caller's own name and phone are known."""
+    public = shown(t.channel.value, t.anonymous)
+
+    def text(value: str | None) -> str | None:  # a ticket never shown keeps no text at all
+        return public_text(value, names=(t.caller.name,), phones=(t.caller.phone,)) if public else None
+
     return {
         "event_id": t.event_id,
         "channel": t.channel.value,
@@ -37,10 +44,12 @@ def received_document(t: TicketReceived, *, fingerprint: str | None = None) -> d
         "urgency": t.urgency,
         "request_type": t.request_type.value,
         "repeat_of": t.repeat_of,
+        # Whether the Open311 API shows the ticket at all (see hotline.intake.public).
+        "anonymous": t.anonymous,
         # What the Open311 API shows of the ticket.
-        "content": t.content,
-        "address": t.location.address,
-        "community": t.location.community,
+        "content": text(t.content),
+        "address": text(t.location.address),
+        "community": text(t.location.community),
         "lat": t.location.lat,
         "lon": t.location.lon,
         "report_back_due_at": t.report_back_due_at,
@@ -150,7 +159,9 @@ class IntakeStore:
         statuses: list[str] | None = None,
         limit: int = 1000,
     ) -> list[dict]:
-        """Tickets received in [received_from, received_to], newest first, at most `limit`.
+        """Public tickets (`hotline.intake.public`) received in [received_from, received_to],
+        newest first, at most `limit`. The rule is part of the query, so a page fills with
+        public tickets, and the server holds only those in memory.
 
         Asked for in slices of the window, newest first: a day, then twice as long after each
         slice that did not fill the answer. The local MongoDB-protocol server has no secondary
@@ -159,7 +170,7 @@ class IntakeStore:
         slice holds a few days' tickets. A real MongoDB answers each slice from its index.
         """
         await self.ensure_indexes()
-        query: dict = {}
+        query: dict = dict(PUBLIC_QUERY)
         if categories:
             query["category"] = {"$in": categories}
         wanted = set(statuses or ())

@@ -39,9 +39,11 @@ async def followup_events(namespace, ticket_id: str, until, timeout_s: float = 3
 
 async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace, db):
     kafka, prefix = namespace["kafka"], namespace["prefix"]
-    record = raw_record(f"life-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="楼下烧烤油烟扰民")
+    # Filed through Open311, so that the citizen's GeoReport client may follow it (below).
+    record = raw_record(f"life-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="楼下烧烤油烟扰民",
+                        channel="open311")
     await publish(kafka, prefix + topics.RAW, record)
-    ticket_id = ticket_id_for("phone", record["source_id"])
+    ticket_id = ticket_id_for("open311", record["source_id"])
     queue = await read_topic(kafka, prefix + topics.queue_topic("110111008"), until=lambda rs: any(
         QueueAssignment.model_validate_json(r.value).ticket_id == ticket_id for r in rs))
     t0 = next(a for a in (QueueAssignment.model_validate_json(r.value) for r in queue) if a.ticket_id == ticket_id).dispatched_at

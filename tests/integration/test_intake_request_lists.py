@@ -28,15 +28,26 @@ class Finds(monitoring.CommandListener):
     def failed(self, event) -> None: ...
 
 
+def visibility(n: int) -> dict:
+    """Most tickets filed through Open311; among them a phone call, an anonymous request and a
+    record from before intake kept `anonymous`, which the list never shows."""
+    if n % 5 == 0:
+        return {"channel": "phone", "anonymous": False}
+    if n % 7 == 0:
+        return {"channel": "open311", "anonymous": True}
+    return {"channel": "open311"} if n % 11 == 0 else {"channel": "open311", "anonymous": False}
+
+
 @pytest.fixture
 async def listed(namespace, fresh_db):
     """A store over 40 days of tickets: one every 3 hours, a few exactly on slice boundaries
-    (whole days, and the doubled spans' ends, before `END`), a few with the same time."""
+    (whole days, and the doubled spans' ends, before `END`), a few with the same time; about a
+    third of them not public (`visibility`)."""
     rnd = random.Random(8)
     times = [END - timedelta(hours=3 * n, minutes=rnd.randint(0, 170)) for n in range(320)]
     times += [END - timedelta(days=d) for d in (1, 3, 7, 15)] + [END - timedelta(days=2)] * 3 + [END]
     docs = [{"_id": f"TK-list-{n:04d}", "received_at": t, "category": rnd.choice(["noise", "roads_traffic"]),
-             "status": rnd.choice(["open", "closed"])} for n, t in enumerate(times)]
+             "status": rnd.choice(["open", "closed"]), **visibility(n)} for n, t in enumerate(times)]
     await fresh_db["intake_tickets"].insert_many(docs)
     finds = Finds()
     client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True, event_listeners=[finds])
@@ -46,6 +57,7 @@ async def listed(namespace, fresh_db):
 
 def expected(docs, start, end, *, categories=None, status=None, limit=1000):
     chosen = [d for d in docs if start <= d["received_at"] <= end
+              and d["channel"] == "open311" and d.get("anonymous") is False
               and (not categories or d["category"] in categories) and (not status or d["status"] == status)]
     return [d["_id"] for d in sorted(chosen, key=lambda d: (-d["received_at"].timestamp(), d["_id"]))][:limit]
 

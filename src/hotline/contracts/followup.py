@@ -7,6 +7,7 @@ from pydantic import Field
 
 from hotline.contracts.common import AwareDatetime, Contract, Event
 from hotline.contracts.raw import Caller, RequestType
+from hotline.contracts.text import Text
 
 
 class ContactKind(StrEnum):
@@ -24,7 +25,8 @@ class RecordContact(Contract):
     unit_code: str = Field(min_length=1, description="The unit that made the contact.")
     kind: ContactKind = Field(description="How the citizen was contacted.")
     contacted_at: AwareDatetime = Field(description="When the contact happened.")
-    staff_id: str = Field(min_length=1, max_length=64, description="Staff member's id, not name.")
+    # Text: a demand collected on this contact carries it into a raw record (CollectedBy).
+    staff_id: Text = Field(min_length=1, max_length=64, description="Staff member's id, not name.")
     notes: str = Field(default="", max_length=5000, description="What was said or done.")
     place: str = Field(default="", max_length=200, description="Where it happened (a visit's place).")
     participants: list[str] = Field(default_factory=list, max_length=20,
@@ -217,12 +219,13 @@ class ProgressNoted(Event):
 class CollectedDemand(Contract):
     """A new demand residents raised on the spot during a visit (a new school, a bus line)."""
 
-    description: str = Field(min_length=1, max_length=2000, description="What the residents asked for.")
-    category_hint: str | None = Field(default=None, max_length=100,
-                                      description="Category code or name suggested by the staff.")
-    place: str = Field(default="", max_length=500,
-                       description="Where, as said; blank or vague means the visited unit's area.")
-    community: str | None = Field(default=None, max_length=200, description="Community (社区), if given.")
+    # Text, as in the raw record each demand becomes.
+    description: Text = Field(min_length=1, max_length=2000, description="What the residents asked for.")
+    category_hint: Text | None = Field(default=None, max_length=100,
+                                       description="Category code or name suggested by the staff.")
+    place: Text = Field(default="", max_length=500,
+                        description="Where, as said; blank or vague means the visited unit's area.")
+    community: Text | None = Field(default=None, max_length=200, description="Community (社区), if given.")
     request_type: RequestType | None = Field(default=None, description="Kind of request, if clear.")
     caller: Caller | None = Field(
         default=None, description="A resident who wants to hear back (personal data: goes to intake only)."

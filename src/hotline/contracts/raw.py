@@ -5,6 +5,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from hotline.contracts.common import AwareDatetime, Contract
+from hotline.contracts.text import Text
 
 
 class Channel(StrEnum):
@@ -35,33 +36,34 @@ class RequestType(StrEnum):
 class Caller(Contract):
     """Who called. Personal data: reaches the handling unit only, masked everywhere else."""
 
-    phone: str | None = Field(default=None, max_length=32, description="Caller's phone number.")
-    name: str | None = Field(default=None, max_length=64, description="Caller's name.")
+    phone: Text | None = Field(default=None, max_length=32, description="Caller's phone number.")
+    name: Text | None = Field(default=None, max_length=64, description="Caller's name.")
 
 
 class CollectedBy(Contract):
     """The unit and staff member who collected a complaint in person (proactive governance)."""
 
-    unit_code: str = Field(description="Collecting unit's code.")
-    staff_id: str = Field(description="Collecting staff member's id (not a name).")
+    unit_code: Text = Field(description="Collecting unit's code.")
+    staff_id: Text = Field(description="Collecting staff member's id (not a name).")
 
 
 class RawRecord(Contract):
-    """A request as the hotline platform publishes it on `hotline.raw`."""
+    """A request as the hotline platform publishes it on `hotline.raw`. No text field may hold a
+    character XML 1.0 forbids (control characters other than tab, LF and CR; U+FFFE, U+FFFF)."""
 
     channel: Channel = Field(description="Channel the request arrived on.")
-    source_id: str = Field(min_length=1, max_length=128, description="Id in the source channel.")
+    source_id: Text = Field(min_length=1, max_length=128, description="Id in the source channel.")
     received_at: AwareDatetime = Field(description="When the hotline received it (ISO 8601, zone).")
-    content: str = Field(min_length=1, max_length=20000, description="What the citizen said.")
-    address: str = Field(default="", max_length=500, description="Address text as given.")
+    content: Text = Field(min_length=1, max_length=20000, description="What the citizen said.")
+    address: Text = Field(default="", max_length=500, description="Address text as given.")
     caller: Caller = Field(default_factory=Caller, description="The caller (personal data).")
-    community: str | None = Field(
+    community: Text | None = Field(
         default=None, max_length=200, description="Community (社区) or building, if given."
     )
-    district: str | None = Field(default=None, description="District name or code, if known.")
+    district: Text | None = Field(default=None, description="District name or code, if known.")
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84).")
     lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84).")
-    category_hint: str | None = Field(
+    category_hint: Text | None = Field(
         default=None, max_length=100, description="Category code or name suggested by the agent."
     )
     request_type: RequestType | None = Field(
