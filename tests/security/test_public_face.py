@@ -16,7 +16,7 @@ from hotline.contracts import DeadLetter, ticket_id_for, topics
 from hotline.intake.main import build_app
 from hotline.intake.settings import IntakeSettings
 from hotline.privacy import EMAIL, ID_NUMBER, NAME, PHONE, WECHAT
-from tests.support import eventually, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -155,9 +155,10 @@ def with_field(record: dict, field: str, value: str) -> dict:
 
 
 @pytest.mark.parametrize(("field", "value"), NUL_CASES)
-async def test_a_forbidden_character_is_refused_on_post_v1_tickets_naming_the_field(intake, field, value):
+async def test_a_forbidden_character_is_refused_on_post_v1_tickets_naming_the_field(intake, namespace, field, value):
     record = with_field(raw_record(f"face-nul-{uuid.uuid4().hex}", PLACE), field, value)
-    response = await intake.post("/v1/tickets", json=record)
+    # A whole raw record (channel, source id, time, hint): a platform's post.
+    response = await intake.post("/v1/tickets", json=record, headers=await issue_token(namespace, "platform"))
     assert response.status_code == 422, response.text
     [detail] = response.json()["detail"]
     assert detail["loc"] == ["body", field] and "XML 1.0 forbids" in detail["msg"]
