@@ -136,10 +136,8 @@ def units_token(
     revoke_others: Annotated[bool, typer.Option(help="Invalidate the unit's other tokens.")] = False,
 ) -> None:
     """Issue a bearer token for a unit (printed once; only its hash is stored)."""
-    from pymongo import AsyncMongoClient
-
     from hotline.catalogue import catalogue_at
-    from hotline.runtime.auth import CENTRE_CODE, CredentialStore, Role
+    from hotline.runtime.auth import CENTRE_CODE, Role
 
     settings = ServiceSettings()
     gazetteer = beijing()
@@ -149,18 +147,24 @@ def units_token(
         typer.echo(f"unknown unit code {unit_code!r}", err=True)
         raise typer.Exit(2)
 
-    async def issue() -> str:
-        client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
-        try:
-            store = CredentialStore(client[settings.mongodb_database])
-            if revoke_others:
-                await store.revoke_all(unit_code=unit_code)
-            role = Role.CENTRE if unit_code == CENTRE_CODE else Role.UNIT
-            return await store.issue(unit_code=unit_code, role=role)
-        finally:
-            await client.close()
+    role = Role.CENTRE if unit_code == CENTRE_CODE else Role.UNIT
+    typer.echo(asyncio.run(_issue_token(settings, unit_code, role, revoke_others=revoke_others)))
 
-    typer.echo(asyncio.run(issue()))
+
+async def _issue_token(settings: ServiceSettings, code: str, role, *, revoke_others: bool) -> str:
+    """A new token for the credential `code` (its other tokens revoked first when asked)."""
+    from pymongo import AsyncMongoClient
+
+    from hotline.runtime.auth import CredentialStore
+
+    client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
+    try:
+        store = CredentialStore(client[settings.mongodb_database])
+        if revoke_others:
+            await store.revoke_all(unit_code=code)
+        return await store.issue(unit_code=code, role=role)
+    finally:
+        await client.close()
 
 
 @platform_app.command("token")
@@ -177,9 +181,7 @@ def platform_token(
     """
     import re
 
-    from pymongo import AsyncMongoClient
-
-    from hotline.runtime.auth import PLATFORM_CODE, CredentialStore, Role
+    from hotline.runtime.auth import PLATFORM_CODE, Role
 
     if gateway is not None and not re.fullmatch(r"[a-z0-9]{1,32}", gateway):
         typer.echo(f"gateway name {gateway!r} is not 1 to 32 lower-case letters or digits", err=True)
@@ -187,17 +189,7 @@ def platform_token(
     code = PLATFORM_CODE if gateway is None else f"{PLATFORM_CODE}-{gateway}"
     settings = ServiceSettings()
 
-    async def issue() -> str:
-        client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
-        try:
-            store = CredentialStore(client[settings.mongodb_database])
-            if revoke_others:
-                await store.revoke_all(unit_code=code)
-            return await store.issue(unit_code=code, role=Role.PLATFORM)
-        finally:
-            await client.close()
-
-    typer.echo(asyncio.run(issue()))
+    typer.echo(asyncio.run(_issue_token(settings, code, Role.PLATFORM, revoke_others=revoke_others)))
 
 
 @app.command()
