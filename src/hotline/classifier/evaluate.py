@@ -103,7 +103,7 @@ def raw_held_out(seed: int = SEED) -> tuple[Scores, int]:
 
 
 def keyword_baseline() -> Scores:
-    """The keyword classifier intake used (taxonomy.categorize, 23 categories) on the raw
+    """The keyword classifier intake used (taxonomy.categorize, 22 categories) on the raw
     messages, its categories mapped to first-level classes by data/taxonomy/tree.yaml."""
     from hotline.category_tree import first_level_of
     from hotline.taxonomy import default_taxonomy
