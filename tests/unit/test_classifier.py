@@ -179,3 +179,39 @@ def test_the_predict_command_prints_classes_and_probabilities():
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("城乡建设\t")
+
+
+def test_scores_and_the_keyword_baseline_are_figures_of_the_seven_classes():
+    from hotline.classifier import evaluate
+
+    s = evaluate.score("toy", ["城乡建设", "城乡建设", "交通运输", "商贸旅游"], ["城乡建设", "交通运输", "交通运输", "other"])
+    assert s.accuracy == 0.5 and s.outside_classes == 1
+    assert s.per_class["城乡建设"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert s.confusion[0][0] == 1 and sum(map(sum, s.confusion)) == 3  # `other` is in no column
+    before = evaluate.keyword_baseline()
+    assert before.rows == 872
+    assert before.macro_f1 < evaluate.GATE_MACRO_F1  # the gate would have failed the keywords
+
+
+def test_eval_writes_its_results_as_json(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from hotline.classifier import evaluate
+
+    toy = evaluate.score("toy", ["城乡建设", "商贸旅游"], ["城乡建设", "商贸旅游"])
+    monkeypatch.setattr(evaluate, "segmented_cv", lambda: toy)
+    monkeypatch.setattr(evaluate, "raw_cv", lambda: toy)
+    monkeypatch.setattr(evaluate, "raw_held_out", lambda: (toy, toy, 3))
+    monkeypatch.setattr(evaluate, "training_run", lambda: {"seconds": 1.0, "features": 2, "version": "v"})
+    monkeypatch.setattr(evaluate.data, "raw_examples",
+                        lambda: data.Examples(("小区停水",) * 60, ("城乡建设",) * 60, False))
+    out = tmp_path / "results" / "classify.json"
+    console = Console(record=True, width=160)
+    evaluate.run(out, console=console)
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["segmented_cv"]["accuracy"] == 1.0 and results["raw_held_out"]["segmented_rows_excluded"] == 3
+    assert results["model"]["bytes"] == model.DEFAULT_PATH.stat().st_size
+    assert results["latency"]["messages"] == 60 and results["latency"]["p99_ms"] > 0
+    assert results["aims"] == {"macro_f1": 0.90, "gate_macro_f1": 0.85, "p99_ms": 5.0}
+    printed = console.export_text()
+    assert "aim macro-F1 >= 0.9" in printed and "jieba+fastText 0.93" in printed and "p99" in printed

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from hotline.classifier import data
-from hotline.classifier.text import features, segment
+from hotline.classifier.text import features, segment, tokenizer
 
 FORMAT = 1
 # Names the feature and model recipe (classifier/text.py, classifier/training.py). Bump it when
@@ -151,6 +151,7 @@ def check_data(meta: dict, path: Path) -> None:
 def _load(path: Path) -> Model:
     artifact = read(path)
     check_data(artifact.meta, path)
+    tokenizer()  # jieba's dictionary now (about a second), not in the first message's time
     return Model(artifact)
 
 
