@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, cached_property
@@ -105,10 +106,16 @@ class Taxonomy:
         named = self.category_for_hint(hint)
         if named:
             return named
-        text = f"{content} {hint or ''}"
+        return self.best_keyword_match(f"{content} {hint or ''}") or "other"
+
+    def best_keyword_match(self, text: str, codes: Collection[str] | None = None) -> str | None:
+        """The category (among `codes`, default all) with the most keyword hits in the text, ties
+        going to the one listed first; None when no keyword of theirs occurs."""
         lowered = text.lower()
-        best, best_score = "other", 0
+        best, best_score = None, 0
         for category in self.categories.values():
+            if codes is not None and category.code not in codes:
+                continue
             score = _hits(text, lowered, category.keywords)
             if score > best_score:
                 best, best_score = category.code, score
