@@ -7,12 +7,15 @@ is found in "Wangjing Xi Lu" but not in "Wangjingyuan". Where names overlap, the
 hides those inside it: 东四环 (a ring road) hides 东四, 朝阳门 hides 朝阳.
 """
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
-# Removed when folding; a removed separator still marks a word boundary for Latin names.
 _CHINESE_KEY, _LATIN_KEY = 2, 4
-_SEPARATORS = frozenset(" \t\r\n\u00a0\u3000-_'\u2018\u2019.\u00b7\u30fb")
+# Removed when folding. A Latin name may span one ("Wang Jing"), a Chinese name may not.
+_SEPARATOR_RUN = re.compile(r"[\s\-_'\u2018\u2019.\u00b7\u30fb]+")
+_LETTER_RUN = re.compile("[a-z]+")  # after folding, Latin letters are lower-case ASCII
+_NON_LETTER_RUN = re.compile("[^a-z]{2,}")
 
 
 @dataclass(frozen=True)
@@ -34,15 +37,19 @@ class Found:
 
 def fold(text: str) -> tuple[str, frozenset[int]]:
     """The folded text and the positions in it where a separator was removed."""
-    decomposed = unicodedata.normalize("NFKD", text).casefold()
-    chars: list[str] = []
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    if not folded.isascii():
+        folded = "".join(char for char in folded if not unicodedata.combining(char))
+    pieces: list[str] = []
     cuts: set[int] = set()
-    for char in decomposed:
-        if char in _SEPARATORS or char.isspace():
-            cuts.add(len(chars))
-        elif not unicodedata.combining(char):
-            chars.append(char)
-    return "".join(chars), frozenset(cuts)
+    at = size = 0
+    for separator in _SEPARATOR_RUN.finditer(folded):
+        pieces.append(folded[at:separator.start()])
+        size += separator.start() - at
+        cuts.add(size)
+        at = separator.end()
+    pieces.append(folded[at:])
+    return "".join(pieces), frozenset(cuts)
 
 
 def fold_name(name: str) -> str:
@@ -64,25 +71,29 @@ class NameIndex:
     def find(self, text: str) -> list[Found]:
         """The names in the text that no longer name overlaps, longest first, then leftmost."""
         folded, cuts = fold(text)
-        size = len(folded)
-        candidates: list[Found] = []
-        for i, char in enumerate(folded):
-            if not "a" <= char <= "z":  # after folding, Latin letters are lower-case ASCII
-                for name, meaning in self._buckets.get(folded[i:i + _CHINESE_KEY], ()):
-                    if folded.startswith(name, i):
-                        candidates.append(Found(i, i + len(name), meaning))
-            elif i == 0 or i in cuts or not "a" <= folded[i - 1] <= "z":  # a Latin word starts
-                for name, meaning in self._buckets.get(folded[i:i + _LATIN_KEY], ()):
-                    end = i + len(name)
-                    if folded.startswith(name, i) and (
-                            end == size or end in cuts or not "a" <= folded[end] <= "z"):
-                        candidates.append(Found(i, end, meaning))
-        candidates.sort(key=lambda f: (f.start - f.end, f.start))
+        candidates: list[tuple[int, int, Meaning]] = []
+        # Chinese names lie anywhere within runs of non-letters (not across a separator).
+        for run in _NON_LETTER_RUN.finditer(folded):
+            edges = [run.start(), *sorted(c for c in cuts if run.start() < c < run.end()), run.end()]
+            for first, last in zip(edges, edges[1:]):
+                for i in range(first, last - 1):
+                    for name, meaning in self._buckets.get(folded[i:i + _CHINESE_KEY], ()):
+                        if i + len(name) <= last and folded.startswith(name, i):
+                            candidates.append((i, i + len(name), meaning))
+        # Latin names start and end where a word does (or a separator was removed).
+        starts, ends = set(cuts), set(cuts)
+        for word in _LETTER_RUN.finditer(folded):
+            starts.add(word.start())
+            ends.add(word.end())
+        for i in starts:
+            for name, meaning in self._buckets.get(folded[i:i + _LATIN_KEY], ()):
+                if i + len(name) in ends and folded.startswith(name, i):
+                    candidates.append((i, i + len(name), meaning))
+        candidates.sort(key=lambda c: (c[0] - c[1], c[0]))
         taken = bytearray(len(folded))
         chosen: list[Found] = []
-        for found in candidates:
-            if any(taken[found.start:found.end]):
-                continue
-            taken[found.start:found.end] = b"\1" * (found.end - found.start)
-            chosen.append(found)
+        for start, end, meaning in candidates:
+            if not any(taken[start:end]):
+                taken[start:end] = b"\1" * (end - start)
+                chosen.append(Found(start, end, meaning))
         return chosen

@@ -151,6 +151,7 @@ def test_a_pinyin_shared_by_units_is_ambiguous_until_the_district_settles_it(add
         ("Boxing gym near Wangjing", unit("110105026")),  # boxing is English, not 博兴
         ("Boxing Jiedao, Daxing", unit("110115013")),
         ("Wangjing2", unit("110105026")),
+        ("北京大 兴庄园小区", NOTHING),  # a Chinese name does not run across a space: not 大兴庄
     ],
 )
 def test_latin_names_hold_word_boundaries(address, expected):
