@@ -69,7 +69,7 @@ class NameIndex:
         self._buckets = {key: tuple(sorted(v, key=lambda e: -len(e[0]))) for key, v in buckets.items()}
 
     def find(self, text: str) -> list[Found]:
-        """The names in the text that no longer name overlaps, longest first, then leftmost."""
+        """The names in the text not overlapped by a longer one: longest first, then leftmost."""
         folded, cuts = fold(text)
         candidates: list[tuple[int, int, Meaning]] = []
         # Chinese names lie anywhere within runs of non-letters (not across a separator).
