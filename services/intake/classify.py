@@ -93,10 +93,8 @@ def decide(content: str, hint: str | None, prediction: Prediction | None, *, tax
         category = taxonomy.categorize(content, hint)
         return Classification(category, first_level_of(category), ClassifiedBy.KEYWORDS)
     hits = taxonomy.keyword_hits(f"{content} {hint or ''}")  # one pass over the keywords for all below
-    # Built without validation: the model's own labels and probabilities (this is intake's hot path).
     candidates = tuple(
-        ClassCandidate.model_construct(first_level=label, confidence=p,
-                                       category=category_within(label, content, hint, hits=hits))
+        ClassCandidate(first_level=label, confidence=p, category=category_within(label, content, hint, hits=hits))
         for label, p in prediction.candidates)
     ruled = taxonomy.best_keyword_match("", hits=hits)
     if ruled is not None and (first_level_of(ruled) not in model_classes

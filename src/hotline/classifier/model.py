@@ -87,10 +87,13 @@ class Model:
         if not texts:
             return []
         proba = self.probabilities([segment(t, self._max_chars) for t in texts])
+        # Sorted for the whole batch at once, and read back as Python floats once: per row, numpy
+        # calls cost more than the model itself.
+        orders = np.argsort(-proba, axis=1, kind="stable")[:, :top].tolist()
+        rows = proba.tolist()
         predictions = []
-        for row in proba:
-            order = np.argsort(-row, kind="stable")[:top]
-            candidates = [(self.classes[i], float(row[i])) for i in order]
+        for row, order in zip(rows, orders):
+            candidates = [(self.classes[i], row[i]) for i in order]
             predictions.append(Prediction(label=candidates[0][0], confidence=candidates[0][1], candidates=candidates))
         return predictions
 
