@@ -97,8 +97,9 @@ def decide(content: str, hint: str | None, prediction: Prediction | None, *, tax
         ClassCandidate(first_level=label, confidence=p, category=category_within(label, content, hint, hits=hits))
         for label, p in prediction.candidates)
     ruled = taxonomy.best_keyword_match("", hits=hits)
-    if ruled is not None and (first_level_of(ruled) not in model_classes
-                              or taxonomy.urgency(content, candidates[0].category).code == EMERGENCY):
+    if ruled is not None and ruled != candidates[0].category and (
+            first_level_of(ruled) not in model_classes
+            or taxonomy.urgency(content, candidates[0].category).code == EMERGENCY):
         return Classification(ruled, first_level_of(ruled), ClassifiedBy.KEYWORDS,
                               model_version=model_version, candidates=candidates)
     return Classification(candidates[0].category, prediction.label, ClassifiedBy.MODEL,
@@ -108,8 +109,8 @@ def decide(content: str, hint: str | None, prediction: Prediction | None, *, tax
 
 def classify_all(items: Sequence[tuple[str, str | None]], classifier: Classifier,
                  taxonomy: Taxonomy) -> list[Classification]:
-    """`decide` for each (content, hint), the model asked once for all that need it: a single
-    call costs about as much as a hundred together (docs/classifier.md)."""
+    """`decide` for each (content, hint), the model asked once for all that need it: a call for
+    one message costs about half of one for a hundred (docs/classifier.md)."""
     asked = [i for i, (content, hint) in enumerate(items) if asks_model(content, hint, taxonomy)]
     model = classifier.model
     predictions = dict(zip(asked, model.predict_many([model_text(*items[i]) for i in asked], TOP)))

@@ -91,8 +91,10 @@ def test_an_emergency_takes_the_keyword_category():
     # The model puts this gas leak under 环境保护; the urgency keywords make it an emergency.
     c = classify("楼道里有很浓的煤气味，怀疑燃气泄漏", said(("环境保护", 0.86), ("城乡建设", 0.03)))
     assert (c.category, c.classified_by) == ("gas", ClassifiedBy.KEYWORDS)
-    # An emergency the keywords name no category for keeps the model's.
+    # An emergency the keywords name no category for keeps the model's; one they agree on is the model's.
     assert classify("居民楼外墙坍塌，有人被困", said(("城乡建设", 0.38))).category == "construction"
+    agreed = classify("楼道燃气泄漏，味道很大", said(("城乡建设", 0.51)))
+    assert (agreed.category, agreed.classified_by, agreed.confidence) == ("gas", ClassifiedBy.MODEL, 0.51)
 
 
 @pytest.mark.parametrize(("confidence", "unsure"), [(0.2, True), (0.4999, True), (0.5, False), (0.97, False)])
