@@ -63,5 +63,7 @@ demo:
 ## bench: the end-to-end benchmark on the real local stack (the four services as processes, the raw
 ## Kafka limit, hop latencies, lifecycle tickets/s, rebuild, CPU and memory); writes bench/results/<date>.json.
 ## Options: make bench BENCH_ARGS="--tickets 1000 --seconds 20" (see bench/lifecycle_bench.py --help).
+## Then the category classifier's evaluation (about 1.5 minutes; bench/results/<date>-classify.json).
 bench: stack
 	$(VENV)/bin/python bench/lifecycle_bench.py $(BENCH_ARGS)
+	$(HOTLINE) eval classify

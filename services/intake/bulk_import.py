@@ -600,10 +600,8 @@ async def run_import(
     now: datetime | None = None,
 ) -> ImportSummary:
     """Import one CSV file: map, validate with intake's normalizer, publish the accepted rows."""
-    from hotline.gazetteer import beijing
-    from hotline.intake.domain import Rejection, normalize
+    from hotline.intake.domain import Rejection, parse_record
 
-    gazetteer = beijing()
     now = now or datetime.now(UTC)
     summary = ImportSummary(str(path), mapping.name, None if dry_run else topic, dry_run)
     # utf-8-sig reads plain UTF-8 too, and drops the byte-order mark spreadsheet exports often start with.
@@ -626,7 +624,9 @@ async def run_import(
         if isinstance(record, RowRejection):
             return None, record
         payload = json.dumps(record, ensure_ascii=False).encode("utf-8")
-        checked = normalize(payload, now=now, gazetteer=gazetteer)
+        # What intake refuses is the record's own fault only (parse_record): the category and place
+        # never refuse a record, so the classifier is not loaded for an import.
+        checked = parse_record(payload, now=now)
         if isinstance(checked, Rejection):
             return None, RowRejection(checked.field, checked.reason, _value_at(record, checked.field))
         return payload, None

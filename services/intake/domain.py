@@ -18,6 +18,7 @@ from hotline.contracts import (
     ticket_id_for,
 )
 from hotline.gazetteer import Gazetteer
+from hotline.intake.classify import Classification, Classifier, classify_all, needs_triage, shipped_classifier
 from hotline.taxonomy import Taxonomy, default_taxonomy
 
 
@@ -37,6 +38,8 @@ class IntakePolicy:
     max_record_bytes: int = 64 * 1024
     future_tolerance: timedelta = timedelta(minutes=10)
     repeat_window: timedelta = timedelta(days=30)
+    # The category classifier; None: the one shipped in the package (loaded on first use).
+    classifier: Classifier | None = None
 
 
 def normalize(
@@ -48,10 +51,8 @@ def normalize(
     taxonomy: Taxonomy | None = None,
 ) -> TicketReceived | Rejection:
     """Turn a raw record into a ticket, or say why not. Never raises."""
-    record = parse_record(payload, now=now, policy=policy)
-    if isinstance(record, Rejection):
-        return record
-    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy())
+    outcome = admit(payload, now=now, gazetteer=gazetteer, policy=policy, taxonomy=taxonomy)
+    return outcome if isinstance(outcome, Rejection) else outcome[0]
 
 
 def admit(
@@ -63,10 +64,30 @@ def admit(
     taxonomy: Taxonomy | None = None,
 ) -> tuple[TicketReceived, str] | Rejection:
     """`normalize`, with the record's fingerprint: tells an honest resend from a reused source id."""
-    record = parse_record(payload, now=now, policy=policy)
-    if isinstance(record, Rejection):
-        return record
-    return _ticket_from(record, gazetteer, taxonomy or default_taxonomy()), fingerprint(record)
+    return admit_all([payload], now=now, gazetteer=gazetteer, policy=policy, taxonomy=taxonomy)[0]
+
+
+def admit_all(
+    payloads: list[bytes],
+    *,
+    now: datetime,
+    gazetteer: Gazetteer,
+    policy: IntakePolicy = IntakePolicy(),
+    taxonomy: Taxonomy | None = None,
+) -> list[tuple[TicketReceived, str] | Rejection]:
+    """`admit` for each payload, in order; the classifier reads the batch's messages at once."""
+    taxonomy = taxonomy or default_taxonomy()
+    records = [parse_record(p, now=now, policy=policy) for p in payloads]
+    valid = [r for r in records if not isinstance(r, Rejection)]
+    classified = iter(classify_all([(r.content.strip(), r.category_hint) for r in valid],
+                                   policy.classifier or shipped_classifier(), taxonomy) if valid else [])
+    outcomes: list[tuple[TicketReceived, str] | Rejection] = []
+    for r in records:
+        if isinstance(r, Rejection):
+            outcomes.append(r)
+        else:
+            outcomes.append((_ticket_from(r, gazetteer, taxonomy, next(classified)), fingerprint(r)))
+    return outcomes
 
 
 def fingerprint(record: RawRecord) -> str:
@@ -106,12 +127,13 @@ def parse_record(payload: bytes, *, now: datetime, policy: IntakePolicy = Intake
     return record
 
 
-def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy) -> TicketReceived:
+def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy,
+                 classified: Classification) -> TicketReceived:
     # The community sharpens the place: "云景台小区" alone says nothing of the town.
     place = gazetteer.resolve(f"{record.address} {record.community or ''}", record.district)
     ticket_id = ticket_id_for(record.channel, record.source_id)
     content = record.content.strip()
-    category = taxonomy.categorize(content, record.category_hint)
+    category = classified.category
     urgency = taxonomy.urgency(content, category)
     return TicketReceived(
         event_id=deterministic_event_id("TicketReceived", ticket_id),
@@ -140,6 +162,12 @@ def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy) ->
         taxonomy_version=taxonomy.version,
         anonymous=record.anonymous,
         answered_directly=record.answered_directly,
+        first_level=classified.first_level,
+        classified_by=classified.classified_by,
+        confidence=classified.confidence,
+        model_version=classified.model_version,
+        candidates=list(classified.candidates),
+        needs_triage=needs_triage(classified, urgency=urgency.code, answered_directly=record.answered_directly),
     )
 
 

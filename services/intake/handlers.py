@@ -10,7 +10,7 @@ from hotline.intake.domain import (
     IntakePolicy,
     PriorTicket,
     Rejection,
-    admit,
+    admit_all,
     link_repeat,
     repeat_key,
     status_change,
@@ -38,8 +38,8 @@ def register(
         async with retry_later("intake batch"):
             now = datetime.now(UTC)
             tickets, prints, firsts, dead_letters = {}, {}, {}, []
-            for record in records:
-                outcome = admit(record.value or b"", now=now, gazetteer=gazetteer, policy=policy)
+            outcomes = admit_all([r.value or b"" for r in records], now=now, gazetteer=gazetteer, policy=policy)
+            for record, outcome in zip(records, outcomes):
                 if isinstance(outcome, Rejection):
                     log.warning("rejected raw record", extra={"reason": outcome.reason})
                     dead_letters.append(

@@ -1,5 +1,7 @@
 """Intake's settings."""
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field
 
 from hotline.runtime.settings import ServiceSettings
@@ -35,4 +37,15 @@ class IntakeSettings(ServiceSettings):
         default="hotline-local",
         validation_alias="INTAKE_REPEAT_SALT",
         description="Secret mixed into the hashed repeat keys; set it in production.",
+    )
+    classifier_model: Path | None = Field(
+        default=None, validation_alias=AliasChoices("INTAKE_CLASSIFIER_MODEL", "classifier_model"),
+        description="Category classifier artifact (`hotline model train --out`); the one shipped in "
+        "the package when unset. Loaded once at start; one that cannot be used stops intake there.",
+    )
+    classifier_min_confidence: float = Field(
+        default=0.5, ge=0, le=1,
+        validation_alias=AliasChoices("INTAKE_CLASSIFIER_MIN_CONFIDENCE", "classifier_min_confidence"),
+        description="Below this probability of its best class the classifier is unsure and the ticket "
+        "goes to the centre's triage desk (queue.triage); 0 never sends one there.",
     )

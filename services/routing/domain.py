@@ -63,7 +63,12 @@ def fallback_owner(district_code: str | None, gazetteer: Gazetteer) -> Assignee:
     if district is not None:
         return Assignee(unit_code=district.code, unit_name=f"{district.name}接诉即办指挥中心",
                         unit_kind=UnitKind.DISTRICT_FALLBACK.value)
-    return Assignee(unit_code=TRIAGE_QUEUE_CODE, unit_name="12345热线分拨", unit_kind="triage")
+    return TRIAGE_DESK
+
+
+TRIAGE_DESK = Assignee(unit_code=TRIAGE_QUEUE_CODE, unit_name="12345热线分拨", unit_kind="triage")
+# The rule id of a dispatch to the triage desk because intake's classifier was unsure.
+UNSURE_RULE = "triage-classifier-unsure"
 
 
 def _resolve(target: Target, street: Assignee | None, catalogue: Catalogue) -> Assignee | None:
@@ -88,9 +93,13 @@ def decide(
     """Apply the first catalogue rule that fits; fall back to the district, then to triage.
 
     `skip` holds units that returned the ticket: a rule led by one of them is passed over.
+    A ticket intake's classifier was unsure of goes to the triage desk first (`needs_triage`);
+    once the desk has handed it on, the catalogue decides on the classifier's best guess.
     """
     street = _street_town(ticket, gazetteer)
     district_code = ticket.location.district_code or (street.unit_code[:6] if street else None)
+    if ticket.needs_triage and TRIAGE_QUEUE_CODE not in skip:
+        return Dispatch(TRIAGE_DESK, (), district_code, DispatchReason.TRIAGE, UNSURE_RULE, catalogue.version)
     rule = catalogue.first_rule(
         category=ticket.category, district_code=district_code,
         unit_code=street.unit_code if street else None, content=ticket.content, skip=skip,
@@ -162,6 +171,9 @@ def dispatch_events(
             caller_phone_masked=mask_phone(phone),
             received_at=ticket.received_at,
             dispatched_at=dispatched_at,
+            first_level=ticket.first_level,
+            confidence=ticket.confidence,
+            candidates=ticket.candidates,
         )
         for a, role in roles
     ]
@@ -244,9 +256,12 @@ def handle_return(
         return state, [_refuse(command, "co_handler", "a co-handler cooperates and cannot return the ticket (首接负责)", at)]
     if command.unit_code != lead.unit_code:
         return state, [_refuse(command, "not_holder", "this unit does not hold the ticket", at)]
-    if at - state.dispatched_at > window:
+    # The triage desk hands a ticket on (its return names the unit): its job, at any time, and
+    # not a return that brings the ticket nearer escalation.
+    hand_off = lead.unit_code == TRIAGE_QUEUE_CODE
+    if not hand_off and at - state.dispatched_at > window:
         return state, [_refuse(command, "window_passed", f"returns are accepted within {window} of dispatch", at)]
-    returns = state.returns + 1
+    returns = state.returns + (0 if hand_off else 1)
     returned_by = state.returned_by | {command.unit_code}
     returned = TicketReturned(
         event_id=deterministic_event_id("TicketReturned", command.ticket_id, str(state.attempt)),

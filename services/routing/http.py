@@ -90,7 +90,10 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
             raise HTTPException(409, detail=[{"loc": ["header", "Idempotency-Key"], "msg": KEY_REUSED}])
         return type(command).model_validate(kept["command"])
 
-    def check_unit(field: str, code: str | None) -> None:
+    def check_unit(field: str, code: str | None, *, desk: bool = False) -> None:
+        # The centre's triage desk holds tickets too (`desk`): it hands them on with a return.
+        if desk and code == topics.TRIAGE_QUEUE_CODE:
+            return
         if code is not None and known_unit(code, gazetteer, catalogue) is None:
             raise _unknown(field, code)
 
@@ -106,10 +109,10 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
         ticket_id: str, body: ReturnRequest, caller: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> dict:
-        """Return a ticket within the return window (default 2 hours after dispatch). 404 when
-        routing holds no dispatch for the ticket; an `Idempotency-Key` used before for another
-        request: 409."""
-        check_unit("unit_code", body.unit_code)
+        """Return a ticket within the return window (default 2 hours after dispatch); the triage
+        desk (`triage`) hands a ticket on so at any time. 404 when routing holds no dispatch for
+        the ticket; an `Idempotency-Key` used before for another request: 409."""
+        check_unit("unit_code", body.unit_code, desk=True)
         acting_for_itself(caller, body.unit_code)
         check_unit("suggested_unit", body.suggested_unit)
         await on_the_ticket(ticket_id, body.unit_code)

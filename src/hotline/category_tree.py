@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import yaml
@@ -23,6 +23,12 @@ class FirstLevel:
     en: str
     default: str
     categories: dict[str, tuple[str, ...]]
+    also: tuple[str, ...] = ()  # categories of other classes this class's messages are often about
+
+    @cached_property
+    def reach(self) -> frozenset[str]:
+        """The categories a message of this class may get: its own and its `also`."""
+        return frozenset((*self.categories, *self.also))
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,11 @@ def build(spec: dict, taxonomy: Taxonomy, levels: set[tuple[str, str, str]]) -> 
             categories[code] = tuple(paths or ())
         if c["default"] not in categories:
             raise ValueError(f"tree: the default of {c['name']}, {c['default']!r}, is not one of its categories")
-        classes[c["name"]] = FirstLevel(c["name"], c["en"], c["default"], categories)
+        also = tuple(c.get("also") or ())
+        for code in also:
+            if code not in taxonomy.categories or code in categories:
+                raise ValueError(f"tree: {c['name']} also names {code!r}, which is not a category of another class")
+        classes[c["name"]] = FirstLevel(c["name"], c["en"], c["default"], categories, also)
     missing = set(taxonomy.categories) - set(first_level)
     if missing:
         raise ValueError(f"tree: categories under no class: {', '.join(sorted(missing))}")
@@ -83,15 +93,19 @@ def first_level_of(category_code: str) -> str:
     return default_tree().first_level[category_code]
 
 
-def category_within(first_level: str, text: str, hint: str | None = None) -> str:
+def category_within(first_level: str, text: str, hint: str | None = None, *,
+                    hits: dict[str, int] | None = None) -> str:
     """The category of a message the classifier put in `first_level`: the category its hint
-    names, if that one is under this class; else the best keyword match among the class's
-    categories; else the class's default. (A hint naming a category under another class is
-    left to the caller, which knows whether to trust the hint or the model.)"""
+    names, if that one is under this class (or its `also`); else the best keyword match among
+    the class's categories and its `also`; else the class's default. (A hint naming a category
+    under another class is left to the caller, which knows whether to trust the hint or the model.)
+    `hits`: the `Taxonomy.keyword_hits` of f"{text} {hint}", to place one message in several classes
+    with one pass over the keywords."""
     cls = default_tree().classes[first_level]
     taxonomy = default_taxonomy()
+    within = cls.reach
     named = taxonomy.category_for_hint(hint)
-    if named in cls.categories:
+    if named in within:
         return named
-    best = taxonomy.best_keyword_match(f"{text} {hint or ''}", cls.categories)
+    best = taxonomy.best_keyword_match(f"{text} {hint or ''}", within, hits)
     return best or cls.default

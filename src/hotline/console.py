@@ -168,6 +168,9 @@ def row_cells(assignment: QueueAssignment, now: datetime) -> list[Text]:
                          style="bold red" if is_overdue(on_site, now) else "")
     office = offices.get(assignment.office, assignment.office) if assignment.office else "—"
     category = categories.get(assignment.category, assignment.category) if assignment.category else "—"
+    if assignment.unit_code == topics.TRIAGE_QUEUE_CODE and assignment.candidates:
+        # What the triage desk sorts by: the classifier's best classes (the category is a guess).
+        category += " ? " + " / ".join(f"{c.first_level} {c.confidence:.2f}" for c in assignment.candidates)
     urgency = assignment.urgency or "—"
     return [
         Text(ticket),

@@ -108,18 +108,31 @@ class Taxonomy:
             return named
         return self.best_keyword_match(f"{content} {hint or ''}") or "other"
 
-    def best_keyword_match(self, text: str, codes: Collection[str] | None = None) -> str | None:
+    def best_keyword_match(self, text: str, codes: Collection[str] | None = None,
+                           hits: dict[str, int] | None = None) -> str | None:
         """The category (among `codes`, default all) with the most keyword hits in the text, ties
-        going to the one listed first; None when no keyword of theirs occurs."""
-        lowered = text.lower()
+        going to the one listed first; None when no keyword of theirs occurs. `hits` are the
+        text's `keyword_hits`, when the caller has them already."""
+        if hits is None:
+            hits = self.keyword_hits(text, codes)
         best, best_score = None, 0
+        for code, score in hits.items():  # in the taxonomy's order
+            if (codes is None or code in codes) and score > best_score:
+                best, best_score = code, score
+        return best
+
+    def keyword_hits(self, text: str, codes: Collection[str] | None = None) -> dict[str, int]:
+        """Each category (among `codes`, default all) whose keywords occur in the text, with how
+        many do, in the taxonomy's order: one pass serves several `best_keyword_match` calls."""
+        lowered = text.lower()
+        found = {}
         for category in self.categories.values():
             if codes is not None and category.code not in codes:
                 continue
             score = _hits(text, lowered, category.keywords)
-            if score > best_score:
-                best, best_score = category.code, score
-        return best
+            if score:
+                found[category.code] = score
+        return found
 
     def request_type(self, content: str, given: RequestType | None = None) -> RequestType:
         """The request type the record gives, else the first whose keyword appears."""

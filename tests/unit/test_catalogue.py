@@ -19,7 +19,7 @@ CASES = yaml.safe_load((Path(__file__).parents[1] / "data" / "dispatch_cases.yam
 def ticket_for(case: dict, n: int) -> TicketReceived:
     record = {"channel": "phone", "source_id": f"cat-{n}", "received_at": "2026-11-20T09:00:00+08:00",
               "caller": {"phone": "13800000000"},
-              **{k: case[k] for k in ("content", "address", "district", "community") if k in case}}
+              **{k: case[k] for k in ("content", "address", "district", "community", "category_hint") if k in case}}
     ticket = normalize(json.dumps(record, ensure_ascii=False).encode(),
                        now=datetime(2026, 11, 26, tzinfo=UTC), gazetteer=beijing())
     assert isinstance(ticket, TicketReceived), ticket

@@ -89,3 +89,45 @@ def test_a_broken_tree_is_refused_with_the_reason(change, message):
     change(broken)
     with pytest.raises(ValueError, match=message):
         category_tree.build(broken, default_taxonomy(), category_tree.government_levels())
+
+
+def test_also_lets_a_class_reach_the_categories_its_messages_are_also_about():
+    # The classifier puts most pothole messages in 交通运输 (as the labelled data does): still roads.
+    assert category_within("交通运输", "路面坑洼严重") == "roads_traffic"
+    assert category_within("城乡建设", "公交车班次太少") == "public_transport"
+    assert category_within("商贸旅游", "物业不作为，电梯坏了") == "property_management"
+    assert category_within("交通运输", "没有任何关键词的一句话") == "public_transport"  # the default is its own
+
+
+def test_also_lists_what_the_labelled_data_files_under_the_class():
+    """A category of the seven classes is in another class's `also` when at least 30% of the
+    labelled messages whose best keyword match it is carry that class (the rule stated in
+    tree.yaml), and only then. (公共安全 and 其他 need none: their keywords overrule the model.)"""
+    from collections import Counter
+
+    from hotline.classifier import data
+
+    taxonomy, tree = default_taxonomy(), default_tree()
+    shipped = data.segmented_examples()
+    labels_of: dict[str, Counter] = {}
+    for text, label in zip(shipped.texts, shipped.labels):
+        best = taxonomy.best_keyword_match(text.replace(" ", ""))
+        if best is not None:
+            labels_of.setdefault(best, Counter())[label] += 1
+    expected = {name: set() for name in tree.classes}
+    for code, counts in labels_of.items():
+        if first_level_of(code) not in data.CLASSES:
+            continue
+        for label, n in counts.items():
+            if label != first_level_of(code) and n >= 0.3 * sum(counts.values()):
+                expected[label].add(code)
+    assert {name: set(cls.also) for name, cls in tree.classes.items()} == expected
+    assert expected["交通运输"] == {"roads_traffic"} and expected["城乡建设"] == {"public_transport"}
+
+
+@pytest.mark.parametrize("also", [["bogus"], ["construction"]])
+def test_also_names_categories_of_other_classes_only(also):
+    broken = copy.deepcopy(spec())
+    broken["classes"][0]["also"] = also  # 城乡建设, whose own category construction is
+    with pytest.raises(ValueError, match=f"城乡建设 also names '{also[0]}'"):
+        category_tree.build(broken, default_taxonomy(), category_tree.government_levels())

@@ -203,6 +203,10 @@ def test_eval_writes_its_results_as_json(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate, "raw_cv", lambda: toy)
     monkeypatch.setattr(evaluate, "raw_held_out", lambda: (toy, toy, 3))
     monkeypatch.setattr(evaluate, "training_run", lambda: {"seconds": 1.0, "features": 2, "version": "v"})
+    monkeypatch.setattr(evaluate, "calibration", lambda: {
+        "thresholds": {"0.5": {"to_triage": 0.02, "right_below": 0.45, "errors_caught": 0.16,
+                               "accuracy_of_the_rest": 0.94}},
+        "bands": [{"from": 0.0, "to": 0.5, "rows": 3, "right": 0.45}]})
     monkeypatch.setattr(evaluate.data, "raw_examples",
                         lambda: data.Examples(("小区停水",) * 60, ("城乡建设",) * 60, False))
     out = tmp_path / "results" / "classify.json"
@@ -215,3 +219,4 @@ def test_eval_writes_its_results_as_json(tmp_path, monkeypatch):
     assert results["aims"] == {"macro_f1": 0.90, "gate_macro_f1": 0.85, "p99_ms": 5.0}
     printed = console.export_text()
     assert "aim macro-F1 >= 0.9" in printed and "jieba+fastText 0.93" in printed and "p99" in printed
+    assert results["calibration"]["thresholds"]["0.5"]["to_triage"] == 0.02 and "errors caught" in printed

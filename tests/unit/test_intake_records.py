@@ -36,6 +36,7 @@ def check(ticket: TicketReceived, expect: dict) -> None:
         assert ticket.location.unit_code is None
     assert ticket.answered_directly is expect.get("answered_directly", False)
     assert ticket.anonymous is expect.get("anonymous", False)
+    assert ticket.needs_triage is expect.get("needs_triage", False)
     period = default_taxonomy().urgency_classes[expect["urgency"]].period
     assert ticket.report_back_due_at == ticket.received_at + period
 

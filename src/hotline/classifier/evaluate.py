@@ -22,7 +22,7 @@ from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from hotline.classifier import data, training
-from hotline.classifier.model import DEFAULT_PATH, load_model, vectorizer
+from hotline.classifier.model import DEFAULT_PATH, Model, load_model, vectorizer
 from hotline.classifier.text import segment
 
 SEED = 0
@@ -34,6 +34,9 @@ AIM_P99_MS = 5.0
 ANCHORS = {"tfidf_pos_svm_macro_f1": 0.90, "jieba_fasttext_macro_f1": 0.93}
 # Raw messages sharing this much of their word set (cosine) with a raw message are its copies.
 NEAR_COPY = 0.5
+# Minimum confidences whose effect `calibration` reports (intake's INTAKE_CLASSIFIER_MIN_CONFIDENCE).
+THRESHOLDS = (0.4, 0.5, 0.6, 0.7)
+BANDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,42 @@ def keyword_baseline() -> Scores:
     raw = data.raw_examples()
     predicted = [first_level_of(taxonomy.categorize(t)) for t in raw.texts]
     return score("raw 872, keyword classifier (before)", list(raw.labels), predicted)
+
+
+def calibration(seed: int = SEED, k: int = FOLDS) -> dict:
+    """Out-of-fold confidences of the recipe on the segmented messages, each fold's model trained
+    (temperature scaling included) as `train` does: how often a prediction of each confidence is
+    right, and what each minimum confidence would send to intake's triage desk."""
+    shipped = data.segmented_examples()
+    texts, labels = list(shipped.texts), list(shipped.labels)
+    confidence, right = np.zeros(len(texts)), np.zeros(len(texts), dtype=bool)
+    for train_idx, test_idx in training.folds(texts, labels, k, seed):
+        model = Model(training.train(seed, examples=training.Corpus(
+            [texts[i] for i in train_idx], [labels[i] for i in train_idx])))
+        proba = model.probabilities([texts[i] for i in test_idx])
+        confidence[test_idx] = proba.max(axis=1)
+        right[test_idx] = [model.classes[j] == labels[i] for i, j in zip(test_idx, proba.argmax(axis=1))]
+    bands = []
+    for low, high in zip(BANDS, BANDS[1:]):
+        inside = (confidence >= low) & ((confidence < high) if high < 1 else (confidence <= high))
+        bands.append({"from": low, "to": high, "rows": int(inside.sum()),
+                      "right": float(right[inside].mean()) if inside.any() else None})
+    thresholds = {}
+    for t in THRESHOLDS:
+        below = confidence < t
+        thresholds[str(t)] = {
+            "to_triage": float(below.mean()),
+            "right_below": float(right[below].mean()) if below.any() else None,
+            "errors_caught": float((below & ~right).sum() / max(1, (~right).sum())),
+            "accuracy_of_the_rest": float(right[~below].mean()) if (~below).any() else None,
+        }
+    quantiles = (0.1, 0.25, 0.5)
+    return {
+        "rows": len(texts), "accuracy": float(right.mean()),
+        "right_confidence_quantiles": dict(zip(map(str, quantiles), np.quantile(confidence[right], quantiles).tolist())),
+        "wrong_confidence_quantiles": dict(zip(map(str, quantiles), np.quantile(confidence[~right], quantiles).tolist())),
+        "bands": bands, "thresholds": thresholds,
+    }
 
 
 def latency(path: Path | None = None, warmup: int = 50, max_chars: int | None = None) -> dict:
@@ -213,6 +252,18 @@ def _print(console: Console, results: dict, rows: list[Scores]) -> None:
                   f"{whole['p50_ms']:.2f} ms, p99 {whole['p99_ms']:.2f} ms, max {whole['max_ms']:.2f} ms")
     console.print(f"model {model['version']}: {model['bytes']:,} bytes, {model['features']:,} features; "
                   f"training {results['training']['seconds']:.1f} s")
+    cal = results["calibration"]
+    table = Table(title=f"Confidence (segmented, {FOLDS}-fold CV): a minimum confidence and what falls below it")
+    for col in ("minimum", "to triage", "right below it", "errors caught", "accuracy of the rest"):
+        table.add_column(col, justify="right")
+    for t, v in cal["thresholds"].items():
+        table.add_row(t, f"{v['to_triage']:.3f}", "-" if v["right_below"] is None else f"{v['right_below']:.3f}",
+                      f"{v['errors_caught']:.3f}",
+                      "-" if v["accuracy_of_the_rest"] is None else f"{v['accuracy_of_the_rest']:.3f}")
+    console.print(table)
+    console.print("  right, by confidence: " + ", ".join(
+        f"{b['from']:.1f}-{b['to']:.1f} {'-' if b['right'] is None else format(b['right'], '.2f')} ({b['rows']})"
+        for b in cal["bands"]))
     if "variants" in results:
         table = Table(title=f"Variants tried (segmented, {FOLDS}-fold CV, same folds)")
         for col in ("variant", "accuracy", "macro-F1", "seconds"):
@@ -246,6 +297,7 @@ def run(out: Path | None, with_variants: bool = False, console: Console | None =
         "raw_held_out": {**held_out.as_json(), "segmented_rows_excluded": excluded, "near_copy_cosine": NEAR_COPY},
         "raw_held_out_cut_whole": held_out_whole.as_json(),
         "keyword_baseline_raw": before.as_json(),
+        "calibration": calibration(),
         "latency": latency(),
         "latency_cut_whole": latency(max_chars=10**9),
     }

@@ -76,12 +76,26 @@ class Model:
 
     def predict(self, text: str, top: int = 3) -> Prediction:
         """The class of a citizen's message as written (raw text, any length)."""
+        return self.predict_many([text], top)[0]
+
+    def predict_many(self, texts: list[str], top: int = 3) -> list[Prediction]:
+        """`predict` for several messages at once, the same answers: one TF-IDF transform and one
+        product for all, since each call to them costs about half a millisecond whatever its size
+        (intake classifies a whole Kafka batch so)."""
         if top < 1:
             raise ValueError("top must be at least 1")
-        proba = self.probabilities([segment(text, self._max_chars)])[0]
-        order = np.argsort(-proba, kind="stable")[:top]
-        candidates = [(self.classes[i], float(proba[i])) for i in order]
-        return Prediction(label=candidates[0][0], confidence=candidates[0][1], candidates=candidates)
+        if not texts:
+            return []
+        proba = self.probabilities([segment(t, self._max_chars) for t in texts])
+        # Sorted for the whole batch at once, and read back as Python floats once: per row, numpy
+        # calls cost more than the model itself.
+        orders = np.argsort(-proba, axis=1, kind="stable")[:, :top].tolist()
+        rows = proba.tolist()
+        predictions = []
+        for row, order in zip(rows, orders):
+            candidates = [(self.classes[i], row[i]) for i in order]
+            predictions.append(Prediction(label=candidates[0][0], confidence=candidates[0][1], candidates=candidates))
+        return predictions
 
 
 def vectorizer(**kwargs) -> TfidfVectorizer:

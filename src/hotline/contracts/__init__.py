@@ -35,6 +35,8 @@ from hotline.contracts.raw import (
 )
 from hotline.contracts.tickets import (
     Assignee,
+    ClassCandidate,
+    ClassifiedBy,
     Location,
     QueueAssignment,
     TicketDispatched,
@@ -59,6 +61,8 @@ __all__ = [
     "BusinessTimeTick",
     "CallbackResult",
     "Caller",
+    "ClassCandidate",
+    "ClassifiedBy",
     "Channel",
     "CollectedBy",
     "ContactKind",

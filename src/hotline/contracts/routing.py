@@ -56,7 +56,7 @@ class TicketReturned(Event):
     reason_code: ReturnReason = Field(description="Why.")
     suggested_unit: str | None = Field(default=None, description="Suggested owner.")
     note: str = Field(default="", description="The unit's explanation.")
-    returns: int = Field(description="How many times this ticket has been returned so far.")
+    returns: int = Field(description="Returns so far that count toward escalation (a triage desk's hand-off does not).")
 
 
 class TicketEscalated(Event):

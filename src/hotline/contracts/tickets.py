@@ -1,5 +1,8 @@
 """Ticket events: received by intake, dispatched by routing, assignments on unit queues."""
 
+from enum import StrEnum
+from typing import ClassVar
+
 from pydantic import Field
 
 from hotline.contracts.common import AwareDatetime, Contract, Event
@@ -20,8 +23,30 @@ class Location(Contract):
     )
 
 
+class ClassifiedBy(StrEnum):
+    """What decided a ticket's category."""
+
+    HINT = "hint"  # a category_hint that names a category
+    MODEL = "model"  # the trained classifier's first-level class, then keywords within it
+    KEYWORDS = "keywords"  # the keyword rules: a category outside the classifier's classes, or text it cannot read
+
+
+class ClassCandidate(Contract):
+    """One of the classifier's best first-level classes for a ticket."""
+
+    first_level: str = Field(description="A first-level class (城乡建设, 教育文体, ...).")
+    confidence: float = Field(ge=0, le=1, description="The classifier's probability for it.")
+    category: str = Field(description="The category the ticket gets if it is of this class.")
+
+
 class TicketReceived(Event):
-    """Intake turned a raw record into a ticket (topic `tickets.received`)."""
+    """Intake turned a raw record into a ticket (topic `tickets.received`).
+
+    Version 2 adds how the category was decided (`first_level` to `needs_triage`); a version-1
+    record reads with their defaults."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = Field(default=2, description="Version of this event's schema (1 or 2).")
 
     channel: Channel = Field(description="Channel the request arrived on.")
     source_id: str = Field(description="Id in the source channel.")
@@ -51,6 +76,23 @@ class TicketReceived(Event):
     )
     repeat_count: int = Field(
         default=0, ge=0, description="How many earlier tickets within the repeat window."
+    )
+    first_level: str | None = Field(
+        default=None, description="The category's first-level class (category tree; v2)."
+    )
+    classified_by: ClassifiedBy | None = Field(
+        default=None, description="What decided the category: hint, model or keywords (v2)."
+    )
+    confidence: float | None = Field(
+        default=None, ge=0, le=1,
+        description="The classifier's probability for `first_level` when the model decided it (v2).",
+    )
+    model_version: str | None = Field(default=None, description="Classifier asked, if any (v2).")
+    candidates: list[ClassCandidate] = Field(
+        default_factory=list, description="The classifier's best classes, best first (v2)."
+    )
+    needs_triage: bool = Field(
+        default=False, description="The classifier is unsure: the centre's triage desk sorts it (v2)."
     )
 
 
@@ -97,7 +139,13 @@ class TicketDispatched(Event):
 
 
 class QueueAssignment(Event):
-    """A copy of an assignment on the unit's own queue topic `queue.<unit_code>`."""
+    """A copy of an assignment on the unit's own queue topic `queue.<unit_code>`.
+
+    Version 2 adds the ticket's first-level class and the classifier's candidates, which the
+    triage desk sorts a ticket by; a version-1 record reads with their defaults."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = Field(default=2, description="Version of this event's schema (1 or 2).")
 
     unit_code: str = Field(description="The unit whose queue this is.")
     role: str = Field(default="lead", description="lead, co_handler or summoned.")
@@ -118,3 +166,10 @@ class QueueAssignment(Event):
     caller_phone_masked: str | None = Field(default=None, description="Masked phone for display.")
     received_at: AwareDatetime = Field(description="When the hotline received it.")
     dispatched_at: AwareDatetime = Field(description="When it was dispatched.")
+    first_level: str | None = Field(default=None, description="The category's first-level class (v2).")
+    confidence: float | None = Field(
+        default=None, ge=0, le=1, description="The classifier's probability for it, if the model decided (v2)."
+    )
+    candidates: list[ClassCandidate] = Field(
+        default_factory=list, description="The classifier's best classes, best first (v2)."
+    )
