@@ -22,9 +22,9 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
-from hotline.followup.deadlines import Clock, ClockKind, Mark, MarkKind
+from hotline.deadline_clocks import Clock, ClockKind, Mark, MarkKind
 from hotline.followup.domain import FollowupTicket, TicketState
-from hotline.followup.policy import DeadlinePolicy
+from hotline.deadline_policy import DeadlinePolicy
 
 
 def live_clocks(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: BusinessCalendar) -> list[Clock]:

@@ -21,7 +21,7 @@ from hotline.followup.handlers import (
     register_received,
     register_summons,
 )
-from hotline.followup.policy import default_policy
+from hotline.deadline_policy import default_policy
 from hotline.followup.observe import FollowupGauges
 from hotline.followup.scheduler import DeadlineScheduler, TimerBuckets
 from hotline.followup.settings import FollowupSettings

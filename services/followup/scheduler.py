@@ -37,9 +37,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from hotline.business_calendar import BusinessCalendar
 from hotline.contracts import DeadlineMarked
 from hotline.followup.clocks import live_clocks, mark_messages
-from hotline.followup.deadlines import Clock, Mark, live_marks
+from hotline.deadline_clocks import Clock, Mark, live_marks
 from hotline.followup.domain import FollowupTicket
-from hotline.followup.policy import DeadlinePolicy
+from hotline.deadline_policy import DeadlinePolicy
 from hotline.followup.store import FollowupStore
 from hotline.runtime import telemetry
 from hotline.runtime.kafka import Publisher

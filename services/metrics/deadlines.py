@@ -2,14 +2,14 @@
 
 The response deadline is followup's (data/policies/deadlines.yaml, `clocks.response`), so a
 contact is "in time" for metrics exactly when it stops followup's clock before its breach.
-Metrics reads that policy through followup's loader instead of restating it; the events do not
-carry the deadline yet (see the README's Metrics section).
+Metrics reads the same shared policy (`hotline.deadline_policy`) instead of restating it; the
+events do not carry the deadline yet (see the README's Metrics section).
 """
 
 from datetime import datetime
 
-from hotline.followup.deadlines import ClockKind
-from hotline.followup.policy import default_policy
+from hotline.deadline_clocks import ClockKind
+from hotline.deadline_policy import default_policy
 
 
 def response_due(dispatched_at: datetime, urgency: str | None) -> datetime:

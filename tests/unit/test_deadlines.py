@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hotline.followup.deadlines import (
+from hotline.deadline_clocks import (
     Clock,
     ClockKind,
     EscalationPolicy,
@@ -18,7 +18,7 @@ from hotline.followup.deadlines import (
     met_in_time,
     stop,
 )
-from hotline.followup.policy import default_policy
+from hotline.deadline_policy import default_policy
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Beijing
 WARN = (0.5, 0.8)

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from hotline.business_calendar import default_calendar
 from hotline.contracts import DeadlineEscalated, DeadlineWarned, SupervisionNotice, topics
 from hotline.followup.clocks import live_clocks, mark_messages
-from hotline.followup.deadlines import ClockKind, live_marks
+from hotline.deadline_clocks import ClockKind, live_marks
 from hotline.followup.domain import Extension, FollowupTicket, TicketState
-from hotline.followup.policy import default_policy
+from hotline.deadline_policy import default_policy
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 POLICY, CALENDAR = default_policy(), default_calendar()

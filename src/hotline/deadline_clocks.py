@@ -1,4 +1,4 @@
-"""Followup's deadline arithmetic (pure): clocks, their warning, breach and escalation marks,
+"""Deadline arithmetic (pure, shared by followup and metrics): clocks, their warning, breach and escalation marks,
 extensions, and what is due at a moment of business time.
 
 A clock runs from `started_at` to `due_at`. Its marks are warnings at shares of that span (50%

@@ -1,4 +1,4 @@
-"""Followup's deadline policy, read from data/policies/deadlines.yaml, and the clocks it starts."""
+"""The deadline policy (shared by followup and metrics), read from data/policies/deadlines.yaml, and the clocks it starts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from hotline.business_calendar import BusinessCalendar, default_calendar
-from hotline.followup.deadlines import Clock, ClockKind, EscalationPolicy
+from hotline.deadline_clocks import Clock, ClockKind, EscalationPolicy
 
 
 class Duration(BaseModel):
