@@ -64,7 +64,7 @@ printf '%s\n' \
 
 # First start only: format with the admin SCRAM credential in the bootstrap
 # metadata. A formatted volume is left as it is (--ignore-formatted); to rotate
-# admin's password later use kafka-configs.sh, see README "Production".
+# admin's password later use kafka-configs.sh, see docs/production.md.
 "$KAFKA_HOME/bin/kafka-storage.sh" format \
     --cluster-id "$CLUSTER_ID" \
     --config "$SERVER_PROPS" \

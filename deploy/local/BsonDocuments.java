@@ -33,7 +33,7 @@ import java.util.stream.Stream;
  * each changed page whole, so every update re-serialized its document and its page neighbours:
  * measured in a `make bench` run, a quarter of the store's CPU was java.io.ObjectOutputStream.
  * BSON, the server's own wire codec, holds every value a client can store, and is cheaper to
- * write, to read back and to keep on disk (figures in the README, "The local stack").
+ * write, to read back and to keep on disk (figures in docs/operations.md, "The local stack").
  */
 public final class BsonDocuments {
 

@@ -11,8 +11,8 @@ LOGS="$LOCAL/logs"
 HOTLINE="$ROOT/.venv/bin/hotline"
 PYTHON="$ROOT/.venv/bin/python"
 SERVICES=(intake routing followup metrics)
-# With HOTLINE_SIMULATE=1 (what `make up` sets) the city simulator (`hotline simulate`, README
-# "Simulator") starts after the services, and its business-time ticks drive followup's deadlines.
+# With HOTLINE_SIMULATE=1 (what `make up` sets) the city simulator (`hotline simulate`, docs/
+# simulator.md) starts after the services, and its business-time ticks drive followup's deadlines.
 SIMULATE="${HOTLINE_SIMULATE:-0}"
 SIMULATE_ARGS="${HOTLINE_SIMULATE_ARGS:---scenario liangxiang}"
 

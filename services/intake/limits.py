@@ -12,7 +12,7 @@ bucket, and a bucket gives an exact `Retry-After` ((1 - tokens) / rate) and allo
 
 The buckets live in this process: with several intake replicas behind a load balancer each
 replica enforces the limit on its own (a client may get up to replicas x rate); a global limit
-belongs in the gateway in front of them (see README, Security).
+belongs in the gateway in front of them (see docs/security.md).
 """
 
 import json

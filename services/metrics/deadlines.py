@@ -3,7 +3,7 @@
 The response deadline is followup's (data/policies/deadlines.yaml, `clocks.response`), so a
 contact is "in time" for metrics exactly when it stops followup's clock before its breach.
 Metrics reads the same shared policy (`hotline.deadline_policy`) instead of restating it; the
-events do not carry the deadline yet (see the README's Metrics section).
+events do not carry the deadline yet (see docs/metrics.md).
 """
 
 from datetime import datetime

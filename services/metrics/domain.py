@@ -303,7 +303,7 @@ def partial_figures(
 
 
 def combine(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """A unit-month's figures from its parts' partial figures (see README)."""
+    """A unit-month's figures from its parts' partial figures (see docs/metrics.md)."""
     totals = dict.fromkeys(ADDITIVE, 0)
     delays: list[float] = []
     categories: dict[tuple[str, str], int] = {}
@@ -332,7 +332,7 @@ def combine(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def unit_month_figures(
     tickets: dict[str, dict[str, Any]], returned: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """A unit-month's figures from its held and returned tickets' summaries (see README)."""
+    """A unit-month's figures from its held and returned tickets' summaries (see docs/metrics.md)."""
     return combine([partial_figures(tickets, returned)])
 
 

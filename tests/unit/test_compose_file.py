@@ -12,7 +12,7 @@ On top of the checker: no secret is committed (every password is a required
 `${VAR:?}` reference, listed empty in .env.example), every mounted config file
 exists, the services scale (no fixed host port, no container name), the Kafka
 and MongoDB security setup is wired, and the Kafka init and start scripts do
-what the README's ACL table says (run against stub Kafka tools).
+what docs/production.md's ACL table says (run against stub Kafka tools).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
   panel and target on the provisioned data source, and every query parsed by
   Prometheus' own PromQL parser (deploy/prometheus/promql-check, a small Go
   program built here like deploy/compose-check) naming only metrics the
-  services export (README "Operations") or FastStream's.
+  services export (docs/operations.md) or FastStream's.
 """
 
 from __future__ import annotations

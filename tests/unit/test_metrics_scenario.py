@@ -179,7 +179,7 @@ def topic_of(event: Any) -> str:
     }[type(event).__name__]
 
 
-# The hand-computed March table (see README, Metrics).
+# The hand-computed March table (see docs/metrics.md).
 JINGSHAN_MARCH = {
     "dispatched": 5, "contacted": 3, "contacted_in_time": 2, "contacted_late": 1, "response_overdue": 1,
     "face_to_face": 1, "face_to_face_share": 0.2, "median_first_contact_minutes": 60.0,

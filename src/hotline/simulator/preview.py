@@ -1,6 +1,6 @@
 """What a plan should do to the rankings, computed from the plan alone (pure).
 
-The same definitions as the metrics service (README "Metrics"): a ticket counts in its holder's
+The same definitions as the metrics service (docs/metrics.md): a ticket counts in its holder's
 month of dispatch; response = first contacts in time / (in time + late + never contacted once the
 deadline passed); resolution and satisfaction from each ticket's latest callback; the score is
 the weighted mean (default 10 / 45 / 45, basically satisfied 0.8). Used to tune the scenario, by
