@@ -5,7 +5,7 @@ HOTLINE := $(VENV)/bin/hotline
 PYTEST := $(VENV)/bin/pytest
 PYTHON ?= python3
 
-.PHONY: up down test bench venv stack services status demo browser audit
+.PHONY: up down test bench soak venv stack services status demo browser audit
 
 ## up: install, start Kafka + the MongoDB-protocol server + the four services + the city simulator, print where to look
 up: stack
@@ -61,9 +61,16 @@ demo:
 	@$(HOTLINE) demo
 
 ## bench: the end-to-end benchmark on the real local stack (the four services as processes, the raw
-## Kafka limit, hop latencies, lifecycle tickets/s, rebuild, CPU and memory); writes bench/results/<date>.json.
+## Kafka limit, hop latencies, lifecycle tickets/s, rebuild, CPU and memory), on an empty store and again on
+## one holding five months of tickets (--history N); writes bench/results/<date>.json.
 ## Options: make bench BENCH_ARGS="--tickets 1000 --seconds 20" (see bench/lifecycle_bench.py --help).
 ## Then the category classifier's evaluation (about 1.5 minutes; bench/results/<date>-classify.json).
 bench: stack
 	$(VENV)/bin/python bench/lifecycle_bench.py $(BENCH_ARGS)
 	$(HOTLINE) eval classify
+
+## soak: `make up` (the simulator catching up), then the test suite and an offered load beside it for 30
+## minutes; peak memory, store file per ticket, lag peaks and drain times; fails when a process died, a lag
+## stayed or a record was lost. Writes bench/results/<date>-soak.json. Options: SOAK_ARGS="--seconds 600".
+soak: up browser
+	$(VENV)/bin/python bench/soak.py $(SOAK_ARGS)

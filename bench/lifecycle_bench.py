@@ -10,7 +10,10 @@ and store, against the raw-Kafka limit measured in the same run.
    every callback: tickets/s.
 4. Rebuild: the metrics projections recomputed from the run's metrics records and copies of them
    about other tickets (ten times the run by default), beside a raw read of the same records.
-5. A busy month: metrics' store alone, one contact at a time into a unit-month that already holds
+5. With history (`--history N`, on by default): the same offered load and saturation again on a
+   second run's store after the city simulator played N tickets over some months into it (the
+   store's growth and documents written per ticket are reported), beside the empty store's.
+6. A busy month: metrics' store alone, one contact at a time into a unit-month that already holds
    thousands of tickets (a Beijing street's month is 4,000-5,000): what each live update costs
    once a month is full, which the short runs above never reach.
 The bench plays the handling units and the callback centre: it answers each dispatch with a
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import typer
 from aiokafka import AIOKafkaConsumer
+from history import load_history, tickets_over
 from common import (
     RESULTS,
     CpuWindow,
@@ -70,8 +74,12 @@ from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.mongo import drop_database
 
 SERVICES = ("intake", "routing", "followup", "metrics")
-AIMS = {"lifecycle_tickets_per_s": 1_000, "raw_to_queue_p99_ms": 100, "ranking_freshness_p99_ms": 2_000,
-        "rebuild_events_per_s": 20_000, "service_peak_rss_mb": 150}
+# Issue #25's aims: a saturated lifecycle of 300 tickets/s, raw -> queue p99 of 100 ms on an empty
+# store and 500 ms on one holding five months, at most 8 documents written and 20 KB of store file
+# per ticket.
+AIMS = {"lifecycle_tickets_per_s": 300, "raw_to_queue_p99_ms": 100, "raw_to_queue_p99_ms_with_history": 500,
+        "ranking_freshness_p99_ms": 2_000, "rebuild_events_per_s": 20_000, "service_peak_rss_mb": 150,
+        "documents_written_per_ticket": 8, "store_kb_per_ticket": 20}
 # Wide enough for the table when the output is not a terminal (make, CI logs).
 console = Console(width=max(190, Console().width))
 
@@ -113,6 +121,8 @@ class Driver:
 
     def __init__(self, ns: Namespace, contact_delay_s: float, retry_s: float = 0.5) -> None:
         self.ns, self.contact_delay_s, self.retry_s = ns, contact_delay_s, retry_s
+        # A history's records came before the driver and are the simulator's to answer.
+        self.since_ms = now_ms()
         self.closed: dict[str, float] = {}  # ticket id -> epoch ms the bench saw TicketClosed
         self.refusals = 0
         self._producer = producer(ns.kafka)
@@ -158,6 +168,8 @@ class Driver:
                     await self._react(record)
 
     async def _react(self, record) -> None:
+        if record.timestamp < self.since_ms:
+            return
         event_type = dict(record.headers or ()).get("event_type", b"").decode()
         if event_type not in ("TicketDispatched", "ContactRecorded", "TicketResolved", "TicketClosed",
                               "FollowupCommandRefused"):
@@ -201,6 +213,8 @@ class RankingWatch:
         self._rankings = self._client[ns.settings.mongodb_database]["metrics_rankings"]
         self.history: dict[str, dict[str, list[tuple[int, float]]]] = {"dispatched": {}, "callbacks": {}}
         self.latest: dict[str, dict[str, int]] = {"dispatched": {}, "callbacks": {}}
+        # The month's counts before the run's own tickets (a history's): totals count from there.
+        self.baseline: dict[str, int] | None = None
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -225,11 +239,13 @@ class RankingWatch:
                         self.history[figure].setdefault(row["unit_code"], []).append((count, at))
 
     def total(self, figure: str) -> int:
-        return sum(self.latest[figure].values())
+        return sum(self.latest[figure].values()) - (self.baseline or {}).get(figure, 0)
 
     async def _run(self) -> None:
         while True:
             await self.poll()
+            if self.baseline is None:
+                self.baseline = {figure: sum(counts.values()) for figure, counts in self.latest.items()}
             await asyncio.sleep(self.interval_s)
 
     def count_at(self, figure: str, unit: str, at_ms: float) -> int:
@@ -373,16 +389,27 @@ WARM_UP_TICKETS = 1000
 
 
 async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: float, tickets: int,
-                           contact_delay_s: float, poll_s: float, timeout_s: float, profile: str | None) -> dict:
-    services = {}
+                           contact_delay_s: float, poll_s: float, timeout_s: float, profile: str | None,
+                           history: int = 0, history_months: int = 3) -> dict:
+    services, before = {}, {}
     try:
         for name in SERVICES:
             services[name] = start_service(name, ns.env(), logs / f"{name}.log")
         wait_healthy(list(services.values()))
+        if history:
+            loader = Driver(ns, contact_delay_s)
+            await loader.start()
+            try:
+                before["history"] = await load_history(ns, services, loader, tickets=history, months=history_months,
+                                                       timeout_s=max(timeout_s, 1800))
+            finally:
+                await loader.stop()
+            history_records = await records_written(ns)
         pids = {name: s.process.pid for name, s in services.items()}
         driver, watch = Driver(ns, contact_delay_s), RankingWatch(ns, poll_s)
         await driver.start()
         watch.start()
+        await wait_for(lambda: watch.baseline is not None, timeout_s, "the rankings' first read")
         own, shared = {**pids, "bench driver": os.getpid()}, stack_pids(ns.settings)
         try:
             # Warm-up: consumer groups join, first batches pay their set-up costs, and the store's
@@ -431,6 +458,8 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
                 burst["profile"] = {"service": profile, **_profile_summary(profiler, logs)}
             # Every ticket of the run (warm-up, offered load, burst) is closed: what it cost in records.
             written = await records_written(ns)
+            if history:
+                written = {t: n - history_records.get(t, 0) for t, n in written.items() if n > history_records.get(t, 0)}
             run_tickets = WARM_UP_TICKETS + offered + tickets
             burst["kafka_records"] = {"tickets": run_tickets, "by_topic": written,
                                       "per_ticket": sum(written.values()) / run_tickets}
@@ -440,7 +469,7 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
     finally:
         for service in services.values():
             service.stop()
-    return {"offered_load": load, "saturation": burst}
+    return {**before, "offered_load": load, "saturation": burst}
 
 
 def _profile(pid: int, logs: Path) -> subprocess.Popen:
@@ -564,7 +593,8 @@ async def busy_month_updates(ns: Namespace, sizes: tuple[int, ...] = (5_000, 20_
 
 
 async def run(limit_records: int, rate: float, seconds: float, tickets: int, contact_delay_s: float,
-              poll_s: float, timeout_s: float, profile: str | None, rebuild_copies: int) -> dict:
+              poll_s: float, timeout_s: float, profile: str | None, rebuild_copies: int,
+              history: int = 0, history_months: int = 3) -> dict:
     ns = Namespace.fresh("bench")
     logs = RESULTS.parents[1] / ".local" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
@@ -584,6 +614,11 @@ async def run(limit_records: int, rate: float, seconds: float, tickets: int, con
             results.update(await lifecycle_phases(
                 ns, logs, rate=rate, seconds=seconds, tickets=tickets, contact_delay_s=contact_delay_s,
                 poll_s=poll_s, timeout_s=timeout_s, profile=profile))
+        if history:
+            with console.status(f"with history: {history:,} tickets over {history_months} months, then the same load"):
+                results["with_history"] = await history_phases(
+                    logs, history=history, history_months=history_months, rate=rate, seconds=seconds,
+                    tickets=tickets, contact_delay_s=contact_delay_s, poll_s=poll_s, timeout_s=timeout_s)
         with console.status(f"rebuild from the run's metrics records and {rebuild_copies} copies of them"):
             results["rebuild"] = await rebuild_rates(ns, rebuild_copies)
         with console.status("a busy month: live updates into unit-months of 5,000 and 20,000 tickets"):
@@ -592,6 +627,59 @@ async def run(limit_records: int, rate: float, seconds: float, tickets: int, con
         await ns.clean_up()
     results["machine_after"] = machine()
     return results
+
+
+async def history_phases(logs: Path, *, history: int, history_months: int, **phases) -> dict:
+    """The offered load and the saturation on a second run whose store holds a history first."""
+    ns = Namespace.fresh("benchh")
+    try:
+        await ns.create()
+        return await lifecycle_phases(ns, logs, profile=None, history=history, history_months=history_months,
+                                      **phases)
+    finally:
+        await ns.clean_up()
+
+
+def history_table(results: dict) -> Table | None:
+    """The empty store's figures beside the same figures on a store holding a history."""
+    if not (other := results.get("with_history")):
+        return None
+    h = other["history"]
+    out = Table(title=f"Empty store beside one holding {h['tickets']:,} tickets ({h['months']} months of the "
+                      f"simulated city, loaded at {h['tickets_per_s']:,.0f} tickets/s)")
+    for column in ("measure", "empty store", "with history", "aim"):
+        out.add_column(column, justify="left" if column == "measure" else "right")
+    queue = "raw record -> unit queue (intake + routing)"
+
+    def p99(r: dict) -> str:
+        p = r["offered_load"]["hops_ms"][queue]
+        return f"{p['p50']:,.0f} / {p['p99']:,.0f}" if p["p50"] is not None else "no samples"
+
+    def written(r: dict, phase: str) -> str:
+        by_service = r[phase]["store_round_trips"]["documents_written_per_ticket_by_service"]
+        return f"{sum(by_service.values()):.1f}"
+
+    out.add_row(f"{queue} at {results['offered_load']['offered_tickets_per_s']:g}/s, ms p50 / p99",
+                p99(results), p99(other),
+                f"p99 ≤ {AIMS['raw_to_queue_p99_ms']} / {AIMS['raw_to_queue_p99_ms_with_history']}")
+    out.add_row("full lifecycle, saturated", f"{results['saturation']['tickets_per_s']:,.0f} tickets/s",
+                f"{other['saturation']['tickets_per_s']:,.0f} tickets/s", f"≥ {AIMS['lifecycle_tickets_per_s']}")
+    for phase, label in (("offered_load", "at the offered load"), ("saturation", "saturated")):
+        out.add_row(f"store documents written per ticket {label} (all services)", written(results, phase),
+                    written(other, phase), f"≤ {AIMS['documents_written_per_ticket']}")
+    out.add_row("store documents written per ticket while the history loaded", "",
+                f"{sum(h['documents_written_per_ticket_by_service'].values()):.1f}",
+                f"≤ {AIMS['documents_written_per_ticket']}")
+    out.add_row("store file growth per ticket while the history loaded", "",
+                f"{h['store']['file_growth_kb_per_ticket']:.1f} KB", f"≤ {AIMS['store_kb_per_ticket']} KB")
+    out.add_row("the documents' own BSON per ticket after the history", "", f"{h['store']['bson_kb_per_ticket']:.1f} KB")
+    store = "mongodb-protocol store"
+    for phase, label in (("offered_load", "at the offered load"), ("saturation", "saturated")):
+        a, b = results[phase]["processes"].get(store), other[phase]["processes"].get(store)
+        if a and b:
+            out.add_row(f"store {label}: CPU, peak RSS", f"{a['cpu_percent']:.0f}%, {a['peak_rss_mb']:.0f} MB",
+                        f"{b['cpu_percent']:.0f}%, {b['peak_rss_mb']:.0f} MB")
+    return out
 
 
 def ratios(results: dict) -> dict:
@@ -697,14 +785,20 @@ def main(
     poll_s: float = typer.Option(0.1, help="How often the rankings are read (freshness is accurate to it)."),
     timeout_s: float = typer.Option(420, help="Give up on a phase after this long."),
     profile: str | None = typer.Option(None, help="Sample this service with py-spy during the saturating run."),
+    history: int = typer.Option(-1, help="Tickets the simulator plays into a second run's store before the same "
+                                         "offered load and saturation run again on it (0: empty store only; "
+                                         "default: the simulated city's 240 a day over --history-months)."),
+    history_months: int = typer.Option(5, help="Months the history spans (ending now)."),
     rebuild_copies: int = typer.Option(9, help="Copies of the run's metrics records (about other tickets) "
                                                "that the rebuild reads besides the run's own."),
     baseline: Path | None = typer.Option(None, help="An earlier results file to show beside this run."),
     out: Path | None = typer.Option(None, help="Results file (default bench/results/<date>.json)."),
 ) -> None:
     """Run the end-to-end benchmark on the local stack, print the table, write the results."""
+    if history < 0:
+        history = round(tickets_over(history_months))
     results = asyncio.run(run(limit_records, rate, seconds, tickets, contact_delay_s, poll_s, timeout_s, profile,
-                              rebuild_copies))
+                              rebuild_copies, history, history_months))
     results["ratios"] = ratios(results)
     results["aims"] = AIMS
     before = json.loads(baseline.read_text()) if baseline else None
@@ -714,6 +808,8 @@ def main(
                              "rebuild": before.get("rebuild"), "limit": before.get("limit"),
                              "busy_month_update_ms": before.get("busy_month_update_ms")}
     console.print(table(results, before))
+    if (beside := history_table(results)) is not None:
+        console.print(beside)
     target = out or RESULTS / f"{datetime.now(UTC):%Y-%m-%d}.json"
     target.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     console.print(f"written {target}")
