@@ -16,7 +16,7 @@ from hotline.replay.mapping import REPLAY_DATA, load_replay_mapping
 from hotline.replay.runner import Barrier, run_replay
 from hotline.runtime.settings import ServiceSettings
 from tests.integration.conftest import client_for, four_services
-from tests.support import eventually, private_space
+from tests.support import WAIT_FACTOR, eventually, private_space
 
 # (mapping, history file, slice): small slices keep the test fast.
 CASES = {
@@ -47,7 +47,7 @@ def city_services(space: dict, city_file: Path):
 async def _settled(settings: ServiceSettings, quiet_s: float = 3) -> None:
     """Until followup's scheduler has fired every mark the last tick made due (no new followup
     event for `quiet_s`, a few scheduler passes) and metrics has taken everything."""
-    async with Barrier(settings, timeout_s=60) as barrier:
+    async with Barrier(settings, timeout_s=60 * WAIT_FACTOR) as barrier:
         followup = await barrier.partitions(settings.topic(topics.TICKETS_FOLLOWUP))
         ends = None
         while ends != (ends := await barrier.consumer.end_offsets(followup)):
@@ -69,7 +69,7 @@ async def test_replay_ranks_the_history_departments_and_is_idempotent(replay_spa
     file, window = CASES[name]
     settings = ServiceSettings(kafka_bootstrap_servers=replay_space["kafka"], topic_prefix=replay_space["prefix"])
     async with city_services(replay_space, mapping.city) as apps:
-        first = await run_replay(REPLAY_DATA / file, mapping, settings=settings, timeout_s=90, **window)
+        first = await run_replay(REPLAY_DATA / file, mapping, settings=settings, timeout_s=90 * WAIT_FACTOR, **window)
         records = first.plan.records
         assert records and not first.plan.unregistered
         assert first.published[topics.RAW] == len(records)
@@ -108,7 +108,7 @@ async def test_replay_ranks_the_history_departments_and_is_idempotent(replay_spa
             client = AsyncMongoClient(replay_space["mongodb_url"])
             try:
                 tickets_before = await client[replay_space["database"]]["intake_tickets"].count_documents({})
-                second = await run_replay(REPLAY_DATA / file, mapping, settings=settings, timeout_s=90, **window)
+                second = await run_replay(REPLAY_DATA / file, mapping, settings=settings, timeout_s=90 * WAIT_FACTOR, **window)
                 assert [r.ticket_id for r in second.plan.records] == [r.ticket_id for r in records]
                 await _settled(settings)
                 assert await client[replay_space["database"]]["intake_tickets"].count_documents({}) == tickets_before
