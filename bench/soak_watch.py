@@ -131,13 +131,13 @@ async def topic_records(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-async def losses(bootstrap: str) -> dict:
+async def losses(bootstrap: str, prefix: str = "") -> dict:
     """The live city's raw records that became neither a ticket nor a dead letter, and its
     tickets (not answered by the hotline itself) that were never dispatched."""
-    raw = await read_to_end(bootstrap, ["hotline.raw"])
-    received = await read_to_end(bootstrap, ["tickets.received"])
-    dispatched = await read_to_end(bootstrap, ["tickets.dispatched"])
-    letters = await read_to_end(bootstrap, ["hotline.dlq"])
+    raw = await read_to_end(bootstrap, [prefix + "hotline.raw"])
+    received = await read_to_end(bootstrap, [prefix + "tickets.received"])
+    dispatched = await read_to_end(bootstrap, [prefix + "tickets.dispatched"])
+    letters = await read_to_end(bootstrap, [prefix + "hotline.dlq"])
     sources = {}
     for record in received:
         ticket = json.loads(record.value)
@@ -145,7 +145,7 @@ async def losses(bootstrap: str) -> dict:
     refused = set()
     for record in letters:
         letter = json.loads(record.value)
-        if letter.get("source_topic") == "hotline.raw":
+        if letter.get("source_topic") == prefix + "hotline.raw":
             refused.add((letter["partition"], letter["offset"]))
     lost_raw = []
     for record in raw:
