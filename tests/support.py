@@ -181,11 +181,11 @@ async def private_space(stack: dict, prefix: str, database: str, specs: list) ->
     from aiokafka.admin import AIOKafkaAdminClient
     from pymongo import AsyncMongoClient
 
-    from hotline.contracts import topics
     from hotline.runtime.kafka import ensure_topics
     from hotline.runtime.mongo import drop_database
 
-    await ensure_topics(stack["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs])
+    # Each topic keeps its class (log or unit queue), so the space has production's retention.
+    await ensure_topics(stack["kafka"], [s.prefixed(prefix) for s in specs])
     try:
         yield {"prefix": prefix, "database": database, **stack}
     finally:

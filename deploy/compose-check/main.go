@@ -6,7 +6,10 @@
 //   - every service with a `build:` section points at a Dockerfile that exists
 //     (inline Dockerfiles and remote build contexts are accepted as-is);
 //   - every `depends_on` target names a service defined in the file
-//     (including services hidden behind a profile).
+//     (including services hidden behind a profile);
+//   - Hotline's Kafka keeps the log (kafka.go): three brokers, a controller
+//     quorum of three, replication factor 3, min.insync.replicas 2, acks=all,
+//     unclean leader election off, nothing deleted by the brokers' retention.
 //
 // Usage:
 //
@@ -123,6 +126,7 @@ func check(ctx context.Context, file, name string) (*types.Project, []error) {
 
 	errs = append(errs, checkDependsOn(project)...)
 	errs = append(errs, checkDockerfiles(project)...)
+	errs = append(errs, checkKafka(project)...)
 	return project, errs
 }
 

@@ -692,7 +692,8 @@ async def _start_producer(kafka: str | dict[str, Any]):
     from hotline.runtime.kafka import client_options
 
     options = client_options(kafka)
-    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True, linger_ms=5)
+    # `options` carries the settings' acks (always "all"); a bare address gets "all" too.
+    producer = AIOKafkaProducer(**{"acks": "all", **options}, enable_idempotence=True, linger_ms=5)
     try:
         await producer.start()
     except KafkaError as exc:
@@ -779,7 +780,7 @@ def main(
         settings = ServiceSettings()
         summary = asyncio.run(
             run_import(
-                file, spec, kafka=settings.kafka_client_options(),
+                file, spec, kafka=settings.kafka_producer_options(),
                 topic=settings.topic(topics.RAW), dry_run=dry_run, limit=limit, rejects=rejects,
                 console=err if err.is_terminal else None,
             )

@@ -55,20 +55,20 @@ def all_topic_specs(prefix: str = "") -> list[topics.TopicSpec]:
     specs = topics.core_topics() + topics.queue_topics(
         queue_codes(catalogue_at(ServiceSettings().catalogue_path), beijing())
     )
-    return [topics.TopicSpec(prefix + s.name, s.partitions) for s in specs]
+    return [s.prefixed(prefix) for s in specs]
 
 
 @topics_app.command("ensure")
 def topics_ensure(
     prefix: Annotated[str | None, typer.Option(help="Topic prefix (default: HOTLINE_TOPIC_PREFIX).")] = None,
 ) -> None:
-    """Create every topic the system uses, with its partition count; existing ones are kept."""
-    from hotline.runtime.kafka import ensure_topics
+    """Create every topic the system uses, with its partition count and replication factor, set each
+    class's retention on new and existing topics, and verify what the cluster holds (exit 1 if not)."""
+    from hotline import topic_report
 
     settings = ServiceSettings()
     specs = all_topic_specs(settings.topic_prefix if prefix is None else prefix)
-    created = asyncio.run(ensure_topics(settings.kafka_client_options(), specs))
-    typer.echo(f"topics: {len(specs)} in all, {len(created)} created")
+    raise typer.Exit(topic_report.ensure_and_report(settings, specs, typer.echo))
 
 
 @topics_app.command("list")
@@ -267,7 +267,7 @@ def publish(
     records = [line.strip() for line in lines if line.strip()]
 
     async def run() -> None:
-        producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all")
+        producer = AIOKafkaProducer(**settings.kafka_producer_options())
         await producer.start()
         try:
             for line in records:
@@ -399,7 +399,7 @@ def demo(
     }
 
     async def send() -> None:
-        producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all")
+        producer = AIOKafkaProducer(**settings.kafka_producer_options())
         await producer.start()
         try:
             await producer.send_and_wait(settings.topic(topics.RAW), json.dumps(record).encode())

@@ -42,7 +42,9 @@ APP_SERVICES = {"intake": 8001, "routing": 8002, "followup": 8003, "metrics": 80
 MONGO_MEMBERS = {"mongo1", "mongo2", "mongo3"}
 ONE_SHOTS = {"kafka-init", "topics", "mongo-init"}
 OBSERVABILITY = {"jaeger", "prometheus", "grafana"}
-EXPECTED_SERVICES = {"kafka", "edge", "simulator"} | ONE_SHOTS | MONGO_MEMBERS | OBSERVABILITY | set(APP_SERVICES)
+KAFKA_NODES = {"kafka1", "kafka2", "kafka3"}
+KAFKA_BOOTSTRAP = "kafka1:9092,kafka2:9092,kafka3:9092"
+EXPECTED_SERVICES = KAFKA_NODES | {"edge", "simulator"} | ONE_SHOTS | MONGO_MEMBERS | OBSERVABILITY | set(APP_SERVICES)
 KAFKA_PRINCIPALS = {*APP_SERVICES, "simulator"}
 
 BUILD_TIMEOUT_S = 900  # a cold module cache downloads ~15 small modules
@@ -75,7 +77,7 @@ def _checker_is_fresh() -> bool:
     if not CHECKER_BIN.exists():
         return False
     built = CHECKER_BIN.stat().st_mtime
-    sources = [CHECKER_SRC / name for name in ("main.go", "go.mod", "go.sum")]
+    sources = [*CHECKER_SRC.glob("*.go"), CHECKER_SRC / "go.mod", CHECKER_SRC / "go.sum"]
     return all(src.stat().st_mtime < built for src in sources)
 
 
@@ -286,7 +288,8 @@ def test_app_services_scale_out_and_are_wired(resolved: dict) -> None:
         assert "container_name" not in svc and "ports" not in svc and "hostname" not in svc
         assert svc["expose"] == [str(port)]
         env = svc["environment"]
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == KAFKA_BOOTSTRAP
+        assert env["KAFKA_ACKS"] == "all"
         assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
         assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
         assert env["KAFKA_SASL_USERNAME"] == name
@@ -303,7 +306,7 @@ def test_app_services_scale_out_and_are_wired(resolved: dict) -> None:
         assert f"127.0.0.1:{port}/healthz" in " ".join(test)
         deps = {dep: cfg["condition"] for dep, cfg in svc["depends_on"].items()}
         assert deps == {
-            "kafka": "service_healthy",
+            **{node: "service_healthy" for node in KAFKA_NODES},
             "kafka-init": "service_completed_successfully",
             "topics": "service_completed_successfully",
             "mongo-init": "service_completed_successfully",
@@ -378,24 +381,30 @@ def test_observability_wiring(resolved: dict) -> None:
 def test_infrastructure_shape(resolved: dict) -> None:
     services = resolved["services"]
 
-    kafka = services["kafka"]
-    assert kafka["image"] == "apache/kafka:4.1.1"
-    env = kafka["environment"]
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_GROUP_COORDINATOR_APPEND_LINGER_MS"] == "0"
-    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
-    assert kafka["command"] == ["bash", "/opt/hotline/kafka/start.sh"]
-    assert "healthcheck" in kafka and "--command-config" in " ".join(kafka["healthcheck"]["test"])
+    for number, node in enumerate(sorted(KAFKA_NODES), start=1):
+        kafka = services[node]
+        assert kafka["image"] == "apache/kafka:4.1.1"
+        env = kafka["environment"]
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert env["KAFKA_NODE_ID"] == str(number)
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"BROKER://{node}:9092"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka1:9093,2@kafka2:9093,3@kafka3:9093"
+        assert env["KAFKA_GROUP_COORDINATOR_APPEND_LINGER_MS"] == "0"
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert kafka["command"] == ["bash", "/opt/hotline/kafka/start.sh"]
+        assert "healthcheck" in kafka and "--command-config" in " ".join(kafka["healthcheck"]["test"])
+        assert [v["source"] for v in kafka["volumes"] if v["type"] == "volume"] == [f"{node}-data"]
 
     topics_job = services["topics"]
     assert topics_job["command"] == ["topics", "ensure"]
-    assert topics_job["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert {topics_job["depends_on"][node]["condition"] for node in KAFKA_NODES} == {"service_healthy"}
     assert topics_job["build"] == services["intake"]["build"]
     assert topics_job["environment"]["KAFKA_SASL_USERNAME"] == "admin"
 
     init = services["kafka-init"]
     assert init["command"] == ["bash", "/opt/hotline/kafka/init.sh"]
-    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert {init["depends_on"][node]["condition"] for node in KAFKA_NODES} == {"service_healthy"}
+    assert init["environment"]["KAFKA_BOOTSTRAP"] == KAFKA_BOOTSTRAP
 
     for member in MONGO_MEMBERS:
         svc = services[member]
@@ -420,12 +429,16 @@ def test_infrastructure_shape(resolved: dict) -> None:
         m: "service_healthy" for m in MONGO_MEMBERS
     }
 
-    assert {"kafka-data", "mongo1-data", "mongo2-data", "mongo3-data", "prometheus-data",
+    assert {"kafka1-data", "kafka2-data", "kafka3-data", "mongo1-data", "mongo2-data", "mongo3-data", "prometheus-data",
             "grafana-data"} <= set(resolved["volumes"])
 
 
 def test_kafka_accepts_only_authenticated_clients(resolved: dict) -> None:
-    env = resolved["services"]["kafka"]["environment"]
+    for node in KAFKA_NODES:
+        _accepts_only_authenticated_clients(resolved["services"][node]["environment"])
+
+
+def _accepts_only_authenticated_clients(env: dict) -> None:
     protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     assert set(protocols.values()) == {"SASL_PLAINTEXT"}
     listeners = {item.split("://")[0] for item in env["KAFKA_LISTENERS"].split(",")}
@@ -598,7 +611,7 @@ def test_kafka_start_renders_a_sasl_broker(tmp_path: Path, resolved: dict) -> No
     for tool in ("kafka-storage.sh", "kafka-server-start.sh"):
         _stub_tool(home / "bin" / tool, log)
     conf = tmp_path / "conf"
-    broker_env = {k: v for k, v in resolved["services"]["kafka"]["environment"].items()}
+    broker_env = {k: v for k, v in resolved["services"]["kafka1"]["environment"].items()}
     admin, controller = "admin-secret-0123456789abcdef", "ctrl-secret-0123456789abcdef"
     broker_env.update(BROKER_ADMIN_PASSWORD=admin, BROKER_CONTROLLER_PASSWORD=controller)
     env = {"PATH": os.environ["PATH"], "KAFKA_HOME": str(home), "HOTLINE_KAFKA_CONF_DIR": str(conf), **broker_env}
@@ -697,3 +710,4 @@ def test_rejects_missing_dockerfile(checker: Path, tmp_project, tmp_path: Path) 
     proc = run_checker(checker, path)
     assert proc.returncode != 0
     assert "Dockerfile" in proc.stderr and "does not exist" in proc.stderr
+

@@ -1,6 +1,7 @@
 """Every Kafka topic the system uses, with its partition count, in one place."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 RAW = "hotline.raw"
 CALLBACKS = "hotline.callbacks"
@@ -22,12 +23,24 @@ TRIAGE_QUEUE_CODE = "triage"
 TICKET_PARTITIONS = 4
 
 
+class TopicClass(StrEnum):
+    """How long a topic keeps its records (`hotline topics ensure` sets it; docs/production.md)."""
+
+    LOG = "log"  # the source of truth: every projection and replay is rebuilt from it; kept for ever
+    QUEUE = "queue"  # a unit's copy of its assignments, derived from tickets.*; kept for a while
+
+
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic's name and partition count."""
+    """A topic's name, partition count and retention class (the log unless said otherwise)."""
 
     name: str
     partitions: int
+    kind: TopicClass = TopicClass.LOG
+
+    def prefixed(self, prefix: str) -> "TopicSpec":
+        """The same topic under a deployment's prefix."""
+        return replace(self, name=prefix + self.name)
 
 
 def event_type_of(headers) -> str | None:
@@ -61,4 +74,4 @@ def core_topics() -> list[TopicSpec]:
 
 def queue_topics(unit_codes: list[str]) -> list[TopicSpec]:
     """One single-partition queue per unit: a unit's assignments stay in dispatch order."""
-    return [TopicSpec(queue_topic(code), 1) for code in unit_codes]
+    return [TopicSpec(queue_topic(code), 1, TopicClass.QUEUE) for code in unit_codes]

@@ -223,16 +223,18 @@ async def publish_plan(plan: ReplayPlan, settings: ServiceSettings, summary: Rep
 
     from hotline.contracts.clock import BusinessTimeTick
     from hotline.runtime.kafka import ensure_topics
+    from hotline.runtime.topic_admin import TopicPolicy
 
     if not plan.steps:
         return
-    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all",
+    producer = AIOKafkaProducer(**settings.kafka_producer_options(),
                                 enable_idempotence=True)
     try:
         # The history's units, and triage: followup's supervision notices on tickets without a district.
         units = sorted({r.unit_code for r in plan.records} | {topics.TRIAGE_QUEUE_CODE})
         await ensure_topics(settings.kafka_client_options(),
-                            [topics.TopicSpec(settings.topic(s.name), s.partitions) for s in topics.queue_topics(units)])
+                            [s.prefixed(settings.topic_prefix) for s in topics.queue_topics(units)],
+                            policy=TopicPolicy.from_settings(settings))
         await producer.start()
     except (KafkaError, OSError) as exc:
         await producer.stop()

@@ -6,10 +6,10 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -21,6 +21,9 @@ from hotline.contracts.dlq import DeadLetter
 from hotline.runtime import poison, telemetry
 from hotline.runtime.records import Records, consumed_records
 from hotline.runtime.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from hotline.runtime.topic_admin import Ensured, TopicPolicy
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -49,7 +52,7 @@ def build_broker(settings: ServiceSettings, service: str, middlewares: Sequence 
         settings.kafka_bootstrap_servers,
         security=broker_security(settings),
         client_id=f"hotline-{service}",
-        acks="all",
+        acks=settings.kafka_acks,
         # Not idempotent: after a broker restart aiokafka's idempotent producer can answer every
         # send with OutOfOrderSequenceNumber until the process restarts (aio-libs/aiokafka#1017;
         # seen by the fault suite). A retried send may duplicate a record instead, which every
@@ -176,25 +179,35 @@ class Publisher:
 
 
 async def ensure_topics(
-    kafka: str | Mapping[str, Any], specs: list[topics.TopicSpec], *, timeout_s: float = 60
+    kafka: str | Mapping[str, Any], specs: list[topics.TopicSpec], *, timeout_s: float = 60,
+    policy: "TopicPolicy | None" = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet, with their partition counts; return those created."""
+    """Create the topics that do not exist yet, with their partition counts, and give every one
+    the policy's replication and retention (`runtime.topic_admin`); return those created."""
+    return (await ensure_topics_report(kafka, specs, timeout_s=timeout_s, policy=policy)).created
+
+
+async def ensure_topics_report(
+    kafka: str | Mapping[str, Any], specs: list[topics.TopicSpec], *, timeout_s: float = 60,
+    policy: "TopicPolicy | None" = None,
+) -> "Ensured":
+    """`ensure_topics`, returning what was created and altered and what still differs."""
+    from hotline.runtime import topic_admin
+
     admin = AIOKafkaAdminClient(**client_options(kafka), request_timeout_ms=30_000)
     await _start_with_retry(admin.start, timeout_s)
     try:
-        existing = set(await admin.list_topics())
-        missing = [s for s in specs if s.name not in existing]
-        for chunk_start in range(0, len(missing), 200):
-            chunk = missing[chunk_start : chunk_start + 200]
-            response = await admin.create_topics(
-                [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1) for s in chunk]
-            )
-            for name, code, *_ in response.topic_errors:
-                # 36 = TOPIC_ALREADY_EXISTS: another process created it first, which is fine.
-                if code not in (0, 36):
-                    raise RuntimeError(f"could not create topic {name}: error code {code}")
-        await _wait_until_led(admin, [s.name for s in missing], timeout_s)
-        return [s.name for s in missing]
+        policy = policy or topic_admin.TopicPolicy()
+        result = await topic_admin.ensure(admin, specs, policy)
+        await _wait_until_led(admin, result.created, timeout_s)
+        # New configurations reach every broker's metadata a moment later: look again before
+        # calling a topic wrong.
+        deadline = asyncio.get_running_loop().time() + (10 if result.created or result.altered else 0)
+        while (problems := await topic_admin.verify(admin, specs, policy)) and \
+                asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.5)
+        result.problems = problems
+        return result
     finally:
         await admin.close()
 

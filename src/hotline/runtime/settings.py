@@ -3,6 +3,7 @@
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,25 @@ class ServiceSettings(BaseSettings):
     )
     kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user.")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="Its password (from the environment).")
+    kafka_acks: Literal["all"] = Field(
+        default="all",
+        description="Acknowledgements every producer waits for: `all`, the in-sync replicas (at least "
+        "min.insync.replicas). Only `all` is accepted: with fewer, a broker's loss can lose a record "
+        "its producer was told is stored. Stated in docker-compose.yml so its check sees it.",
+    )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of each topic `hotline topics ensure` creates (3 in docker-compose.yml)."
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1,
+        description="min.insync.replicas `hotline topics ensure` sets on each topic: an acks=all write needs this "
+        "many replicas (2 in docker-compose.yml).",
+    )
+    kafka_queue_retention_days: float = Field(
+        default=60, ge=0,
+        description="How long unit queue topics (queue.*) keep a record; 0: for ever. The log topics "
+        "(hotline.*, tickets.*, commands) always keep every record.",
+    )
     mongodb_url: str = Field(
         default="mongodb://127.0.0.1:27017", description="MongoDB URL (real MongoDB in production)."
     )
@@ -102,6 +122,14 @@ class ServiceSettings(BaseSettings):
         return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     @model_validator(mode="after")
+    def _insync_within_replicas(self) -> "ServiceSettings":
+        # More in-sync replicas required than exist: every acks=all write would be refused.
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(f"kafka_min_insync_replicas ({self.kafka_min_insync_replicas}) exceeds "
+                             f"kafka_replication_factor ({self.kafka_replication_factor}): no write could succeed")
+        return self
+
+    @model_validator(mode="after")
     def _city_catalogue(self) -> "ServiceSettings":
         # A city's units reach every reader of the catalogue setting; an explicit one wins.
         if self.city_path is not None and self.catalogue_path is None:
@@ -125,6 +153,10 @@ class ServiceSettings(BaseSettings):
 
                 options["ssl_context"] = create_ssl_context()
         return options
+
+    def kafka_producer_options(self) -> dict:
+        """`kafka_client_options` plus the producer's acknowledgements (`kafka_acks`)."""
+        return self.kafka_client_options() | {"acks": self.kafka_acks}
 
     def topic(self, name: str) -> str:
         """The full name of a topic, with this deployment's prefix."""

@@ -137,10 +137,13 @@ def main(config: SimConfig, *, speed: float | None, until: datetime | None, foll
     async def run() -> Stats:
         from hotline.runtime.kafka import ensure_topics
 
+        from hotline.runtime.topic_admin import TopicPolicy
+
         await ensure_topics(settings.kafka_client_options(),
-                            [topics.TopicSpec(settings.topic(s.name), s.partitions) for s in topics.core_topics()])
+                            [s.prefixed(settings.topic_prefix) for s in topics.core_topics()],
+                            policy=TopicPolicy.from_settings(settings))
         resume_at = await last_tick(settings.kafka_client_options(), settings.topic(topics.CLOCK)) if resume else None
-        producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all",
+        producer = AIOKafkaProducer(**settings.kafka_producer_options(),
                                     enable_idempotence=True)
         await producer.start()
         token_for, close = credential_tokens(settings)
