@@ -24,7 +24,10 @@ import java.util.Set;
  * Starts mongo-java-server 1.47.0 on its H2 MVStore backend, for local development and tests.
  *
  * Usage: java -cp 'libs/mongo/*:build' MongoLauncher [--port 27017] [--host 127.0.0.1] [--file PATH]
+ *        [--cache-mb N] [--compact-every-ms 1000] [--compact-fill-rate 80] [--compact-write-mb 4]
+ *        [--retention-ms 10000] [--compact-log true|false]
  *
+ * --compact-every-ms 0 turns the launcher's own compaction off (StoreCompactor: why it is needed).
  * Exit codes: 2 = cannot start (port taken, store file unusable), 64 = bad arguments.
  */
 public final class MongoLauncher {
@@ -133,14 +136,27 @@ public final class MongoLauncher {
 
     /**
      * The store as H2Backend(String) opens it (MVStore.open), but with a page cache of a quarter
-     * of the heap (128 MB at stack.sh's -Xmx512m) instead of 16 MB: the dev store's working set
-     * is larger than 16 MB, and each cache miss re-reads a page and Java-deserializes every
-     * document on it. Measured on a copy of the dev store: about 30% less CPU per find_one.
+     * of the heap by default (--cache-mb; stack.sh passes MONGO_CACHE_MB) instead of 16 MB: the dev
+     * store's working set is larger than 16 MB, and each cache miss re-reads a page and
+     * deserializes every document on it. Measured on a copy of the dev store: about 30% less CPU
+     * per find_one.
+     *
+     * The retention time is how long a chunk stays on disk after its last live page moved away:
+     * MVStore's default, 45 s, keeps 45 s of every write in the file (at the bench's 25 MB/s of
+     * commits, over 1 GB). A process crash needs none of it (the last commit's chunks are live);
+     * it protects readers that walk an old version of a map page by page, and the longest scan
+     * here (a full collection scan) takes a few seconds, so 10 s is the default.
      */
-    static MVStore openStore(String file) {
-        long quarterHeapMb = Runtime.getRuntime().maxMemory() / 4 / (1024 * 1024);
-        int cacheMb = (int) Math.max(16, Math.min(512, quarterHeapMb));
-        return new MVStore.Builder().fileName(file).cacheSize(cacheMb).open();
+    static MVStore openStore(String file, int cacheMb, int retentionMs) {
+        if (cacheMb <= 0) {
+            long quarterHeapMb = Runtime.getRuntime().maxMemory() / 4 / (1024 * 1024);
+            cacheMb = (int) Math.max(16, Math.min(1024, quarterHeapMb));
+        }
+        MVStore store = new MVStore.Builder().fileName(file).cacheSize(cacheMb).open();
+        if (retentionMs >= 0) {
+            store.setRetentionTime(retentionMs);
+        }
+        return store;
     }
 
     public static void main(String[] args) {
@@ -153,6 +169,12 @@ public final class MongoLauncher {
         int port = 27017;
         String host = "127.0.0.1";
         String file = ".local/mongo/hotline.mv";
+        int cacheMb = 0;
+        int compactEveryMs = 1000;
+        int compactFillRate = 80;
+        int compactWriteMb = 4;
+        int retentionMs = 10_000;
+        boolean compactLog = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             if (i + 1 >= args.length) {
@@ -173,6 +195,24 @@ public final class MongoLauncher {
                 case "--file":
                     file = value;
                     break;
+                case "--cache-mb":
+                    cacheMb = number(arg, value, 0, 1 << 20);
+                    break;
+                case "--compact-every-ms":
+                    compactEveryMs = number(arg, value, 0, 3_600_000);
+                    break;
+                case "--compact-fill-rate":
+                    compactFillRate = number(arg, value, 1, 100);
+                    break;
+                case "--compact-write-mb":
+                    compactWriteMb = number(arg, value, 1, 1024);
+                    break;
+                case "--retention-ms":
+                    retentionMs = number(arg, value, 0, 3_600_000);
+                    break;
+                case "--compact-log":
+                    compactLog = Boolean.parseBoolean(value);
+                    break;
                 default:
                     usage("unknown argument " + arg);
             }
@@ -185,13 +225,16 @@ public final class MongoLauncher {
 
         DurableH2Backend backend;
         try {
-            MVStore store = openStore(file);
+            MVStore store = openStore(file, cacheMb, retentionMs);
             int converted = BsonDocuments.convertStoredDocuments(store);
             if (converted > 0) {
                 System.out.println("MongoLauncher: converted " + converted
                     + " collections from Java-serialized documents to BSON");
             }
             backend = new DurableH2Backend(store);
+            if (compactEveryMs > 0) {
+                new StoreCompactor(store, file, compactFillRate, compactWriteMb << 20, compactLog).start(compactEveryMs);
+            }
         } catch (RuntimeException e) {
             // Typically the file is locked by another running server.
             System.err.println("MongoLauncher: cannot open store file " + file + ": " + e.getMessage());
@@ -230,6 +273,19 @@ public final class MongoLauncher {
             + new File(file).getAbsolutePath());
     }
 
+    private static int number(String arg, String value, int min, int max) {
+        try {
+            int n = Integer.parseInt(value);
+            if (n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        usage(arg + " needs a number from " + min + " to " + max + ", got '" + value + "'");
+        return min;
+    }
+
     private static void defaultProperty(String key, String value) {
         if (System.getProperty(key) == null) {
             System.setProperty(key, value);
@@ -238,7 +294,9 @@ public final class MongoLauncher {
 
     private static void usage(String problem) {
         System.err.println("MongoLauncher: " + problem);
-        System.err.println("usage: MongoLauncher [--port N] [--host ADDR] [--file PATH]");
+        System.err.println("usage: MongoLauncher [--port N] [--host ADDR] [--file PATH] [--cache-mb N]"
+            + " [--compact-every-ms N] [--compact-fill-rate PERCENT] [--compact-write-mb N] [--retention-ms N]"
+            + " [--compact-log true|false]");
         System.exit(64);
     }
 }
