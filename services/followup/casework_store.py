@@ -1,8 +1,11 @@
 """Casework's store: its own collections, every read by `_id` (the local server scans otherwise).
 
-- `casework_facts`: per ticket, what the brief needs beyond followup's ticket: category, urgency,
-  repeats and the collected-demand link (from `tickets.received`), the first face-to-face visit
-  (from `tickets.followup`). Never the caller or the content.
+- Facts: per ticket, what the brief needs beyond followup's ticket: category, urgency, repeats and
+  the collected-demand link (from `tickets.received`), the first face-to-face visit. Never the
+  caller or the content. They live under `facts` on followup's own ticket document, written with
+  the received event's timeline entry and with the contact (`received_facts`): a collection of
+  their own was two more whole-document writes per ticket (issue #25). `casework_facts` holds
+  those written before, still read.
 - `casework_actions`: per ticket, signatures and progress notes (note texts live only here).
 - `casework_demands`: per new ticket, the demand collected on a visit (no caller data).
 - `casework_unit_days`: per unit and Asia/Shanghai day, the demands it recorded that day.
@@ -14,8 +17,19 @@
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline.contracts import ContactKind, ContactRecorded, ProgressNoted, TicketReceived, TicketSigned
+from hotline.contracts import ProgressNoted, TicketReceived, TicketSigned
 from hotline.followup.casework import visit_of_source
+
+
+def received_facts(t: TicketReceived) -> dict:
+    """The fields a received ticket sets under its followup ticket's `facts` (each field alone, so
+    a visit recorded before the received event arrived stays); a redelivery sets the same."""
+    visit = visit_of_source(t.source_id) if t.channel.value == "collected" else None
+    facts = {"category": t.category, "urgency": t.urgency, "channel": t.channel.value,
+             "received_at": t.received_at, "repeat_of": t.repeat_of, "repeat_count": t.repeat_count,
+             "collected_by": t.collected_by.unit_code if t.collected_by else None,
+             "visit_ticket_id": visit[0] if visit else None, "visit_contact_id": visit[1] if visit else None}
+    return {f"facts.{k}": v for k, v in facts.items()}
 
 
 class CaseworkStore:
@@ -23,6 +37,7 @@ class CaseworkStore:
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._facts = db["casework_facts"]
+        self._tickets = db["followup_tickets"]
         self._actions = db["casework_actions"]
         self._demands = db["casework_demands"]
         self._unit_days = db["casework_unit_days"]
@@ -31,32 +46,21 @@ class CaseworkStore:
 
     # --- facts fed by the topics -------------------------------------------------------------
 
-    async def apply_received(self, *, tickets: list[TicketReceived]) -> None:
-        """Note each ticket's category, urgency, repeats and origin; a redelivery sets the same."""
-        ops = []
-        for t in tickets:
-            visit = visit_of_source(t.source_id) if t.channel.value == "collected" else None
-            ops.append(UpdateOne({"_id": t.ticket_id}, {"$set": {
-                "category": t.category, "urgency": t.urgency, "channel": t.channel.value,
-                "received_at": t.received_at, "repeat_of": t.repeat_of, "repeat_count": t.repeat_count,
-                "collected_by": t.collected_by.unit_code if t.collected_by else None,
-                "visit_ticket_id": visit[0] if visit else None, "visit_contact_id": visit[1] if visit else None,
-            }}, upsert=True))
-        if ops:
-            await self._facts.bulk_write(ops, ordered=False)
-
-    async def apply_contacts(self, *, contacts: list[ContactRecorded]) -> None:
-        """Keep the earliest face-to-face visit of each ticket, in any order of arrival."""
-        ops = [UpdateOne({"_id": c.ticket_id}, {"$min": {"face_to_face_at": c.contacted_at}}, upsert=True)
-               for c in contacts if c.kind is ContactKind.FACE_TO_FACE]
-        if ops:
-            await self._facts.bulk_write(ops, ordered=False)
-
     async def facts_for(self, *, ticket_ids: list[str]) -> dict[str, dict]:
-        """The facts known of these tickets."""
+        """The facts known of these tickets: on followup's tickets, over those written before."""
         if not ticket_ids:
             return {}
-        return {doc["_id"]: doc async for doc in self._facts.find({"_id": {"$in": ticket_ids}})}
+        found = {doc["_id"]: doc async for doc in self._facts.find({"_id": {"$in": ticket_ids}})}
+        # Only `_id` in the filter: any other field makes the local server scan the collection.
+        async for doc in self._tickets.find({"_id": {"$in": ticket_ids}}, {"facts": 1}):
+            if "facts" not in doc:
+                continue
+            earlier = found.get(doc["_id"], {})
+            facts = {**earlier, **doc["facts"], "_id": doc["_id"]}
+            visits = [at for at in (earlier.get("face_to_face_at"), doc["facts"].get("face_to_face_at")) if at]
+            facts["face_to_face_at"] = min(visits, default=None)
+            found[doc["_id"]] = facts
+        return found
 
     # --- signatures and notes ----------------------------------------------------------------
 

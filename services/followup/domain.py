@@ -363,7 +363,7 @@ _TIMELINE_ORDER = {name: rank for rank, name in enumerate([
 def ticket_view(doc: dict) -> dict:
     """A ticket as its units and the centre read it: state, holder, deadlines, and the timeline
     in time order (the scheduler's bookkeeping left out)."""
-    view = {k: v for k, v in doc.items() if k not in {"fired", "timeline", "events", "callback_ids"}}
+    view = {k: v for k, v in doc.items() if k not in {"fired", "timeline", "events", "callback_ids", "facts"}}
     if "contacts" in view:  # the keys' request hashes are the store's bookkeeping too
         view["contacts"] = [{k: v for k, v in c.items() if k != "request_hash"} for c in view["contacts"]]
     view["timeline"] = sorted(doc.get("timeline", []),

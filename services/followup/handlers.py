@@ -42,7 +42,7 @@ from hotline.contracts.followup import (
 )
 from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
 from hotline.followup.actions import FollowupActions
-from hotline.followup.casework_store import CaseworkStore
+from hotline.followup.casework_store import CaseworkStore, received_facts
 from hotline.followup.domain import (
     KeyReused,
     Refusal,
@@ -134,8 +134,9 @@ def register_received(runtime: ServiceRuntime, store: FollowupStore, casework: C
     async def on_tickets_received(records: Records) -> None:
         async with retry_later("followup received batch"):
             events, dead_letters = publisher.parse_all(records, TicketReceived)
-            await store.record_timeline(events=[masked_for_timeline(e) for e in events])
-            await casework.apply_received(tickets=events)
+            # The brief's facts go in the timeline entry's write: one document write per ticket.
+            await store.record_timeline(events=[masked_for_timeline(e) for e in events],
+                                        sets={e.ticket_id: received_facts(e) for e in events})
             await publisher.publish_all(dead_letters)
 
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from hotline.followup.casework_handlers import register_casework
 from hotline.followup.casework_http import casework_router
 from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.actions import FollowupActions
@@ -64,7 +63,6 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     register_commands(runtime, actions, runtime.publisher, dispatch_waits)
     app.include_router(http_router(runtime, store, actions, credentials))
     register_received(runtime, store, casework, runtime.publisher)
-    register_casework(runtime, casework, runtime.publisher)
     app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials, actions))
     app.add_exception_handler(Refusal, refusal_response)
     return app

@@ -9,6 +9,7 @@ from pymongo.errors import BulkWriteError
 
 from hotline.contracts import (
     CallbackResult,
+    ContactKind,
     TicketReceived,
     ContactRecorded,
     ReportedOnSite,
@@ -76,9 +77,13 @@ class FollowupStore:
         if ops:
             # Ordered: each ticket's insert, then the newest-attempt update before the late one.
             await self._tickets.bulk_write(ops, ordered=True)
+            # One write per unit a batch dispatched to, not one per dispatch.
+            by_unit: dict[str, set[str]] = {}
+            for e in events:
+                by_unit.setdefault(e.unit_code, set()).add(e.ticket_id)
             await self._worklists.bulk_write(
-                [UpdateOne({"_id": e.unit_code}, {"$addToSet": {"tickets": e.ticket_id}}, upsert=True)
-                 for e in events],
+                [UpdateOne({"_id": unit}, {"$addToSet": {"tickets": {"$each": sorted(ids)}}}, upsert=True)
+                 for unit, ids in sorted(by_unit.items())],
                 ordered=False,
             )
 
@@ -240,16 +245,21 @@ class FollowupStore:
         if ops:
             await self._tickets.bulk_write(ops, ordered=False)
 
-    async def record_timeline(self, *, events: list[Event | CallbackResult]) -> None:
-        """Append events (and callback results) to their tickets' timelines, each once, in any order."""
+    async def record_timeline(self, *, events: list[Event | CallbackResult],
+                              sets: dict[str, dict] | None = None) -> None:
+        """Append events (and callback results) to their tickets' timelines, each once, in any order.
+        `sets`: fields to set on a ticket with its entry, in the same write (casework's facts)."""
         entries = [_timeline_entry(e) for e in events]
         if not entries:
             return
+        sets = sets or {}
         # One update per entry: appended unless there already, and the ticket's document created
         # if this is its first event (a ticket's events arrive in any order). Where the entry is
         # there already the guard fails and the upsert collides with the document; those entries
         # are tried once more without the upsert, which also settles two first events racing.
-        appends = [(_not_on_timeline(ticket_id, entry), {"$push": {"timeline": entry}}) for ticket_id, entry in entries]
+        appends = [(_not_on_timeline(ticket_id, entry),
+                    {"$push": {"timeline": entry}, **({"$set": sets[ticket_id]} if sets.get(ticket_id) else {})})
+                   for ticket_id, entry in entries]
         try:
             await self._tickets.bulk_write(
                 [UpdateOne(match, {**change, "$setOnInsert": _NEW_TICKET}, upsert=True) for match, change in appends],
@@ -282,7 +292,9 @@ def contact_change(event: ContactRecorded, details: dict | None = None) -> Chang
             "unit_code": event.unit_code,
             # Notes and place may hold personal data: the store keeps them, events do not.
             **(details or {}),
-        }, "timeline": entry}},
+        }, "timeline": entry},
+         # The daily brief's first face-to-face visit, in the same write (casework_store.facts_for).
+         **({"$min": {"facts.face_to_face_at": event.contacted_at}} if event.kind is ContactKind.FACE_TO_FACE else {})},
     )
 
 

@@ -70,12 +70,12 @@ def register(
                 elif not known.published:
                     unpublished.append(t)  # stored, but its event may not have gone out
             fresh, entries = _link_repeats(new + unpublished, keyed, histories, policy.repeat_window)
-            # Stored before published (outbox flag False): a store that fails lets nothing out,
-            # and the redelivered batch publishes what is stored but unflagged, with the same
-            # event id, which consumers drop if it did go out before.
+            # Stored before published (the outbox): a store that fails lets nothing out, and the
+            # redelivered batch publishes what is stored but not yet covered, with the same event
+            # id, which consumers drop if it did go out before.
             raced, _ = await asyncio.gather(
                 store.record_received(tickets=[t for t in fresh if t.ticket_id not in stored],
-                                      fingerprints=prints),
+                                      fingerprints=prints, origins=firsts),
                 store.remember(entries=entries),
             )
             if raced:  # stored meanwhile by another consumer (records of one id on two partitions)
@@ -87,7 +87,7 @@ def register(
             await publisher.publish_all(
                 [(topics.TICKETS_RECEIVED, t, t.ticket_id) for t in fresh] + dead_letters
             )
-            await store.mark_published(ticket_ids=[t.ticket_id for t in fresh])
+            await store.mark_published(ticket_ids=[t.ticket_id for t in fresh], records=records)
 
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.TICKETS_FOLLOWUP, publisher=publisher)

@@ -1,5 +1,5 @@
-"""Intake's store: which tickets exist, whether their event was published (an outbox flag),
-and what the Open311 GeoReport API shows of each (never the caller's phone or name)."""
+"""Intake's store: which tickets exist, whether their event was published (an outbox:
+`hotline.runtime.outbox`), and what the Open311 GeoReport API shows of each (never the caller's phone or name)."""
 
 import logging
 from dataclasses import dataclass
@@ -13,6 +13,7 @@ from hotline.contracts import TicketReceived
 from hotline.intake.domain import PriorTicket, StatusChange
 from hotline.intake.public import PUBLIC_QUERY, public_text, shown
 from hotline.runtime.mongo import duplicates_only
+from hotline.runtime.outbox import ORIGIN, PublishedOffsets, mark
 
 log = logging.getLogger(__name__)
 # The first slice of a request list's window (see `find_requests`).
@@ -25,7 +26,7 @@ _INDEXES = [
 ]
 
 
-def received_document(t: TicketReceived, *, fingerprint: str | None = None) -> dict:
+def received_document(t: TicketReceived, *, fingerprint: str | None = None, origin=None) -> dict:
     """What intake keeps of a ticket (besides `_id`): no caller phone or name, ever. The text of a
     public ticket is scrubbed here, while the caller's own name and phone are known."""
     public = shown(t.channel.value, t.anonymous)
@@ -55,8 +56,10 @@ def received_document(t: TicketReceived, *, fingerprint: str | None = None) -> d
         "report_back_due_at": t.report_back_due_at,
         "status": "open",
         "updated_at": t.received_at,
-        # The outbox flag: stored before the event is published, set once the broker has it.
-        "published": False,
+        # The outbox: stored before the event is published. With the raw record it came from,
+        # the batch's one `intake_outbox` write says once it went out; without, a flag on this
+        # document does (`mark_published`).
+        **({ORIGIN: mark(origin)} if origin is not None else {"published": False}),
         # sha256 of the canonical record (domain.fingerprint): a reused source id with another
         # body is refused, an honest resend is not. A hash of the whole record, not the phone.
         "fingerprint": fingerprint,
@@ -77,6 +80,7 @@ class IntakeStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._tickets = db["intake_tickets"]
         self._repeats = db["intake_repeats"]
+        self._published = PublishedOffsets(db["intake_outbox"])
         self._indexed = False
 
     async def ensure_indexes(self) -> None:
@@ -98,11 +102,15 @@ class IntakeStore:
         if not ticket_ids:
             return {}
         # Only `_id` in the filter: any other field makes the local server scan the collection.
-        cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1, "fingerprint": 1})
-        return {doc["_id"]: Stored(bool(doc.get("published")), doc.get("fingerprint")) async for doc in cursor}
+        cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1, "fingerprint": 1, ORIGIN: 1})
+        docs = [doc async for doc in cursor]
+        published = await self._published.published(docs)
+        return {doc["_id"]: Stored(published[doc["_id"]], doc.get("fingerprint")) for doc in docs}
 
-    async def record_received(self, *, tickets: list[TicketReceived], fingerprints: dict[str, str]) -> set[str]:
+    async def record_received(self, *, tickets: list[TicketReceived], fingerprints: dict[str, str],
+                              origins: dict | None = None) -> set[str]:
         """Record each ticket once, not yet published; a resend leaves the first record as it was.
+        `origins`: the raw record each ticket came from (see `mark_published`).
         Returns the ids that were stored already (by another consumer meanwhile)."""
         if not tickets:
             return set()
@@ -110,16 +118,20 @@ class IntakeStore:
         # already recorded (a redelivered batch) fails with a duplicate key and keeps its record.
         try:
             await self._tickets.insert_many(
-                [{"_id": t.ticket_id, **received_document(t, fingerprint=fingerprints.get(t.ticket_id))}
+                [{"_id": t.ticket_id, **received_document(t, fingerprint=fingerprints.get(t.ticket_id),
+                                                          origin=(origins or {}).get(t.ticket_id))}
                  for t in tickets], ordered=False,
             )
         except BulkWriteError as exc:
             return {e["op"]["_id"] for e in duplicates_only(exc)}
         return set()
 
-    async def mark_published(self, *, ticket_ids: list[str]) -> None:
-        """Set the outbox flag once the broker has acknowledged the tickets' events."""
-        if ticket_ids:
+    async def mark_published(self, *, ticket_ids: list[str], records: list | None = None) -> None:
+        """The broker acknowledged the tickets' events. With the consumed batch's `records`, one
+        write per partition says so for every ticket they stored; without, a flag per ticket."""
+        if records is not None:
+            await self._published.advance(records)
+        elif ticket_ids:
             # One update per `_id`, as routing does: the local server finds each by its key.
             await self._tickets.bulk_write(
                 [UpdateOne({"_id": t}, {"$set": {"published": True}}) for t in ticket_ids], ordered=False)

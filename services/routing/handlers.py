@@ -42,15 +42,19 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED, publisher=publisher)
     async def on_tickets_received(records: Records) -> None:
         async with retry_later("routing batch"):
-            parsed, dead_letters = publisher.parse_all(records, TicketReceived)
             tickets: dict[str, TicketReceived] = {}
-            for ticket in parsed:
+            origins, dead_letters = {}, []
+            for record in records:
+                parsed, letters = publisher.parse_all([record], TicketReceived)
+                dead_letters += letters
                 # Consultations the hotline answered itself are counted, never dispatched.
-                if not ticket.answered_directly:
+                for ticket in (t for t in parsed if not t.answered_directly):
                     tickets.setdefault(ticket.ticket_id, ticket)
+                    origins.setdefault(ticket.ticket_id, record)
             decisions = {tid: decide(t, gazetteer, catalogue) for tid, t in tickets.items()}
             # A redelivered ticket keeps its first decision (and says whether it went out).
-            stored = await store.keep_first(decisions={tid: (tickets[tid], d) for tid, d in decisions.items()})
+            stored = await store.keep_first(decisions={tid: (tickets[tid], d) for tid, d in decisions.items()},
+                                            origins=origins)
             outgoing = list(dead_letters)
             to_mark = []
             for tid, ticket in tickets.items():
@@ -62,7 +66,7 @@ def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher
                 outgoing.extend((topics.queue_topic(a.unit_code), a, tid) for a in assignments)
                 to_mark.append(tid)
             await publisher.publish_all(outgoing)
-            await store.mark_published(ticket_ids=to_mark)
+            await store.mark_published(ticket_ids=to_mark, records=records)
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.ROUTING_COMMANDS, publisher=publisher)
     async def on_routing_commands(records: Records) -> None:

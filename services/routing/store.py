@@ -7,6 +7,7 @@ from pymongo.errors import BulkWriteError
 from hotline.contracts import Assignee, TicketReceived, deterministic_event_id
 from hotline.routing.domain import Dispatch, DispatchReason, RoutingState
 from hotline.runtime.mongo import duplicates_only
+from hotline.runtime.outbox import ORIGIN, PublishedOffsets, mark
 
 
 
@@ -44,26 +45,27 @@ def _history_entry(dispatch: Dispatch, attempt: int, at) -> dict:
 
 
 class DispatchStore:
-    """Dispatch decisions keyed by ticket id, with an outbox flag."""
+    """Dispatch decisions keyed by ticket id, with an outbox (`hotline.runtime.outbox`)."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._dispatches = db["routing_dispatches"]
+        self._published = PublishedOffsets(db["routing_outbox"])
 
     async def ensure_indexes(self) -> None:
         """Reads are by `_id` only."""
 
     async def get_many(self, *, ticket_ids: list[str]) -> dict[str, tuple[Dispatch, bool]]:
         """Stored decisions for these tickets, with whether they were published."""
-        found = {}
-        async for doc in self._dispatches.find({"_id": {"$in": ticket_ids}}):
-            found[doc["_id"]] = (_from_document(doc), bool(doc.get("published")))
-        return found
+        docs = [doc async for doc in self._dispatches.find({"_id": {"$in": ticket_ids}})]
+        published = await self._published.published(docs)
+        return {doc["_id"]: (_from_document(doc), published[doc["_id"]]) for doc in docs}
 
     async def keep_first(
-        self, *, decisions: dict[str, tuple[TicketReceived, Dispatch]]
+        self, *, decisions: dict[str, tuple[TicketReceived, Dispatch]], origins: dict | None = None,
     ) -> dict[str, tuple[Dispatch, bool]]:
         """Store first decisions; one already stored wins (a new catalogue never re-decides):
-        those are returned, with whether they were published.
+        those are returned, with whether they were published. `origins`: the consumed record of
+        each ticket (see `mark_published`).
 
         Inserted, not read first: a redelivery is rare, and a first delivery then costs one round
         trip before the dispatch goes out instead of two. The ticket is kept whole, caller
@@ -73,7 +75,9 @@ class DispatchStore:
             return {}
         try:
             await self._dispatches.insert_many(
-                [{"_id": ticket_id, **_as_document(d), "attempt": 1, "published": False,
+                [{"_id": ticket_id, **_as_document(d), "attempt": 1,
+                  # The outbox: the record it came from, or (without) a flag set after the publish.
+                  **({ORIGIN: mark(origins[ticket_id])} if ticket_id in (origins or {}) else {"published": False}),
                   "ticket": ticket.model_dump(mode="json"), "dispatched_at": ticket.received_at,
                   "returned_by": [], "returns": 0, "escalated": False,
                   "history": [_history_entry(d, 1, ticket.received_at)]}
@@ -123,7 +127,7 @@ class DispatchStore:
     async def history(self, *, ticket_id: str) -> dict | None:
         """A ticket's dispatch history and current holder (without the caller)."""
         doc = await self._dispatches.find_one(
-            {"_id": ticket_id}, {"ticket": 0, "commands": 0, "command_hashes": 0, "requests": 0, "published": 0}
+            {"_id": ticket_id}, {"ticket": 0, "commands": 0, "command_hashes": 0, "requests": 0, "published": 0, ORIGIN: 0}
         )
         if doc is not None:
             doc["ticket_id"] = doc.pop("_id")
@@ -145,9 +149,12 @@ class DispatchStore:
             return None
         return doc.get("requests", {}).get(command_key(command_id))
 
-    async def mark_published(self, *, ticket_ids: list[str]) -> None:
-        """Flag dispatches whose events the broker acknowledged."""
-        if ticket_ids:
+    async def mark_published(self, *, ticket_ids: list[str], records: list | None = None) -> None:
+        """The broker acknowledged the dispatches' events. With the consumed batch's `records`, one
+        write per partition says so for every dispatch they stored; without, a flag per dispatch."""
+        if records is not None:
+            await self._published.advance(records)
+        elif ticket_ids:
             await self._dispatches.bulk_write(
                 [UpdateOne({"_id": t}, {"$set": {"published": True}}) for t in ticket_ids],
                 ordered=False,

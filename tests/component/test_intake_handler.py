@@ -35,13 +35,13 @@ class InMemoryIntakeStore:
 
         return {t: Stored(self.tickets[t], self.prints.get(t)) for t in ticket_ids if t in self.tickets}
 
-    async def record_received(self, *, tickets, fingerprints):
+    async def record_received(self, *, tickets, fingerprints, origins=None):
         for t in tickets:
             if t.ticket_id not in self.tickets:
                 self.tickets[t.ticket_id], self.prints[t.ticket_id] = False, fingerprints.get(t.ticket_id)
         return set()
 
-    async def mark_published(self, *, ticket_ids):
+    async def mark_published(self, *, ticket_ids, records=None):
         for t in ticket_ids:
             self.tickets[t] = True
 

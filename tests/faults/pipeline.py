@@ -39,7 +39,7 @@ CONSUMES = {
     "intake": (topics.RAW,),
     "routing": (topics.TICKETS_RECEIVED, topics.ROUTING_COMMANDS),
     "followup": (topics.TICKETS_DISPATCHED, topics.TICKETS_RECEIVED, topics.CLOCK, topics.TICKETS_ROUTING,
-                 topics.CALLBACKS, topics.FOLLOWUP_COMMANDS, topics.TICKETS_FOLLOWUP),
+                 topics.CALLBACKS, topics.FOLLOWUP_COMMANDS),
     "metrics": (topics.TICKETS_RECEIVED, topics.TICKETS_DISPATCHED, topics.TICKETS_FOLLOWUP,
                 topics.TICKETS_ROUTING, topics.CALLBACKS),
 }

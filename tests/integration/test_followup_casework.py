@@ -320,3 +320,17 @@ async def test_hotline_dept_brief_prints_the_agenda_from_the_running_service(ser
     assert "良乡地区 110111008" in result.output and ticket_id in result.output
     assert "awaiting a face-to-face visit" in result.output and token not in result.output
     assert refused.exit_code == 1 and "403" in refused.output
+
+
+async def test_the_briefs_facts_cost_no_document_writes_of_their_own(services):
+    """Category, repeats and the first face-to-face visit ride on the followup ticket's own writes
+    (the received entry, the contact): a collection of their own was two more whole-document
+    writes per ticket (issue #25). The tests above fed and read those facts through this module's
+    services."""
+    async with client_for(services["followup"]) as followup:
+        text = (await followup.get("/metrics")).text
+    written = {line.split("collection=\"")[1].split("\"")[0]: float(line.rsplit(" ", 1)[1])
+               for line in text.splitlines()
+               if line.startswith("hotline_store_documents_written_total{")}
+    assert written.get("followup_tickets", 0) > 0
+    assert written.get("casework_facts", 0) == 0

@@ -20,6 +20,7 @@ from hotline.intake.store import IntakeStore
 from hotline.runtime.kafka import Publisher, build_broker, ensure_topics
 from hotline.runtime.mongo import make_client
 from hotline.runtime.service import ServiceRuntime
+from hotline.runtime.service_metrics import ServiceMetrics
 from tests.support import drained, publish, raw_record, read_topic
 
 pytestmark = pytest.mark.stack
@@ -32,6 +33,7 @@ class Plan:
         self.fail: str | None = None
         self.failed: list[str] = []
         self.seen_at_failure: dict | None = None
+        self.published_at_failure: bool | None = None
         self.published_before_store: list[str] = []
         self.stored = False
 
@@ -74,6 +76,7 @@ class FlakyPublisher(Publisher):
             self.plan.published_before_store += ids
         if ids and self.plan.take("publish"):
             self.plan.seen_at_failure = await self.store.db["intake_tickets"].find_one({"_id": ids[0]})
+            self.plan.published_at_failure = (await self.store.outbox(ticket_ids=ids[:1]))[ids[0]].published
             raise ConnectionError("broker unavailable")
         return await super().publish_all(items)
 
@@ -88,13 +91,14 @@ async def intake(namespace):
     )
     await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions) for s in core_topics()])
     broker = build_broker(settings, "intake")
-    runtime = ServiceRuntime("intake", settings, broker, make_client(settings))
+    metrics = ServiceMetrics("intake", settings)
+    runtime = ServiceRuntime("intake", settings, broker, make_client(settings, [metrics.store_listener()]))
     plan = Plan()
     store = FlakyStore(runtime.db, plan)
     register(runtime, store, FlakyPublisher(broker, settings, "intake", plan=plan, store=store), IntakePolicy())
     await runtime.start()
     try:
-        yield {"prefix": prefix, "plan": plan, "kafka": namespace["kafka"]}
+        yield {"prefix": prefix, "plan": plan, "kafka": namespace["kafka"], "store": store, "metrics": metrics}
     finally:
         await runtime.stop()
 
@@ -120,6 +124,16 @@ async def events_of(intake, ticket_id: str) -> list[TicketReceived]:
 
 def fresh(plan: Plan, fail: str) -> None:
     plan.fail, plan.failed, plan.seen_at_failure, plan.published_before_store, plan.stored = fail, [], None, [], False
+    plan.published_at_failure = None
+
+
+async def published(intake, ticket_id: str) -> bool:
+    """Whether intake's outbox counts the stored ticket's event as gone out."""
+    return (await intake["store"].outbox(ticket_ids=[ticket_id]))[ticket_id].published
+
+
+def written(intake, collection: str) -> float:
+    return intake["metrics"].store_documents_written.labels("intake", collection)._value.get()
 
 
 async def test_a_store_write_that_fails_publishes_nothing(intake, tickets):
@@ -131,7 +145,7 @@ async def test_a_store_write_that_fails_publishes_nothing(intake, tickets):
     assert plan.failed == ["store"]
     assert ticket_id not in plan.published_before_store  # nothing went out before the store held it
     assert len(await events_of(intake, ticket_id)) == 1  # and the redelivery published it once
-    assert (await tickets.find_one({"_id": ticket_id}))["published"] is True
+    assert await published(intake, ticket_id)
 
 
 async def test_a_publish_that_fails_leaves_the_ticket_stored_unflagged_and_the_redelivery_publishes_it(
@@ -142,10 +156,10 @@ async def test_a_publish_that_fails_leaves_the_ticket_stored_unflagged_and_the_r
     ticket_id = ticket_id_for("phone", record["source_id"])
     await send_and_settle(intake, record)
     assert plan.failed == ["publish"]
-    assert plan.seen_at_failure is not None and plan.seen_at_failure["published"] is False
+    assert plan.seen_at_failure is not None and plan.published_at_failure is False
     assert "13800001234" not in repr(plan.seen_at_failure)  # stored without the caller
     [event] = await events_of(intake, ticket_id)
-    assert (await tickets.find_one({"_id": ticket_id}))["published"] is True
+    assert await published(intake, ticket_id)
     assert event.content == record["content"]
 
 
@@ -158,8 +172,24 @@ async def test_a_crash_between_publish_and_flag_publishes_the_same_event_again_t
     assert plan.failed == ["flag"]
     events = await events_of(intake, ticket_id)
     assert len(events) == 2 and len({e.event_id for e in events}) == 1  # one event id: consumers drop one
-    assert (await tickets.find_one({"_id": ticket_id}))["published"] is True
+    assert await published(intake, ticket_id)
     # Flagged: the same record again publishes nothing.
     fresh(plan, "none")
     await send_and_settle(intake, record)
     assert len(await events_of(intake, ticket_id)) == 2
+
+
+async def test_a_batch_says_it_was_published_in_one_document_per_partition_not_one_per_ticket(intake, tickets):
+    """The store rewrites a whole document per update: flagging each ticket after its publish
+    doubled intake's ticket writes (issue #25)."""
+    fresh(intake["plan"], "none")
+    before = {c: written(intake, c) for c in ("intake_tickets", "intake_outbox")}
+    records = [raw_record(f"outbox-batch-{uuid.uuid4().hex}", "良乡") for _ in range(20)]
+    await send_and_settle(intake, *records)
+    ids = [ticket_id_for("phone", r["source_id"]) for r in records]
+    assert all([await published(intake, t) for t in ids])
+    assert written(intake, "intake_tickets") - before["intake_tickets"] == 20  # each stored once, no flag
+    assert written(intake, "intake_outbox") - before["intake_outbox"] < 20
+    # The same records again: all published already, nothing goes out.
+    await send_and_settle(intake, *records)
+    assert all([len(await events_of(intake, t)) == 1 for t in ids[:3]])

@@ -76,7 +76,7 @@ CATALOGUE: tuple[TopicDoc, ...] = (
                          c.ExtensionDecided, c.ReportedOnSite, c.DeadlineWarned, c.DeadlineBreached,
                          c.DeadlineEscalated, c.TicketSigned, c.ProgressNoted, c.DemandCollected, c.CaseMarked,
                          fu.FollowupCommandRefused),
-             "followup", ("followup", "intake", "metrics")),
+             "followup", ("intake", "metrics")),
     TopicDoc(topics.queue_topic("{unit_code}"), "A handling unit's own queue (one topic per street, town, district "
              "coordination centre, department, enterprise, and `queue.triage`); single partition, so assignments "
              "stay in order.", (c.QueueAssignment, c.SupervisionNotice), "routing (assignments), followup "
