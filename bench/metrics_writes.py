@@ -1,6 +1,6 @@
 """Documents metrics writes per ticket, alone on the shared stack (no other service started).
 
-Tickets over every street and town, each with its lifecycle as metrics sees it: received and
+Tickets over every street and town (or `--units N` of them, as `make bench` uses 64), each with its lifecycle as metrics sees it: received and
 dispatched, a contact a second later, a callback two seconds later; paced at `--rate` tickets/s
 (`--rate 0`: all at once, saturation). Metrics runs in this process on a namespace of its own; the
 figure is its `hotline_store_documents_written` counter over the load, divided by the tickets.
@@ -66,9 +66,11 @@ def lifecycle(ticket: str, unit: str, at: datetime, rng: random.Random) -> list[
     return [[received, dispatched], [contact], [callback]]
 
 
-def tickets_of(count: int, run: str, start: datetime, days: int, seed: int) -> list[list[list]]:
+def tickets_of(count: int, run: str, start: datetime, days: int, seed: int, spread: int = 0) -> list[list[list]]:
     rng = random.Random(seed)
     units = sorted(code for code, u in beijing().units.items() if u.kind in ("street", "town", "area", "township"))
+    if spread:  # every k-th, as `make bench` spreads its 64
+        units = units[:: max(1, len(units) // spread)][:spread]
     return [lifecycle(f"TK-W{run}-{n}", rng.choice(units),
                       start + timedelta(minutes=rng.randrange(days * 24 * 60)), rng) for n in range(count)]
 
@@ -122,7 +124,7 @@ async def paced(producer, prefix: str, tickets: list[list[list]], rate: float) -
         await asyncio.sleep(0.02)
 
 
-async def run(tickets: int, rate: float, history: int, settle_s: float) -> dict:
+async def run(tickets: int, rate: float, history: int, settle_s: float, units: int) -> dict:
     tag = uuid.uuid4().hex[:6]
     settings = MetricsSettings(topic_prefix=f"mw{tag}-", mongodb_database=f"hotline_mw_{tag}", log_level="WARNING")
     await ensure_topics(settings.kafka_bootstrap_servers,
@@ -130,7 +132,7 @@ async def run(tickets: int, rate: float, history: int, settle_s: float) -> dict:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5)
     await producer.start()
     mongo = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    result: dict = {"tickets": tickets, "rate": rate, "history_tickets": history}
+    result: dict = {"tickets": tickets, "rate": rate, "units": units or "all", "history_tickets": history}
     try:
         if history:
             old = tickets_of(history, f"{tag}h", datetime(2026, 1, 1, 8, tzinfo=BUSINESS_TZ), 150, 3)
@@ -144,7 +146,7 @@ async def run(tickets: int, rate: float, history: int, settle_s: float) -> dict:
             result["start_s"] = round(time.perf_counter() - started, 2)
             await asyncio.sleep(2)  # consumers settle; what the start wrote is not the load's
             before, applied = written(app), events_applied(app)
-            load = tickets_of(tickets, tag, datetime(2026, 6, 1, 8, tzinfo=BUSINESS_TZ), 28, 5)
+            load = tickets_of(tickets, tag, datetime(2026, 6, 1, 8, tzinfo=BUSINESS_TZ), 28, 5, units)
             expected = applied + sum(len(step) for t in load for step in t)
             began = time.perf_counter()
             await paced(producer, settings.topic_prefix, load, rate)
@@ -163,8 +165,9 @@ async def run(tickets: int, rate: float, history: int, settle_s: float) -> dict:
     return result
 
 
-def main(tickets: int = 1000, rate: float = 100, history: int = 0, settle_s: float = 3) -> None:
-    print(json.dumps(asyncio.run(run(tickets, rate, history, settle_s)), indent=1))
+def main(tickets: int = 1000, rate: float = 100, history: int = 0, settle_s: float = 3,
+         units: int = typer.Option(0, help="Spread the load over this many streets and towns (0: all 349).")) -> None:
+    print(json.dumps(asyncio.run(run(tickets, rate, history, settle_s, units)), indent=1))
 
 
 if __name__ == "__main__":

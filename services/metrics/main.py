@@ -8,13 +8,16 @@ from hotline.gazetteer import beijing
 from hotline.metrics.dashboard import dashboard_router
 from hotline.metrics.directory import Directory, RankingKind
 from hotline.metrics.events import TOPIC_EVENTS
+from hotline.metrics.follow import TOPICS, Follower, committed, folder, key_of, partitions, read_log
 from hotline.metrics.handlers import register
 from hotline.metrics.http import RankingViews, http_router
 from hotline.metrics.observe import Telemetry, business_exposition
+from hotline.metrics.projection import Projection
 from hotline.metrics.ranking import period_views, ranking_id
 from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.store import MetricsStore
 from hotline.metrics.streams import StreamSlots
+from hotline.metrics.writer import Views, Writer
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 from hotline.taxonomy import default_taxonomy
 
@@ -26,13 +29,20 @@ def make_directory(settings: MetricsSettings) -> Directory:
     return Directory(beijing(), catalogue_at(settings.catalogue_path), default_taxonomy())
 
 
-def make_store(db: AsyncDatabase, settings: MetricsSettings, directory: Directory) -> MetricsStore:
-    """The store, computing rankings and hotspots with the settings' weights and limits."""
+def make_views(settings: MetricsSettings, directory: Directory) -> Views:
+    """Rankings and hotspots of a month, with the settings' weights and limits."""
     def views(period, units):
         return period_views(period, units, directory, settings.weights,
                             top=settings.hotspot_top, cluster_min=settings.cluster_min)
 
-    return MetricsStore(db, views, refresh_spacing_s=settings.ranking_refresh_spacing_s)
+    return views
+
+
+def make_writer(db: AsyncDatabase, settings: MetricsSettings, directory: Directory,
+                projection: Projection) -> tuple[MetricsStore, Writer]:
+    """The store, and what flushes the projection into it."""
+    store = MetricsStore(db)
+    return store, Writer(projection, store, make_views(settings, directory), spacing_s=settings.flush_interval_s)
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastAPI:
@@ -41,11 +51,28 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(
         SERVICE, settings, used_events={t: types for t, types in TOPIC_EVENTS.items() if types is not None})
     directory = make_directory(settings)
-    store = make_store(runtime.db, settings, directory)
+    projection = Projection()
+    store, writer = make_writer(runtime.db, settings, directory, projection)
     telemetry = Telemetry(runtime.metrics.registry)
-    store.on_conflict = telemetry.conflict
-    runtime.start_hooks.append(store.prepare)
-    register(runtime, store, runtime.publisher, telemetry)
+    follower = Follower(settings, projection)
+
+    async def fold_then_subscribe() -> None:
+        """Before serving: the log up to the committed offsets into memory, what differs from it
+        into the store, then the subscribers (see `follow`)."""
+        await store.prepare()
+        parts = await partitions(settings)
+        done = await committed(settings, SERVICE, parts)
+        names = {settings.topic(t): t for t in TOPICS}
+        until = await read_log(settings, parts, lambda ends: {tp: done.get(tp, 0) for tp in ends},
+                               folder(projection))
+        for tp, offset in until.items():
+            projection.covered(key_of(names[tp.topic], tp.partition), offset)
+        await writer.start()
+        await writer.flush()
+        register(runtime, projection, writer, follower, runtime.publisher, telemetry, parts)
+
+    runtime.start_hooks.append(fold_then_subscribe)
+    runtime.background_jobs.append(follower.check_positions)
     app = build_http_app(runtime, title="Hotline metrics")
     views = RankingViews(store, directory, settings.weights, settings.bottom_n)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
