@@ -1,20 +1,19 @@
-"""How metrics reads its five topics: every process reads every partition of them.
+"""How metrics reads its five topics: every process follows every partition of them.
 
-A ticket's events are spread over five topics, and Kafka's groups would split each topic's
-partitions among a group's members independently: no member would see all of a ticket. So each
-metrics process assigns itself all partitions (no group split) and holds the whole projection in
-memory; replicas compute the same figures and the store's version vectors keep one that is behind
-from writing over one that is ahead (`store`). That is simpler than co-partitioned assignment,
-which would also need each member to refold its partitions on every rebalance and the store to
-add up the members' partial figures.
+A ticket's events are spread over five topics, and each topic has its own consumer group, whose
+partitions Kafka splits among the members independently: no member would see all of a ticket.
+So each metrics process also reads all partitions itself (a consumer of no group, `LogReader`) and
+holds the whole projection in memory; replicas compute the same figures, and the store's version
+vectors keep one that is behind from writing over one that is ahead (`store`). That is simpler
+than co-partitioned assignment, which would need each member to refold its partitions on every
+rebalance and the store to add up the members' partial figures.
 
-On start, before serving, the log is folded into memory up to the offsets the service's groups
-have committed (one group per topic, as before: offsets are committed only after a flush wrote
-what they cover, so everything before them was handled, dead letters included), then written
-(only what differs from the store). The FastStream subscribers then carry on from those offsets,
-with the usual spans, counters, dead letters and redelivery; a record already applied is skipped.
-If another replica committed further meanwhile, the subscriber is sought back to what this
-process has applied, so it never skips a record.
+On start, before serving, the reader folds the log from its start to the end offsets of that
+moment, and the result is written (only what differs from the store); then it follows the log.
+The groups' subscribers stay as they were for what the log alone does not do: dead letters (each
+bad record once, by the member its partition is assigned to), spans, counters, lag, and offsets
+committed only once the reader has applied their records and a flush has written them, so a
+group's committed offset still means "in the store".
 """
 
 import asyncio
@@ -60,66 +59,98 @@ async def partitions(settings: ServiceSettings, *, timeout_s: float = 90) -> lis
             await admin.close()
 
 
-async def committed(settings: ServiceSettings, service: str, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """The offsets each topic's group has committed (absent where it has none)."""
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    await admin.start()
-    found: dict[TopicPartition, int] = {}
-    try:
-        for topic in TOPICS:
-            mine = [tp for tp in parts if tp.topic == settings.topic(topic)]
-            if not mine:
-                continue
-            offsets = await admin.list_consumer_group_offsets(f"{settings.group_id(service)}.{topic}", partitions=mine)
-            found |= {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
-    finally:
-        await admin.close()
-    return found
-
-
 Apply = Callable[[str, TopicPartition, list[ConsumerRecord]], None]
 
 
-async def read_log(settings: ServiceSettings, parts: list[TopicPartition], stop: Callable[[dict], dict] | None,
-                   apply: Apply, *, idle_timeout_s: float = 30) -> dict[TopicPartition, int]:
-    """Read `parts` from their start up to the offsets `stop(ends)` picks (the end offsets by
-    default) with a consumer of no group, handing each partition's records in order to
-    `apply(topic without prefix, partition, records)`; return where each one stopped."""
-    names = {settings.topic(t): t for t in TOPICS}
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    try:
-        if not parts:
+class LogReader:
+    """One consumer of no group over `parts`, from their start: `fold` reads up to the end
+    offsets of the moment, `follow` carries on for good; each partition's records go in order
+    to `apply(topic without prefix, partition, records)`."""
+
+    def __init__(self, settings: ServiceSettings, parts: list[TopicPartition], apply: Apply) -> None:
+        self._settings, self._parts, self._apply = settings, parts, apply
+        self._names = {settings.topic(t): t for t in TOPICS}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._progress = asyncio.Event()  # set, and replaced, after each applied fetch
+
+    async def fold(self, *, idle_timeout_s: float = 30) -> dict[TopicPartition, int]:
+        """Read every partition from its start to its end offset of now; return those offsets."""
+        self._consumer = consumer = AIOKafkaConsumer(
+            **self._settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+        await consumer.start()
+        if not self._parts:
             return {}
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        starts = await consumer.beginning_offsets(parts)
-        until = {tp: max(min(off, ends[tp]), starts[tp]) for tp, off in (stop(ends) if stop else ends).items()}
-        remaining = {tp for tp in parts if until[tp] > starts[tp]}
+        consumer.assign(self._parts)
+        await consumer.seek_to_beginning(*self._parts)
+        ends = await consumer.end_offsets(self._parts)
+        remaining = {tp for tp in self._parts if await consumer.position(tp) < ends[tp]}
         idle_since = time.monotonic()
         while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=20_000)
-            for tp, records in fetched.items():
-                apply(names[tp.topic], tp, [r for r in records if r.offset < until[tp]])
+            fetched = await self._fetch(remaining, limit=ends)
             for tp in list(remaining):
-                if await consumer.position(tp) >= until[tp]:
+                if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
             if fetched:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > idle_timeout_s:
                 raise TimeoutError(f"no records for {idle_timeout_s}s before the end of {sorted(map(str, remaining))}")
-        return until
-    finally:
-        await consumer.stop()
+        if self._parts:
+            # Past the end offsets nothing was taken: the positions are the end offsets.
+            for tp in self._parts:
+                consumer.seek(tp, ends[tp])
+        return ends
+
+    async def follow(self) -> None:
+        """Apply what is published from now on, until cancelled (a failure is logged and retried)."""
+        try:
+            while True:
+                try:
+                    await self._fetch(set(self._parts))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the reader must outlive a broker hiccup
+                    log.error("metrics could not read its topics, retrying: %r", exc)
+                    await asyncio.sleep(1)
+        finally:
+            await self.stop()
+
+    async def _fetch(self, parts: set[TopicPartition], limit: dict[TopicPartition, int] | None = None) -> bool:
+        fetched = await self._consumer.getmany(*parts, timeout_ms=500, max_records=20_000)
+        for tp, records in fetched.items():
+            if limit is not None:
+                records = [r for r in records if r.offset < limit[tp]]
+            self._apply(self._names[tp.topic], tp, records)
+        if fetched:
+            self._progress.set()
+            self._progress = asyncio.Event()
+        return bool(fetched)
+
+    async def reached(self, topic: str, records: list[ConsumerRecord], projection: Projection) -> None:
+        """Return once the projection has applied these records of a topic."""
+        wanted: dict[str, int] = {}
+        for r in records:
+            k = key_of(topic, r.partition)
+            wanted[k] = max(wanted.get(k, 0), r.offset + 1)
+        while any(projection.vector.get(k, 0) < offset for k, offset in wanted.items()):
+            await self._progress.wait()
+
+    async def stop(self) -> None:
+        """Close the consumer."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
 
 
-def folder(projection: Projection, counts: dict[str, int] | None = None) -> Apply:
-    """Applies a partition's records to the projection (no dead letters: see `rebuild`, `Follower`)."""
+def folder(projection: Projection, counts: dict[str, int] | None = None,
+           on_conflict: Callable[[str, str], None] | None = None) -> Apply:
+    """Applies a partition's records to the projection; dead letters are the group subscribers'."""
     def apply(topic: str, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         events, rejected = decode(topic, records)
         conflicts = projection.apply(fact_update(e, response_due=response_due) for e in events)
+        if on_conflict is not None:
+            for ticket_id, path in conflicts:
+                on_conflict(ticket_id, path.split(".", 1)[0])
         if counts is not None:
             for name, n in (("records", len(records)), ("events", len(events)), ("rejected", len(rejected)),
                             ("conflicts", len(conflicts)), (topic, len(records))):
@@ -127,53 +158,3 @@ def folder(projection: Projection, counts: dict[str, int] | None = None) -> Appl
         if records:
             projection.covered(key_of(topic, tp.partition), records[-1].offset + 1)
     return apply
-
-
-class Follower:
-    """Which records of a live batch this process has not applied yet."""
-
-    def __init__(self, settings: ServiceSettings, projection: Projection) -> None:
-        self._settings, self._projection = settings, projection
-        self.consumers: dict[str, Callable[[], AIOKafkaConsumer | None]] = {}  # topic -> its subscriber's
-        self._sought: dict[str, int] = {}
-
-    def fresh(self, topic: str, records: list[ConsumerRecord]) -> list[ConsumerRecord]:
-        """The records past what is applied, in order; at a gap (another replica committed past
-        this process's offset), the subscriber is sought back and the rest of that partition is
-        left for the redelivery. A gap met again right after seeking is a hole in the log."""
-        by_partition: dict[int, list[ConsumerRecord]] = {}
-        for record in records:
-            by_partition.setdefault(record.partition, []).append(record)
-        out: list[ConsumerRecord] = []
-        for partition, found in by_partition.items():
-            key = key_of(topic, partition)
-            need = self._projection.vector.get(key, 0)
-            for record in sorted(found, key=lambda r: r.offset):
-                if record.offset < need:
-                    continue  # applied already (folded on start, or a redelivery)
-                if record.offset > need and self._sought.get(key) != need:
-                    self._seek(topic, partition, need)
-                    break
-                out.append(record)
-                need = record.offset + 1
-        return out
-
-    def _seek(self, topic: str, partition: int, offset: int) -> None:
-        consumer = self.consumers[topic]()
-        self._sought[key_of(topic, partition)] = offset
-        if consumer is not None:
-            log.warning("records past this process's offset were committed by another; reading them from it",
-                        extra={"topic": topic, "partition": partition})
-            consumer.seek(TopicPartition(self._settings.topic(topic), partition), offset)
-
-    async def check_positions(self) -> None:
-        """Once started: seek back any subscriber that starts past what was folded (a replica
-        committed further between the fold and its start) and would wait for a next record."""
-        for topic, get in self.consumers.items():
-            consumer = get()
-            if consumer is None:
-                continue
-            for tp in consumer.assignment():
-                need = self._projection.vector.get(key_of(topic, tp.partition), 0)
-                if await consumer.position(tp) > need:
-                    self._seek(topic, tp.partition, need)

@@ -1,14 +1,18 @@
 """Metrics's composition root: settings, broker, store, handlers and HTTP side."""
 
+import logging
+
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.catalogue import catalogue_at
+from hotline.contracts import topics
 from hotline.gazetteer import beijing
 from hotline.metrics.dashboard import dashboard_router
 from hotline.metrics.directory import Directory, RankingKind
 from hotline.metrics.events import TOPIC_EVENTS
-from hotline.metrics.follow import TOPICS, Follower, committed, folder, key_of, partitions, read_log
+from hotline.metrics.follow import TOPICS, LogReader, folder, key_of, partitions
 from hotline.metrics.handlers import register
 from hotline.metrics.http import RankingViews, http_router
 from hotline.metrics.observe import Telemetry, business_exposition
@@ -22,6 +26,7 @@ from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 from hotline.taxonomy import default_taxonomy
 
 SERVICE = "metrics"
+log = logging.getLogger(__name__)
 
 
 def make_directory(settings: MetricsSettings) -> Directory:
@@ -54,25 +59,37 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     projection = Projection()
     store, writer = make_writer(runtime.db, settings, directory, projection)
     telemetry = Telemetry(runtime.metrics.registry)
-    follower = Follower(settings, projection)
 
-    async def fold_then_subscribe() -> None:
-        """Before serving: the log up to the committed offsets into memory, what differs from it
-        into the store, then the subscribers (see `follow`)."""
+    def conflict(ticket_id: str, entry: str) -> None:
+        log.warning("an event came again under its id with other content; the first stands",
+                    extra={"ticket_id": ticket_id, "event_type": entry})
+        telemetry.conflict(entry)
+
+    # Every partition of the five topics, as `hotline topics` creates them (checked on start).
+    spec = {s.name: s.partitions for s in topics.core_topics()}
+    parts = [TopicPartition(settings.topic(t), p) for t in TOPICS for p in range(spec[t])]
+    live = folder(projection, on_conflict=conflict)
+    reader = LogReader(settings, parts, lambda *args: folding(*args))
+    folding = folder(projection)  # the fold re-reads conflicts counted when they first came
+
+    async def fold() -> None:
+        """Before serving: the whole log into memory, then what differs from it into the store."""
+        nonlocal folding
         await store.prepare()
-        parts = await partitions(settings)
-        done = await committed(settings, SERVICE, parts)
+        found = await partitions(settings)
+        if sorted(found) != sorted(parts):
+            raise RuntimeError(f"the metrics topics have partitions {sorted(map(str, found))}, not the "
+                               f"{len(parts)} this release reads ({sorted(map(str, parts))})")
         names = {settings.topic(t): t for t in TOPICS}
-        until = await read_log(settings, parts, lambda ends: {tp: done.get(tp, 0) for tp in ends},
-                               folder(projection))
-        for tp, offset in until.items():
+        for tp, offset in (await reader.fold()).items():
             projection.covered(key_of(names[tp.topic], tp.partition), offset)
+        folding = live
         await writer.start()
         await writer.flush()
-        register(runtime, projection, writer, follower, runtime.publisher, telemetry, parts)
 
-    runtime.start_hooks.append(fold_then_subscribe)
-    runtime.background_jobs.append(follower.check_positions)
+    runtime.start_hooks.append(fold)
+    runtime.background_jobs.append(reader.follow)
+    register(runtime, projection, reader, writer, runtime.publisher, telemetry)
     app = build_http_app(runtime, title="Hotline metrics")
     views = RankingViews(store, directory, settings.weights, settings.bottom_n)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)

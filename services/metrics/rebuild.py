@@ -1,19 +1,21 @@
 """Rebuild: drop the projections and recompute them from the retained topics, from the start.
 
 A consumer without a group reads every partition of the five topics up to the end offsets taken
-after the drop, folds the events into memory with the live path's functions (`follow.read_log`,
+after the drop, folds the events into memory with the live path's functions (`follow.LogReader`,
 the same fold a metrics process makes on start) and writes every figure, ranking and hotspot.
-Records published later are the live service's; anything read twice is idempotent. A metrics
-process running meanwhile is harmless: its documents and the rebuild's are guarded by the log
-prefix each was computed from (`store`), and whichever is further along stands.
+Records published later are the live service's; anything read twice is idempotent. It refuses
+while metrics consumers are running: theirs would not write again what they think the store holds.
 """
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hotline.metrics.follow import TOPICS, folder, key_of, partitions, read_log
-from hotline.metrics.main import make_directory, make_writer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hotline.metrics.events import TOPIC_EVENTS
+from hotline.metrics.follow import TOPICS, LogReader, folder, key_of, partitions
+from hotline.metrics.main import SERVICE, make_directory, make_writer
 from hotline.metrics.projection import Projection
 from hotline.metrics.settings import MetricsSettings
 from hotline.runtime.mongo import make_client
@@ -42,6 +44,20 @@ class RebuildReport:
         return self.records / self.seconds if self.seconds else 0.0
 
 
+async def active_consumers(settings: MetricsSettings) -> list[str]:
+    """The live metrics consumer groups that have members right now."""
+    groups = [f"{settings.group_id(SERVICE)}.{topic}" for topic in TOPIC_EVENTS]
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    await admin.start()
+    try:
+        # One group a request: aiokafka 0.14 fails to decode an answer about several live groups.
+        responses = [r for g in groups for r in await admin.describe_consumer_groups([g])]
+    finally:
+        await admin.close()
+    # Raw DescribeGroups answers: (error_code, group_id, state, protocol_type, protocol, members, ...).
+    return sorted(g[1] for r in responses for g in r.groups if g[2] not in ("Empty", "Dead", ""))
+
+
 async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None,
                   idle_timeout_s: float = 30) -> RebuildReport:
     """Drop every metrics projection and rebuild it from the topics."""
@@ -62,11 +78,11 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
             fold(topic, tp, records)
             step("read", None, len(records))
 
-        def stop(ends):
-            step("read", sum(ends.values()), 0)
-            return ends
-
-        until = await read_log(settings, parts, stop, apply, idle_timeout_s=idle_timeout_s)
+        reader = LogReader(settings, parts, apply)
+        try:
+            until = await reader.fold(idle_timeout_s=idle_timeout_s)
+        finally:
+            await reader.stop()
         for tp, offset in until.items():
             projection.covered(key_of(names[tp.topic], tp.partition), offset)
         report.read_seconds = time.perf_counter() - started
@@ -107,7 +123,10 @@ def main(*, force: bool = False) -> int:
         bars.update(tasks[stage], advance=advance)
 
     async def run() -> RebuildReport:
-        # `force` is accepted for scripts of earlier releases: a running metrics no longer needs stopping.
+        if not force:
+            busy = await active_consumers(settings)
+            if busy:
+                raise RuntimeError(f"metrics is consuming ({', '.join(busy)}): stop it first, or pass --force")
         with bars:
             return await rebuild(settings, progress=step)
 

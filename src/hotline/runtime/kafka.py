@@ -243,8 +243,7 @@ async def _records(message) -> Records:
 
 
 def batch_subscriber(
-    broker: KafkaBroker, settings: ServiceSettings, service: str, topic: str, *, publisher: "Publisher | None",
-    partitions: Sequence[TopicPartition] | None = None,
+    broker: KafkaBroker, settings: ServiceSettings, service: str, topic: str, *, publisher: "Publisher | None"
 ):
     """A batch subscriber that commits offsets only after the batch's work is done.
 
@@ -252,17 +251,11 @@ def batch_subscriber(
     broker down), so nothing taken is lost; handlers are idempotent, so replays are harmless.
     With a `publisher`, a record that fails by itself is dead-lettered instead (`runtime.poison`),
     so it cannot hold its partition; only a consumer that changes nothing may pass None.
-    With `partitions`, the consumer takes those partitions itself (no group split; the group only
-    keeps its committed offsets).
     """
     from faststream import AckPolicy
-    from faststream.kafka import TopicPartition as Assigned
 
-    where = ({"partitions": [Assigned(tp.topic, tp.partition) for tp in partitions]} if partitions
-             else {})
     subscriber = broker.subscriber(
-        *(() if partitions else (settings.topic(topic),)),
-        **where,
+        settings.topic(topic),
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=100,

@@ -109,9 +109,7 @@ class ServiceMetrics:
         for subscriber in broker.subscribers:
             group = getattr(subscriber, "group_id", None)
             if group:
-                # A subscriber that assigned itself partitions names them `topic-partition`.
-                assigned = {p.topic for p in getattr(subscriber, "partitions", None) or ()}
-                groups.setdefault(group, set()).update(assigned or getattr(subscriber, "topic_names", ()) or ())
+                groups.setdefault(group, set()).update(getattr(subscriber, "topic_names", ()) or ())
         names = sorted({t for ts in groups.values() for t in ts})
         if not names:
             return
