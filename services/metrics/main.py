@@ -91,6 +91,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     runtime.background_jobs.append(reader.follow)
     register(runtime, projection, reader, writer, runtime.publisher, telemetry)
     app = build_http_app(runtime, title="Hotline metrics")
+    app.state.projection = projection  # what it holds in memory (tests look at a ticket's fact)
     views = RankingViews(store, directory, settings.weights, settings.bottom_n)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
     app.include_router(http_router(store, directory, views, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
