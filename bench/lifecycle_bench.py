@@ -59,9 +59,10 @@ from common import (
 )
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.directory import RankingKind
-from hotline.metrics.domain import fact_update, fold, period_of, project_facts
+from hotline.metrics.domain import fact_update, period_of
 from hotline.metrics.events import TOPIC_EVENTS
-from hotline.metrics.main import make_directory, make_store
+from hotline.metrics.main import make_directory, make_writer
+from hotline.metrics.projection import Projection
 from hotline.metrics.ranking import ranking_id
 from hotline.metrics.rebuild import rebuild
 from hotline.metrics.settings import MetricsSettings
@@ -555,23 +556,25 @@ async def rebuild_rates(ns: Namespace, copies: int) -> dict:
 
 async def busy_month_updates(ns: Namespace, sizes: tuple[int, ...] = (5_000, 20_000), samples: int = 40) -> dict:
     """ms per live update (one contact, one batch) into a unit-month already holding `size`
-    tickets, loaded as a rebuild would; metrics' store alone, in a database of its own. One
-    update at a time with no refresh spacing: the spacing would be most of what is timed."""
-    settings = MetricsSettings(mongodb_url=ns.settings.mongodb_url, ranking_refresh_spacing_s=0)
+    tickets, loaded as a start's fold would; metrics' projection and store alone, in a database of
+    its own. One update at a time with no flush spacing: the spacing would be most of what is timed."""
+    settings = MetricsSettings(mongodb_url=ns.settings.mongodb_url, flush_interval_s=0)
     client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
     unit, at = "110111008", datetime(2026, 3, 2, 9, tzinfo=BUSINESS_TZ)
     results = {}
     try:
         for size in sizes:
             name = f"{ns.settings.mongodb_database}_month{size}"
-            store = make_store(client[name], settings, make_directory(settings))
+            projection = Projection()
+            _, writer = make_writer(client[name], settings, make_directory(settings), projection)
             try:
                 dispatches = [TicketDispatched(
                     event_id=f"busy-d-{n}", ticket_id=f"TK-busy-{n:06d}", occurred_at=at, unit_code=unit,
                     unit_name=unit, district_code=unit[:6], reason="street_town",
                     dispatched_at=at + timedelta(seconds=n)) for n in range(size)]
-                facts = fold(dispatches, response_due=response_due)
-                await store.load(facts=facts, months=project_facts(facts))
+                projection.apply(fact_update(e, response_due=response_due) for e in dispatches)
+                projection.covered("0_0", size)
+                await writer.flush()
                 took = []
                 for n in range(samples + 5):
                     contact = ContactRecorded(
@@ -579,7 +582,9 @@ async def busy_month_updates(ns: Namespace, sizes: tuple[int, ...] = (5_000, 20_
                         unit_code=unit, kind=ContactKind.FACE_TO_FACE, contacted_at=at + timedelta(hours=1),
                         staff_id="LX-1")
                     started = time.perf_counter()
-                    await store.handle([fact_update(contact, response_due=response_due)])
+                    projection.apply([fact_update(contact, response_due=response_due)])
+                    projection.covered("0_0", size + n + 1)
+                    await writer.flush()
                     took.append((time.perf_counter() - started) * 1000)
                 results[str(size)] = percentiles(took[5:])  # the first few warm the store's caches
             finally:

@@ -1,33 +1,39 @@
-"""Metrics' Kafka handlers: one batch subscriber per topic it projects."""
+"""Metrics' Kafka handlers: one batch subscriber per topic, in the topic's group.
+
+The projection is fed by the reader of every partition (`follow`); a group's handler sends its
+share's dead letters, waits until the reader has applied its records and a flush has written them,
+and returns, so its offsets are committed only once the store holds what they cover."""
 
 import time
 
-from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import fact_update
 from hotline.metrics.events import TOPIC_EVENTS, decode
+from hotline.metrics.follow import LogReader
 from hotline.metrics.observe import Telemetry
-from hotline.metrics.store import MetricsStore
+from hotline.metrics.projection import Projection
+from hotline.metrics.writer import Writer
 from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 
-def register(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher, telemetry: Telemetry) -> None:
+def register(runtime: ServiceRuntime, projection: Projection, reader: LogReader, writer: Writer,
+             publisher: Publisher, telemetry: Telemetry) -> None:
     """Subscribe metrics' handlers on the runtime's broker."""
     for topic in TOPIC_EVENTS:
-        _subscribe(runtime, store, publisher, telemetry, topic)
+        _subscribe(runtime, projection, reader, writer, publisher, telemetry, topic)
 
 
-def _subscribe(runtime: ServiceRuntime, store: MetricsStore, publisher: Publisher, telemetry: Telemetry,
-               topic: str) -> None:
+def _subscribe(runtime: ServiceRuntime, projection: Projection, reader: LogReader, writer: Writer,
+               publisher: Publisher, telemetry: Telemetry, topic: str) -> None:
     async def handler(records: Records) -> None:
         async with retry_later(f"metrics {topic} batch"):
             started = time.perf_counter()
             events, rejected = decode(topic, records)
-            await store.handle([fact_update(e, response_due=response_due) for e in events])
-            telemetry.reflected(events)
             await publisher.publish_all(
                 [publisher.dead_letter(r.record, reason=r.reason, field=r.field) for r in rejected]
             )
+            await reader.reached(topic, list(records), projection)
+            await writer.flush()
+            telemetry.reflected(events)
             telemetry.batch_done(topic, events=len(events), rejected=len(rejected),
                                  seconds=time.perf_counter() - started)
 

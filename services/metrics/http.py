@@ -207,6 +207,7 @@ def http_router(store: MetricsStore, directory: Directory, views: RankingViews, 
         if doc is None:
             return {"period": month, "total": 0, "city": [], "districts": [], "clusters": [], "version": 0}
         doc.pop("_id", None)
+        doc.pop("o", None)  # the log prefix it was computed from (see store)
         return {**doc, "version": doc.pop("seq", 0)}
 
     return router

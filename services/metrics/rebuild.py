@@ -1,27 +1,26 @@
 """Rebuild: drop the projections and recompute them from the retained topics, from the start.
 
 A consumer without a group reads every partition of the five topics up to the end offsets taken
-after the drop, folds the events into per-ticket facts in memory with the live path's pure
-functions, and bulk-loads facts, unit-months, rankings and hotspots. Records published later are
-the live service's (its group offsets are untouched); anything read twice is idempotent.
+after the drop, folds the events into memory with the live path's functions (`follow.LogReader`,
+the same fold a metrics process makes on start) and writes every figure, ranking and hotspot.
+Records published later are the live service's; anything read twice is idempotent. It refuses
+while metrics consumers are running: theirs would not write again what they think the store holds.
 """
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import apply_entries, fact_update, project_facts
-from hotline.metrics.events import TOPIC_EVENTS, decode
-from hotline.metrics.main import SERVICE, make_directory, make_store
+from hotline.metrics.events import TOPIC_EVENTS
+from hotline.metrics.follow import TOPICS, LogReader, folder, key_of, partitions
+from hotline.metrics.main import SERVICE, make_directory, make_writer
+from hotline.metrics.projection import Projection
 from hotline.metrics.settings import MetricsSettings
 from hotline.runtime.mongo import make_client
 
-# (stage, total or None, advance): stages are "read" (records) and "write" (tickets).
+# (stage, total or None, advance): stages are "read" (records) and "write" (unit-months).
 Progress = Callable[[str, int | None, int], None]
 
 
@@ -59,19 +58,6 @@ async def active_consumers(settings: MetricsSettings) -> list[str]:
     return sorted(g[1] for r in responses for g in r.groups if g[2] not in ("Empty", "Dead", ""))
 
 
-async def _partitions(kafka: dict, names: list[str]) -> list[TopicPartition]:
-    """Every partition of the topics that exist (a consumer's `topics()` does not fill its own
-    metadata, so `partitions_for_topic` would answer None)."""
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(names)
-    finally:
-        await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0
-            for p in sorted(t["partitions"], key=lambda p: p["partition"])]
-
-
 async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None,
                   idle_timeout_s: float = 30) -> RebuildReport:
     """Drop every metrics projection and rebuild it from the topics."""
@@ -79,64 +65,36 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
     started = time.perf_counter()
     step = progress or (lambda *_: None)
     client = make_client(settings)
-    store = make_store(client[settings.mongodb_database], settings, make_directory(settings))
-    consumer = AIOKafkaConsumer(
-        **settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
-    loading: asyncio.Task | None = None
+    projection = Projection()
+    store, writer = make_writer(client[settings.mongodb_database], settings, make_directory(settings), projection)
     try:
         await store.drop_all()
-        await consumer.start()
-        names = {settings.topic(t): t for t in TOPIC_EVENTS}
-        parts = await _partitions(settings.kafka_client_options(), sorted(names))
-        ends, starts = {}, {}
-        if parts:
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            # Taken after the drop: whatever lies beyond is the live service's to project.
-            ends = await consumer.end_offsets(parts)
-            starts = await consumer.beginning_offsets(parts)
-        step("read", sum(ends[tp] - starts[tp] for tp in parts), 0)
-        remaining = {tp for tp in parts if ends[tp] > starts[tp]}
-        facts: dict[str, dict] = {}
-        idle_since = time.monotonic()
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=20_000)
-            for tp, records in fetched.items():
-                records = [r for r in records if r.offset < ends[tp]]
-                events, rejected = decode(names[tp.topic], records)
-                for event in events:
-                    ticket_id, entries = fact_update(event, response_due=response_due)
-                    report.conflicts += len(apply_entries(facts.setdefault(ticket_id, {}), entries))
-                report.records += len(records)
-                report.events += len(events)
-                report.rejected += len(rejected)
-                report.by_topic[names[tp.topic]] = report.by_topic.get(names[tp.topic], 0) + len(records)
-                step("read", None, len(records))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-            if fetched:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since > idle_timeout_s:
-                raise TimeoutError(f"no records for {idle_timeout_s}s before the end of {sorted(map(str, remaining))}")
+        parts = await partitions(settings)
+        counts: dict[str, int] = {}
+        fold = folder(projection, counts)
+        names = {settings.topic(t): t for t in TOPICS}
+
+        def apply(topic, tp, records):
+            fold(topic, tp, records)
+            step("read", None, len(records))
+
+        reader = LogReader(settings, parts, apply)
+        try:
+            until = await reader.fold(idle_timeout_s=idle_timeout_s)
+        finally:
+            await reader.stop()
+        for tp, offset in until.items():
+            projection.covered(key_of(names[tp.topic], tp.partition), offset)
         report.read_seconds = time.perf_counter() - started
-        step("write", len(facts), 0)
-        # In `_id` order: the store's B-tree then rewrites a few pages per insert, not one per
-        # fact, which takes half the time of the order tickets were met in.
-        facts = dict(sorted(facts.items()))
-        loading = asyncio.create_task(store.load_facts(facts, progress=lambda n: step("write", None, n)))
-        # In a thread, so the loop sends the facts and takes the answers meanwhile.
-        months = await asyncio.to_thread(project_facts, facts)
-        report.tickets, report.unit_months = len(facts), len(months)
-        # The months do not need the facts in the store: both loads run at once.
-        await asyncio.gather(loading, store.load_months(months))
+        report.records, report.events = counts.get("records", 0), counts.get("events", 0)
+        report.rejected, report.conflicts = counts.get("rejected", 0), counts.get("conflicts", 0)
+        report.by_topic = {t: counts[t] for t in TOPICS if counts.get(t)}
+        report.tickets, report.unit_months = len(projection.facts), len(projection.months)
+        step("write", len(projection.months), 0)
+        await writer.start()
+        await writer.flush()
+        step("write", None, len(projection.months))
     finally:
-        if loading is not None:
-            loading.cancel()
-            await asyncio.gather(loading, return_exceptions=True)
-        await consumer.stop()
         await client.close()
     report.seconds = time.perf_counter() - started
     return report
@@ -157,7 +115,7 @@ def main(*, force: bool = False) -> int:
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, transient=True, disable=not err.is_terminal)
     tasks: dict[str, int] = {}
-    labels = {"read": "reading the topics (records)", "write": "writing the projections (tickets)"}
+    labels = {"read": "reading the topics (records)", "write": "writing the projections (unit-months)"}
 
     def step(stage: str, total: int | None, advance: int) -> None:
         if stage not in tasks:

@@ -36,10 +36,15 @@ class MetricsSettings(ServiceSettings):
                              description="Leading categories listed per district and city-wide.")
     cluster_min: int = Field(default=2, ge=2, validation_alias=_env("METRICS_CLUSTER_MIN", "cluster_min"),
                              description="Tickets of one community and category that make a cluster.")
-    ranking_refresh_spacing_s: float = Field(
-        default=0.2, ge=0, validation_alias=_env("METRICS_RANKING_REFRESH_SPACING_S", "ranking_refresh_spacing_s"),
-        description="Ranking refreshes start at least this far apart; the batches that arrive meanwhile share "
-                    "the next (each month's rankings are rewritten whole, whatever changed).")
+    flush_interval_s: float = Field(
+        default=1.0, ge=0, validation_alias=_env("METRICS_FLUSH_INTERVAL_S", "flush_interval_s"),
+        description="Writes of the figures, rankings and hotspots that changed start at least this far apart; "
+                    "the batches that arrive meanwhile share the next (a unit-month moved by many events is "
+                    "written once). The ranking freshness is about this plus the write.")
+    batch_max_records: int = Field(
+        default=5000, validation_alias=_env("BATCH_MAX_RECORDS", "batch_max_records"),
+        description="Records per consumer batch: each batch waits for the next write, so a topic takes at "
+                    "most this many records per METRICS_FLUSH_INTERVAL_S.")
     stream_poll_s: float = Field(default=0.5, gt=0, validation_alias=_env("METRICS_STREAM_POLL_S", "stream_poll_s"),
                                  description="How often the ranking stream looks for changes.")
     stream_max_per_client: int = Field(

@@ -105,7 +105,7 @@ async def test_a_message_the_model_is_unsure_of_reaches_triage_and_is_handed_on(
         await eventually(lambda: held_by("110111008"))
 
     async def metrics_moved():
-        fact = await db["metrics_ticket_facts"].find_one({"_id": ticket_id})
+        fact = services["metrics"].state.projection.facts.get(ticket_id)
         units = {a: d["unit_code"] for a, d in (fact or {}).get("dispatches", {}).items()}
         return units == {"1": topics.TRIAGE_QUEUE_CODE, "2": "110111008"}
     await eventually(metrics_moved)

@@ -62,7 +62,7 @@ async def test_a_metrics_process_killed_mid_stream_and_restarted_gives_the_undis
             await publish_events(private["kafka"], private["prefix"], script.events)
 
             async def part_way() -> bool:
-                return await db["metrics_unit_month_parts"].count_documents({}) > 0
+                return await db["metrics_unit_figures"].count_documents({}) > 0
             await eventually(part_way, timeout_s=60, interval_s=0.05)
         finally:
             first.send_signal(signal.SIGKILL)

@@ -7,7 +7,7 @@ import pytest
 
 from hotline.contracts import ContactKind, ContactRecorded, TicketDispatched, deterministic_event_id, topics
 from hotline.contracts.routing import DepartmentsSummoned
-from hotline.metrics.domain import month_part_id, period_of
+from hotline.metrics.domain import period_of
 from tests.integration.conftest import client_for
 from tests.support import eventually, issue_token, publish
 
@@ -37,8 +37,10 @@ async def test_contact_and_summons_before_the_dispatch(services, namespace, db):
     await publish(kafka, prefix + topics.TICKETS_ROUTING, summons.model_dump_json().encode(), key=key,
                   headers=[("event_type", b"DepartmentsSummoned")])
 
+    projection = services["metrics"].state.projection
+
     async def fact_has_contact():
-        return await db["metrics_ticket_facts"].find_one({"_id": ticket_id, "contacts": {"$exists": True}})
+        return (projection.facts.get(ticket_id) or {}).get("contacts")
 
     async def summons_noted():
         return await db["followup_tickets"].find_one({"_id": ticket_id, "summons": {"$exists": True}})
@@ -49,9 +51,8 @@ async def test_contact_and_summons_before_the_dispatch(services, namespace, db):
                   headers=[("event_type", b"TicketDispatched")])
 
     async def counted():
-        doc = await db["metrics_unit_month_parts"].find_one(
-            {"_id": month_part_id(f"110101002:{period_of(t0)}", ticket_id)})
-        return doc and ticket_id in doc["tickets"] and doc["tickets"][ticket_id]
+        month = projection.months.get(f"110101002:{period_of(t0)}")
+        return month and month["tickets"].get(ticket_id)
     summary = await eventually(counted)
     assert summary["face_to_face"] is True and summary["first_contact_at"] is not None
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
-from hotline.metrics.domain import combine, month_part_id, month_part_ids, period_of
+from hotline.metrics.domain import period_of, unit_month_figures
 from tests.integration.conftest import client_for
 from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
 
@@ -58,20 +58,18 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
     month_id = f"110111008:{period}"
     ticket_id = assignment.ticket_id
 
-    part_id = month_part_id(month_id, ticket_id)
+    projection = services["metrics"].state.projection
 
     async def settled_month():
-        """The ticket's summary in its part of the month, and the month's figures once they are
-        recomputed from every part's figures (right after the per-ticket facts are written)."""
-        part = await db["metrics_unit_month_parts"].find_one({"_id": part_id})
-        partials = {d["_id"]: d async for d in db["metrics_unit_month_partials"].find(
-            {"_id": {"$in": month_part_ids(month_id)}})}
+        """The ticket's summary in its unit-month (held in metrics' memory), and the month's
+        figures in the store once they are the ones recomputed from it."""
+        month = projection.months.get(month_id)
         figures = await db["metrics_unit_figures"].find_one({"_id": month_id})
-        if not (part and ticket_id in part["tickets"] and figures and part_id in partials):
+        if not (month and ticket_id in month["tickets"] and figures):
             return None
-        if partials[part_id]["v"] != part["v"] or figures["figures"] != combine(d["partial"] for d in partials.values()):
+        if figures["figures"] != unit_month_figures(month["tickets"], month["returned"]):
             return None
-        return part["tickets"][ticket_id], figures["figures"]
+        return month["tickets"][ticket_id], figures["figures"]
 
     summary, doc = await eventually(settled_month)
     assert summary["first_contact_at"] is None
@@ -120,9 +118,12 @@ async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services
     assert response.json()["face_to_face"] == doc["face_to_face"]
     assert "tickets" not in response.json()
 
-    # No personal data reaches the metrics store.
-    async for stored in db["metrics_ticket_facts"].find({}):
-        assert "13800001234" not in json.dumps(stored, default=str)
+    # No personal data reaches metrics' memory or store.
+    assert "13800001234" not in json.dumps(projection.facts, default=str)
+    for name in await db.list_collection_names():
+        if name.startswith("metrics_"):
+            async for stored in db[name].find({}):
+                assert "13800001234" not in json.dumps(stored, default=str)
 
 
 async def _ticket_known(client: httpx.AsyncClient, ticket_id: str, headers: dict) -> bool:

@@ -53,10 +53,10 @@ async def followup_events(namespace, ticket_id: str, until) -> list[dict]:
                                  until=lambda rs: until(ours(rs))))
 
 
-async def metrics_contacts(db, ticket_id: str, until) -> dict:
+async def metrics_contacts(metrics, ticket_id: str, until) -> dict:
+    """The contacts of a ticket's fact, which metrics holds in memory, once `until` holds of them."""
     async def fact():
-        doc = await db["metrics_ticket_facts"].find_one({"_id": key(ticket_id)})
-        contacts = (doc or {}).get("contacts", {})
+        contacts = (metrics.state.projection.facts.get(ticket_id) or {}).get("contacts", {})
         return until(contacts) and contacts
     return await eventually(fact)
 
@@ -98,7 +98,7 @@ async def test_a_contact_key_reused_for_another_contact_is_409_and_only_the_firs
     events = await followup_events(namespace, ticket_id, lambda es: later_id in {e["event_id"] for e in es})
     assert {e["kind"] for e in events if e["event_id"] == first_id} == {"phone"}
     assert not [e for e in events if e["type"] == "ContactRecorded" and e["kind"] == "face_to_face"]
-    contacts = await metrics_contacts(db, ticket_id, lambda cs: key(later.json()["contact_id"]) in cs)
+    contacts = await metrics_contacts(services["metrics"], ticket_id, lambda cs: key(later.json()["contact_id"]) in cs)
     assert contacts[key(first.json()["contact_id"])]["kind"] == "phone"
     assert {c["kind"] for c in contacts.values()} == {"phone"}
 
@@ -159,7 +159,7 @@ async def test_metrics_keeps_the_first_of_two_events_under_one_id(services, name
     await publish_events(namespace["kafka"], namespace["prefix"], [*script.events[:2], second, script.events[2]])
     await all_drained(namespace["kafka"], namespace["prefix"])
     ticket_id = first.ticket_id
-    contacts = await metrics_contacts(db, ticket_id, lambda cs: len(cs) == 2)
+    contacts = await metrics_contacts(services["metrics"], ticket_id, lambda cs: len(cs) == 2)
     assert contacts[key(first.contact_id)]["kind"] == "phone"
     async with client_for(services["metrics"]) as metrics:
         exposition = (await metrics.get("/metrics")).text
