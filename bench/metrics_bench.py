@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import typer
 from aiokafka import AIOKafkaProducer
-from common import Namespace, read_to_end
+from common import EVENT_TOPICS, Namespace, read_to_end, send_events
 from hotline.metrics.main import build_app
 from hotline.metrics.rebuild import rebuild
 from hotline.metrics.settings import MetricsSettings
@@ -29,13 +29,8 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
-from hotline.contracts.common import Event
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
-
-TOPIC_OF = {TicketDispatched: topics.TICKETS_DISPATCHED, ContactRecorded: topics.TICKETS_FOLLOWUP,
-            CallbackResult: topics.CALLBACKS}
-
 
 def month_of_events(tickets: int, run: str) -> list:
     """A month of tickets over every street and town: dispatch, usually a contact, often a callback."""
@@ -66,14 +61,7 @@ async def publish(kafka: str, prefix: str, events: list) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        futures = []
-        for e in events:
-            headers = [("event_type", type(e).__name__.encode())]
-            if isinstance(e, Event):
-                headers.append(("event_id", e.event_id.encode()))
-            futures.append(await producer.send(prefix + TOPIC_OF[type(e)], e.model_dump_json().encode(),
-                                               key=e.ticket_id.encode(), headers=headers))
-        await asyncio.gather(*futures)
+        await send_events(producer, prefix, events)
     finally:
         await producer.stop()
 
@@ -81,7 +69,7 @@ async def publish(kafka: str, prefix: str, events: list) -> None:
 async def raw_read_rate(kafka: str, prefix: str) -> tuple[int, float]:
     """Records/s of reading the same topics to their end with no processing: the limit."""
     started = time.perf_counter()
-    count = len(await read_to_end(kafka, sorted({prefix + t for t in TOPIC_OF.values()})))
+    count = len(await read_to_end(kafka, sorted({prefix + t for t in EVENT_TOPICS.values() if t != topics.TICKETS_RECEIVED})))
     return count, count / (time.perf_counter() - started)
 
 

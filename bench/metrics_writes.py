@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 import typer
 from aiokafka import AIOKafkaProducer
+from common import send_events
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import (
@@ -33,17 +34,12 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
-from hotline.contracts.common import Event
 from hotline.contracts.raw import Caller, Channel
 from hotline.gazetteer import beijing
 from hotline.metrics.main import build_app
 from hotline.metrics.settings import MetricsSettings
 from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.mongo import drop_database
-
-TOPIC_OF = {TicketReceived: topics.TICKETS_RECEIVED, TicketDispatched: topics.TICKETS_DISPATCHED,
-            ContactRecorded: topics.TICKETS_FOLLOWUP, CallbackResult: topics.CALLBACKS}
-
 
 def lifecycle(ticket: str, unit: str, at: datetime, rng: random.Random) -> list[list]:
     """The ticket's events in three steps a second apart: received and dispatched, contact, callback."""
@@ -75,17 +71,6 @@ def tickets_of(count: int, run: str, start: datetime, days: int, seed: int, spre
                       start + timedelta(minutes=rng.randrange(days * 24 * 60)), rng) for n in range(count)]
 
 
-async def publish(producer: AIOKafkaProducer, prefix: str, events: list) -> None:
-    futures = []
-    for e in events:
-        headers = [("event_type", type(e).__name__.encode())]
-        if isinstance(e, Event):
-            headers.append(("event_id", e.event_id.encode()))
-        futures.append(await producer.send(prefix + TOPIC_OF[type(e)], e.model_dump_json().encode(),
-                                           key=e.ticket_id.encode(), headers=headers))
-    await asyncio.gather(*futures)
-
-
 def written(app) -> dict[str, float]:
     registry = app.state.runtime.metrics.registry
     found: dict[str, float] = {}
@@ -108,7 +93,7 @@ async def paced(producer, prefix: str, tickets: list[list[list]], rate: float) -
     """Step k of ticket n goes out k seconds after its first step; tickets start `rate` a second."""
     if rate <= 0:
         for step in range(3):
-            await publish(producer, prefix, [e for t in tickets for e in t[step]])
+            await send_events(producer, prefix, [e for t in tickets for e in t[step]])
         return
     due = sorted((n / rate + step, step, n) for n, t in enumerate(tickets) for step in range(3))
     began = time.monotonic()
@@ -120,7 +105,7 @@ async def paced(producer, prefix: str, tickets: list[list[list]], rate: float) -
             batch += tickets[due[i][2]][due[i][1]]
             i += 1
         if batch:
-            await publish(producer, prefix, batch)
+            await send_events(producer, prefix, batch)
         await asyncio.sleep(0.02)
 
 
@@ -138,7 +123,7 @@ async def run(tickets: int, rate: float, history: int, settle_s: float, units: i
             old = tickets_of(history, f"{tag}h", datetime(2026, 1, 1, 8, tzinfo=BUSINESS_TZ), 150, 3)
             events = [e for t in old for step in t for e in step]
             for start in range(0, len(events), 20_000):
-                await publish(producer, settings.topic_prefix, events[start:start + 20_000])
+                await send_events(producer, settings.topic_prefix, events[start:start + 20_000])
             result["history_events"] = len(events)
         app = build_app(settings)
         started = time.perf_counter()
