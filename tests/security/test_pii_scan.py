@@ -112,14 +112,15 @@ async def run(services, namespace):
             found = [projection.facts.get(t) or {} for t in tickets]
             return all(f.get("callbacks") for f in found) and found
         facts = await eventually(counted, timeout_s=60)
+        period = period_of(min(d["dispatched_at"] for f in facts for d in f["dispatches"].values()))
         mongo = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
         try:
-            async def written():  # and written their month's figures
-                return await mongo[namespace["database"]]["metrics_unit_figures"].count_documents({}) > 0
+            async def written():  # and written their month's figures (flushes trail the memory by a second)
+                doc = await mongo[namespace["database"]]["metrics_unit_figures"].find_one({"_id": f"{UNIT}:{period}"})
+                return doc is not None and (doc.get("figures") or doc).get("callbacks", 0) >= len(tickets)
             await eventually(written, timeout_s=30)
         finally:
             await mongo.close()
-        period = period_of(min(d["dispatched_at"] for f in facts for d in f["dispatches"].values()))
         yield {"known": known, "in_text": in_text, "tickets": tickets, "period": period, "logs": caplog_records,
                "facts": facts,
                "tokens": {"unit": unit, "centre": centre}}
