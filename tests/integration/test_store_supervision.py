@@ -143,8 +143,8 @@ def test_stop_stops_the_supervisor_first_and_nothing_comes_back(store):
 
 @pytest.fixture
 def rewrite_store(tmp_path) -> Iterator[PrivateStore]:
-    # A short retention so that the bound is tight within a test's seconds; the default (10 s)
-    # bounds the file the same way, only at a higher level (docs/operations.md has the figures).
+    # A short retention (as before the default became 0) so that this test checks the compactor
+    # and the retention together (docs/operations.md has the figures).
     yield from started(tmp_path, MONGO_RETENTION_MS=os.environ.get("TEST_STORE_RETENTION_MS", "1000"))  # noqa: E501
 
 
