@@ -1,5 +1,6 @@
 import org.h2.mvstore.FileStore;
 import org.h2.mvstore.MVStore;
+import org.h2.mvstore.RandomAccessStore;
 
 import java.io.File;
 import java.util.concurrent.Executors;
@@ -21,8 +22,11 @@ import java.util.concurrent.TimeUnit;
  * Every {@code intervalMs} this thread rewrites the live pages of up to {@code writeBytes} of
  * the sparsest chunks when the chunks' fill rate is below {@code fillRate}, and commits them
  * (MVStore.compact: rewriting pages with their own content is safe beside concurrent writes;
- * it waits for the store lock like any writer). The emptied chunks are freed after the
- * retention time and their space is reused by new chunks, so the file stops growing.
+ * it waits up to 10 ms for the store lock, else skips the round). The emptied chunks are
+ * freed after the retention time (0 by default: readers are guarded by version, see
+ * MongoLauncher.openStore) and their space is reused by new chunks, so the file stops growing.
+ * When the file's fill rate is below {@code fillRate} too, it then moves up to {@code writeBytes}
+ * of chunks into the holes and truncates the freed tail.
  */
 final class StoreCompactor {
     private final MVStore store;
@@ -32,6 +36,7 @@ final class StoreCompactor {
     private final boolean verbose;
     private long rounds;
     private long rewrites;
+    private long moves;
     private long busyNanos;
 
     StoreCompactor(MVStore store, String file, int fillRate, int writeBytes, boolean verbose) {
@@ -66,6 +71,15 @@ final class StoreCompactor {
                     store.commit();
                 }
             }
+            // Freed chunks leave holes that new chunks fill only as they fit; the file shrinks
+            // only when its tail is free. Moving the chunks behind the first hole forward (under
+            // the store lock, as MVStore's own housekeeping does) lets it truncate the tail, so
+            // the file also shrinks back after a burst of garbage (a dropped database).
+            FileStore<?> fileStore = store.getFileStore();
+            if (fileStore instanceof RandomAccessStore && store.getFillRate() < fillRate) {
+                ((RandomAccessStore) fileStore).compactMoveChunks(fillRate, writeBytes, store);
+                moves++;
+            }
         } catch (RuntimeException e) {
             // Closed under us by the shutdown hook, or a compaction failure: report it and leave
             // the store to its own housekeeping (compaction is an optimisation, never required).
@@ -78,10 +92,10 @@ final class StoreCompactor {
         }
         rounds++;
         if (verbose && rounds % 10 == 0) {
-            FileStore<?> fileStore = store.getFileStore();
+            FileStore<?> fs = store.getFileStore();
             System.out.printf("StoreCompactor: file %d MB, chunks fill %d%%, file fill %d%%, rewrote in %d"
-                    + " of %d rounds, %d ms busy%n", file.length() >> 20, fileStore.getChunksFillRate(),
-                store.getFillRate(), rewrites, rounds, busyNanos / 1_000_000);
+                    + " and moved in %d of %d rounds, %d ms busy%n", file.length() >> 20, fs.getChunksFillRate(),
+                store.getFillRate(), rewrites, moves, rounds, busyNanos / 1_000_000);
         }
     }
 }

@@ -64,9 +64,9 @@ for setting in MONGO_HEAP_MB MONGO_CACHE_MB KAFKA_HEAP_MB; do
 done
 # The store's compaction under load (MongoLauncher arguments; StoreCompactor.java says why).
 MONGO_COMPACT_EVERY_MS=${MONGO_COMPACT_EVERY_MS:-1000}
-MONGO_COMPACT_FILL_RATE=${MONGO_COMPACT_FILL_RATE:-80}
+MONGO_COMPACT_FILL_RATE=${MONGO_COMPACT_FILL_RATE:-90}
 MONGO_COMPACT_WRITE_MB=${MONGO_COMPACT_WRITE_MB:-4}
-MONGO_RETENTION_MS=${MONGO_RETENTION_MS:-10000}
+MONGO_RETENTION_MS=${MONGO_RETENTION_MS:-0}   # readers are guarded by version, not time
 
 # A supervisor waits this long before restarting its server, doubling after each quick exit, so
 # a server that cannot start does not spin; a run of RESTART_RESET s resets the backoff.
