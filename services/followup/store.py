@@ -1,6 +1,7 @@
 """Followup's store: one document per ticket, keyed by ticket id."""
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 from pymongo import UpdateOne
@@ -238,12 +239,43 @@ class FollowupStore:
         )
         return held["claimed_at"] if takeover.modified_count == 1 else None
 
-    async def confirm_sent(self, *, marks: list[tuple[str, str]]) -> None:
-        """The claimed marks' events are on the broker: nobody sends them again."""
-        ops = [UpdateOne({"_id": ticket_id}, {"$set": {f"fired.{_slot(mark_id)}.sent": True}})
-               for ticket_id, mark_id in marks]
-        if ops:
-            await self._tickets.bulk_write(ops, ordered=False)
+    async def claim_marks(self, *, ticket_id: str, mark_ids: list[str], by: str, now: datetime,
+                          stale_before: datetime) -> list[datetime | None | bool]:
+        """`claim_mark` for each of a ticket's due marks, in one write when none of them is
+        claimed yet (the usual case: a ticket's marks due together are claimed together); else
+        one by one."""
+        if len(mark_ids) > 1:
+            slots = {f"fired.{_slot(m)}": {"mark_id": m, "by": by, "claimed_at": now, "sent": False} for m in mark_ids}
+            first = await self._tickets.update_one({"_id": ticket_id, **{s: {"$exists": False} for s in slots}},
+                                                   {"$set": slots})
+            if first.modified_count == 1:
+                return [True] * len(mark_ids)
+        return [await self.claim_mark(ticket_id=ticket_id, mark_id=m, by=by, now=now, stale_before=stale_before)
+                for m in mark_ids]
+
+    async def confirm_sent(self, *, marks: list[tuple[str, str]], events: Sequence[Event] = ()) -> None:
+        """The claimed marks' events are on the broker: nobody sends them again. `events` (those
+        marks' events) go on their tickets' timelines in the same write, one per ticket."""
+        by_ticket: dict[str, tuple[dict, list[dict]]] = {}
+        for ticket_id, mark_id in marks:
+            by_ticket.setdefault(ticket_id, ({}, []))[0][f"fired.{_slot(mark_id)}.sent"] = True
+        for event in events:
+            ticket_id, entry = _timeline_entry(event)
+            by_ticket.setdefault(ticket_id, ({}, []))[1].append(entry)
+        ops = [UpdateOne({"_id": ticket_id, **({"timeline.event_id": {"$nin": [e["event_id"] for e in entries]}}
+                                                 if entries else {})},
+                         {**({"$set": sent} if sent else {}), **({"$push": {"timeline": {"$each": entries}}}
+                                                                 if entries else {})})
+               for ticket_id, (sent, entries) in by_ticket.items()]
+        if not ops:
+            return
+        result = await self._tickets.bulk_write(ops, ordered=False)
+        if result.matched_count < len(ops):
+            # Some entry was on its timeline already (a firing redone): each fact on its own.
+            sent_ops = [UpdateOne({"_id": t}, {"$set": sent}) for t, (sent, _) in by_ticket.items() if sent]
+            if sent_ops:
+                await self._tickets.bulk_write(sent_ops, ordered=False)
+            await self.record_timeline(events=list(events))
 
     async def record_timeline(self, *, events: list[Event | CallbackResult],
                               sets: dict[str, dict] | None = None) -> None:
