@@ -21,7 +21,8 @@ from hotline.contracts import (
 )
 from hotline.contracts.common import Event
 from hotline.contracts.routing import DepartmentsSummoned
-from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id
+from hotline.followup.casework_store import received_facts
+from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id, masked_for_timeline
 from hotline.runtime.mongo import duplicates_only
 
 
@@ -54,8 +55,26 @@ class FollowupStore:
         traceparents = traceparents or {}
         for e in events:
             ticket_id, entry = _timeline_entry(e)
-            # The document, if no event of this ticket came first (a no-op otherwise).
-            ops.append(UpdateOne({"_id": ticket_id}, {"$setOnInsert": _NEW_TICKET}, upsert=True))
+            holder = {"unit_code": e.unit_code, "district_code": e.district_code,
+                      "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
+                      "dispatched_at": e.dispatched_at, "urgency": e.urgency,
+                      "co_handlers": [a.unit_code for a in e.co_handlers],
+                      "traceparent": traceparents.get(ticket_id)}
+            received = masked_for_timeline(e.received) if e.received is not None else None
+            start = [_timeline_entry(received)[1]] if received is not None else []
+            facts = received_facts(received) if received is not None else {}
+            # The document, if no event of this ticket came first, whole: the dispatch (and the
+            # received ticket it carries) in the one insert; the guarded updates below then
+            # match nothing. A no-op when the document exists.
+            ops.append(UpdateOne({"_id": ticket_id}, {"$setOnInsert": {
+                **_NEW_TICKET, **holder, "first_dispatched_at": e.dispatched_at, "timeline": [*start, entry],
+                **({"facts": {k.removeprefix("facts."): v for k, v in facts.items()}} if facts else {})}},
+                upsert=True))
+            if received is not None:
+                # A document that an earlier event created: the received ticket once (a
+                # re-dispatch carries it again), each fact alone (see `received_facts`).
+                ops.append(UpdateOne(_not_on_timeline(ticket_id, start[0]),
+                                     {"$push": {"timeline": start[0]}, "$set": facts}))
             # A document an older version created from a timeline entry or a summons has no state.
             ops.append(UpdateOne({"_id": ticket_id, "state": {"$exists": False}},
                                  {"$set": {"contacts": [], "state": TicketState.OPEN.value, "round": 0,
@@ -65,12 +84,7 @@ class FollowupStore:
             ops.append(UpdateOne(
                 {**_not_on_timeline(ticket_id, entry),
                  "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
-                {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
-                          "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
-                          "dispatched_at": e.dispatched_at, "urgency": e.urgency,
-                          "co_handlers": [a.unit_code for a in e.co_handlers],
-                          "traceparent": traceparents.get(ticket_id)},
-                 "$min": first_dispatch, "$push": {"timeline": entry}},
+                {"$set": holder, "$min": first_dispatch, "$push": {"timeline": entry}},
             ))
             # An older attempt arriving late: on the timeline only (and its earlier dispatch time).
             ops.append(UpdateOne(_not_on_timeline(ticket_id, entry),
