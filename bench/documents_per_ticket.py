@@ -6,6 +6,9 @@ N tickets taken through received, dispatched, contacted, resolved, called back a
 bench's own driver; then `hotline_store_documents_written` read from each service's /metrics.
 
     .venv/bin/python bench/documents_per_ticket.py --tickets 300
+
+`--months N` receives the tickets over the N months before now instead (as `make bench`'s
+history does): their deadlines are past when they are dispatched, so the scheduler fires them.
 """
 
 import asyncio
@@ -21,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Namespace  # noqa: E402
+from history import publish_history  # noqa: E402
 from lifecycle_bench import Driver, publish_paced  # noqa: E402
 
 
@@ -37,7 +41,7 @@ async def _written(apps: dict) -> dict[str, float]:
     return totals
 
 
-async def measure(tickets: int, rate: float, settle_s: float) -> dict:
+async def measure(tickets: int, rate: float, settle_s: float, months: int = 0) -> dict:
     from hotline.followup.main import build_app as build_followup
     from hotline.followup.settings import FollowupSettings
     from hotline.intake.main import build_app as build_intake
@@ -61,7 +65,10 @@ async def measure(tickets: int, rate: float, settle_s: float) -> dict:
                 await stack.enter_async_context(app.router.lifespan_context(app))
             await driver.start()
             started = time.monotonic()
-            await publish_paced(ns, ns.run, "docs", tickets, rate)
+            if months:
+                await publish_history(ns, tickets, months)
+            else:
+                await publish_paced(ns, ns.run, "docs", tickets, rate)
             while len(driver.closed) < tickets and time.monotonic() - started < 300:
                 await asyncio.sleep(0.2)
             await asyncio.sleep(settle_s)  # the consumers of the last events finish their batches
@@ -77,9 +84,9 @@ async def measure(tickets: int, rate: float, settle_s: float) -> dict:
             "by_service": by_service, "by_collection": per_ticket}
 
 
-def main(tickets: int = 300, rate: float = 100.0, settle_s: float = 5.0) -> None:
+def main(tickets: int = 300, rate: float = 100.0, settle_s: float = 5.0, months: int = 0) -> None:
     """Print documents written per ticket, per service and per collection (JSON)."""
-    print(json.dumps(asyncio.run(measure(tickets, rate, settle_s)), indent=2))
+    print(json.dumps(asyncio.run(measure(tickets, rate, settle_s, months)), indent=2))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from hotline.contracts import (
     RequestExtension,
     ResolveTicket,
     TicketDispatched,
-    TicketReceived,
     TicketResolved,
     deterministic_event_id,
     topics,
@@ -42,13 +41,11 @@ from hotline.contracts.followup import (
 )
 from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
 from hotline.followup.actions import FollowupActions
-from hotline.followup.casework_store import CaseworkStore, received_facts
 from hotline.followup.domain import (
     KeyReused,
     Refusal,
     WorklistView,
     apply_callback,
-    masked_for_timeline,
     select_worklist,
     ticket_view,
 )
@@ -122,21 +119,6 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
                                          traceparents={e.ticket_id: telemetry.traceparent(e.ticket_id) for e in events})
             dispatch_waits.stored(e.ticket_id for e in events)
             await scheduler.schedule_tickets({e.ticket_id for e in events})
-            await publisher.publish_all(dead_letters)
-
-
-def register_received(runtime: ServiceRuntime, store: FollowupStore, casework: CaseworkStore,
-                      publisher: Publisher) -> None:
-    """A ticket's timeline starts when the hotline received it (caller masked, name dropped); the
-    daily brief keeps its repeat and origin facts."""
-
-    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED, publisher=publisher)
-    async def on_tickets_received(records: Records) -> None:
-        async with retry_later("followup received batch"):
-            events, dead_letters = publisher.parse_all(records, TicketReceived)
-            # The brief's facts go in the timeline entry's write: one document write per ticket.
-            await store.record_timeline(events=[masked_for_timeline(e) for e in events],
-                                        sets={e.ticket_id: received_facts(e) for e in events})
             await publisher.publish_all(dead_letters)
 
 

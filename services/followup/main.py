@@ -17,7 +17,6 @@ from hotline.followup.handlers import (
     register_callbacks,
     register_clock,
     register_commands,
-    register_received,
     register_summons,
 )
 from hotline.deadline_policy import default_policy
@@ -62,7 +61,6 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework)
     register_commands(runtime, actions, runtime.publisher, dispatch_waits)
     app.include_router(http_router(runtime, store, actions, credentials))
-    register_received(runtime, store, casework, runtime.publisher)
     app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials, actions))
     app.add_exception_handler(Refusal, refusal_response)
     return app

@@ -6,9 +6,12 @@ entries: the local MongoDB-protocol server can only find documents fast by `_id`
 deleted once empty, so "every bucket up to now" is a small read. The shards keep each document
 small: tickets dispatched in one minute share their deadlines' minutes, and the store rewrites a
 whole document (and compares every entry for `$addToSet`) at each write; unsharded, a
-1,300-entry minute made the timer writes followup's slowest store commands. Only a clock's next
-mark is in a bucket; firing it schedules the one after. Stopped or replaced clocks are not
-removed: when their entry comes up, the ticket shows there is nothing to fire.
+1,300-entry minute made the timer writes followup's slowest store commands. Only a ticket's next
+mark (the earliest of its clocks') is in a bucket; when it comes up, every due mark of the
+ticket fires and the ticket's next mark is filed: one entry per ticket, not one per clock, since
+each entry costs a bucket write to file and another to drop. Stopped or replaced clocks are not
+removed: when their entry comes up, the ticket shows there is nothing to fire. (An entry of an
+older version names one clock; it fires the whole ticket the same way.)
 
 Firing a mark: claim it on the ticket's document in one atomic update (so two schedulers, or a
 restarted one, never both fire it), publish its events, confirm them sent, then drop the entry.
@@ -92,8 +95,12 @@ class TimerBuckets:
         cursor = self._buckets.find(due_by(now)).sort("_id", 1).limit(limit)
         return [doc async for doc in cursor]
 
-    async def remove(self, key: str, entries: list[dict]) -> None:
-        """Drop handled entries; the bucket goes when empty (an entry added meanwhile keeps it)."""
+    async def remove(self, key: str, entries: list[dict], *, whole: list[dict] | None = None) -> None:
+        """Drop handled entries; the bucket goes when empty (an entry added meanwhile keeps it).
+        `whole`: the bucket's entries as read, all handled: the bucket is deleted in one write
+        if it still holds exactly those, rather than emptied and then deleted."""
+        if whole is not None and (await self._buckets.delete_one({"_id": key, "entries": whole})).deleted_count:
+            return
         await self._buckets.update_one({"_id": key}, {"$pullAll": {"entries": entries}})
         await self._buckets.delete_one({"_id": key, "entries": {"$size": 0}})
 
@@ -147,14 +154,15 @@ class DeadlineScheduler:
         return live_marks(clock, warnings=self._policy.warnings, escalation=self._policy.escalation_policy)
 
     async def schedule_tickets(self, ticket_ids: list[str] | set[str]) -> None:
-        """(Re)schedule the next unsent mark of each live clock of these tickets."""
+        """(Re)schedule the next unsent mark of these tickets (the earliest of their live clocks')."""
         tickets = await self._store.get_many(ticket_ids=sorted(ticket_ids))
         entries = []
         for ticket in tickets.values():
-            for clock in live_clocks(ticket, self._policy, self._calendar):
-                pending = next((m for m in self._marks(clock) if not _sent(ticket, m)), None)
-                if pending is not None:
-                    entries.append((pending.at, ticket.ticket_id, clock.clock_id))
+            pending = [(m.at, clock.clock_id) for clock in live_clocks(ticket, self._policy, self._calendar)
+                       for m in self._marks(clock) if not _sent(ticket, m)]
+            if pending:
+                at, clock_id = min(pending)
+                entries.append((at, ticket.ticket_id, clock_id))
         await self._buckets.schedule(entries)
         if self._business_clock == "log" or any(at <= datetime.now(UTC) for at, _, _ in entries):
             # On the wall clock a mark still ahead waits for its pass: a pass reads the store.
@@ -197,25 +205,29 @@ class DeadlineScheduler:
         tickets = await self._store.get_many(ticket_ids=sorted({e["ticket_id"] for _, e in wanted}))
         wall_now = datetime.now(UTC)
         stale_before = wall_now - self._claim_timeout
-        claims, held_elsewhere, follow_ups = [], set(), []
-        for ticket_id, clock_id in sorted({(e["ticket_id"], e["clock_id"]) for _, e in wanted}):
+        claims, follow_ups = defaultdict(list), []
+        # The whole ticket, whichever clock its entry names: every due mark fires, and the
+        # earliest mark still ahead is filed (a closed or unknown ticket has none).
+        for ticket_id in sorted({e["ticket_id"] for _, e in wanted}):
             ticket = tickets.get(ticket_id)
-            clock = next((c for c in live_clocks(ticket, self._policy, self._calendar) if c.clock_id == clock_id),
-                         None) if ticket else None
-            if clock is None:
-                continue  # stopped for good, replaced by a re-dispatch, or the ticket is closed
-            marks_ = self._marks(clock)
-            for mark in (m for m in marks_ if m.at <= now and not _sent(ticket, m)):
-                claims.append((ticket, clock, mark))
-            upcoming = next((m for m in marks_ if m.at > now), None)
-            if upcoming is not None:
-                follow_ups.append((upcoming.at, ticket_id, clock_id))
-        won = await asyncio.gather(*(
-            self._store.claim_mark(ticket_id=t.ticket_id, mark_id=m.mark_id, by=self._instance, now=wall_now,
-                                   stale_before=stale_before)
-            for t, _, m in claims))
-        mine = [c for c, ok in zip(claims, won, strict=True) if ok is not None]
-        held_elsewhere = {(t.ticket_id, c.clock_id) for (t, c, _), ok in zip(claims, won, strict=True) if ok is None}
+            upcoming = []
+            for clock in live_clocks(ticket, self._policy, self._calendar) if ticket else []:
+                marks_ = self._marks(clock)
+                for mark in (m for m in marks_ if m.at <= now and not _sent(ticket, m)):
+                    claims[ticket_id].append((ticket, clock, mark))
+                upcoming += [(m.at, clock.clock_id) for m in marks_ if m.at > now]
+            if upcoming:
+                at, clock_id = min(upcoming)
+                follow_ups.append((at, ticket_id, clock_id))
+        # One claim per ticket for all its due marks (one document write), see `claim_marks`.
+        won_by_ticket = await asyncio.gather(*(
+            self._store.claim_marks(ticket_id=ticket_id, mark_ids=[m.mark_id for _, _, m in ticket_claims],
+                                    by=self._instance, now=wall_now, stale_before=stale_before)
+            for ticket_id, ticket_claims in claims.items()))
+        flat = [c for ticket_claims in claims.values() for c in ticket_claims]
+        won = [ok for oks in won_by_ticket for ok in oks]
+        mine = [c for c, ok in zip(flat, won, strict=True) if ok is not None]
+        held_elsewhere = {t.ticket_id for (t, _, _), ok in zip(flat, won, strict=True) if ok is None}
         messages = [msg for t, c, m in mine for msg in mark_messages(t, c, m)]
         taken_over = [ok for ok in won if isinstance(ok, datetime)]
         if taken_over:
@@ -231,16 +243,18 @@ class DeadlineScheduler:
             await self._publisher.publish_all(to_send)
         if self._on_sent is not None:
             self._on_sent([event for _, event, _ in to_send])
-        await self._store.confirm_sent(marks=[(t.ticket_id, m.mark_id) for t, _, m in mine])
-        await self._store.record_timeline(events=[e for _, e, _ in messages if isinstance(e, DeadlineMarked)])
+        # Sent, and on the timeline, in one write per ticket.
+        await self._store.confirm_sent(marks=[(t.ticket_id, m.mark_id) for t, _, m in mine],
+                                       events=[e for _, e, _ in messages if isinstance(e, DeadlineMarked)])
         await self._buckets.schedule(follow_ups)
         # Entries whose mark another scheduler is firing right now stay until it confirms.
         done: dict[str, list[dict]] = defaultdict(list)
         for key, entry in wanted:
-            if (entry["ticket_id"], entry["clock_id"]) not in held_elsewhere:
+            if entry["ticket_id"] not in held_elsewhere:
                 done[key].append(entry)
+        read = {b["_id"]: b.get("entries", []) for b in buckets}
         for key, entries in done.items():
-            await self._buckets.remove(key, entries)
+            await self._buckets.remove(key, entries, whole=read[key] if len(entries) == len(read[key]) else None)
         if mine:
             log.info("deadline marks fired", extra={"count": len(mine)})
         self.fired_total += len(mine)

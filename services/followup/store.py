@@ -1,6 +1,7 @@
 """Followup's store: one document per ticket, keyed by ticket id."""
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 from pymongo import UpdateOne
@@ -20,7 +21,8 @@ from hotline.contracts import (
 )
 from hotline.contracts.common import Event
 from hotline.contracts.routing import DepartmentsSummoned
-from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id
+from hotline.followup.casework_store import received_facts
+from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id, masked_for_timeline
 from hotline.runtime.mongo import duplicates_only
 
 
@@ -53,8 +55,26 @@ class FollowupStore:
         traceparents = traceparents or {}
         for e in events:
             ticket_id, entry = _timeline_entry(e)
-            # The document, if no event of this ticket came first (a no-op otherwise).
-            ops.append(UpdateOne({"_id": ticket_id}, {"$setOnInsert": _NEW_TICKET}, upsert=True))
+            holder = {"unit_code": e.unit_code, "district_code": e.district_code,
+                      "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
+                      "dispatched_at": e.dispatched_at, "urgency": e.urgency,
+                      "co_handlers": [a.unit_code for a in e.co_handlers],
+                      "traceparent": traceparents.get(ticket_id)}
+            received = masked_for_timeline(e.received) if e.received is not None else None
+            start = [_timeline_entry(received)[1]] if received is not None else []
+            facts = received_facts(received) if received is not None else {}
+            # The document, if no event of this ticket came first, whole: the dispatch (and the
+            # received ticket it carries) in the one insert; the guarded updates below then
+            # match nothing. A no-op when the document exists.
+            ops.append(UpdateOne({"_id": ticket_id}, {"$setOnInsert": {
+                **_NEW_TICKET, **holder, "first_dispatched_at": e.dispatched_at, "timeline": [*start, entry],
+                **({"facts": {k.removeprefix("facts."): v for k, v in facts.items()}} if facts else {})}},
+                upsert=True))
+            if received is not None:
+                # A document that an earlier event created: the received ticket once (a
+                # re-dispatch carries it again), each fact alone (see `received_facts`).
+                ops.append(UpdateOne(_not_on_timeline(ticket_id, start[0]),
+                                     {"$push": {"timeline": start[0]}, "$set": facts}))
             # A document an older version created from a timeline entry or a summons has no state.
             ops.append(UpdateOne({"_id": ticket_id, "state": {"$exists": False}},
                                  {"$set": {"contacts": [], "state": TicketState.OPEN.value, "round": 0,
@@ -64,12 +84,7 @@ class FollowupStore:
             ops.append(UpdateOne(
                 {**_not_on_timeline(ticket_id, entry),
                  "$or": [{"attempt": {"$lt": e.attempt}}, {"attempt": {"$exists": False}}]},
-                {"$set": {"unit_code": e.unit_code, "district_code": e.district_code,
-                          "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
-                          "dispatched_at": e.dispatched_at, "urgency": e.urgency,
-                          "co_handlers": [a.unit_code for a in e.co_handlers],
-                          "traceparent": traceparents.get(ticket_id)},
-                 "$min": first_dispatch, "$push": {"timeline": entry}},
+                {"$set": holder, "$min": first_dispatch, "$push": {"timeline": entry}},
             ))
             # An older attempt arriving late: on the timeline only (and its earlier dispatch time).
             ops.append(UpdateOne(_not_on_timeline(ticket_id, entry),
@@ -238,12 +253,43 @@ class FollowupStore:
         )
         return held["claimed_at"] if takeover.modified_count == 1 else None
 
-    async def confirm_sent(self, *, marks: list[tuple[str, str]]) -> None:
-        """The claimed marks' events are on the broker: nobody sends them again."""
-        ops = [UpdateOne({"_id": ticket_id}, {"$set": {f"fired.{_slot(mark_id)}.sent": True}})
-               for ticket_id, mark_id in marks]
-        if ops:
-            await self._tickets.bulk_write(ops, ordered=False)
+    async def claim_marks(self, *, ticket_id: str, mark_ids: list[str], by: str, now: datetime,
+                          stale_before: datetime) -> list[datetime | None | bool]:
+        """`claim_mark` for each of a ticket's due marks, in one write when none of them is
+        claimed yet (the usual case: a ticket's marks due together are claimed together); else
+        one by one."""
+        if len(mark_ids) > 1:
+            slots = {f"fired.{_slot(m)}": {"mark_id": m, "by": by, "claimed_at": now, "sent": False} for m in mark_ids}
+            first = await self._tickets.update_one({"_id": ticket_id, **{s: {"$exists": False} for s in slots}},
+                                                   {"$set": slots})
+            if first.modified_count == 1:
+                return [True] * len(mark_ids)
+        return [await self.claim_mark(ticket_id=ticket_id, mark_id=m, by=by, now=now, stale_before=stale_before)
+                for m in mark_ids]
+
+    async def confirm_sent(self, *, marks: list[tuple[str, str]], events: Sequence[Event] = ()) -> None:
+        """The claimed marks' events are on the broker: nobody sends them again. `events` (those
+        marks' events) go on their tickets' timelines in the same write, one per ticket."""
+        by_ticket: dict[str, tuple[dict, list[dict]]] = {}
+        for ticket_id, mark_id in marks:
+            by_ticket.setdefault(ticket_id, ({}, []))[0][f"fired.{_slot(mark_id)}.sent"] = True
+        for event in events:
+            ticket_id, entry = _timeline_entry(event)
+            by_ticket.setdefault(ticket_id, ({}, []))[1].append(entry)
+        ops = [UpdateOne({"_id": ticket_id, **({"timeline.event_id": {"$nin": [e["event_id"] for e in entries]}}
+                                                 if entries else {})},
+                         {**({"$set": sent} if sent else {}), **({"$push": {"timeline": {"$each": entries}}}
+                                                                 if entries else {})})
+               for ticket_id, (sent, entries) in by_ticket.items()]
+        if not ops:
+            return
+        result = await self._tickets.bulk_write(ops, ordered=False)
+        if result.matched_count < len(ops):
+            # Some entry was on its timeline already (a firing redone): each fact on its own.
+            sent_ops = [UpdateOne({"_id": t}, {"$set": sent}) for t, (sent, _) in by_ticket.items() if sent]
+            if sent_ops:
+                await self._tickets.bulk_write(sent_ops, ordered=False)
+            await self.record_timeline(events=list(events))
 
     async def record_timeline(self, *, events: list[Event | CallbackResult],
                               sets: dict[str, dict] | None = None) -> None:

@@ -14,6 +14,7 @@ from hotline.contracts import (
     mask_phone,
 )
 from hotline.contracts.common import Event
+from hotline.contracts.raw import Caller
 from hotline.contracts.routing import (
     CommandRefused,
     DepartmentsSummoned,
@@ -148,6 +149,9 @@ def dispatch_events(
         category=ticket.category,
         urgency=ticket.urgency,
         report_back_due_at=ticket.report_back_due_at,
+        # Followup's timeline and brief facts ride on the dispatch (it no longer reads
+        # tickets.received): masked as the timeline keeps it.
+        received=ticket.model_copy(update={"caller": Caller(phone=mask_phone(ticket.caller.phone))}),
     )
     roles = [(lead, "lead"), *((a, "co_handler") for a in dispatch.co_handlers)]
     # An anonymous caller's number stays with the hotline (for the callback), not the unit.

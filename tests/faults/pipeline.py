@@ -37,7 +37,8 @@ SERVICES = ("intake", "routing", "followup", "metrics")
 CONSUMES = {
     "intake": (topics.RAW,),
     "routing": (topics.TICKETS_RECEIVED, topics.ROUTING_COMMANDS),
-    "followup": (topics.TICKETS_DISPATCHED, topics.TICKETS_RECEIVED, topics.CLOCK, topics.TICKETS_ROUTING,
+    # Not tickets.received: the received ticket rides on its dispatch (TicketDispatched v2).
+    "followup": (topics.TICKETS_DISPATCHED, topics.CLOCK, topics.TICKETS_ROUTING,
                  topics.CALLBACKS, topics.FOLLOWUP_COMMANDS),
     "metrics": (topics.TICKETS_RECEIVED, topics.TICKETS_DISPATCHED, topics.TICKETS_FOLLOWUP,
                 topics.TICKETS_ROUTING, topics.CALLBACKS),

@@ -114,7 +114,14 @@ class TicketDispatched(Event):
 
     The first unit leads and coordinates (首接负责); co-handlers cooperate and cannot return it.
     A re-dispatch after a return is a new event with the next `attempt`.
+
+    Version 2 adds `received`, the ticket as received (phone masked, name dropped), so followup
+    starts a ticket's timeline from its dispatch alone (one store write, not one per event); a
+    version-1 record reads without it.
     """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = Field(default=2, description="Version of this event's schema (1 or 2).")
 
     unit_code: str = Field(description="Code of the lead unit, which owns the ticket.")
     unit_name: str = Field(description="Name of the lead unit.")
@@ -135,6 +142,11 @@ class TicketDispatched(Event):
     urgency: str | None = Field(default=None, description="The ticket's urgency class.")
     report_back_due_at: AwareDatetime | None = Field(
         default=None, description="When the citizen must hear back."
+    )
+    received: TicketReceived | None = Field(
+        default=None,
+        description="The ticket as received, the caller's phone masked and name dropped, for the "
+        "ticket's timeline (v2).",
     )
 
 

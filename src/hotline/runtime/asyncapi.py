@@ -61,7 +61,7 @@ CATALOGUE: tuple[TopicDoc, ...] = (
     TopicDoc(topics.DLQ, "Records a consumer could not process, with the original bytes, the field and the reason.",
              (c.DeadLetter,), "every service", other_readers="operators", key="the original record's key"),
     TopicDoc(topics.TICKETS_RECEIVED, "Tickets intake made from raw records.", (c.TicketReceived,), "intake",
-             ("routing", "followup", "metrics")),
+             ("routing", "metrics")),
     TopicDoc(topics.TICKETS_DISPATCHED, "Each dispatch attempt of a ticket; the highest attempt names the holder.",
              (c.TicketDispatched,), "routing", ("followup", "metrics")),
     TopicDoc(topics.TICKETS_ROUTING, "Routing's answers to units' commands: returns, escalations, summons, "
