@@ -25,7 +25,8 @@ from functools import partial
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hotline.intake.open311 import Open311Error, error_body
+from hotline.intake.open311.errors import Open311Error
+from hotline.intake.open311.render import error_body
 from hotline.runtime.http_limits import BodyLimit, send_refusal
 
 # -- the token bucket (pure) ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import STATUS_EVENTS, register
 from hotline.intake.http import http_router
 from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter, body_limits
-from hotline.intake.open311 import open311_router
+from hotline.intake.open311.routes import open311_router
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.runtime.auth import CredentialStore

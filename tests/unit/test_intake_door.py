@@ -7,7 +7,8 @@ import pytest
 
 from hotline.intake.domain import Rejection, fingerprint, parse_record
 from hotline.intake.door import PLATFORM_FIELDS, Refusal, citizen_record
-from hotline.intake.open311 import Open311Error, parse_form, platform_param
+from hotline.intake.open311.errors import Open311Error
+from hotline.intake.open311.form import parse_form, platform_param
 
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 RECORD = {"channel": "wechat", "source_id": "wx-1", "received_at": "2026-11-26T08:00:00+08:00",

@@ -14,7 +14,8 @@ from hotline.contracts import RawRecord, RecordCollectedDemands, RecordContact, 
 from hotline.contracts.text import xml_safe
 from hotline.gazetteer import beijing
 from hotline.intake.domain import normalize
-from hotline.intake.open311 import request_object, serialize
+from hotline.intake.open311.render import serialize
+from hotline.intake.open311.service_requests import request_object
 from hotline.intake.public import is_public
 from hotline.intake.store import received_document
 from hotline.privacy import NAME, PHONE

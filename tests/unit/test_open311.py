@@ -14,22 +14,17 @@ from hypothesis import strategies as st
 from hotline.contracts import BUSINESS_TZ, RequestType, TicketReceived, ticket_id_for
 from hotline.gazetteer import beijing
 from hotline.intake.domain import Rejection, normalize
-from hotline.intake.open311 import (
+from hotline.intake.open311.errors import Open311Error
+from hotline.intake.open311.form import parse_form, raw_record_from_form, rejection_error
+from hotline.intake.open311.query import MAX_SPAN, parse_request_query
+from hotline.intake.open311.render import error_body, serialize
+from hotline.intake.open311.service_requests import (
     HOTLINE_AGENCY,
-    MAX_SPAN,
-    Open311Error,
     agency_responsible,
     created_response,
-    error_body,
-    parse_form,
-    parse_request_query,
-    raw_record_from_form,
-    rejection_error,
     request_object,
-    serialize,
-    service_definition,
-    service_list,
 )
+from hotline.intake.open311.services import service_definition, service_list
 from hotline.intake.store import received_document
 from hotline.taxonomy import default_taxonomy
 

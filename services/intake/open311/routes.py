@@ -1,0 +1,154 @@
+"""The FastAPI routes of GeoReport v2 under /open311/v2: read the HTTP request, map, answer."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pymongo.errors import PyMongoError
+
+from hotline.gazetteer import Gazetteer, beijing
+from hotline.intake.domain import IntakePolicy, Rejection
+from hotline.intake.open311.errors import Open311Error
+from hotline.intake.open311.form import parse_form, raw_record_from_form, rejection_error
+from hotline.intake.open311.query import MAX_RESULTS, parse_request_query
+from hotline.intake.open311.render import error_body, serialize
+from hotline.intake.open311.service_requests import created_response, request_object
+from hotline.intake.open311.services import service_definition, service_list
+from hotline.intake.public import is_public
+from hotline.intake.store import IntakeStore
+from hotline.intake.submit import submit_raw
+from hotline.runtime.service import ServiceRuntime
+from hotline.taxonomy import Taxonomy, default_taxonomy
+
+MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
+ERROR_RESPONSES = {
+    400: {"description": "GeoReport v2 error list naming the parameter"},
+    404: {"description": "GeoReport v2 error list: no such service, request or format"},
+}
+
+
+def _format(fmt: str) -> str:
+    if fmt not in MEDIA_TYPES:
+        raise Open311Error(404, f"format {fmt!r} not supported: use .json or .xml")
+    return fmt
+
+
+def _answer(fmt: str, payload, *, root: str, item: str | None = None, status: int = 200) -> Response:
+    return Response(serialize(fmt, payload, root=root, item=item), status_code=status,
+                    media_type=MEDIA_TYPES[fmt])
+
+
+def _fail(fmt: str, error: Open311Error) -> Response:
+    fmt = fmt if fmt in MEDIA_TYPES else "json"
+    return Response(error_body(fmt, error), status_code=error.status, media_type=MEDIA_TYPES[fmt])
+
+
+_UNAVAILABLE = Open311Error(503, "the hotline is briefly unavailable; please try again")
+
+
+def open311_router(
+    runtime: ServiceRuntime,
+    store: IntakeStore,
+    policy: IntakePolicy,
+    *,
+    taxonomy: Taxonomy | None = None,
+    gazetteer: Gazetteer | None = None,
+) -> APIRouter:
+    """GeoReport v2 under /open311/v2: services, service definitions, POST and GET requests."""
+    taxonomy = taxonomy or default_taxonomy()
+    gazetteer = gazetteer or beijing()
+    router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+    @router.get("/services.{fmt}", summary="GeoReport v2 service list (the category taxonomy)")
+    async def get_services(fmt: str) -> Response:
+        try:
+            return _answer(_format(fmt), service_list(taxonomy), root="services", item="service")
+        except Open311Error as error:
+            return _fail(fmt, error)
+
+    @router.get("/services/{service_code}.{fmt}", summary="GeoReport v2 service definition",
+                responses=ERROR_RESPONSES)
+    async def get_service_definition(service_code: str, fmt: str) -> Response:
+        try:
+            _format(fmt)
+            return _answer(fmt, service_definition(service_code, taxonomy), root="service_definition")
+        except Open311Error as error:
+            return _fail(fmt, error)
+
+    @router.post(
+        "/requests.{fmt}",
+        status_code=201,
+        summary="File a GeoReport v2 service request (form-encoded, or JSON)",
+        responses=ERROR_RESPONSES,
+    )
+    async def post_request(fmt: str, request: Request) -> Response:
+        try:
+            _format(fmt)
+            body = await request.body()
+            # Percent-encoding triples the bytes of Chinese text, so the form may be larger
+            # than the raw record it becomes; the record itself is held to the policy's limit.
+            if len(body) > 4 * policy.max_record_bytes:
+                raise Open311Error(400, f"the request is {len(body)} bytes, too large")
+            form = parse_form(body, request.headers.get("content-type", ""))
+            now = datetime.now(UTC)
+            record = raw_record_from_form(
+                form, taxonomy=taxonomy, now=now, source_id=f"o311-{uuid.uuid4().hex}"
+            )
+            payload = json.dumps(record, ensure_ascii=False).encode()
+            try:
+                outcome = await submit_raw(runtime, policy, payload, now=now)
+            except KafkaError:
+                raise _UNAVAILABLE from None
+            if isinstance(outcome, Rejection):
+                raise rejection_error(outcome)
+            answer = created_response(
+                outcome.ticket_id, outcome.location.unit_code, outcome.location.district_code,
+                outcome.report_back_due_at, gazetteer=gazetteer,
+            )
+            return _answer(fmt, answer, root="service_requests", item="request", status=201)
+        except Open311Error as error:
+            return _fail(fmt, error)
+
+    @router.get("/requests.{fmt}", summary="GeoReport v2 service requests (at most 90 days, 1,000)",
+                responses=ERROR_RESPONSES)
+    async def get_requests(fmt: str, request: Request) -> Response:
+        try:
+            _format(fmt)
+            params = {k: ",".join(request.query_params.getlist(k)) for k in request.query_params}
+            query = parse_request_query(params, now=datetime.now(UTC), taxonomy=taxonomy)
+            try:
+                if query.ids:
+                    docs = await store.get_by_ticket_ids(ticket_ids=list(query.ids))
+                else:
+                    docs = await store.find_requests(
+                        received_from=query.start, received_to=query.end,
+                        categories=list(query.service_codes), statuses=list(query.statuses),
+                        limit=MAX_RESULTS,
+                    )
+            except PyMongoError:
+                raise _UNAVAILABLE from None
+            found = [request_object(d, taxonomy=taxonomy, gazetteer=gazetteer) for d in docs if is_public(d)]
+            return _answer(fmt, found, root="service_requests", item="request")
+        except Open311Error as error:
+            return _fail(fmt, error)
+
+    @router.get("/requests/{service_request_id}.{fmt}", summary="One GeoReport v2 service request",
+                responses=ERROR_RESPONSES)
+    async def get_request(service_request_id: str, fmt: str) -> Response:
+        try:
+            _format(fmt)
+            try:
+                doc = await store.get_by_ticket_id(ticket_id=service_request_id)
+            except PyMongoError:
+                raise _UNAVAILABLE from None
+            if doc is None or not is_public(doc):  # another channel's ticket: as if unknown
+                raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+            found = [request_object(doc, taxonomy=taxonomy, gazetteer=gazetteer)]
+            return _answer(fmt, found, root="service_requests", item="request")
+        except Open311Error as error:
+            return _fail(fmt, error)
+
+    return router
