@@ -25,7 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Namespace  # noqa: E402
 from history import publish_history  # noqa: E402
-from lifecycle_bench import Driver, publish_paced  # noqa: E402
+from lifecycle.driver import Driver  # noqa: E402
+from lifecycle.phases import publish_paced  # noqa: E402
 
 
 async def _written(apps: dict) -> dict[str, float]:
