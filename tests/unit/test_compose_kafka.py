@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-# The checker binary and the copy-writing fixture are test_compose_file's own.
-from tests.unit.test_compose_file import KAFKA_NODES, REPO_ROOT, checker, raw_model, run_checker, tmp_project  # noqa: F401
+# The checker binary and the copy-writing fixture (`checker`, `tmp_project`) are conftest.py's.
+from tests.unit.compose_check import KAFKA_NODES, REPO_ROOT, raw_model, run_checker
 
 
 def _with_env(model: dict, service: str, **env: str | None) -> dict:
