@@ -7,6 +7,7 @@ import uuid
 from urllib.parse import urlparse
 
 import pytest
+from hypothesis import settings
 
 from hotline.cli import all_topic_specs
 from tests.support import private_space
@@ -16,6 +17,11 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # .local/traces (which `hotline trace` reads for `make up`).
 os.environ.setdefault("HOTLINE_TRACES_DIR", tempfile.mkdtemp(prefix="hotline-test-traces-"))
 MONGODB_URL = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+
+# Property tests judge answers, not speed: a first example that loads the classifier, or any example
+# beside `make up` on two cores, may take seconds (speed lives in `make bench`).
+settings.register_profile("hotline", deadline=None)
+settings.load_profile("hotline")
 
 
 def _reachable(host: str, port: int) -> bool:
