@@ -56,7 +56,7 @@ class Namespace:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment that points a service process at this namespace."""
-        return self.space.env(LOG_LEVEL="WARNING", **extra)
+        return self.space.env(**{"LOG_LEVEL": "WARNING", **extra})
 
     async def create(self) -> None:
         """Every topic the run's tickets can reach: the ticket topics with their partitions, the
