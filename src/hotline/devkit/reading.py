@@ -56,7 +56,7 @@ async def read_to_end(bootstrap: str, names: Iterable[str], *, timeout_s: float 
                 raise TimeoutError(f"could not read {sorted({tp.topic for tp in remaining})} to the end "
                                    f"within {timeout_s:.0f} s")
             for tp, batch in (await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)).items():
-                records.extend(batch)
+                records.extend(r for r in batch if r.offset < ends[tp])  # not what arrived meanwhile
             # The position, not the last record's offset: it passes the end even over a gap.
             for tp in [tp for tp, end in remaining.items() if await consumer.position(tp) >= end]:
                 remaining.pop(tp)
