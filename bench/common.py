@@ -2,32 +2,28 @@
 counting records, service processes with their CPU and peak memory, percentiles."""
 
 import asyncio
-import json
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo import AsyncMongoClient
 
+from hotline import devkit
 from hotline.cli import all_topic_specs
 from hotline.contracts import topics
+from hotline.devkit import ServiceProcess
+from hotline.devkit import read_to_end as read_to_end  # lifecycle_bench.py reads it from here
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
-from hotline.runtime.mongo import drop_database
 from hotline.runtime.settings import ServiceSettings
 
 RESULTS = Path(__file__).parent / "results"
@@ -35,12 +31,14 @@ CONTENTS = ["小区已经停水两天了", "夜间施工噪音扰民", "路面�
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
 class Namespace:
-    """A topic prefix and a database private to one benchmark run; `clean_up` deletes both."""
+    """A topic prefix and a database private to one benchmark run (the dev kit's namespace), with
+    the run's settings beside it: the services' own, pointed at the namespace."""
 
-    settings: ServiceSettings
-    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    def __init__(self, settings: ServiceSettings, run: str | None = None) -> None:
+        self.settings, self.run = settings, run or uuid.uuid4().hex[:8]
+        self.space = devkit.Namespace(settings.kafka_bootstrap_servers, settings.mongodb_url,
+                                      settings.topic_prefix, settings.mongodb_database)
 
     @classmethod
     def fresh(cls, label: str = "bench") -> "Namespace":
@@ -51,16 +49,14 @@ class Namespace:
 
     @property
     def kafka(self) -> str:
-        return self.settings.kafka_bootstrap_servers
+        return self.space.kafka
 
     def topic(self, name: str) -> str:
-        return self.settings.topic(name)
+        return self.space.topic(name)
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment that points a service process at this namespace."""
-        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka, "MONGODB_URL": self.settings.mongodb_url,
-                "MONGODB_DATABASE": self.settings.mongodb_database,
-                "HOTLINE_TOPIC_PREFIX": self.settings.topic_prefix, "LOG_LEVEL": "WARNING", **extra}
+        return self.space.env(**{"LOG_LEVEL": "WARNING", **extra})
 
     async def create(self) -> None:
         """Every topic the run's tickets can reach: the ticket topics with their partitions, the
@@ -68,25 +64,14 @@ class Namespace:
         district centre and triage (a loaded broker takes minutes to create all 349 street queues)."""
         streets = set(beijing().units)
         chosen = {topics.queue_topic(code) for code in unit_codes()}
-        specs = [s for s in all_topic_specs(self.settings.topic_prefix)
-                 if not (s.name.startswith(self.topic(topics.QUEUE_PREFIX))
-                         and s.name.removeprefix(self.topic(topics.QUEUE_PREFIX)) in streets
-                         and s.name.removeprefix(self.settings.topic_prefix) not in chosen)]
-        await ensure_topics(self.kafka, specs, timeout_s=300)
+        queue = topics.QUEUE_PREFIX
+        specs = [s for s in all_topic_specs("")
+                 if not (s.name.startswith(queue) and s.name.removeprefix(queue) in streets and s.name not in chosen)]
+        await self.space.create(specs, timeout_s=300)
 
     async def clean_up(self) -> None:
         """Delete the run's topics and database: benchmarks leave nothing behind."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
-        await admin.start()
-        try:
-            ours = [t for t in await admin.list_topics() if t.startswith(self.settings.topic_prefix)]
-            for start in range(0, len(ours), 200):
-                await admin.delete_topics(ours[start:start + 200])
-        finally:
-            await admin.close()
-        client = AsyncMongoClient(self.settings.mongodb_url)
-        await drop_database(client, self.settings.mongodb_database)
-        await client.close()
+        await self.space.clean_up()
 
 
 def unit_codes(count: int = 64) -> list[str]:
@@ -104,12 +89,9 @@ def addresses() -> list[str]:
 
 def raw_record(i: int, run: str, places: list[str], received_at: datetime | None = None) -> bytes:
     """The i-th distinct raw record of a run, of realistic size."""
-    return json.dumps({
-        "channel": "phone", "source_id": f"bench-{run}-{i}",
-        "received_at": (received_at or datetime.now(UTC)).isoformat(),
-        "content": CONTENTS[i % len(CONTENTS)] + "，请尽快处理。", "address": places[i % len(places)],
-        "caller": {"phone": f"138{i:08d}"[:11], "name": "张先生"},
-    }, ensure_ascii=False).encode()
+    return devkit.encoded(devkit.raw_record(
+        f"bench-{run}-{i}", places[i % len(places)], received_at=(received_at or datetime.now(UTC)).isoformat(),
+        content=CONTENTS[i % len(CONTENTS)] + "，请尽快处理。", caller={"phone": f"138{i:08d}"[:11], "name": "张先生"}))
 
 
 def raw_records(n: int, run: str) -> list[bytes]:
@@ -163,53 +145,20 @@ async def raw_limit(ns: Namespace, payloads: list[bytes], name: str = "bench.raw
     return len(payloads) / (last - start)
 
 
-async def read_to_end(bootstrap: str, names: list[str]) -> list:
-    """Every record of the topics, from the start to the end offsets taken now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(names)
-    finally:
-        await admin.close()
-    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    try:
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        remaining = {tp: end for tp, end in ends.items() if end > 0}
-        records: list = []
-        while remaining:
-            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)).items():
-                records.extend(batch)
-                if batch and batch[-1].offset + 1 >= remaining.get(tp, 0):
-                    remaining.pop(tp, None)
-        return records
-    finally:
-        await consumer.stop()
-
-
 async def records_written(ns: Namespace, skip: tuple[str, ...] = ("bench.",)) -> dict[str, int]:
     """How many records each of the run's topics holds (end offsets), but the bench's own."""
     admin = AIOKafkaAdminClient(bootstrap_servers=ns.kafka)
     await admin.start()
     try:
-        names = [t for t in await admin.list_topics() if t.startswith(ns.settings.topic_prefix)
-                 and not t.removeprefix(ns.settings.topic_prefix).startswith(skip)]
-        described = await admin.describe_topics(names)
+        prefix = ns.settings.topic_prefix
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)
+                 and not t.removeprefix(prefix).startswith(skip)]
     finally:
         await admin.close()
-    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=ns.kafka, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        counts: dict[str, int] = defaultdict(int)
-        for tp, end in (await consumer.end_offsets(parts)).items():
-            counts[tp.topic.removeprefix(ns.settings.topic_prefix)] += end
-        return {t: n for t, n in sorted(counts.items()) if n}
-    finally:
-        await consumer.stop()
+    counts: dict[str, int] = defaultdict(int)
+    for tp, end in (await devkit.end_offsets(ns.kafka, names)).items():
+        counts[tp.topic.removeprefix(prefix)] += end
+    return {t: n for t, n in sorted(counts.items()) if n}
 
 
 # Ticket ids as intake makes them ("TK" and 16 hex digits), wherever a record names one.
@@ -235,12 +184,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
     return {"n": len(ordered), "p50": statistics.median(ordered), "p95": rank(0.95), "p99": rank(0.99)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -319,48 +262,16 @@ class CpuWindow:
                 for name, pid in self.pids.items()}
 
 
-@dataclass
-class ServiceProcess:
-    name: str
-    process: subprocess.Popen
-    port: int
-    log: Path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 def start_service(name: str, env: dict[str, str], log: Path, command: list[str] | None = None,
                   port_variable: str | None = None) -> ServiceProcess:
-    """`hotline serve <name>` (or `command`) as its own process on a free port; see `wait_healthy`."""
-    port = free_port()
-    variable = port_variable or f"{name.upper()}_HTTP_PORT"
-    argv = command or [str(Path(sys.executable).with_name("hotline")), "serve", name]
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env={**env, variable: str(port)}, stdout=out, stderr=subprocess.STDOUT)
-    return ServiceProcess(name, process, port, log)
+    """`hotline serve <name>` (or `command`) as its own process on a free port, killed when the bench
+    dies; see `wait_healthy`."""
+    return ServiceProcess.spawn(name, env, log, command=command, port_variable=port_variable)
 
 
 def wait_healthy(services: list[ServiceProcess], timeout_s: float = 300) -> None:
     """Until every service's /healthz answers 200 (a loaded machine may take a minute to start one)."""
-    deadline, waiting = time.monotonic() + timeout_s, list(services)
-    while waiting:
-        service = waiting[0]
-        try:
-            if httpx.get(f"http://127.0.0.1:{service.port}/healthz", timeout=2).status_code == 200:
-                waiting.pop(0)
-                continue
-        except httpx.HTTPError:
-            pass
-        if service.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{service.name} did not start (exit code {service.process.poll()}): "
-                               f"{service.log.read_text()[-2000:]}")
-        time.sleep(0.5)
+    devkit.wait_all_healthy(services, timeout_s)
 
 
 def store_commands(services: list[ServiceProcess]) -> dict[str, dict[str, float]]:

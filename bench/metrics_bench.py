@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import typer
 from aiokafka import AIOKafkaProducer
-from common import EVENT_TOPICS, Namespace, read_to_end, send_events
+from common import EVENT_TOPICS, Namespace, send_events
 from hotline.metrics.main import build_app
 from hotline.metrics.rebuild import rebuild
 from hotline.metrics.settings import MetricsSettings
@@ -29,6 +29,7 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
+from hotline.devkit import read_to_end
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from common import read_to_end
+from hotline.devkit import end_offsets, read_to_end
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".local" / "run"
@@ -116,19 +116,7 @@ def store_bytes() -> int:
 
 async def topic_records(bootstrap: str, topic: str) -> int:
     """How many records a topic holds (its end offsets)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
-    finally:
-        await consumer.stop()
+    return sum((await end_offsets(bootstrap, [topic])).values())
 
 
 async def losses(bootstrap: str, prefix: str = "") -> dict:

@@ -3,14 +3,13 @@
 import os
 import socket
 import tempfile
-import uuid
 from urllib.parse import urlparse
 
 import pytest
 from hypothesis import settings
 
 from hotline.cli import all_topic_specs
-from tests.support import private_space
+from hotline.devkit import Namespace, StackAddress
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # The services' spans of a test run go to a directory of its own, not to a developer's
@@ -33,7 +32,7 @@ def _reachable(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def stack() -> dict[str, str]:
+def stack() -> StackAddress:
     """The running Kafka broker and MongoDB-protocol server (`make test` starts them)."""
     kafka_host, kafka_port = KAFKA.split(",")[0].rsplit(":", 1)
     mongo = urlparse(MONGODB_URL)
@@ -47,23 +46,17 @@ def stack() -> dict[str, str]:
     ]
     if missing:
         pytest.fail(f"{' and '.join(missing)} not reachable: run `make test`, which starts the local stack")
-    return {"kafka": KAFKA, "mongodb_url": MONGODB_URL}
+    return StackAddress(KAFKA, MONGODB_URL)
 
 
 @pytest.fixture(scope="session")
 async def namespace(stack):
     """A topic prefix with every topic created, and a database, private to this test session."""
-    tag = uuid.uuid4().hex[:8]
-    async with private_space(stack, f"t{tag}-", f"hotline_test_{tag}", all_topic_specs("")) as space:
+    async with Namespace.fresh(stack, "t").created(all_topic_specs("")) as space:
         yield space
 
 
 @pytest.fixture(scope="session")
 def service_env(namespace) -> dict[str, str]:
     """Environment that points a service at the test namespace."""
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": namespace["kafka"],
-        "MONGODB_URL": namespace["mongodb_url"],
-        "MONGODB_DATABASE": namespace["database"],
-        "HOTLINE_TOPIC_PREFIX": namespace["prefix"],
-    }
+    return namespace.variables()

@@ -3,9 +3,7 @@ metrics runs as a real process on a free port, fed by events published to its to
 every street, a new event changes a row without a reload, the district filter and the name search
 work, a row opens the unit's trend. A screenshot is kept in tests/artifacts/."""
 
-import os
 import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,10 +13,9 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import ContactKind, topics
+from hotline.devkit import ServiceProcess
 from hotline.gazetteer import UnitKind, beijing
-from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_live import publish_events
-from tests.support import free_port, start_service
 from tests.unit.test_metrics_scenario import DONGHUAMEN, JINGSHAN, Script, at, scripted_month
 
 pytestmark = pytest.mark.stack
@@ -60,42 +57,35 @@ def every_street_and_town(tag: str) -> Script:
 @pytest.fixture(scope="module")
 async def private(namespace):
     """A topic prefix and database of this module's own, so that the latest month is ours."""
-    tag = uuid.uuid4().hex[:6]
-    prefix, database = f"{namespace['prefix']}d{tag}-", f"{namespace['database']}_d{tag}"
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions)
-                                              for s in topics.core_topics()])
-    yield {"kafka": namespace["kafka"], "prefix": prefix, "database": database,
-           "mongodb_url": namespace["mongodb_url"], "tag": tag}
-    client = AsyncMongoClient(namespace["mongodb_url"])
-    await client.drop_database(database)
+    own = namespace.child("d")
+    await own.create(topics.core_topics())
+    yield own
+    client = AsyncMongoClient(own.mongodb_url)
+    await client.drop_database(own.database)
     await client.close()
 
 
 @pytest.fixture(scope="module")
-def metrics(private, tmp_path_factory):
-    """`hotline serve metrics` as a process on a free port; stopped by its pid afterwards."""
-    port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": private["kafka"], "MONGODB_URL": private["mongodb_url"],
-           "MONGODB_DATABASE": private["database"], "HOTLINE_TOPIC_PREFIX": private["prefix"],
-           "METRICS_HTTP_PORT": str(port), "METRICS_STREAM_POLL_S": "0.2"}
-    log = tmp_path_factory.mktemp("metrics") / "metrics.log"
-    process = start_service("metrics", env, port, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def tag() -> str:
+    """What this run's ticket ids carry."""
+    return uuid.uuid4().hex[:6]
 
 
 @pytest.fixture(scope="module")
-async def fed(metrics, private):
+def metrics(private, tmp_path_factory):
+    """`hotline serve metrics` as a process on a free port; stopped afterwards."""
+    log = tmp_path_factory.mktemp("metrics") / "metrics.log"
+    process = ServiceProcess.spawn("metrics", private.env(METRICS_STREAM_POLL_S="0.2"), log).wait_healthy(60)
+    try:
+        yield process.url()
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+async def fed(metrics, private, tag):
     """Every street and town has March figures, served by metrics."""
-    await publish_events(private["kafka"], private["prefix"], every_street_and_town(private["tag"]).events)
+    await publish_events(private.kafka, private.prefix, every_street_and_town(tag).events)
     deadline = time.monotonic() + 45
     async with httpx.AsyncClient(base_url=metrics, timeout=5) as client:
         while True:
@@ -153,7 +143,7 @@ def shoot(driver, name: str) -> Path:
     return path
 
 
-async def test_the_dashboard_shows_every_street_and_updates_live(fed, metrics, browser, private):
+async def test_the_dashboard_shows_every_street_and_updates_live(fed, metrics, browser, private, tag):
     driver = browser
     started = time.monotonic()
     driver.get(f"{metrics}/?period={PERIOD}")  # / redirects to /dashboard
@@ -181,11 +171,11 @@ async def test_the_dashboard_shows_every_street_and_updates_live(fed, metrics, b
 
     # A new ticket for Jingshan, contacted face to face in time: the row changes without a reload.
     driver.execute_script("window.__sameDocument = true")
-    more = Script(private["tag"])
+    more = Script(tag)
     more.dispatch("J6", JINGSHAN, at(20, 9))
     more.contact("J6", JINGSHAN, at(20, 9, 30), ContactKind.FACE_TO_FACE)
     published = time.monotonic()
-    await publish_events(private["kafka"], private["prefix"], more.events)
+    await publish_events(private.kafka, private.prefix, more.events)
     WebDriverWait(driver, 20, poll_frequency=0.1).until(
         lambda d: cell(d, JINGSHAN, "dispatched") == "6" and cell(d, JINGSHAN, "score") != "62.00")
     print(f"live update reached the page {time.monotonic() - published:.2f} s after publishing")

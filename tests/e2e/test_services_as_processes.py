@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from hotline.contracts import QueueAssignment, topics
+from hotline.devkit import free_port, raw_record
 from hotline.metrics.domain import period_of
-from tests.support import eventually, free_port, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -54,7 +55,7 @@ def test_every_service_answers_healthz(running):
 
 
 async def test_a_complaint_travels_through_all_four_processes(running, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     record = raw_record(f"e2e-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", channel="wechat")
     await publish(kafka, prefix + topics.RAW, record)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from hotline.devkit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "deploy" / "local" / "stack.sh"

@@ -9,10 +9,6 @@ every consumer group has committed past every record and no due timer is left.""
 import asyncio
 import base64
 import json
-import os
-import signal
-import subprocess
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,15 +18,15 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pymongo import AsyncMongoClient
 
+from hotline import devkit
 from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
+from hotline.devkit import Namespace, ServiceProcess, Stack, encoded, free_port, raw_record, stop_all
 from hotline.followup.scheduler import due_by
-from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_store import snapshot
-from tests.support import eventually, free_port, issue_token, raw_record, spawn_service
+from tests.support import eventually, issue_token
 
 SERVICES = ("intake", "routing", "followup", "metrics")
 # What each service consumes (its on_<topic> handlers); a group per service and topic.
@@ -78,75 +74,41 @@ def ticket_ids(records: list[dict]) -> list[str]:
     return [ticket_id_for(r["channel"], r["source_id"]) for r in records]
 
 
-@dataclass
-class Space:
-    """A topic prefix and a database of their own on the private stack."""
-
-    kafka: str
-    mongodb_url: str
-    prefix: str
-    database: str
-
-    def topic(self, name: str) -> str:
-        return self.prefix + name
-
-    def as_namespace(self) -> dict:
-        return {"kafka": self.kafka, "mongodb_url": self.mongodb_url, "prefix": self.prefix,
-                "database": self.database}
-
-
-async def new_space(stack, name: str) -> Space:
-    """Core topics created with their partitions; queues are auto-created by the private broker
-    on first use (creating all 390 would cost seconds per space)."""
-    tag = uuid.uuid4().hex[:6]
-    space = Space(stack.kafka, stack.mongodb_url, f"f{name}{tag}-", f"fault_{name}_{tag}")
-    await ensure_topics(space.kafka, [topics.TopicSpec(space.prefix + s.name, s.partitions)
-                                      for s in topics.core_topics()])
+async def new_space(stack: Stack, name: str) -> Namespace:
+    """A namespace on the private stack, core topics created with their partitions; queues are
+    auto-created by the private broker on first use (creating all 390 would cost seconds per
+    space). Never cleaned up: the private stack goes with the session."""
+    space = Namespace.fresh(stack, f"f{name}")
+    await space.create(topics.core_topics())
     return space
 
 
-async def start_process(svc: str, env: dict, port: int, log: Path, timeout_s: float = 240) -> subprocess.Popen:
-    """`hotline serve <svc>` once its /healthz answers (as tests.support.start_service, with room
-    for a machine loaded by several test runs at once: four services import in parallel)."""
-    process = spawn_service(svc, env, log, append=True)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or asyncio.get_running_loop().time() > deadline:
-                process.kill()
-                raise AssertionError(f"{svc} did not start: {log.read_text()[-3000:]}")
-            await asyncio.sleep(0.3)
+# A machine loaded by several test runs at once: four services import in parallel.
+STARTED_WITHIN_S = 240
 
 
 class Services:
     """The four services as `hotline serve` processes, so a SIGKILL is a real one."""
 
-    def __init__(self, space: Space, logs: Path, **extra_env: str) -> None:
+    def __init__(self, space: Namespace, logs: Path, **extra_env: str) -> None:
         self.space, self.logs = space, logs
         self.ports = {svc: free_port() for svc in SERVICES}
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": space.kafka, "MONGODB_URL": space.mongodb_url,
-            "MONGODB_DATABASE": space.database, "HOTLINE_TOPIC_PREFIX": space.prefix,
+        self.env = space.env(
             **{f"{svc.upper()}_HTTP_PORT": str(port) for svc, port in self.ports.items()},
             # Deadlines on business time from our ticks; small batches, so a kill lands mid-stream.
-            "HOTLINE_BUSINESS_CLOCK": "log", "SCHEDULER_INTERVAL_S": "0.2", "CLAIM_TIMEOUT_S": "5",
-            "BATCH_MAX_RECORDS": "20", "LOG_LEVEL": "WARNING",
+            HOTLINE_BUSINESS_CLOCK="log", SCHEDULER_INTERVAL_S="0.2", CLAIM_TIMEOUT_S="5",
+            BATCH_MAX_RECORDS="20", LOG_LEVEL="WARNING",
             **extra_env,
-        }
-        self.processes: dict[str, subprocess.Popen] = {}
+        )
+        self.processes: dict[str, ServiceProcess] = {}
         self.starts: Counter = Counter()
 
     async def start(self, *names: str) -> None:
         async def one(svc: str) -> None:
             self.starts[svc] += 1
             log = self.logs / f"{self.space.prefix}{svc}-{self.starts[svc]}.log"
-            self.processes[svc] = await start_process(svc, self.env, self.ports[svc], log)
+            self.processes[svc] = ServiceProcess.spawn(svc, self.env, log, port=self.ports[svc], append=True)
+            await self.processes[svc].wait_healthy_async(STARTED_WITHIN_S)
         # All settle before a failure is raised, so that stop() finds every process started.
         failed = [r for r in await asyncio.gather(*(one(svc) for svc in names or SERVICES), return_exceptions=True)
                   if isinstance(r, BaseException)]
@@ -155,26 +117,18 @@ class Services:
 
     def kill(self, svc: str) -> None:
         """SIGKILL: no shutdown hook runs, nothing is flushed or committed."""
-        process = self.processes.pop(svc)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        self.processes.pop(svc).kill()
 
     async def stop(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                await asyncio.to_thread(process.wait, 30)
-            except subprocess.TimeoutExpired:
-                process.kill()  # stuck in shutdown (e.g. its broker was just away): not what is tested
-                await asyncio.to_thread(process.wait, 10)
+        # Stuck in shutdown (e.g. its broker was just away) ends in a SIGKILL: not what is tested.
+        await asyncio.to_thread(stop_all, self.processes.values())
         self.processes.clear()
 
     def url(self, svc: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[svc]}{path}"
 
 
-async def feed(space: Space, records: list[dict], *, chunk: int = 10, pause_s: float = 0.1,
+async def feed(space: Namespace, records: list[dict], *, chunk: int = 10, pause_s: float = 0.1,
                at: dict[int, Callable[[], Awaitable[None]]] | None = None) -> None:
     """Publish the records a chunk at a time, as the hotline platform would, starting each
     disturbance in `at` (by record index) as a task while the stream goes on. A chunk the broker
@@ -186,7 +140,7 @@ async def feed(space: Space, records: list[dict], *, chunk: int = 10, pause_s: f
         for start in range(0, len(records), chunk):
             for index in [i for i in at if i <= start]:
                 tasks.append(asyncio.create_task(at.pop(index)()))
-            payloads = [json.dumps(r, ensure_ascii=False).encode() for r in records[start:start + chunk]]
+            payloads = [encoded(r) for r in records[start:start + chunk]]
             await _send_until_acked(producer, space.topic(topics.RAW), payloads)
             await asyncio.sleep(pause_s)
         assert not at, f"disturbances past the end of the stream: {sorted(at)}"
@@ -208,7 +162,7 @@ async def _send_until_acked(producer: AIOKafkaProducer, topic: str, payloads: li
             await asyncio.sleep(1)
 
 
-async def publish_tick(space: Space, now: datetime) -> None:
+async def publish_tick(space: Namespace, now: datetime) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=space.kafka, acks="all")
     await producer.start()
     try:
@@ -218,52 +172,28 @@ async def publish_tick(space: Space, now: datetime) -> None:
         await producer.stop()
 
 
-async def end_offsets(space: Space, names) -> dict[TopicPartition, int]:
+async def end_offsets(space: Namespace, names) -> dict[TopicPartition, int]:
     """The end offset of every partition of these topics (without prefix)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=space.kafka)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([space.topic(t) for t in sorted(names)])
-    finally:
-        await admin.close()
-    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=space.kafka, group_id=None)
-    await consumer.start()
-    try:
-        return await consumer.end_offsets(parts)
-    finally:
-        await consumer.stop()
+    return await devkit.end_offsets(space.kafka, [space.topic(t) for t in names])
 
 
-def groups(space: Space, services=SERVICES) -> dict[str, str]:
-    """Each consumer group of the services, with its topic (without prefix)."""
-    return {f"{space.prefix}hotline-{svc}.{topic}": topic for svc in services for topic in CONSUMES[svc]}
+def groups(space: Namespace, services=SERVICES) -> dict[str, str]:
+    """Each consumer group of the services, with its topic (full name)."""
+    return {space.group(svc, topic): space.topic(topic) for svc in services for topic in CONSUMES[svc]}
 
 
-async def lagging(space: Space, services=SERVICES) -> list[str]:
+async def lagging(space: Namespace, services=SERVICES) -> list[str]:
     """The groups that have not committed past every record now in their topic."""
-    ends = await end_offsets(space, {t for svc in services for t in CONSUMES[svc]})
-    admin = AIOKafkaAdminClient(bootstrap_servers=space.kafka)
-    await admin.start()
-    try:
-        behind = []
-        for group, topic in groups(space, services).items():
-            parts = {tp: end for tp, end in ends.items() if tp.topic == space.topic(topic) and end > 0}
-            committed = await admin.list_consumer_group_offsets(group, partitions=list(parts))
-            if any(tp not in committed or committed[tp].offset < end for tp, end in parts.items()):
-                behind.append(group)
-        return behind
-    finally:
-        await admin.close()
+    return sorted(await devkit.lagging(space.kafka, groups(space, services)))
 
 
-async def all_drained(space: Space, timeout_s: float = 180, services=SERVICES) -> None:
+async def all_drained(space: Namespace, timeout_s: float = 180, services=SERVICES) -> None:
     async def none_behind():
         return not await lagging(space, services)
     await eventually(none_behind, timeout_s=timeout_s, interval_s=0.5)
 
 
-async def settle(space: Space, count: int, *, tick: datetime = TICK, timeout_s: float = 240,
+async def settle(space: Namespace, count: int, *, tick: datetime = TICK, timeout_s: float = 240,
                  after_tick: Callable[[], Awaitable[None]] | None = None) -> None:
     """Every ticket in followup and metrics, then the tick, then quiet: every group caught up,
     no timer due up to the tick, and no new record for a moment."""
@@ -311,7 +241,7 @@ class Outcome:
     audit: dict[str, Any] = field(default_factory=dict)  # counts from the topics themselves
 
 
-async def outcome(space: Space, services: Services, ids: list[str]) -> Outcome:
+async def outcome(space: Namespace, services: Services, ids: list[str]) -> Outcome:
     client = AsyncMongoClient(space.mongodb_url, tz_aware=True)
     db = client[space.database]
     try:
@@ -323,7 +253,7 @@ async def outcome(space: Space, services: Services, ids: list[str]) -> Outcome:
         intake_tickets = await db["intake_tickets"].count_documents({})
     finally:
         await client.close()
-    centre = await issue_token(space.as_namespace(), "centre")
+    centre = await issue_token(space, "centre")
     async with httpx.AsyncClient(timeout=10, headers=centre) as http:
         async def state(ticket_id: str) -> dict:
             response = await http.get(services.url("followup", f"/v1/tickets/{ticket_id}"))
@@ -335,36 +265,16 @@ async def outcome(space: Space, services: Services, ids: list[str]) -> Outcome:
     return Outcome(metrics=metrics, tickets=states, audit=audit)
 
 
-async def read_all(space: Space, name: str) -> list:
+async def read_all(space: Namespace, name: str) -> list:
     """Every record now in a topic (without prefix), read with no group."""
-    ends = {tp: end for tp, end in (await end_offsets(space, [name])).items() if end > 0}
-    if not ends:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=space.kafka, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
-    await consumer.start()
-    records: list = []
-    try:
-        consumer.assign(list(ends))
-        await consumer.seek_to_beginning(*ends)
-        remaining = dict(ends)
-        deadline = asyncio.get_running_loop().time() + 120
-        while remaining and asyncio.get_running_loop().time() < deadline:
-            for tp, part in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                records.extend(part)
-                if part and part[-1].offset + 1 >= remaining[tp]:
-                    remaining.pop(tp)
-        assert not remaining, f"could not read {name} to its end"
-        return records
-    finally:
-        await consumer.stop()
+    return await devkit.read_to_end(space.kafka, [space.topic(name)], timeout_s=120)
 
 
 def _type(record) -> str:
     return dict(record.headers or ()).get("event_type", b"").decode()
 
 
-async def audit_topics(space: Space) -> dict[str, Any]:
+async def audit_topics(space: Namespace) -> dict[str, Any]:
     """Counts taken from the log itself: each ticket received and dispatched once (by event id),
     and how often each deadline mark went out."""
     received = [json.loads(r.value) for r in await read_all(space, topics.TICKETS_RECEIVED)]
@@ -405,14 +315,14 @@ def assert_same_outcome(got: Outcome, want: Outcome, ids: list[str]) -> None:
     assert got.audit["dead_letters"] == 0
 
 
-async def rewind(space: Space, keep: float) -> dict[str, int]:
+async def rewind(space: Namespace, keep: float) -> dict[str, int]:
     """Move every service group's committed offsets back to `keep` of each partition: the rest
     of every topic is delivered again. The services must be stopped (the groups empty)."""
     every = {t for names in CONSUMES.values() for t in names}
     ends = {tp: end for tp, end in (await end_offsets(space, every)).items() if end > 0}
     rewound = {}
     for group, topic in groups(space).items():
-        target = {tp: int(end * keep) for tp, end in ends.items() if tp.topic == space.topic(topic)}
+        target = {tp: int(end * keep) for tp, end in ends.items() if tp.topic == topic}
         if not target:
             continue
         consumer = AIOKafkaConsumer(bootstrap_servers=space.kafka, group_id=group, enable_auto_commit=False)

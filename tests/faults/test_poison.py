@@ -19,12 +19,21 @@ from hotline.contracts import (
     topics,
 )
 from hotline.contracts.routing import TicketReturned
+from hotline.devkit import raw_record
 from hotline.gazetteer import beijing
 from hotline.intake.domain import normalize
 from hotline.runtime.kafka import DEAD_LETTER_VALUE_LIMIT
 from tests.faults.pipeline import (
-    CONSUMES, Services, all_drained, decode_letter, metrics_total, new_space, publish_tick, read_all)
-from tests.support import eventually, raw_record
+    CONSUMES,
+    Services,
+    all_drained,
+    decode_letter,
+    metrics_total,
+    new_space,
+    publish_tick,
+    read_all,
+)
+from tests.support import eventually
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 

@@ -3,13 +3,14 @@
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from hotline.devkit import Namespace
 from hotline.runtime.mongo import drop_database
-
 
 
 def client_for(app) -> httpx.AsyncClient:
@@ -18,9 +19,10 @@ def client_for(app) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def four_services(space: dict, **followup_settings) -> AsyncIterator[dict]:
+async def four_services(space: Namespace, *, city_path: Path | None = None, **followup_settings) -> AsyncIterator[dict]:
     """All four services' apps, started (consumers running) inside this test process, on a
-    namespace's topics and database; followup on business time from `hotline.clock`."""
+    namespace's topics and database (and a city of its own with `city_path`); followup on business
+    time from `hotline.clock`."""
     # Imported here: a test of one service alone does not need the other three to import.
     from hotline.followup.main import build_app as build_followup
     from hotline.followup.settings import FollowupSettings
@@ -31,10 +33,9 @@ async def four_services(space: dict, **followup_settings) -> AsyncIterator[dict]
     from hotline.routing.main import build_app as build_routing
     from hotline.routing.settings import RoutingSettings
 
-    common = dict(kafka_bootstrap_servers=space["kafka"], mongodb_url=space["mongodb_url"],
-                  mongodb_database=space["database"], topic_prefix=space["prefix"])
-    if "city_path" in space:
-        common["city_path"] = space["city_path"]
+    common: dict = space.service_settings()
+    if city_path is not None:
+        common["city_path"] = city_path
     apps = {
         "intake": build_intake(IntakeSettings(**common)),
         "routing": build_routing(RoutingSettings(**common)),
@@ -45,6 +46,18 @@ async def four_services(space: dict, **followup_settings) -> AsyncIterator[dict]
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
         yield apps
+
+
+@asynccontextmanager
+async def intake_without_rate_limit(space: Namespace) -> AsyncIterator:
+    """Intake's app with its consumer running on a namespace, without a rate limit (for modules that
+    make many calls from one client)."""
+    from hotline.intake.main import build_app
+    from hotline.intake.settings import IntakeSettings
+
+    app = build_app(IntakeSettings(**space.service_settings(), rate_limit_per_s=0))
+    async with app.router.lifespan_context(app):
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +71,16 @@ async def services(namespace):
 
 @pytest.fixture
 async def db(namespace):
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    yield client[namespace["database"]]
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
+    yield client[namespace.database]
     await client.close()
 
 
 @pytest.fixture
 async def fresh_db(namespace):
     """A database of the test's own (beside the module's namespace), dropped afterwards."""
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    name = f"{namespace['database']}_{uuid.uuid4().hex[:6]}"
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
+    name = f"{namespace.database}_{uuid.uuid4().hex[:6]}"
     yield client[name]
     await drop_database(client, name)
     await client.close()

@@ -21,11 +21,11 @@ SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 def _prefix(namespace) -> str:
     # A raw topic of its own: no intake in the test session consumes these 11,000 records.
-    return namespace["prefix"] + "import-"
+    return namespace.prefix + "import-"
 
 
 def _cli(namespace, *args: str):
-    env = {"KAFKA_BOOTSTRAP_SERVERS": namespace["kafka"], "HOTLINE_TOPIC_PREFIX": _prefix(namespace)}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": namespace.kafka, "HOTLINE_TOPIC_PREFIX": _prefix(namespace)}
     return CliRunner().invoke(app, ["import", *args], env=env)
 
 
@@ -33,18 +33,18 @@ def _cli(namespace, *args: str):
 async def imported(namespace):
     """The NYC export and the SF sample imported by the runner, 200 NYC API rows by the command."""
     topic = _prefix(namespace) + topics.RAW
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(topic, topics.TICKET_PARTITIONS)])
+    await ensure_topics(namespace.kafka, [topics.TopicSpec(topic, topics.TICKET_PARTITIONS)])
     summaries = {}
     for name, mapping in [("nyc311_2022-05-01_export.csv", "nyc311-export"), ("cases_sample_10000.csv", "sf311")]:
         summaries[mapping] = await run_import(
-            SAMPLES / name, load_mapping(mapping), kafka=namespace["kafka"], topic=topic
+            SAMPLES / name, load_mapping(mapping), kafka=namespace.kafka, topic=topic
         )
     # The command runs its own event loop, so it runs in a thread here.
     cli = await asyncio.to_thread(
         _cli, namespace, str(SAMPLES / "nyc311_2024-04-16_api.csv"), "--mapping", "nyc311-api", "--limit", "200"
     )
     expected = sum(s.accepted for s in summaries.values()) + 200
-    records = await read_topic(namespace["kafka"], topic, until=lambda r: len(r) >= expected, timeout_s=30)
+    records = await read_topic(namespace.kafka, topic, until=lambda r: len(r) >= expected, timeout_s=30)
     by_id = {record["source_id"]: record for record in (json.loads(r.value) for r in records)}
     return {"summaries": summaries, "cli": cli, "records": records, "by_id": by_id, "expected": expected}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline.catalogue import queue_codes, load_catalogue
+from hotline.catalogue import load_catalogue, queue_codes
 from hotline.contracts import TicketDispatched, TicketReceived, topics
 from hotline.gazetteer import beijing
 from hotline.intake.domain import normalize
@@ -30,7 +30,7 @@ def sanitation_ticket(n: str) -> TicketReceived:
 
 
 async def test_catalogue_change_applies_to_new_tickets_only(namespace, tmp_path):
-    kafka, prefix = namespace["kafka"], f"{namespace['prefix']}cat{uuid.uuid4().hex[:4]}-"
+    kafka, prefix = namespace.kafka, f"{namespace.prefix}cat{uuid.uuid4().hex[:4]}-"
     edited = yaml.safe_load(SHIPPED.read_text("utf-8"))
     edited["version"] = "2026.12-1"
     for rule in edited["rules"]:
@@ -43,8 +43,8 @@ async def test_catalogue_change_applies_to_new_tickets_only(namespace, tmp_path)
                                 *(topics.TopicSpec(prefix + topics.queue_topic(c), 1) for c in codes if c.startswith(("1101110", "m-")))])
 
     def settings(**extra) -> RoutingSettings:
-        return RoutingSettings(kafka_bootstrap_servers=kafka, mongodb_url=namespace["mongodb_url"],
-                               mongodb_database=namespace["database"], topic_prefix=prefix, **extra)
+        return RoutingSettings(kafka_bootstrap_servers=kafka, mongodb_url=namespace.mongodb_url,
+                               mongodb_database=namespace.database, topic_prefix=prefix, **extra)
 
     async def run(app, *tickets: TicketReceived) -> None:
         async with app.router.lifespan_context(app):

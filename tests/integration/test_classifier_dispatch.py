@@ -19,10 +19,11 @@ from hotline.contracts import (
     topics,
 )
 from hotline.contracts.routing import TicketReturned
+from hotline.devkit import raw_record
 from hotline.intake.settings import IntakeSettings
 from hotline.routing.domain import UNSURE_RULE
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -35,13 +36,13 @@ async def events_of(namespace, topic: str, model, ticket_id: str, until=lambda f
         return [e for e in (model.model_validate_json(r.value) for r in records if json.loads(r.value).get(
             "ticket_id") == ticket_id)]
 
-    records = await read_topic(namespace["kafka"], namespace["prefix"] + topic, until=lambda rs: until(ours(rs)))
+    records = await read_topic(namespace.kafka, namespace.prefix + topic, until=lambda rs: until(ours(rs)))
     return ours(records)
 
 
 async def send(namespace, content: str) -> str:
     record = raw_record(f"cls-{uuid.uuid4().hex}", LIANGXIANG, content=content)
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, record)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, record)
     return ticket_id_for("phone", record["source_id"])
 
 

@@ -21,9 +21,9 @@ COMMANDS = {
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_command_line_kafka_client_uses_the_sasl_settings(command, namespace):
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": namespace["kafka"], "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": namespace.kafka, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
            "KAFKA_SASL_USERNAME": "dept", "KAFKA_SASL_PASSWORD": "not-used-by-a-plaintext-broker",
-           "HOTLINE_TOPIC_PREFIX": namespace["prefix"]}
+           "HOTLINE_TOPIC_PREFIX": namespace.prefix}
     result = subprocess.run([str(Path(sys.executable).parent / "hotline"), *COMMANDS[command]], env=env, cwd=ROOT,
                             input='{"source_id": "x"}\n', capture_output=True, text=True, timeout=90, check=False)
     assert result.returncode != 0, result.stdout

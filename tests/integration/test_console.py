@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hotline.cli import app
-from hotline.runtime.kafka import ensure_topics
 from hotline.contracts import QueueAssignment, deterministic_event_id, mask_phone, topics
+from hotline.runtime.kafka import ensure_topics
 from tests.support import publish
 
 pytestmark = pytest.mark.stack
@@ -48,24 +48,24 @@ def _assignment(phone: str, *, due_in: timedelta, content: str = "小区门口�
 
 def _prefix(namespace) -> str:
     # A queue of its own: the bytes this test sends must not reach other tests' readers.
-    return namespace["prefix"] + "console-"
+    return namespace.prefix + "console-"
 
 
 @pytest.fixture
 async def queue(namespace) -> str:
     name = _prefix(namespace) + topics.queue_topic(UNIT)
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(name, 1)])
+    await ensure_topics(namespace.kafka, [topics.TopicSpec(name, 1)])
     return name
 
 
 async def _send(namespace, queue: str, *items: dict | bytes) -> None:
     for item in items:
         key = item["ticket_id"].encode() if isinstance(item, dict) else None
-        await publish(namespace["kafka"], queue, item, key=key)
+        await publish(namespace.kafka, queue, item, key=key)
 
 
 async def _watch(namespace, *args: str):
-    env = {"KAFKA_BOOTSTRAP_SERVERS": namespace["kafka"], "HOTLINE_TOPIC_PREFIX": _prefix(namespace)}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": namespace.kafka, "HOTLINE_TOPIC_PREFIX": _prefix(namespace)}
     # The command runs its own event loop (asyncio.run): keep it off the test's loop.
     result = await asyncio.to_thread(
         CliRunner().invoke, app, ["dept", "watch", UNIT, "--once", "--timeout-s", "20", *args], env=env

@@ -59,12 +59,11 @@ def dispatched(ticket_id: str, at: datetime) -> TicketDispatched:
 @pytest.fixture
 async def counted(namespace):
     listener = CommandCount()
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True, event_listeners=[listener])
-    settings = FollowupSettings(kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-                                mongodb_database=namespace["database"], topic_prefix=namespace["prefix"])
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True, event_listeners=[listener])
+    settings = FollowupSettings(**namespace.service_settings())
     broker = build_broker(settings, "followup-test")
     await broker.connect()
-    yield client[namespace["database"]], listener, Publisher(broker, settings, "followup")
+    yield client[namespace.database], listener, Publisher(broker, settings, "followup")
     await broker.stop()
     await client.close()
 
@@ -118,7 +117,7 @@ async def test_a_batch_of_contacts_and_resolutions_takes_a_few_round_trips(count
 
     def ours_only(records):
         return [r for r in records if r.key.decode() in tickets]
-    published = await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+    published = await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_FOLLOWUP,
                                  until=lambda rs: len({(r.key, dict(r.headers)["event_type"]) for r in ours_only(rs)}) >= 77)
     kinds = {(r.key.decode(), dict(r.headers)["event_type"].decode()) for r in ours_only(published)}
     assert sum(k == "ContactRecorded" for _, k in kinds) == 39

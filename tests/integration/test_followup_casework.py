@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from hotline.cli import app as cli
 from hotline.contracts import BUSINESS_TZ, TicketReceived, ticket_id_for, topics
+from hotline.devkit import free_port, raw_record
 from hotline.followup.casework import visit_of_source
 from tests.integration.conftest import client_for
-from tests.support import eventually, free_port, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 TOWN, OTHER = "110111008", "110111001"  # 良乡地区 and another Fangshan street
@@ -28,7 +29,7 @@ def now_iso(delta: timedelta = timedelta()) -> str:
 
 async def new_ticket(namespace, address: str = PLACE, **overrides) -> str:
     record = raw_record(f"cw-{uuid.uuid4().hex}", address, **overrides)
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, record)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, record)
     return ticket_id_for(record.get("channel", "phone"), record["source_id"])
 
 
@@ -40,7 +41,7 @@ async def dispatched(followup, ticket_id: str, headers: dict, timeout_s: float =
 
 
 async def followup_records(namespace, until, timeout_s: float = 30) -> list:
-    return await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+    return await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_FOLLOWUP,
                             until=until, timeout_s=timeout_s)
 
 
@@ -105,7 +106,7 @@ async def test_a_unit_signs_once_and_notes_progress_whose_text_stays_in_the_stor
 async def test_demands_collected_on_a_visit_become_tickets_of_the_visited_unit_linked_to_the_visit(
     services, namespace
 ):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     ticket_id = await new_ticket(namespace, content="小区门口道路破损，积水严重")
     town, other, centre = (await issue_token(namespace, TOWN), await issue_token(namespace, OTHER),
                            await issue_token(namespace, "centre"))
@@ -184,7 +185,7 @@ async def test_demands_collected_on_a_visit_become_tickets_of_the_visited_unit_l
 async def test_a_resolved_ticket_becomes_a_case_found_by_its_tags_and_a_closed_ticket_refuses_casework(
     services, namespace
 ):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     ticket_id = await new_ticket(namespace, content="楼下饭店油烟扰民，晚上噪音大")
     town, other, centre = (await issue_token(namespace, TOWN), await issue_token(namespace, OTHER),
                            await issue_token(namespace, "centre"))

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
+from hotline.devkit import raw_record
 from tests.integration.conftest import client_for
-from tests.support import eventually, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -18,12 +19,12 @@ async def followup_records(namespace, ticket_id: str, until) -> list[dict]:
     def ours(records):
         return [{**json.loads(r.value), "type": dict(r.headers or ()).get("event_type", b"").decode()}
                 for r in records if json.loads(r.value).get("ticket_id") == ticket_id]
-    return ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+    return ours(await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_FOLLOWUP,
                                  until=lambda rs: until(ours(rs))))
 
 
 async def test_a_contact_command_acts_a_retry_does_not_act_twice_and_a_refusal_is_an_event(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     record = raw_record(f"cmd-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
     await publish(kafka, prefix + topics.RAW, record)
     ticket_id = ticket_id_for("phone", record["source_id"])
@@ -82,7 +83,7 @@ async def _known(client, ticket_id: str, headers: dict) -> bool:
 async def test_commands_for_several_tickets_in_one_batch_each_act_in_their_order(services, namespace):
     """A batch mixes tickets: they are carried out side by side, each ticket's commands in order
     (a resolution that overtook its ticket's contact would be refused)."""
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     records = [raw_record(f"cmd-many-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期") for _ in range(3)]
     await publish(kafka, prefix + topics.RAW, *records)
     ids = [ticket_id_for("phone", r["source_id"]) for r in records]
@@ -119,7 +120,7 @@ async def test_a_command_that_overtakes_its_dispatch_waits_for_it_and_one_for_no
     """Under load a unit's command can reach followup before the ticket's dispatch does: it is
     carried out once the dispatch is stored, not refused. A command for a ticket that is never
     dispatched is refused (404) once the wait is over."""
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     record = raw_record(f"cmd-early-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
     ticket_id = ticket_id_for("phone", record["source_id"])
     nowhere = f"TK-never-{uuid.uuid4().hex}"

@@ -5,9 +5,6 @@ Each test runs followup alone in a namespace of its own (topic prefix and databa
 dispatches directly, so that its business-time ticks move no other test's clocks."""
 
 import json
-import os
-import signal
-import subprocess
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -19,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import SupervisionNotice, TicketDispatched, deterministic_event_id, topics
+from hotline.devkit import Namespace, ServiceProcess, free_port
 from hotline.followup.main import build_app
 from hotline.followup.scheduler import BUCKET_SHARDS, TimerBuckets
 from hotline.followup.settings import FollowupSettings
-from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
-from tests.support import eventually, free_port, issue_token, publish, read_topic, start_service
+from tests.support import eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -36,28 +33,22 @@ MARK_TYPES = {"DeadlineWarned", "DeadlineBreached", "DeadlineEscalated"}
 @pytest.fixture
 async def space(namespace):
     """A private prefix and database; topics are removed with the session's prefix."""
-    tag = uuid.uuid4().hex[:6]
-    own = {**namespace, "prefix": f"{namespace['prefix']}dl{tag}-", "database": f"{namespace['database']}_dl{tag}"}
-    await ensure_topics(own["kafka"], [
-        *(topics.TopicSpec(own["prefix"] + s.name, s.partitions) for s in topics.core_topics()),
-        *(topics.TopicSpec(own["prefix"] + topics.queue_topic(c), 1) for c in (TOWN, DISTRICT, topics.TRIAGE_QUEUE_CODE)),
-    ])
+    own = namespace.child("dl")
+    await own.create([*topics.core_topics(), *topics.queue_topics([TOWN, DISTRICT, topics.TRIAGE_QUEUE_CODE])])
     yield own
-    client = AsyncMongoClient(own["mongodb_url"])
-    await client.drop_database(own["database"])
+    client = AsyncMongoClient(own.mongodb_url)
+    await client.drop_database(own.database)
     await client.close()
 
 
-def settings_for(space: dict, **overrides) -> FollowupSettings:
+def settings_for(space: Namespace, **overrides) -> FollowupSettings:
     return FollowupSettings(**{
-        "kafka_bootstrap_servers": space["kafka"], "mongodb_url": space["mongodb_url"],
-        "mongodb_database": space["database"], "topic_prefix": space["prefix"],
-        "business_clock": "log", "scheduler_interval_s": 0.2, **overrides,
+        **space.service_settings(), "business_clock": "log", "scheduler_interval_s": 0.2, **overrides,
     })
 
 
 @asynccontextmanager
-async def followup(space: dict, **overrides):
+async def followup(space: Namespace, **overrides):
     app = build_app(settings_for(space, **overrides))
     async with app.router.lifespan_context(app):
         yield app
@@ -73,16 +64,16 @@ def dispatch(ticket_id: str, *, at: datetime = T0, report_back_hours: float = 10
     ).model_dump(mode="json")
 
 
-async def tick(space: dict, now: datetime) -> None:
-    await publish(space["kafka"], space["prefix"] + topics.CLOCK, {"now": now.isoformat(), "source": "test"})
+async def tick(space: Namespace, now: datetime) -> None:
+    await publish(space.kafka, space.prefix + topics.CLOCK, {"now": now.isoformat(), "source": "test"})
 
 
-async def marks_on_topic(space: dict, until, timeout_s: float = 30) -> list[dict]:
+async def marks_on_topic(space: Namespace, until, timeout_s: float = 30) -> list[dict]:
     """Deadline events on tickets.followup (each as its JSON body with its type)."""
     def ours(records):
         return [{**json.loads(r.value), "type": dict(r.headers or ()).get("event_type", b"").decode()}
                 for r in records if dict(r.headers or ()).get("event_type", b"").decode() in MARK_TYPES]
-    return ours(await read_topic(space["kafka"], space["prefix"] + topics.TICKETS_FOLLOWUP,
+    return ours(await read_topic(space.kafka, space.prefix + topics.TICKETS_FOLLOWUP,
                                  until=lambda rs: until(ours(rs)), timeout_s=timeout_s))
 
 
@@ -95,7 +86,7 @@ async def test_an_unanswered_ticket_warns_breaches_and_escalates_to_the_district
     silent, answered = f"TK-SILENT-{uuid.uuid4().hex[:8]}", f"TK-ANSWERED-{uuid.uuid4().hex[:8]}"
     town = await issue_token(space, TOWN)
     async with followup(space) as app:
-        await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED,
+        await publish(space.kafka, space.prefix + topics.TICKETS_DISPATCHED,
                       dispatch(silent), dispatch(answered))
         async with client_for(app) as client:
             await eventually(lambda: _status(client, answered, town, 200))
@@ -117,7 +108,7 @@ async def test_an_unanswered_ticket_warns_breaches_and_escalates_to_the_district
             ]
             assert summary(events, answered) == []  # contacted in the first hour: nothing to warn about
 
-            queue = await read_topic(space["kafka"], space["prefix"] + topics.queue_topic(DISTRICT),
+            queue = await read_topic(space.kafka, space.prefix + topics.queue_topic(DISTRICT),
                                      until=lambda rs: len(rs) >= 2)
             supervision = [SupervisionNotice.model_validate_json(r.value) for r in queue]
             assert [(a.ticket_id, a.lead_unit_code, a.level) for a in supervision] == [(silent, TOWN, 1), (silent, TOWN, 2)]
@@ -143,7 +134,7 @@ async def test_an_approved_extension_moves_the_deadline_and_a_reopen_starts_a_ne
     ticket = f"TK-EXT-{uuid.uuid4().hex[:8]}"
     town, centre = await issue_token(space, TOWN), await issue_token(space, "centre")
     async with followup(space, reopen_report_back_hours=10) as app, client_for(app) as client:
-        await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED, dispatch(ticket))
+        await publish(space.kafka, space.prefix + topics.TICKETS_DISPATCHED, dispatch(ticket))
         await eventually(lambda: _status(client, ticket, town, 200))
         contact = {"unit_code": TOWN, "kind": "phone", "staff_id": "LX-2",
                    "contacted_at": (T0 + timedelta(hours=1)).isoformat()}
@@ -165,7 +156,7 @@ async def test_an_approved_extension_moves_the_deadline_and_a_reopen_starts_a_ne
         assert (await client.post(f"/v1/tickets/{ticket}/resolution", json=resolution, headers=town)).status_code == 201
         survey = {"ticket_id": ticket, "resolved": False, "satisfaction": "dissatisfied",
                   "surveyed_at": (T0 + timedelta(hours=152)).isoformat()}
-        await publish(space["kafka"], space["prefix"] + topics.CALLBACKS, survey, key=ticket.encode())
+        await publish(space.kafka, space.prefix + topics.CALLBACKS, survey, key=ticket.encode())
         await eventually(lambda: _state(client, ticket, town, "open"))
         await tick(space, T0 + timedelta(hours=163))
         events = await marks_on_topic(space, lambda es: len(es) >= 5)
@@ -184,7 +175,7 @@ async def test_on_the_wall_clock_deadlines_already_past_fire_without_ticks(space
     ticket = f"TK-WALL-{uuid.uuid4().hex[:8]}"
     long_ago = datetime.now(UTC) - timedelta(hours=30)
     async with followup(space, business_clock="wall"):
-        await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED,
+        await publish(space.kafka, space.prefix + topics.TICKETS_DISPATCHED,
                       dispatch(ticket, at=long_ago, report_back_hours=1000))
         events = await marks_on_topic(space, lambda es: len(es) >= 4)
     assert [m for _, m, _ in summary(events, ticket)] == ["breach", "escalation_1", "warning_50", "warning_80"]
@@ -195,7 +186,7 @@ async def test_on_the_wall_clock_dispatches_with_marks_ahead_do_not_wake_the_sch
     soon = datetime.now(UTC)
     async with followup(space, business_clock="wall", scheduler_interval_s=600) as app:
         for n in range(10):  # one batch each: every batch schedules
-            await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED,
+            await publish(space.kafka, space.prefix + topics.TICKETS_DISPATCHED,
                           dispatch(f"TK-AHEAD-{n}-{uuid.uuid4().hex[:6]}", at=soon))
             await scheduled_everything(space, n + 1)  # its earliest mark (the response clock's)
         finds = await _store_commands(app, "find", "followup_timer_buckets")
@@ -225,25 +216,25 @@ async def _state(client, ticket_id: str, headers: dict, state: str) -> bool:
 TICKETS = 300
 
 
-async def load_tickets(space: dict, tag: str) -> list[str]:
+async def load_tickets(space: Namespace, tag: str) -> list[str]:
     ids = [f"TK-{tag}-{n:04d}" for n in range(TICKETS)]
-    await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED, *(dispatch(t) for t in ids))
+    await publish(space.kafka, space.prefix + topics.TICKETS_DISPATCHED, *(dispatch(t) for t in ids))
     return ids
 
 
-async def scheduled_everything(space: dict, entries: int) -> None:
-    client = AsyncMongoClient(space["mongodb_url"], tz_aware=True)
+async def scheduled_everything(space: Namespace, entries: int) -> None:
+    client = AsyncMongoClient(space.mongodb_url, tz_aware=True)
     try:
-        buckets = TimerBuckets(client[space["database"]])
+        buckets = TimerBuckets(client[space.database])
         await eventually(lambda: _equals(buckets.pending_count(), entries), timeout_s=60)
     finally:
         await client.close()
 
 
-async def _bucket_sizes(space: dict) -> dict[str, int]:
-    client = AsyncMongoClient(space["mongodb_url"])
+async def _bucket_sizes(space: Namespace) -> dict[str, int]:
+    client = AsyncMongoClient(space.mongodb_url)
     try:
-        return {d["_id"]: len(d["entries"]) async for d in client[space["database"]]["followup_timer_buckets"].find({})}
+        return {d["_id"]: len(d["entries"]) async for d in client[space.database]["followup_timer_buckets"].find({})}
     finally:
         await client.close()
 
@@ -251,9 +242,9 @@ async def _bucket_sizes(space: dict) -> dict[str, int]:
 async def test_due_buckets_are_each_shard_of_every_begun_minute_and_the_bare_minutes_of_before(space):
     """The shards of a minute sort after the bare minute (the bucket `_id` before shards) and before
     the next minute, on the real store's ordering."""
-    client = AsyncMongoClient(space["mongodb_url"], tz_aware=True)
+    client = AsyncMongoClient(space.mongodb_url, tz_aware=True)
     try:
-        db = client[space["database"]]
+        db = client[space.database]
         ids = ["202603020858", "202603020859:15", "202603020900", "202603020900:00", "202603020900:15",
                "202603020901", "202603020901:00"]
         await db["followup_timer_buckets"].insert_many([{"_id": i, "entries": []} for i in reversed(ids)])
@@ -267,7 +258,7 @@ async def _equals(awaitable, expected) -> bool:
     return await awaitable == expected
 
 
-async def assert_fired_once(space: dict, ids: list[str]) -> None:
+async def assert_fired_once(space: Namespace, ids: list[str]) -> None:
     events = await marks_on_topic(space, lambda es: len({e["event_id"] for e in es}) >= 5 * TICKETS, timeout_s=90)
     await scheduled_everything(space, TICKETS)  # every ticket's next mark is back in its bucket
     events = await marks_on_topic(space, lambda es: False, timeout_s=2)
@@ -275,7 +266,7 @@ async def assert_fired_once(space: dict, ids: list[str]) -> None:
     twice = [k for k, n in Counter((e["ticket_id"], e["mark"]) for e in events).items() if n > 1]
     assert set(per_ticket) == set(ids) and set(per_ticket.values()) == {5}, (len(twice), twice[:10])
     assert len({e["event_id"] for e in events}) == len(events) == 5 * TICKETS  # no mark twice
-    notices = await read_topic(space["kafka"], space["prefix"] + topics.queue_topic(DISTRICT),
+    notices = await read_topic(space.kafka, space.prefix + topics.queue_topic(DISTRICT),
                                until=lambda rs: False, timeout_s=2)
     assert len(notices) == len({json.loads(r.value)["event_id"] for r in notices}) == 2 * TICKETS
 
@@ -293,12 +284,11 @@ async def test_two_followup_instances_fire_every_mark_exactly_once(space):
 
 @pytest.mark.parametrize("kill_when", ["claimed", "published"])
 async def test_a_followup_killed_mid_firing_fires_every_mark_exactly_once_after_restart(space, kill_when, tmp_path):
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": space["kafka"], "MONGODB_URL": space["mongodb_url"],
-           "MONGODB_DATABASE": space["database"], "HOTLINE_TOPIC_PREFIX": space["prefix"],
-           "HOTLINE_BUSINESS_CLOCK": "log", "CLAIM_TIMEOUT_S": "3", "SCHEDULER_INTERVAL_S": "0.2",
-           "FOLLOWUP_HTTP_PORT": str(free_port()), "LOG_LEVEL": "WARNING"}
+    env = space.env(HOTLINE_BUSINESS_CLOCK="log", CLAIM_TIMEOUT_S="3", SCHEDULER_INTERVAL_S="0.2",
+                    LOG_LEVEL="WARNING")
+    port = free_port()
     ids = await load_tickets(space, kill_when.upper())
-    first = start_followup(env, tmp_path / "first.log")
+    first = start_followup(env, port, tmp_path / "first.log")
     try:
         await scheduled_everything(space, TICKETS)
         await tick(space, T0 + timedelta(hours=49))
@@ -307,24 +297,22 @@ async def test_a_followup_killed_mid_firing_fires_every_mark_exactly_once_after_
         else:
             await marks_on_topic(space, lambda es: len(es) >= 1, timeout_s=60)
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-    second = start_followup(env, tmp_path / "second.log")
+        first.kill()
+    second = start_followup(env, port, tmp_path / "second.log")
     try:
         await assert_fired_once(space, ids)
     finally:
-        second.terminate()
-        second.wait(timeout=30)
+        second.stop()
 
 
-def start_followup(env: dict, log: Path) -> subprocess.Popen:
-    return start_service("followup", env, int(env["FOLLOWUP_HTTP_PORT"]), log)
+def start_followup(env: dict, port: int, log: Path) -> ServiceProcess:
+    return ServiceProcess.spawn("followup", env, log, port=port).wait_healthy(60)
 
 
-async def _claims_started(space: dict) -> bool:
-    client = AsyncMongoClient(space["mongodb_url"])
+async def _claims_started(space: Namespace) -> bool:
+    client = AsyncMongoClient(space.mongodb_url)
     try:
-        return await client[space["database"]]["followup_tickets"].find_one({"fired": {"$exists": True}}) is not None
+        return await client[space.database]["followup_tickets"].find_one({"fired": {"$exists": True}}) is not None
     finally:
         await client.close()
 

@@ -17,8 +17,9 @@ from hotline.contracts import (
     ticket_id_for,
     topics,
 )
+from hotline.devkit import raw_record
 from tests.integration.conftest import client_for
-from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
+from tests.support import drained, eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 FOLLOWUP_EVENTS = {c.__name__: c for c in (TicketResolved, TicketReopened, TicketClosed)}
@@ -33,12 +34,12 @@ async def followup_events(namespace, ticket_id: str, until, timeout_s: float = 3
                 found.append(FOLLOWUP_EVENTS[kind].model_validate_json(r.value))
         return found
 
-    return ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+    return ours(await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_FOLLOWUP,
                                  until=lambda rs: until(ours(rs)), timeout_s=timeout_s))
 
 
 async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace, db):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     # Filed through Open311, so that the citizen's GeoReport client may follow it (below).
     record = raw_record(f"life-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="楼下烧烤油烟扰民",
                         channel="open311")
@@ -131,7 +132,7 @@ async def test_a_full_life_with_a_visit_a_reopen_and_a_close(services, namespace
 
 
 async def test_a_callback_for_an_unknown_ticket_is_dead_lettered(services, namespace):
-    kafka, prefix, marker = namespace["kafka"], namespace["prefix"], f"TK-NOPE-{uuid.uuid4().hex}"
+    kafka, prefix, marker = namespace.kafka, namespace.prefix, f"TK-NOPE-{uuid.uuid4().hex}"
     await publish(kafka, prefix + topics.CALLBACKS, {"ticket_id": marker, "resolved": True,
                                                      "satisfaction": "satisfied", "surveyed_at": "2026-11-26T10:00:00+08:00"})
 
@@ -144,7 +145,7 @@ async def test_a_callback_for_an_unknown_ticket_is_dead_lettered(services, names
 
 
 async def test_an_extension_is_asked_once_and_only_the_centre_decides(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     record = raw_record(f"ext-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期",
                         content="小区历史遗留的违建问题，涉及多个部门，多年未解决")
     await publish(kafka, prefix + topics.RAW, record)
@@ -185,7 +186,7 @@ async def test_an_extension_is_asked_once_and_only_the_centre_decides(services, 
 
 
 async def test_a_units_worklist_lists_its_open_tickets(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     general = raw_record(f"wl-{uuid.uuid4().hex}", "东城区景山街道", content="小区垃圾没人清运")
     urgent = raw_record(f"wl-{uuid.uuid4().hex}", "东城区景山街道", content="楼道里有人被困，外墙坍塌")
     await publish(kafka, prefix + topics.RAW, general, urgent)

@@ -39,8 +39,8 @@ class WrittenDocuments(monitoring.CommandListener):
 @pytest.fixture
 async def tickets_db(namespace):
     listener = WrittenDocuments()
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True, event_listeners=[listener])
-    yield client[namespace["database"]], listener
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True, event_listeners=[listener])
+    yield client[namespace.database], listener
     await client.close()
 
 

@@ -12,11 +12,11 @@ pytestmark = pytest.mark.stack
 
 async def test_healthz_is_503_when_the_store_is_unreachable(namespace):
     settings = IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"],
+        kafka_bootstrap_servers=namespace.kafka,
         # Nothing listens on port 1: the store is down while the broker is up.
         mongodb_url="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500",
         mongodb_timeout_ms=1000,
-        topic_prefix=namespace["prefix"],
+        topic_prefix=namespace.prefix,
     )
     app = build_app(settings)
     async with app.router.lifespan_context(app):
@@ -29,7 +29,7 @@ async def test_healthz_is_503_when_the_store_is_unreachable(namespace):
 
 async def test_health_reports_a_broker_that_is_not_connected(namespace):
     settings = IntakeSettings(
-        kafka_bootstrap_servers="127.0.0.1:1", mongodb_url=namespace["mongodb_url"]
+        kafka_bootstrap_servers="127.0.0.1:1", mongodb_url=namespace.mongodb_url
     )
     runtime = ServiceRuntime.create("intake", settings)
     try:

@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from hotline.contracts import DeadLetter, TicketReceived, ticket_id_for, topics
+from hotline.devkit import raw_record
 from hotline.intake.main import build_app
 from hotline.intake.settings import IntakeSettings
-from tests.support import drained, issue_token, publish, raw_record, read_topic
+from tests.support import drained, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -41,15 +42,14 @@ def bad_inputs(marker: str) -> list[tuple[str, bytes, str | None, str]]:
 @pytest.fixture(scope="module")
 async def intake(namespace):
     app = build_app(IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=namespace["prefix"],
+        **namespace.service_settings(),
     ))
     async with app.router.lifespan_context(app):
         yield app
 
 
 async def test_each_bad_record_is_dead_lettered_and_the_consumer_carries_on(intake, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     marker = f"bad-{uuid.uuid4().hex[:10]}"
     cases = bad_inputs(marker)
     after = raw_record(f"{marker}-after", "良乡")
@@ -101,13 +101,13 @@ async def test_a_good_submission_is_accepted_and_becomes_a_ticket(intake, namesp
     assert body == again.json()
     assert (body["unit_code"], body["category"], body["urgency"]) == ("110111008", "gas", "emergency")
     received = await read_topic(
-        namespace["kafka"], namespace["prefix"] + topics.TICKETS_RECEIVED,
+        namespace.kafka, namespace.prefix + topics.TICKETS_RECEIVED,
         until=lambda rs: any(TicketReceived.model_validate_json(r.value).ticket_id == body["ticket_id"] for r in rs),
     )
     # Once intake has processed everything on its input, the resend has been seen too.
-    await drained(namespace["kafka"], namespace["prefix"] + topics.RAW,
-                  f"{namespace['prefix']}hotline-intake.{topics.RAW}")
-    received = await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_RECEIVED,
+    await drained(namespace.kafka, namespace.prefix + topics.RAW,
+                  f"{namespace.prefix}hotline-intake.{topics.RAW}")
+    received = await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_RECEIVED,
                                 until=lambda rs: False, timeout_s=1)
     ours = [t for t in (TicketReceived.model_validate_json(r.value) for r in received) if t.ticket_id == body["ticket_id"]]
     assert len(ours) == 1  # submitted twice, one ticket event

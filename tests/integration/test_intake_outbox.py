@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 
 from hotline.contracts import TicketReceived, ticket_id_for, topics
 from hotline.contracts.topics import core_topics
+from hotline.devkit import raw_record
 from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
 from hotline.intake.settings import IntakeSettings
@@ -21,7 +22,7 @@ from hotline.runtime.kafka import Publisher, build_broker, ensure_topics
 from hotline.runtime.mongo import make_client
 from hotline.runtime.service import ServiceRuntime
 from hotline.runtime.service_metrics import ServiceMetrics
-from tests.support import drained, publish, raw_record, read_topic
+from tests.support import drained, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -84,12 +85,12 @@ class FlakyPublisher(Publisher):
 @pytest.fixture(scope="module")
 async def intake(namespace):
     """An intake consumer of its own raw topic, whose steps a test can make fail once."""
-    prefix = f"{namespace['prefix']}outbox-{uuid.uuid4().hex[:6]}-"
+    prefix = f"{namespace.prefix}outbox-{uuid.uuid4().hex[:6]}-"
     settings = IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=prefix,
+        kafka_bootstrap_servers=namespace.kafka, mongodb_url=namespace.mongodb_url,
+        mongodb_database=namespace.database, topic_prefix=prefix,
     )
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions) for s in core_topics()])
+    await ensure_topics(namespace.kafka, [topics.TopicSpec(prefix + s.name, s.partitions) for s in core_topics()])
     broker = build_broker(settings, "intake")
     metrics = ServiceMetrics("intake", settings)
     runtime = ServiceRuntime("intake", settings, broker, make_client(settings, [metrics.store_listener()]))
@@ -98,15 +99,15 @@ async def intake(namespace):
     register(runtime, store, FlakyPublisher(broker, settings, "intake", plan=plan, store=store), IntakePolicy())
     await runtime.start()
     try:
-        yield {"prefix": prefix, "plan": plan, "kafka": namespace["kafka"], "store": store, "metrics": metrics}
+        yield {"prefix": prefix, "plan": plan, "kafka": namespace.kafka, "store": store, "metrics": metrics}
     finally:
         await runtime.stop()
 
 
 @pytest.fixture
 async def tickets(namespace):
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    yield client[namespace["database"]]["intake_tickets"]
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
+    yield client[namespace.database]["intake_tickets"]
     await client.close()
 
 

@@ -14,14 +14,14 @@ pytestmark = pytest.mark.stack
 
 
 async def test_every_table_record_becomes_the_expected_ticket(namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     run = uuid.uuid4().hex[:8]
     rows = [{**row, "record": {**row["record"], "source_id": f"{run}-{row['record']['source_id']}",
                                 "received_at": RECEIVED}} for row in TABLE]
     expected = {ticket_id_for(r["record"]["channel"], r["record"]["source_id"]): r["expect"] for r in rows}
     app = build_app(IntakeSettings(
-        kafka_bootstrap_servers=kafka, mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=prefix,
+        kafka_bootstrap_servers=kafka, mongodb_url=namespace.mongodb_url,
+        mongodb_database=namespace.database, topic_prefix=prefix,
     ))
     async with app.router.lifespan_context(app):
         await publish(kafka, prefix + topics.RAW, *[r["record"] for r in rows])

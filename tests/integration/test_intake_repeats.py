@@ -7,15 +7,16 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import TicketReceived, ticket_id_for, topics
+from hotline.devkit import raw_record
 from hotline.intake.main import build_app
 from hotline.intake.settings import IntakeSettings
-from tests.support import drained, publish, raw_record, read_topic
+from tests.support import drained, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
 
 async def test_same_caller_place_and_matter_within_30_days_is_linked(namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     run = uuid.uuid4().hex[:8]
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     now = datetime.now(UTC)
@@ -28,8 +29,8 @@ async def test_same_caller_place_and_matter_within_30_days_is_linked(namespace):
     first, second, third = record(1, 60), record(2, 20), record(3, 1)
     other_matter = record(4, 1, content="夜间施工噪音扰民")
     app = build_app(IntakeSettings(
-        kafka_bootstrap_servers=kafka, mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=prefix,
+        kafka_bootstrap_servers=kafka, mongodb_url=namespace.mongodb_url,
+        mongodb_database=namespace.database, topic_prefix=prefix,
     ))
     async with app.router.lifespan_context(app):
         await publish(kafka, prefix + topics.RAW, first)  # its own batch
@@ -46,9 +47,9 @@ async def test_same_caller_place_and_matter_within_30_days_is_linked(namespace):
     assert (tickets[ids[3]].repeat_of, tickets[ids[3]].repeat_count) == (ids[2], 1)
     assert tickets[ids[4]].repeat_of is None
 
-    client = AsyncMongoClient(namespace["mongodb_url"])
+    client = AsyncMongoClient(namespace.mongodb_url)
     try:
-        async for doc in client[namespace["database"]]["intake_repeats"].find({}):
+        async for doc in client[namespace.database]["intake_repeats"].find({}):
             assert phone not in str(doc)  # the key is a salted hash, never the number
     finally:
         await client.close()

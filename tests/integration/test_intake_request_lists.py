@@ -50,7 +50,7 @@ async def listed(namespace, fresh_db):
              "status": rnd.choice(["open", "closed"]), **visibility(n)} for n, t in enumerate(times)]
     await fresh_db["intake_tickets"].insert_many(docs)
     finds = Finds()
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True, event_listeners=[finds])
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True, event_listeners=[finds])
     yield IntakeStore(client[fresh_db.name]), docs, finds
     await client.close()
 

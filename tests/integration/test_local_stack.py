@@ -29,7 +29,7 @@ import pytest
 from bson import Decimal128, Int64, ObjectId, Regex, Timestamp
 from pymongo import MongoClient, ReturnDocument, UpdateOne
 
-from tests.support import free_port
+from hotline.devkit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "deploy" / "local" / "stack.sh"

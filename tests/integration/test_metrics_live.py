@@ -5,7 +5,6 @@ nothing; bad parameters get the field and the reason."""
 import asyncio
 import json
 import time
-import uuid
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
@@ -16,12 +15,12 @@ from pymongo import AsyncMongoClient
 
 from hotline.contracts import DeadLetter, topics
 from hotline.contracts.common import Event
+from hotline.devkit import Namespace, free_port, wait_drained
 from hotline.metrics.main import build_app
 from hotline.metrics.settings import MetricsSettings
-from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
 from tests.integration.test_metrics_store import snapshot
-from tests.support import eventually, free_port, read_topic
+from tests.support import WAIT_FACTOR, eventually, read_topic
 from tests.unit.test_metrics_scenario import (
     DONGHUAMEN,
     JINGSHAN,
@@ -55,52 +54,31 @@ async def publish_events(kafka: str, prefix: str, events: list) -> None:
         await producer.stop()
 
 
-async def all_drained(kafka: str, prefix: str, timeout_s: float = 60) -> None:
+async def all_drained(space: Namespace, timeout_s: float = 60) -> None:
     """Every metrics consumer group has committed past every record of its topic (an empty
     partition, which no one commits on, counts as done)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
     from hotline.metrics.events import TOPIC_EVENTS
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None)
-    await admin.start()
-    await consumer.start()
-    try:
-        for topic in TOPIC_EVENTS:
-            parts = [TopicPartition(prefix + topic, p) for p in range(topics.TICKET_PARTITIONS)]
-            ends = {tp: end for tp, end in (await consumer.end_offsets(parts)).items() if end > 0}
-
-            async def caught_up(topic=topic, ends=ends):
-                committed = await admin.list_consumer_group_offsets(f"{prefix}hotline-metrics.{topic}",
-                                                                    partitions=list(ends))
-                return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
-
-            await eventually(caught_up, timeout_s=timeout_s)
-    finally:
-        await consumer.stop()
-        await admin.close()
+    groups = {space.group("metrics", topic): space.topic(topic) for topic in TOPIC_EVENTS}
+    await wait_drained(space.kafka, groups, timeout_s=timeout_s * WAIT_FACTOR, interval_s=0.2)
 
 
 @pytest.fixture(scope="module")
 async def private(namespace):
     """A topic prefix and database of this module's own: only its metrics instances read them."""
-    prefix = f"{namespace['prefix']}m{uuid.uuid4().hex[:6]}-"
-    database = f"{namespace['database']}_m{uuid.uuid4().hex[:6]}"
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions)
-                                              for s in topics.core_topics()])
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    yield {"kafka": namespace["kafka"], "prefix": prefix, "database": database,
-           "mongodb_url": namespace["mongodb_url"], "db": client[database]}
-    await client.drop_database(database)
+    async with namespace.child("m").created(topics.core_topics()) as own:
+        yield own
+
+
+@pytest.fixture(scope="module")
+async def private_db(private):
+    client = AsyncMongoClient(private.mongodb_url, tz_aware=True)
+    yield client[private.database]
     await client.close()
 
 
-def settings_for(private: dict) -> MetricsSettings:
-    return MetricsSettings(kafka_bootstrap_servers=private["kafka"], mongodb_url=private["mongodb_url"],
-                           mongodb_database=private["database"], topic_prefix=private["prefix"],
-                           batch_max_records=7, stream_poll_s=0.2)
+def settings_for(private: Namespace) -> MetricsSettings:
+    return MetricsSettings(**private.service_settings(), batch_max_records=7, stream_poll_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -117,19 +95,19 @@ async def instances(private):
 async def scripted(instances, private):
     """The scripted month, published with other services' events metrics skips and one bad record."""
     script = scripted_month()
-    await publish_events(private["kafka"], private["prefix"], script.events)
+    await publish_events(private.kafka, private.prefix, script.events)
     noise = Script()
     noise.dispatch("J1", JINGSHAN, at(2, 9))  # a redelivered dispatch
-    await publish_events(private["kafka"], private["prefix"], noise.events)
-    producer = AIOKafkaProducer(bootstrap_servers=private["kafka"], acks="all")
+    await publish_events(private.kafka, private.prefix, noise.events)
+    producer = AIOKafkaProducer(bootstrap_servers=private.kafka, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(private["prefix"] + topics.TICKETS_FOLLOWUP, b'{"not": "a warning"}',
+        await producer.send_and_wait(private.prefix + topics.TICKETS_FOLLOWUP, b'{"not": "a warning"}',
                                      key=b"TK-J1", headers=[("event_type", b"DeadlineWarned")])
-        await producer.send_and_wait(private["prefix"] + topics.TICKETS_DISPATCHED, b'{"ticket_id": 7}', key=b"bad")
+        await producer.send_and_wait(private.prefix + topics.TICKETS_DISPATCHED, b'{"ticket_id": 7}', key=b"bad")
     finally:
         await producer.stop()
-    await all_drained(private["kafka"], private["prefix"])
+    await all_drained(private)
     return script
 
 
@@ -197,20 +175,20 @@ async def test_bad_parameters_name_the_field_and_the_reason(instances, path, par
     assert detail["loc"] == loc and detail["msg"]
 
 
-async def test_prometheus_gauges_and_dead_letters(instances, scripted, private):
+async def test_prometheus_gauges_and_dead_letters(instances, scripted, private, private_db):
     async with client_for(instances[0]) as client:
         text = (await client.get("/metrics")).text
     assert 'hotline_metrics_period{period="2026-03"} 1.0' in text
     assert 'hotline_unit_score{district_code="110101",kind="street",unit_code="110101002"} 62.0' in text
     assert "hotline_metrics_batch_seconds_count" in text
-    letters = await read_topic(private["kafka"], private["prefix"] + topics.DLQ,
+    letters = await read_topic(private.kafka, private.prefix + topics.DLQ,
                                until=lambda rs: any(b"metrics" in r.value for r in rs), timeout_s=10)
     ours = [DeadLetter.model_validate_json(r.value) for r in letters]
     assert [(d.service, d.source_topic, d.field) for d in ours] == [
-        ("metrics", private["prefix"] + topics.TICKETS_DISPATCHED, "event_id")]
+        ("metrics", private.prefix + topics.TICKETS_DISPATCHED, "event_id")]
     # Nothing personal reached the store.
-    for name in await private["db"].list_collection_names():
-        async for stored in private["db"][name].find({}):
+    for name in await private_db.list_collection_names():
+        async for stored in private_db[name].find({}):
             assert "13800001234" not in json.dumps(stored, default=str)
 
 
@@ -251,7 +229,7 @@ async def test_the_ranking_stream_shows_a_new_callback_within_seconds(instances,
             late = Script()
             late.callback("J5", at(20, 9), True, "satisfied")
             started = time.monotonic()
-            await publish_events(private["kafka"], private["prefix"], late.events)
+            await publish_events(private.kafka, private.prefix, late.events)
             changes = await asyncio.wait_for(_next_event(lines, "changes"), 10)
             elapsed = time.monotonic() - started
     jingshan = next(r for r in changes["changed"] if r["unit_code"] == JINGSHAN)
@@ -259,12 +237,12 @@ async def test_the_ranking_stream_shows_a_new_callback_within_seconds(instances,
     assert elapsed < 5, elapsed
 
 
-async def test_redelivering_every_event_changes_no_figure(instances, scripted, private):
-    await all_drained(private["kafka"], private["prefix"])
-    before = await snapshot(private["db"])
-    await publish_events(private["kafka"], private["prefix"], scripted.events)
-    await all_drained(private["kafka"], private["prefix"])
-    assert await snapshot(private["db"]) == before
+async def test_redelivering_every_event_changes_no_figure(instances, scripted, private, private_db):
+    await all_drained(private)
+    before = await snapshot(private_db)
+    await publish_events(private.kafka, private.prefix, scripted.events)
+    await all_drained(private)
+    assert await snapshot(private_db) == before
 
 
 async def test_both_instances_took_part(instances, scripted):

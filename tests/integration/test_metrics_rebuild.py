@@ -1,17 +1,15 @@
 """`hotline metrics rebuild` on the real broker and store: the rebuilt projections equal the live ones."""
 
 import asyncio
-import os
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import ContactKind, topics
+from hotline.devkit import Namespace
 from hotline.metrics.main import build_app
-from hotline.runtime.kafka import ensure_topics
 from tests.integration.test_metrics_live import all_drained, publish_events, settings_for
 from tests.integration.test_metrics_store import expected_snapshot, snapshot
 from tests.unit.test_metrics_scenario import JINGSHAN, Script, at, scripted_month
@@ -20,24 +18,19 @@ pytestmark = pytest.mark.stack
 HOTLINE = Path(sys.executable).parent / "hotline"
 
 
-async def run_rebuild(private: dict, *args: str) -> tuple[int, str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": private["kafka"], "MONGODB_URL": private["mongodb_url"],
-           "MONGODB_DATABASE": private["database"], "HOTLINE_TOPIC_PREFIX": private["prefix"]}
+async def run_rebuild(private: Namespace, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        str(HOTLINE), "metrics", "rebuild", *args, env=env,
+        str(HOTLINE), "metrics", "rebuild", *args, env=private.env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode, out.decode()
 
 
 async def test_rebuild_from_the_topics_equals_the_live_projection(namespace):
-    private = {"kafka": namespace["kafka"], "mongodb_url": namespace["mongodb_url"],
-               "prefix": f"{namespace['prefix']}r{uuid.uuid4().hex[:6]}-",
-               "database": f"{namespace['database']}_r{uuid.uuid4().hex[:6]}"}
-    await ensure_topics(private["kafka"], [topics.TopicSpec(private["prefix"] + s.name, s.partitions)
-                                           for s in topics.core_topics()])
-    client = AsyncMongoClient(private["mongodb_url"], tz_aware=True)
-    db = client[private["database"]]
+    private = namespace.child("r")
+    await private.create(topics.core_topics())
+    client = AsyncMongoClient(private.mongodb_url, tz_aware=True)
+    db = client[private.database]
     try:
         script = scripted_month()
         later = Script()
@@ -48,10 +41,10 @@ async def test_rebuild_from_the_topics_equals_the_live_projection(namespace):
         rewritten = late_call.model_copy(update={"kind": ContactKind.FACE_TO_FACE, "contacted_at": at(3, 10)})
         app = build_app(settings_for(private))
         async with app.router.lifespan_context(app):
-            await publish_events(private["kafka"], private["prefix"], script.events)
+            await publish_events(private.kafka, private.prefix, script.events)
             # A duplicate of everything, then one more fact: redelivery is part of the log too.
-            await publish_events(private["kafka"], private["prefix"], script.events + later.events + [rewritten])
-            await all_drained(private["kafka"], private["prefix"])
+            await publish_events(private.kafka, private.prefix, script.events + later.events + [rewritten])
+            await all_drained(private)
             live = await snapshot(db)
             assert live == expected_snapshot(script.events + later.events)
             refused, message = await run_rebuild(private)
@@ -65,9 +58,9 @@ async def test_rebuild_from_the_topics_equals_the_live_projection(namespace):
         # The rebuilt projections carry on live: the next event lands on them.
         app = build_app(settings_for(private))
         async with app.router.lifespan_context(app):
-            await publish_events(private["kafka"], private["prefix"], script.events[:5])
-            await all_drained(private["kafka"], private["prefix"])
+            await publish_events(private.kafka, private.prefix, script.events[:5])
+            await all_drained(private)
             assert await snapshot(db) == live
     finally:
-        await client.drop_database(private["database"])
+        await client.drop_database(private.database)
         await client.close()

@@ -1,11 +1,7 @@
 """A metrics process SIGKILLed mid-stream and started again ends with the same figures as
 processing each event once, in order (the pure projection of the same events)."""
 
-import asyncio
-import os
 import random
-import signal
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -13,10 +9,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import ContactKind, topics
-from hotline.runtime.kafka import ensure_topics
+from hotline.devkit import Namespace, ServiceProcess, free_port
 from tests.integration.test_metrics_live import all_drained, publish_events
 from tests.integration.test_metrics_store import expected_snapshot, snapshot
-from tests.support import eventually, free_port, start_service
+from tests.support import eventually
 from tests.unit.test_metrics_scenario import CHANGYANG, DONGHUAMEN, JINGSHAN, LIANGXIANG, Script, at
 
 pytestmark = pytest.mark.stack
@@ -39,37 +35,32 @@ def busy_month(tag: str, tickets: int = 400) -> Script:
     return s
 
 
-def start_metrics(env: dict, log: Path) -> subprocess.Popen:
-    return start_service("metrics", env, int(env["METRICS_HTTP_PORT"]), log)
+def start_metrics(private: Namespace, port: int, log: Path) -> ServiceProcess:
+    return ServiceProcess.spawn("metrics", private.env(BATCH_MAX_RECORDS="25", LOG_LEVEL="WARNING"), log,
+                                port=port).wait_healthy(60)
 
 
 async def test_a_metrics_process_killed_mid_stream_and_restarted_gives_the_undisturbed_figures(namespace, tmp_path):
     tag = uuid.uuid4().hex[:6]
-    private = {"kafka": namespace["kafka"], "mongodb_url": namespace["mongodb_url"],
-               "prefix": f"{namespace['prefix']}k{tag}-", "database": f"{namespace['database']}_k{tag}"}
-    await ensure_topics(private["kafka"], [topics.TopicSpec(private["prefix"] + s.name, s.partitions)
-                                           for s in topics.core_topics()])
+    private = namespace.child("k")
+    await private.create(topics.core_topics())
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": private["kafka"], "MONGODB_URL": private["mongodb_url"],
-           "MONGODB_DATABASE": private["database"], "HOTLINE_TOPIC_PREFIX": private["prefix"],
-           "METRICS_HTTP_PORT": str(port), "BATCH_MAX_RECORDS": "25", "LOG_LEVEL": "WARNING"}
     script = busy_month(tag)
-    client = AsyncMongoClient(private["mongodb_url"], tz_aware=True)
-    db = client[private["database"]]
+    client = AsyncMongoClient(private.mongodb_url, tz_aware=True)
+    db = client[private.database]
     try:
-        first = start_metrics(env, tmp_path / "first.log")
+        first = start_metrics(private, port, tmp_path / "first.log")
         try:
-            await publish_events(private["kafka"], private["prefix"], script.events)
+            await publish_events(private.kafka, private.prefix, script.events)
 
             async def part_way() -> bool:
                 return await db["metrics_unit_figures"].count_documents({}) > 0
             await eventually(part_way, timeout_s=60, interval_s=0.05)
         finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
-        second = start_metrics(env, tmp_path / "second.log")
+            first.kill()
+        second = start_metrics(private, port, tmp_path / "second.log")
         try:
-            await all_drained(private["kafka"], private["prefix"], timeout_s=120)
+            await all_drained(private, timeout_s=120)
             expected = expected_snapshot(script.events)
 
             async def settled():
@@ -80,8 +71,7 @@ async def test_a_metrics_process_killed_mid_stream_and_restarted_gives_the_undis
             except AssertionError:
                 assert await snapshot(db) == expected
         finally:
-            second.terminate()
-            await asyncio.to_thread(second.wait, 30)
+            await second.stop_async()
     finally:
-        await client.drop_database(private["database"])
+        await client.drop_database(private.database)
         await client.close()

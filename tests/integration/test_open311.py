@@ -25,10 +25,7 @@ PHONE = "13912345678"
 async def client(namespace):
     """A GeoReport client talking to intake, whose lifespan (and Kafka consumer) runs."""
     app = build_intake(IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"],
-        mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"],
-        topic_prefix=namespace["prefix"],
+        **namespace.service_settings(),
     ))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -115,7 +112,7 @@ async def test_a_posted_request_is_filed_and_can_be_read_back(client, namespace)
 
     # The record went the one way every channel goes: hotline.raw, keyed by the ticket id.
     raw = await read_topic(
-        namespace["kafka"], namespace["prefix"] + topics.RAW,
+        namespace.kafka, namespace.prefix + topics.RAW,
         until=lambda rs: any(r.key == request_id.encode() for r in rs),
     )
     record = json.loads(next(r for r in raw if r.key == request_id.encode()).value)
@@ -233,11 +230,11 @@ async def test_a_closed_ticket_shows_as_closed_and_a_late_reopen_leaves_it_so(cl
     reopened = event(TicketReopened, 1, reason="dissatisfied", reopened_at=now + timedelta(hours=1),
                      report_back_due_at=now + timedelta(days=3), round=1)
     closed = event(TicketClosed, 2, closed_at=now + timedelta(hours=5), satisfaction="basically_satisfied")
-    followup = namespace["prefix"] + topics.TICKETS_FOLLOWUP
+    followup = namespace.prefix + topics.TICKETS_FOLLOWUP
 
     async def send(*events):
         for e in events:
-            await publish(namespace["kafka"], followup, e.model_dump_json().encode(), key=request_id.encode(),
+            await publish(namespace.kafka, followup, e.model_dump_json().encode(), key=request_id.encode(),
                           headers=[("event_type", type(e).__name__.encode())])
 
     async def showing(status: str, notes: str):
@@ -256,8 +253,8 @@ async def test_a_closed_ticket_shows_as_closed_and_a_late_reopen_leaves_it_so(cl
     # both, the request is still closed and the broken record is dead-lettered with its bytes.
     await send(reopened)
     broken = b'{"ticket_id": "%s", "satisfaction": "satisfied"}' % request_id.encode()
-    await publish(namespace["kafka"], followup, broken, key=request_id.encode(), headers=[("event_type", b"TicketClosed")])
-    await drained(namespace["kafka"], followup, f"{namespace['prefix']}hotline-intake.{topics.TICKETS_FOLLOWUP}")
+    await publish(namespace.kafka, followup, broken, key=request_id.encode(), headers=[("event_type", b"TicketClosed")])
+    await drained(namespace.kafka, followup, f"{namespace.prefix}hotline-intake.{topics.TICKETS_FOLLOWUP}")
     assert (await client.get(f"{BASE}/requests/{request_id}.json")).json()[0]["status"] == "closed"
     listed = (await client.get(f"{BASE}/requests.json", params={"status": "closed"})).json()
     assert request_id in {r["service_request_id"] for r in listed}
@@ -266,5 +263,5 @@ async def test_a_closed_ticket_shows_as_closed_and_a_late_reopen_leaves_it_so(cl
         letters = [DeadLetter.model_validate_json(r.value) for r in records]
         return [x for x in letters if x.service == "intake" and base64.b64decode(x.value_b64) == broken]
 
-    letters = ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.DLQ, until=lambda rs: bool(ours(rs))))
+    letters = ours(await read_topic(namespace.kafka, namespace.prefix + topics.DLQ, until=lambda rs: bool(ours(rs))))
     assert letters[0].source_topic == followup and letters[0].field == "event_id"

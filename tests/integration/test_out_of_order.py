@@ -15,7 +15,7 @@ pytestmark = pytest.mark.stack
 
 
 async def test_contact_and_summons_before_the_dispatch(services, namespace, db):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     ticket_id = f"TK-OOO-{uuid.uuid4().hex[:10]}"
     t0 = datetime.now(UTC) - timedelta(minutes=5)
     dispatched = TicketDispatched(

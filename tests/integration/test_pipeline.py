@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
+from hotline.devkit import raw_record
 from hotline.metrics.domain import period_of, unit_month_figures
 from tests.integration.conftest import client_for
-from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
+from tests.support import drained, eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -25,7 +26,7 @@ async def test_every_service_reports_healthy(services):
 
 
 async def test_a_ticket_flows_from_raw_record_to_unit_queue_and_metrics(services, namespace, db):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     liangxiang = raw_record(f"it-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
     haidian = raw_record(f"it-{uuid.uuid4().hex}", "八里庄街道甘家口小区", district="海淀区")
     await publish(kafka, prefix + topics.RAW, liangxiang, haidian)
@@ -131,7 +132,7 @@ async def _ticket_known(client: httpx.AsyncClient, ticket_id: str, headers: dict
 
 
 async def test_a_resent_record_makes_one_ticket_and_one_dispatch(services, namespace, db):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     record = raw_record(f"it-{uuid.uuid4().hex}", "良乡地区拱辰大街")
     ticket_id = ticket_id_for("phone", record["source_id"])
     await publish(kafka, prefix + topics.RAW, record)
@@ -150,7 +151,7 @@ async def test_a_resent_record_makes_one_ticket_and_one_dispatch(services, names
 
 
 async def test_bad_records_reach_the_dead_letter_topic_and_intake_carries_on(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     marker = f"dlq-{uuid.uuid4().hex}"
     not_json = f"not json {marker}".encode()
     no_content = raw_record(f"{marker}-missing", "良乡")

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from hotline.contracts import TicketReceived, topics
+from hotline.devkit import raw_record
 from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import register
 from hotline.intake.settings import IntakeSettings
@@ -12,7 +13,7 @@ from hotline.intake.store import IntakeStore
 from hotline.runtime.kafka import Publisher, build_broker
 from hotline.runtime.mongo import make_client
 from hotline.runtime.service import ServiceRuntime
-from tests.support import drained, publish, raw_record, read_topic
+from tests.support import drained, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -33,15 +34,15 @@ class StoreThatFailsOnce(IntakeStore):
 
 async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):
     # A private prefix: this intake must be the only consumer of its raw topic.
-    prefix = f"{namespace['prefix']}redeliver-{uuid.uuid4().hex[:6]}-"
+    prefix = f"{namespace.prefix}redeliver-{uuid.uuid4().hex[:6]}-"
     settings = IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=prefix,
+        kafka_bootstrap_servers=namespace.kafka, mongodb_url=namespace.mongodb_url,
+        mongodb_database=namespace.database, topic_prefix=prefix,
     )
-    from hotline.runtime.kafka import ensure_topics
     from hotline.contracts.topics import core_topics
+    from hotline.runtime.kafka import ensure_topics
 
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + s.name, s.partitions) for s in core_topics()])
+    await ensure_topics(namespace.kafka, [topics.TopicSpec(prefix + s.name, s.partitions) for s in core_topics()])
     broker = build_broker(settings, "intake")
     runtime = ServiceRuntime("intake", settings, broker, make_client(settings))
     store = StoreThatFailsOnce(runtime.db)
@@ -49,9 +50,9 @@ async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):
     record = raw_record(f"redeliver-{uuid.uuid4().hex}", "良乡")
     await runtime.start()
     try:
-        await publish(namespace["kafka"], prefix + topics.RAW, record)
-        await drained(namespace["kafka"], prefix + topics.RAW, f"{prefix}hotline-intake.{topics.RAW}")
-        received = await read_topic(namespace["kafka"], prefix + topics.TICKETS_RECEIVED,
+        await publish(namespace.kafka, prefix + topics.RAW, record)
+        await drained(namespace.kafka, prefix + topics.RAW, f"{prefix}hotline-intake.{topics.RAW}")
+        received = await read_topic(namespace.kafka, prefix + topics.TICKETS_RECEIVED,
                                     until=lambda rs: False, timeout_s=1)
     finally:
         await runtime.stop()

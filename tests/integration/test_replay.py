@@ -3,7 +3,6 @@ services on the real broker and store: the history's departments appear in the m
 response and closing figures, and a second replay changes nothing."""
 
 import asyncio
-import uuid
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -12,11 +11,12 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import BUSINESS_TZ, topics
+from hotline.devkit import Namespace
 from hotline.replay.mapping import REPLAY_DATA, load_replay_mapping
 from hotline.replay.runner import Barrier, run_replay
 from hotline.runtime.settings import ServiceSettings
 from tests.integration.conftest import client_for, four_services
-from tests.support import WAIT_FACTOR, eventually, private_space
+from tests.support import WAIT_FACTOR, eventually
 
 # (mapping, history file, slice): small slices keep the test fast.
 CASES = {
@@ -33,15 +33,14 @@ METRICS_TOPICS = [topics.TICKETS_RECEIVED, topics.TICKETS_DISPATCHED, topics.TIC
 async def replay_space(stack):
     """A topic prefix and database of this module's own: the replay's business-time ticks (years
     back) must not move the clock of other tests' followup."""
-    tag = uuid.uuid4().hex[:8]
-    async with private_space(stack, f"r{tag}-", f"hotline_replay_{tag}", topics.core_topics()) as space:
+    async with Namespace.fresh(stack, "r").created(topics.core_topics()) as space:
         yield space
 
 
-def city_services(space: dict, city_file: Path):
+def city_services(space: Namespace, city_file: Path):
     """The four services in this process, configured for the city (its unit registry); followup
     on the replay's business-time ticks, as a replay is meant to run."""
-    return four_services({**space, "city_path": city_file})
+    return four_services(space, city_path=city_file)
 
 
 async def _settled(settings: ServiceSettings, quiet_s: float = 3) -> None:
@@ -67,7 +66,7 @@ async def _ranking(client, period: str) -> dict[str, dict]:
 async def test_replay_ranks_the_history_departments_and_is_idempotent(replay_space, name):
     mapping = load_replay_mapping(name)
     file, window = CASES[name]
-    settings = ServiceSettings(kafka_bootstrap_servers=replay_space["kafka"], topic_prefix=replay_space["prefix"])
+    settings = ServiceSettings(kafka_bootstrap_servers=replay_space.kafka, topic_prefix=replay_space.prefix)
     async with city_services(replay_space, mapping.city) as apps:
         first = await run_replay(REPLAY_DATA / file, mapping, settings=settings, timeout_s=90 * WAIT_FACTOR, **window)
         records = first.plan.records
@@ -105,13 +104,13 @@ async def test_replay_ranks_the_history_departments_and_is_idempotent(replay_spa
 
             await _settled(settings)
             before = await _ranking(metrics, month)
-            client = AsyncMongoClient(replay_space["mongodb_url"])
+            client = AsyncMongoClient(replay_space.mongodb_url)
             try:
-                tickets_before = await client[replay_space["database"]]["intake_tickets"].count_documents({})
+                tickets_before = await client[replay_space.database]["intake_tickets"].count_documents({})
                 second = await run_replay(REPLAY_DATA / file, mapping, settings=settings, timeout_s=90 * WAIT_FACTOR, **window)
                 assert [r.ticket_id for r in second.plan.records] == [r.ticket_id for r in records]
                 await _settled(settings)
-                assert await client[replay_space["database"]]["intake_tickets"].count_documents({}) == tickets_before
+                assert await client[replay_space.database]["intake_tickets"].count_documents({}) == tickets_before
             finally:
                 await client.close()
             assert await _ranking(metrics, month) == before

@@ -9,9 +9,10 @@ import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, TicketDispatched, ticket_id_for, topics
 from hotline.contracts.routing import CommandRefused, DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.devkit import raw_record
 from hotline.metrics.domain import period_of
 from tests.integration.conftest import client_for
-from tests.support import drained, eventually, issue_token, publish, raw_record, read_topic
+from tests.support import drained, eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -27,7 +28,7 @@ async def routing_events(namespace, ticket_id: str, until) -> list:
                 events.append(ROUTING_EVENTS[dict(r.headers)["event_type"].decode()].model_validate(data))
         return events
 
-    return ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_ROUTING,
+    return ours(await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_ROUTING,
                                  until=lambda rs: until(ours(rs))))
 
 
@@ -37,14 +38,14 @@ async def assignment_on(namespace, unit_code: str, ticket_id: str, role: str = "
         return [a for a in found if a.ticket_id == ticket_id and a.role == role
                 and (attempt is None or a.attempt == attempt)]
 
-    records = await read_topic(namespace["kafka"], namespace["prefix"] + topics.queue_topic(unit_code),
+    records = await read_topic(namespace.kafka, namespace.prefix + topics.queue_topic(unit_code),
                                until=lambda rs: ours(rs))
     return ours(records)[0]
 
 
 async def new_ticket(namespace, content: str) -> str:
     record = raw_record(f"rt-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content=content)
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, record)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, record)
     return ticket_id_for("phone", record["source_id"])
 
 
@@ -88,10 +89,10 @@ async def test_return_redispatch_late_refusal_escalation_and_redelivery(services
         await routing.post(f"/v1/tickets/{ticket_id}/returns", headers={"Idempotency-Key": "r1", **town}, json={
             "unit_code": "110111008", "reason_code": "belongs_to_unit", "suggested_unit": "110111001",
             "note": "该小区属城关街道管辖", "returned_at": (t0 + timedelta(minutes=20)).isoformat()})
-    prefix = namespace["prefix"]
-    await drained(namespace["kafka"], prefix + topics.ROUTING_COMMANDS, f"{prefix}hotline-routing.{topics.ROUTING_COMMANDS}")
+    prefix = namespace.prefix
+    await drained(namespace.kafka, prefix + topics.ROUTING_COMMANDS, f"{prefix}hotline-routing.{topics.ROUTING_COMMANDS}")
     dispatched = [TicketDispatched.model_validate_json(r.value) for r in
-                  await read_topic(namespace["kafka"], prefix + topics.TICKETS_DISPATCHED, until=lambda rs: False, timeout_s=1)]
+                  await read_topic(namespace.kafka, prefix + topics.TICKETS_DISPATCHED, until=lambda rs: False, timeout_s=1)]
     ours = [d for d in dispatched if d.ticket_id == ticket_id]
     assert sorted({d.attempt for d in ours}) == [1, 2, 3]
     assert len({d.event_id for d in ours}) == 3  # a redelivered command republishes the same events at most
@@ -144,7 +145,7 @@ async def test_whistle_summons_departments_and_co_handlers_cannot_return(service
 
 
 async def test_returns_for_unknown_tickets_are_refused_and_malformed_commands_dead_lettered(services, namespace):
-    prefix, marker = namespace["prefix"], uuid.uuid4().hex
+    prefix, marker = namespace.prefix, uuid.uuid4().hex
     unknown = f"TK-UNKNOWN-{marker}"
     centre = await issue_token(namespace, "centre")
     async with client_for(services["routing"]) as routing:
@@ -163,13 +164,13 @@ async def test_returns_for_unknown_tickets_are_refused_and_malformed_commands_de
             "unit_code": "999", "reason_code": "wrong_address"})
         assert not_a_unit.status_code == 422 and not_a_unit.json()["detail"][0]["loc"] == ["body", "unit_code"]
     # On routing.commands it is refused with a CommandRefused event.
-    await publish(namespace["kafka"], prefix + topics.ROUTING_COMMANDS, {
+    await publish(namespace.kafka, prefix + topics.ROUTING_COMMANDS, {
         "command": "return_ticket", "command_id": f"k-{marker}", "ticket_id": unknown, "unit_code": "110111008",
         "reason_code": "wrong_address", "returned_at": "2026-03-02T10:00:00+08:00"}, key=unknown.encode())
     events = await routing_events(namespace, unknown, lambda es: bool(es))
     assert [(e.code, e.command_id) for e in events] == [("unknown_ticket", f"k-{marker}")]
 
-    await publish(namespace["kafka"], prefix + topics.ROUTING_COMMANDS,
+    await publish(namespace.kafka, prefix + topics.ROUTING_COMMANDS,
                   {"command": "return_ticket", "ticket_id": marker}, f"garbage {marker}".encode())
 
     def ours(records):
@@ -177,7 +178,7 @@ async def test_returns_for_unknown_tickets_are_refused_and_malformed_commands_de
         return [l for l in letters if l.source_topic == prefix + topics.ROUTING_COMMANDS
                 and marker.encode() in base64.b64decode(l.value_b64)]
 
-    letters = ours(await read_topic(namespace["kafka"], prefix + topics.DLQ, until=lambda rs: len(ours(rs)) >= 2))
+    letters = ours(await read_topic(namespace.kafka, prefix + topics.DLQ, until=lambda rs: len(ours(rs)) >= 2))
     assert {l.service for l in letters} == {"routing"}
     assert any(l.field == "return_ticket.command_id" for l in letters)
 

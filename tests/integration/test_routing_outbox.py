@@ -29,7 +29,7 @@ async def written(app) -> dict[str, float]:
 
 
 async def test_each_dispatch_is_one_document_write_and_a_resent_ticket_is_not_dispatched_again(namespace):
-    kafka, prefix = namespace["kafka"], f"{namespace['prefix']}routbox{uuid.uuid4().hex[:4]}-"
+    kafka, prefix = namespace.kafka, f"{namespace.prefix}routbox{uuid.uuid4().hex[:4]}-"
     await ensure_topics(kafka, [*(topics.TopicSpec(prefix + s.name, s.partitions) for s in topics.core_topics()),
                                 *(topics.TopicSpec(prefix + topics.queue_topic(c), 1)
                                   for c in queue_codes(default_catalogue(), beijing()))])
@@ -53,8 +53,8 @@ async def test_each_dispatch_is_one_document_write_and_a_resent_ticket_is_not_di
         finally:
             await producer.stop()
 
-    settings = RoutingSettings(kafka_bootstrap_servers=kafka, mongodb_url=namespace["mongodb_url"],
-                               mongodb_database=namespace["database"], topic_prefix=prefix, batch_max_records=20)
+    settings = RoutingSettings(kafka_bootstrap_servers=kafka, mongodb_url=namespace.mongodb_url,
+                               mongodb_database=namespace.database, topic_prefix=prefix, batch_max_records=20)
     app = build_app(settings)
     group = f"{prefix}hotline-routing.{topics.TICKETS_RECEIVED}"
     async with app.router.lifespan_context(app):

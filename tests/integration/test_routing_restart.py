@@ -20,7 +20,7 @@ CONTENTS = ["垃圾没人清运", "停水两天了", "路面坑洼", "噪音扰�
 
 
 async def test_a_restart_mid_stream_loses_nothing_and_duplicates_nothing(namespace):
-    kafka, prefix = namespace["kafka"], f"{namespace['prefix']}restart{uuid.uuid4().hex[:4]}-"
+    kafka, prefix = namespace.kafka, f"{namespace.prefix}restart{uuid.uuid4().hex[:4]}-"
     from hotline.catalogue import default_catalogue, queue_codes
 
     await ensure_topics(kafka, [*(topics.TopicSpec(prefix + s.name, s.partitions) for s in topics.core_topics()),
@@ -45,8 +45,8 @@ async def test_a_restart_mid_stream_loses_nothing_and_duplicates_nothing(namespa
     finally:
         await producer.stop()
 
-    settings = RoutingSettings(kafka_bootstrap_servers=kafka, mongodb_url=namespace["mongodb_url"],
-                               mongodb_database=namespace["database"], topic_prefix=prefix, batch_max_records=50)
+    settings = RoutingSettings(kafka_bootstrap_servers=kafka, mongodb_url=namespace.mongodb_url,
+                               mongodb_database=namespace.database, topic_prefix=prefix, batch_max_records=50)
 
     async def dispatched() -> list[TicketDispatched]:
         records = await read_topic(kafka, prefix + topics.TICKETS_DISPATCHED, until=lambda rs: False, timeout_s=0.5)

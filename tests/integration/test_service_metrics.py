@@ -12,13 +12,13 @@ from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from hotline.contracts import TicketDispatched, deterministic_event_id, topics
+from hotline.devkit import Namespace, raw_record
 from hotline.followup.main import build_app as build_followup
 from hotline.followup.settings import FollowupSettings
-from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.service_metrics import ServiceMetrics
 from hotline.runtime.settings import ServiceSettings
 from tests.integration.conftest import client_for
-from tests.support import eventually, publish, raw_record
+from tests.support import eventually, publish
 
 pytestmark = pytest.mark.stack
 
@@ -42,7 +42,7 @@ def total(metrics: dict, name: str, **labels: str) -> float:
 
 
 async def test_each_service_shows_kafka_metrics_events_and_dead_letters(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     record = raw_record(f"sm-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
     poison = b'{"channel": "phone", "content": "13800001234 not json'
     await publish(kafka, prefix + topics.RAW, record, poison)
@@ -95,7 +95,7 @@ def _lag_partitions(metrics: dict, service: str, topic: str) -> set[str]:
 
 
 async def test_lag_grows_while_a_consumer_is_stopped_and_returns_to_zero(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     intake = services["intake"]
     subscriber = next(s for s in intake.state.runtime.broker.subscribers if prefix + topics.RAW in s.topic_names)
 
@@ -127,24 +127,17 @@ TOWN, DISTRICT = "110111008", "110111"
 @pytest.fixture
 async def space(namespace):
     """Followup alone with a private prefix and database, so its business time is its own."""
-    tag = uuid.uuid4().hex[:6]
-    own = {**namespace, "prefix": f"{namespace['prefix']}sm{tag}-", "database": f"{namespace['database']}_sm{tag}"}
-    await ensure_topics(own["kafka"], [
-        *(topics.TopicSpec(own["prefix"] + s.name, s.partitions) for s in topics.core_topics()),
-        *(topics.TopicSpec(own["prefix"] + topics.queue_topic(c), 1) for c in (TOWN, DISTRICT)),
-    ])
+    own = namespace.child("sm")
+    await own.create([*topics.core_topics(), *topics.queue_topics([TOWN, DISTRICT])])
     yield own
-    client = AsyncMongoClient(own["mongodb_url"])
-    await client.drop_database(own["database"])
+    client = AsyncMongoClient(own.mongodb_url)
+    await client.drop_database(own.database)
     await client.close()
 
 
 @asynccontextmanager
-async def followup(space: dict):
-    app = build_followup(FollowupSettings(
-        kafka_bootstrap_servers=space["kafka"], mongodb_url=space["mongodb_url"],
-        mongodb_database=space["database"], topic_prefix=space["prefix"],
-        business_clock="log", scheduler_interval_s=0.2))
+async def followup(space: Namespace):
+    app = build_followup(FollowupSettings(**space.service_settings(), business_clock="log", scheduler_interval_s=0.2))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -161,10 +154,10 @@ async def test_followup_counts_open_and_overdue_tickets_and_the_breaches_it_fire
         ).model_dump(mode="json")
 
     async with followup(space) as app:
-        await publish(space["kafka"], space["prefix"] + topics.TICKETS_DISPATCHED, dispatch(late, 10),
+        await publish(space.kafka, space.prefix + topics.TICKETS_DISPATCHED, dispatch(late, 10),
                       dispatch(fresh, 1000))
         # Business time passes the late ticket's report-back deadline and both response deadlines (24 h).
-        await publish(space["kafka"], space["prefix"] + topics.CLOCK,
+        await publish(space.kafka, space.prefix + topics.CLOCK,
                       {"now": (t0 + timedelta(hours=30)).isoformat(), "source": "test"})
 
         async def figures():
@@ -196,9 +189,9 @@ async def test_every_service_serves_the_asyncapi_contract(services):
 async def test_the_store_listener_counts_the_documents_each_write_changed(namespace):
     """`hotline_store_documents_written_total`: what the store wrote, not what was asked (an
     update that changes nothing, a guard that matches nothing, a duplicate insert)."""
-    metrics = ServiceMetrics("probe", ServiceSettings(mongodb_url=namespace["mongodb_url"]))
-    client = AsyncMongoClient(namespace["mongodb_url"], event_listeners=[metrics.store_listener()])
-    coll = client[namespace["database"]][f"written_{uuid.uuid4().hex[:8]}"]
+    metrics = ServiceMetrics("probe", ServiceSettings(mongodb_url=namespace.mongodb_url))
+    client = AsyncMongoClient(namespace.mongodb_url, event_listeners=[metrics.store_listener()])
+    coll = client[namespace.database][f"written_{uuid.uuid4().hex[:8]}"]
     try:
         await coll.insert_many([{"_id": i, "n": 0} for i in range(5)])  # 5
         await coll.update_many({"_id": {"$lt": 3}}, {"$set": {"n": 1}})  # 3

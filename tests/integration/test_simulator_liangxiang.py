@@ -8,7 +8,6 @@ module has a namespace of its own: the simulator's business-time ticks must not 
 of other tests' followup."""
 
 import time
-import uuid
 from datetime import datetime
 
 import pytest
@@ -17,13 +16,14 @@ from pymongo import AsyncMongoClient
 
 from hotline.catalogue import default_catalogue
 from hotline.contracts import BUSINESS_TZ, topics
+from hotline.devkit import Namespace
 from hotline.runtime.auth import CENTRE_CODE, CredentialStore, Role
 from hotline.simulator import preview
 from hotline.simulator.adapter import Adapter, Clock
 from hotline.simulator.plan import LIANGXIANG, SimConfig, acts_between
 from hotline.simulator.run import play
 from tests.integration.conftest import client_for, four_services
-from tests.support import eventually, private_space
+from tests.support import eventually
 
 pytestmark = pytest.mark.stack
 
@@ -34,10 +34,9 @@ SEED, TICKETS_PER_DAY = 4, 3.5
 @pytest.fixture(scope="module")
 async def sim_space(stack):
     """A topic prefix and database of this module's own."""
-    tag = uuid.uuid4().hex[:8]
     specs = [*topics.core_topics(),
              *topics.queue_topics([*TOWNS, "110111", topics.TRIAGE_QUEUE_CODE, *default_catalogue().units_by_code])]
-    async with private_space(stack, f"s{tag}-", f"hotline_sim_{tag}", specs) as space:
+    async with Namespace.fresh(stack, "s").created(specs) as space:
         yield space
 
 
@@ -72,18 +71,18 @@ async def test_liangxiang_moves_from_the_lower_half_to_the_middle(sim_space, sim
     expected_ranks = preview.rankings(expected, TOWNS)
     assert sum(m.dispatched for (u, _), m in expected.items() if u == LIANGXIANG) > 100
 
-    mongo = AsyncMongoClient(sim_space["mongodb_url"])
-    credentials = CredentialStore(mongo[sim_space["database"]])
+    mongo = AsyncMongoClient(sim_space.mongodb_url)
+    credentials = CredentialStore(mongo[sim_space.database])
 
     async def token_for(unit: str) -> str:
         return await credentials.issue(unit_code=unit, role=Role.CENTRE if unit == CENTRE_CODE else Role.UNIT)
 
-    producer = AIOKafkaProducer(bootstrap_servers=sim_space["kafka"], acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=sim_space.kafka, acks="all")
     await producer.start()
     try:
         async with client_for(sim_services["followup"]) as http:
             adapter = Adapter(producer=producer, http=http, token_for=token_for,
-                              topic=lambda name: sim_space["prefix"] + name)
+                              topic=lambda name: sim_space.prefix + name)
             stats = await play(config, adapter, Clock(start, None), until=until, on_progress=_report())
     finally:
         await producer.stop()

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hotline.contracts import ticket_id_for, topics
 from hotline.catalogue import default_catalogue
+from hotline.contracts import ticket_id_for, topics
+from hotline.devkit import Namespace, encoded, raw_record
 from tests.integration.conftest import four_services
-from tests.support import eventually, private_space, raw_record, read_topic
+from tests.support import eventually, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -29,10 +30,9 @@ def soak_watch(monkeypatch):
 
 @pytest.fixture
 async def space(stack):
-    tag = uuid.uuid4().hex[:8]
     specs = [*topics.core_topics(),
              *topics.queue_topics(["110111008", "110111", topics.TRIAGE_QUEUE_CODE, *default_catalogue().units_by_code])]
-    async with private_space(stack, f"soak{tag}-", f"hotline_soak_{tag}", specs) as space:
+    async with Namespace.fresh(stack, "soak").created(specs) as space:
         yield space
 
 
@@ -47,10 +47,10 @@ async def _send(bootstrap: str, topic: str, value: bytes) -> tuple[int, int]:
 
 
 async def test_records_the_system_handled_are_not_losses_and_the_others_are(space, soak_watch):
-    kafka, prefix = space["kafka"], space["prefix"]
+    kafka, prefix = space.kafka, space.prefix
     good = raw_record(f"soak-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")
     async with four_services(space):
-        await _send(kafka, prefix + topics.RAW, json.dumps(good, ensure_ascii=False).encode())
+        await _send(kafka, prefix + topics.RAW, encoded(good))
         await _send(kafka, prefix + topics.RAW, b'{"channel": "phone"')  # broken: a dead letter
         ticket = ticket_id_for("phone", good["source_id"])
         await read_topic(kafka, prefix + topics.TICKETS_DISPATCHED,
@@ -60,14 +60,14 @@ async def test_records_the_system_handled_are_not_losses_and_the_others_are(spac
             "raw_records": 2, "tickets": 1, "dead_letters_from_raw": 1, "raw_records_lost": 0,
             "lost_examples": [], "tickets_never_dispatched": 0, "undispatched_examples": []}
     # With the services stopped, a raw record stays unprocessed: a loss if the soak ended so.
-    partition, offset = await _send(kafka, prefix + topics.RAW, json.dumps(
-        raw_record(f"soak-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期"), ensure_ascii=False).encode())
+    partition, offset = await _send(kafka, prefix + topics.RAW,
+                                    encoded(raw_record(f"soak-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期")))
     found = await soak_watch.losses(kafka, prefix)
     assert (found["raw_records_lost"], found["lost_examples"]) == (1, [f"{partition}/{offset}"])
 
 
 async def test_a_ticket_received_but_never_dispatched_is_named(space, soak_watch):
-    kafka, prefix = space["kafka"], space["prefix"]
+    kafka, prefix = space.kafka, space.prefix
     received = {"ticket_id": "TK00000000000000AB", "channel": "phone", "source_id": "soak-x",
                 "answered_directly": False}
     answered = {"ticket_id": "TK00000000000000AC", "channel": "phone", "source_id": "soak-y",
@@ -79,7 +79,7 @@ async def test_a_ticket_received_but_never_dispatched_is_named(space, soak_watch
 
 
 async def test_a_group_lag_is_the_log_end_minus_its_committed_offset(space, soak_watch):
-    kafka, prefix = space["kafka"], space["prefix"]
+    kafka, prefix = space.kafka, space.prefix
     topic = prefix + topics.CALLBACKS
     for i in range(5):
         await _send(kafka, topic, json.dumps({"n": i}).encode())

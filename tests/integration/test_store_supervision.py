@@ -26,7 +26,7 @@ import bson
 import pytest
 from pymongo import MongoClient, ReplaceOne, UpdateOne
 
-from tests.support import free_port
+from hotline.devkit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "deploy" / "local" / "stack.sh"

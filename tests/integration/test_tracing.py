@@ -12,21 +12,23 @@ import json
 import logging
 import uuid
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
 from rich.console import Console
 
 from hotline.catalogue import catalogue_at
-from hotline.contracts import topics, ticket_id_for
+from hotline.contracts import ticket_id_for, topics
+from hotline.devkit import Namespace, raw_record
 from hotline.gazetteer import beijing
 from hotline.runtime import telemetry
-from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.logs import JsonFormatter
 from hotline.runtime.trace_files import span_tree, ticket_spans, trace_files
 from tests.integration.conftest import client_for
-from tests.support import citizen_record, eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish
 
 pytestmark = pytest.mark.stack
 
@@ -44,6 +46,14 @@ def _queues(record: dict) -> set[str]:
     return {a.unit_code for a in assignments} | {ticket.location.district_code, topics.TRIAGE_QUEUE_CODE}
 
 
+@dataclass
+class Traced:
+    space: Namespace
+    traces: Path  # the services' span files
+    apps: dict
+    logs: io.StringIO  # every log line, as JSON
+
+
 @pytest.fixture(scope="module")
 async def traced(namespace, tmp_path_factory):
     """The four services with their own topics, database and trace directory; HTTP traced as
@@ -57,17 +67,10 @@ async def traced(namespace, tmp_path_factory):
     from hotline.routing.main import build_app as build_routing
     from hotline.routing.settings import RoutingSettings
 
-    tag = uuid.uuid4().hex[:6]
-    space = {**namespace, "prefix": f"{namespace['prefix']}tr{tag}-", "database": f"{namespace['database']}_tr{tag}",
-             "traces": tmp_path_factory.mktemp("traces")}
+    space, traces = namespace.child("tr"), tmp_path_factory.mktemp("traces")
     queues = _queues(raw_record("probe", PLACE))
-    await ensure_topics(space["kafka"], [
-        *(topics.TopicSpec(space["prefix"] + s.name, s.partitions) for s in topics.core_topics()),
-        *(topics.TopicSpec(space["prefix"] + topics.queue_topic(code), 1) for code in sorted(queues)),
-    ])
-    common = dict(kafka_bootstrap_servers=space["kafka"], mongodb_url=space["mongodb_url"],
-                  mongodb_database=space["database"], topic_prefix=space["prefix"], traces_dir=space["traces"],
-                  otel_exporter_otlp_endpoint=None)
+    await space.create([*topics.core_topics(), *topics.queue_topics(sorted(queues))])
+    common = dict(**space.service_settings(), traces_dir=traces, otel_exporter_otlp_endpoint=None)
     settings = {
         "intake": IntakeSettings(**common),
         "routing": RoutingSettings(**common),
@@ -89,17 +92,17 @@ async def traced(namespace, tmp_path_factory):
         async with AsyncExitStack() as stack:
             for app in apps.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
-            yield {**space, "apps": apps, "logs": logs}
+            yield Traced(space, traces, apps, logs)
     finally:
         logging.getLogger().removeHandler(handler)
-        client = AsyncMongoClient(space["mongodb_url"])
-        await client.drop_database(space["database"])
+        client = AsyncMongoClient(space.mongodb_url)
+        await client.drop_database(space.database)
         await client.close()
 
 
 def _spans(traced, ticket_id: str) -> list[dict]:
     telemetry.flush()
-    return ticket_spans(traced["traces"], ticket_id)
+    return ticket_spans(traced.traces, ticket_id)
 
 
 def _record_span(spans: list[dict], service: str, topic: str, ticket_id: str) -> dict | None:
@@ -127,7 +130,7 @@ def _ancestors(span: dict, by_id: dict[str, dict]) -> list[dict]:
 
 
 async def test_one_ticket_is_one_trace_across_the_four_services_and_a_breach_is_a_linked_trace(traced, db_for):
-    intake = client_for(traced["apps"]["intake"])
+    intake = client_for(traced.apps["intake"])
     # One ticket over HTTP, one from a channel straight onto hotline.raw (no key, no trace context).
     async with intake:
         answer = await intake.post("/v1/tickets", json=citizen_record(raw_record(f"trace-http-{uuid.uuid4().hex[:8]}", PLACE)))
@@ -135,7 +138,7 @@ async def test_one_ticket_is_one_trace_across_the_four_services_and_a_breach_is_
     by_http = answer.json()["ticket_id"]
     source_id = f"trace-raw-{uuid.uuid4().hex[:8]}"
     by_kafka = ticket_id_for("phone", source_id)
-    await publish(traced["kafka"], traced["prefix"] + topics.RAW, raw_record(source_id, PLACE))
+    await publish(traced.space.kafka, traced.space.prefix + topics.RAW, raw_record(source_id, PLACE))
 
     journeys = {}
     for ticket_id in (by_http, by_kafka):
@@ -163,11 +166,11 @@ async def test_one_ticket_is_one_trace_across_the_four_services_and_a_breach_is_
 
     # A unit's action over HTTP starts from its request: the contact reaches metrics in that trace.
     unit = journeys[by_http]["followup"]["attributes"][telemetry.UNIT_CODE]
-    followup = client_for(traced["apps"]["followup"])
+    followup = client_for(traced.apps["followup"])
     async with followup:
         contact = {"unit_code": unit, "kind": "phone", "staff_id": "LX-1", "contacted_at": datetime.now(UTC).isoformat()}
         answer = await followup.post(f"/v1/tickets/{by_http}/contacts", json=contact,
-                                     headers=await issue_token(traced, unit))
+                                     headers=await issue_token(traced.space, unit))
         assert answer.status_code == 201, answer.text
 
     async def contact_traced():
@@ -187,7 +190,7 @@ async def test_one_ticket_is_one_trace_across_the_four_services_and_a_breach_is_
         return doc and doc.get("traceparent")
     stored = await eventually(dispatched_with_trace)
     assert stored.split("-")[1] == journeys[by_kafka]["followup"]["trace_id"]
-    await publish(traced["kafka"], traced["prefix"] + topics.CLOCK,
+    await publish(traced.space.kafka, traced.space.prefix + topics.CLOCK,
                   {"now": (datetime.now(UTC) + timedelta(hours=25)).isoformat(), "source": "test"})
 
     def deadline_spans(spans):
@@ -226,29 +229,29 @@ async def test_no_span_attribute_or_log_line_holds_the_callers_phone_or_name(tra
     the whole way over HTTP, Open311 (phone in the form and in a query string) and the raw topic."""
     phone = "13912345678"
     record = raw_record(f"trace-pii-{uuid.uuid4().hex[:8]}", PLACE, caller={"phone": phone, "name": NAME})
-    async with client_for(traced["apps"]["intake"]) as intake:
+    async with client_for(traced.apps["intake"]) as intake:
         assert (await intake.post("/v1/tickets", json=citizen_record(record))).status_code == 202
         form = {"service_code": "roads_traffic", "address_string": PLACE, "description": "路面坑洼",
                 "phone": phone, "first_name": "王", "last_name": "先生"}
         assert (await intake.post("/open311/v2/requests.json", data=form)).status_code == 201
         assert (await intake.get(f"/open311/v2/services.json?phone={phone}")).status_code == 200
     source_id = f"trace-pii-raw-{uuid.uuid4().hex[:8]}"
-    await publish(traced["kafka"], traced["prefix"] + topics.RAW,
+    await publish(traced.space.kafka, traced.space.prefix + topics.RAW,
                   raw_record(source_id, PLACE, caller={"phone": phone, "name": NAME}))
-    await publish(traced["kafka"], traced["prefix"] + topics.RAW, b"not json")  # logged, dead-lettered
+    await publish(traced.space.kafka, traced.space.prefix + topics.RAW, b"not json")  # logged, dead-lettered
     by_kafka = ticket_id_for("phone", source_id)
     await eventually(lambda: _async(_journey(_spans(traced, by_kafka), by_kafka, topics.RAW)), timeout_s=60)
 
     telemetry.flush()
-    files = trace_files(traced["traces"])
+    files = trace_files(traced.traces)
     assert {path.name for path in files} == {"intake.jsonl", "routing.jsonl", "followup.jsonl", "metrics.jsonl"}
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert phone not in text and PHONE not in text and NAME not in text, path
         assert record["content"] not in text  # nor what the citizen said
     # The query string was recorded, as `redacted`.
-    assert "redacted" in (traced["traces"] / "intake.jsonl").read_text(encoding="utf-8")
-    lines = [json.loads(line) for line in traced["logs"].getvalue().splitlines()]
+    assert "redacted" in (traced.traces / "intake.jsonl").read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in traced.logs.getvalue().splitlines()]
     assert lines and all(phone not in json.dumps(line, ensure_ascii=False) for line in lines)
     assert all(NAME not in json.dumps(line, ensure_ascii=False) for line in lines)
     # A line logged while a batch is handled names its trace and span.
@@ -265,9 +268,9 @@ async def db_for():
     clients = []
 
     def open_db(traced):
-        client = AsyncMongoClient(traced["mongodb_url"], tz_aware=True)
+        client = AsyncMongoClient(traced.space.mongodb_url, tz_aware=True)
         clients.append(client)
-        return client[traced["database"]]
+        return client[traced.space.database]
     yield open_db
     for client in clients:
         await client.close()

@@ -17,9 +17,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import ticket_id_for, topics
+from hotline.devkit import raw_record
 from hotline.runtime.auth import CredentialStore, Role
 from tests.integration.conftest import client_for
-from tests.support import citizen_record, eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish
 
 pytestmark = pytest.mark.stack
 
@@ -191,7 +192,7 @@ async def world(services, namespace) -> World:
     """A ticket dispatched to A (良乡地区), with A's face-to-face contact; tokens of A, B, the
     summoned department and the centre."""
     record = raw_record(f"authz-{uuid.uuid4().hex}", PLACE, content="小区垃圾三天没人清运")
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, record)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, record)
     ticket_id = ticket_id_for("phone", record["source_id"])
     tokens = {code: await issue_token(namespace, code) for code in (A, B, DEPT, "centre")}
     async with client_for(services["followup"]) as followup:
@@ -272,12 +273,12 @@ async def test_the_centre_reads_every_ticket(services, world):
 
 
 async def test_tokens_are_stored_only_as_hashes_and_revocation_bites(services, namespace, world):
-    client = AsyncMongoClient(namespace["mongodb_url"])
+    client = AsyncMongoClient(namespace.mongodb_url)
     try:
-        store = CredentialStore(client[namespace["database"]])
+        store = CredentialStore(client[namespace.database])
         unit = "110111001"
         token = await store.issue(unit_code=unit, role=Role.UNIT)
-        doc = await client[namespace["database"]]["unit_credentials"].find_one({"_id": unit})
+        doc = await client[namespace.database]["unit_credentials"].find_one({"_id": unit})
         secret = token.partition(".")[2]
         assert token not in repr(doc) and secret not in repr(doc)
         assert hashlib.sha256(token.encode()).hexdigest() in doc["token_hashes"]

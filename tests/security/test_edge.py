@@ -8,7 +8,6 @@ import os
 import select
 import socket
 import struct
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,10 +15,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from hotline.devkit import ServiceProcess, stop_all, wait_all_healthy
 from hotline.routing.settings import RoutingSettings
 from hotline.runtime.http_server import server_options
 from hotline.runtime.settings import ServiceSettings
-from tests.support import free_port, spawn_service
 
 pytestmark = pytest.mark.stack
 
@@ -29,9 +28,8 @@ THIRTY_MB = 30 * 1024 * 1024
 
 
 class Server:
-    def __init__(self, service: str, port: int, process: subprocess.Popen) -> None:
-        self.service, self.port, self.process = service, port, process
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, process: ServiceProcess) -> None:
+        self.process, self.port, self.url = process, process.port, process.url()
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -57,33 +55,15 @@ SERVERS = {
 def servers(service_env, tmp_path_factory):
     """The processes, started together (each imports and joins its groups in parallel)."""
     logs = tmp_path_factory.mktemp("edge-logs")
-    started: dict[str, Server] = {}
+    started: dict[str, ServiceProcess] = {}
     try:
         for name, (service, extra) in SERVERS.items():
-            port = free_port()
-            env = {**os.environ, **service_env, f"{service.upper()}_HTTP_PORT": str(port),
-                   "HTTP_READ_TIMEOUT_S": str(TIMEOUT_S), "LOG_LEVEL": "WARNING", **extra}
-            started[name] = Server(service, port, spawn_service(service, env, logs / f"{name}.log"))
-        deadline = time.monotonic() + 120
-        for name, server in started.items():
-            while True:
-                try:
-                    if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                log = (logs / f"{name}.log").read_text()[-3000:]
-                assert server.process.poll() is None and time.monotonic() < deadline, log
-                time.sleep(0.2)
-        yield started
+            env = {**os.environ, **service_env, "HTTP_READ_TIMEOUT_S": str(TIMEOUT_S), "LOG_LEVEL": "WARNING", **extra}
+            started[name] = ServiceProcess.spawn(service, env, logs / f"{name}.log")
+        wait_all_healthy(started.values(), timeout_s=120)
+        yield {name: Server(process) for name, process in started.items()}
     finally:
-        for server in started.values():
-            server.process.terminate()
-        for server in started.values():
-            try:
-                server.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+        stop_all(started.values())
 
 
 def connect(server: Server, source: str = "127.0.0.1") -> socket.socket:

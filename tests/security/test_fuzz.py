@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotline.contracts import TicketReceived, ticket_id_for, topics
+from hotline.devkit import raw_record
 from hotline.gazetteer import beijing
 from hotline.intake.domain import IntakePolicy, Rejection, normalize
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
-from tests.support import citizen_record, eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 FUZZ_EXAMPLES = {
@@ -164,10 +165,10 @@ async def intake(namespace):
     from hotline.intake.settings import IntakeSettings
 
     prefix = f"fz{uuid.uuid4().hex[:8]}-"
-    await ensure_topics(namespace["kafka"], [topics.TopicSpec(prefix + topics.RAW, 1)])
+    await ensure_topics(namespace.kafka, [topics.TopicSpec(prefix + topics.RAW, 1)])
     app = build_app(IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=prefix, rate_limit_per_s=0,
+        kafka_bootstrap_servers=namespace.kafka, mongodb_url=namespace.mongodb_url,
+        mongodb_database=namespace.database, topic_prefix=prefix, rate_limit_per_s=0,
     ))
     runtime = app.state.runtime
     await runtime.broker.connect()
@@ -179,7 +180,7 @@ async def intake(namespace):
     finally:
         await runtime.broker.stop()
         await runtime.mongo.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=namespace["kafka"])
+        admin = AIOKafkaAdminClient(bootstrap_servers=namespace.kafka)
         await admin.start()
         try:
             await admin.delete_topics([prefix + topics.RAW])
@@ -246,7 +247,7 @@ async def followup_ticket(services, namespace):
     """A ticket dispatched to 良乡地区 with a phone contact; the unit's and the centre's tokens."""
     unit = "110111008"
     record = raw_record(f"fuzz-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", content="小区垃圾三天没人清运")
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, record)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, record)
     ticket_id = ticket_id_for("phone", record["source_id"])
     unit_token, centre = await issue_token(namespace, unit), await issue_token(namespace, "centre")
     async with client_for(services["followup"]) as followup:

@@ -11,11 +11,12 @@ import pytest
 
 from hotline.contracts import ContactKind, QueueAssignment, ticket_id_for, topics
 from hotline.contracts.routing import CommandRefused, DepartmentsSummoned
+from hotline.devkit import raw_record
 from hotline.metrics.domain import key
 from tests.integration.conftest import client_for
 from tests.integration.test_metrics_live import all_drained, publish_events
 from tests.integration.test_routing import routing_events
-from tests.support import eventually, issue_token, publish, raw_record, read_topic
+from tests.support import eventually, issue_token, publish, read_topic
 from tests.unit.test_metrics_scenario import Script
 
 pytestmark = pytest.mark.stack
@@ -28,12 +29,12 @@ async def dispatched_ticket(namespace, *, hours_ago: float = 1) -> tuple[str, da
     """A ticket received a while ago and dispatched to the town; its id and dispatch time."""
     received = datetime.now(UTC) - timedelta(hours=hours_ago)
     record = raw_record(f"idem-{uuid.uuid4().hex}", "房山区良乡镇云景台小区二期", received_at=received.isoformat())
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, record)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, record)
     ticket_id = ticket_id_for("phone", record["source_id"])
 
     def ours(records):
         return [a for a in (QueueAssignment.model_validate_json(r.value) for r in records) if a.ticket_id == ticket_id]
-    queue = await read_topic(namespace["kafka"], namespace["prefix"] + topics.queue_topic(TOWN),
+    queue = await read_topic(namespace.kafka, namespace.prefix + topics.queue_topic(TOWN),
                              until=lambda rs: bool(ours(rs)))
     return ticket_id, ours(queue)[0].dispatched_at
 
@@ -49,7 +50,7 @@ async def followup_events(namespace, ticket_id: str, until) -> list[dict]:
     def ours(records):
         return [{**json.loads(r.value), "type": dict(r.headers or ()).get("event_type", b"").decode()}
                 for r in records if json.loads(r.value).get("ticket_id") == ticket_id]
-    return ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_FOLLOWUP,
+    return ours(await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_FOLLOWUP,
                                  until=lambda rs: until(ours(rs))))
 
 
@@ -124,7 +125,7 @@ async def test_a_note_key_reused_for_another_note_is_409(services, namespace):
 
 
 async def test_a_command_id_reused_on_followup_commands_for_another_contact_is_refused(services, namespace):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     ticket_id, dispatched_at = await dispatched_ticket(namespace)
     town = await issue_token(namespace, TOWN)
     command = {"action": "record_contact", "command_id": f"c-{uuid.uuid4().hex}", "ticket_id": ticket_id,
@@ -156,8 +157,8 @@ async def test_metrics_keeps_the_first_of_two_events_under_one_id(services, name
     # The same event id and contact id, other content: a face-to-face visit in time.
     second = first.model_copy(update={"kind": ContactKind.FACE_TO_FACE})
     script.contact("M1", TOWN, now - timedelta(minutes=40))
-    await publish_events(namespace["kafka"], namespace["prefix"], [*script.events[:2], second, script.events[2]])
-    await all_drained(namespace["kafka"], namespace["prefix"])
+    await publish_events(namespace.kafka, namespace.prefix, [*script.events[:2], second, script.events[2]])
+    await all_drained(namespace.kafka, namespace.prefix)
     ticket_id = first.ticket_id
     contacts = await metrics_contacts(services["metrics"], ticket_id, lambda cs: len(cs) == 2)
     assert contacts[key(first.contact_id)]["kind"] == "phone"
@@ -183,7 +184,7 @@ async def test_a_routing_key_reused_for_another_summons_is_409_over_http_and_ref
     assert reused.status_code == 409 and reused.json()["detail"][0]["loc"] == KEY_LOC, reused.text
 
     # A unit system reuses the id on routing.commands for another summons: refused, nothing changes.
-    await publish(namespace["kafka"], namespace["prefix"] + topics.ROUTING_COMMANDS, {
+    await publish(namespace.kafka, namespace.prefix + topics.ROUTING_COMMANDS, {
         "command": "summon_departments", "command_id": command_id, "ticket_id": ticket_id, "unit_code": TOWN,
         "departments": ["e-drainage"], "summoned_at": datetime.now(UTC).isoformat()}, key=ticket_id.encode())
     events = await routing_events(namespace, ticket_id, lambda es: any(isinstance(e, CommandRefused) for e in es))

@@ -17,9 +17,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import ticket_id_for, topics
+from hotline.devkit import raw_record
 from hotline.metrics.domain import period_of
 from tests.integration.conftest import client_for
-from tests.support import citizen_record, eventually, issue_token, publish, raw_record
+from tests.support import citizen_record, eventually, issue_token, publish
 
 pytestmark = pytest.mark.stack
 
@@ -72,7 +73,7 @@ async def run(services, namespace):
         records = [raw_record(f"pii-{uuid.uuid4().hex}", PLACE, content=f"小区垃圾没人清运，请回电{in_text[0]}",
                               caller={"phone": phone, "name": name}) for phone, name in people[:3]]
         records[2]["anonymous"] = True
-        await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, *records)
+        await publish(namespace.kafka, namespace.prefix + topics.RAW, *records)
         tickets += [ticket_id_for("phone", r["source_id"]) for r in records]
         async with client_for(services["intake"]) as intake:
             phone, name = people[3]
@@ -103,7 +104,7 @@ async def run(services, namespace):
                     "resolved_at": now.isoformat()})
                 assert resolved.status_code == 201, resolved.text
         surveyed = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-        await publish(namespace["kafka"], namespace["prefix"] + topics.CALLBACKS, *[
+        await publish(namespace.kafka, namespace.prefix + topics.CALLBACKS, *[
             {"ticket_id": t, "resolved": True, "satisfaction": "satisfied", "surveyed_at": surveyed} for t in tickets])
 
         projection = services["metrics"].state.projection
@@ -113,10 +114,10 @@ async def run(services, namespace):
             return all(f.get("callbacks") for f in found) and found
         facts = await eventually(counted, timeout_s=60)
         period = period_of(min(d["dispatched_at"] for f in facts for d in f["dispatches"].values()))
-        mongo = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+        mongo = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
         try:
             async def written():  # and written their month's figures (flushes trail the memory by a second)
-                doc = await mongo[namespace["database"]]["metrics_unit_figures"].find_one({"_id": f"{UNIT}:{period}"})
+                doc = await mongo[namespace.database]["metrics_unit_figures"].find_one({"_id": f"{UNIT}:{period}"})
                 return doc is not None and (doc.get("figures") or doc).get("callbacks", 0) >= len(tickets)
             await eventually(written, timeout_s=30)
         finally:

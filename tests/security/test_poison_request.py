@@ -8,7 +8,8 @@ import json
 import pytest
 
 from hotline.contracts import ticket_id_for, topics
-from tests.support import eventually, publish, raw_record, read_topic
+from hotline.devkit import raw_record
+from tests.support import eventually, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -20,7 +21,7 @@ async def test_the_year_zero_record_is_dead_lettered_and_the_next_ticket_on_its_
     poison = raw_record("poison-year-zero", "房山区良乡镇拱辰大街", received_at=YEAR_ZERO)
     good = raw_record("after-year-zero", "房山区良乡镇拱辰大街")
     # One key: both on one partition, the good one behind the poison.
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, poison, good, key=b"one-partition")
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, poison, good, key=b"one-partition")
 
     good_id = ticket_id_for("phone", "after-year-zero")
     await eventually(lambda: db["followup_tickets"].find_one({"_id": good_id, "unit_code": {"$exists": True}}),
@@ -29,11 +30,11 @@ async def test_the_year_zero_record_is_dead_lettered_and_the_next_ticket_on_its_
         return [letter for letter in map(json.loads, (r.value for r in records))
                 if b"poison-year-zero" in base64.b64decode(letter["value_b64"])]
 
-    ours = poisoned(await read_topic(namespace["kafka"], namespace["prefix"] + topics.DLQ, until=poisoned))
+    ours = poisoned(await read_topic(namespace.kafka, namespace.prefix + topics.DLQ, until=poisoned))
     assert [(letter["service"], letter["field"]) for letter in ours] == [("intake", "received_at")], ours
     # Nothing of the poison escaped downstream.
     poison_id = ticket_id_for("phone", "poison-year-zero")
-    received = await read_topic(namespace["kafka"], namespace["prefix"] + topics.TICKETS_RECEIVED,
+    received = await read_topic(namespace.kafka, namespace.prefix + topics.TICKETS_RECEIVED,
                                 until=lambda rs: any(good_id.encode() == r.key for r in rs))
     assert not [r for r in received if r.key == poison_id.encode()]
     assert await db["intake_tickets"].find_one({"_id": poison_id}) is None

@@ -19,12 +19,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import CollectedBy, DeadLetter, TicketReceived, ticket_id_for, topics
-from hotline.intake.main import build_app
-from hotline.intake.settings import IntakeSettings
+from hotline.devkit import raw_record
 from hotline.intake.store import IntakeStore
 from hotline.runtime.auth import CredentialStore, Role
-from tests.integration.conftest import client_for
-from tests.support import citizen_record, eventually, issue_token, publish, raw_record, read_topic
+from tests.integration.conftest import client_for, intake_without_rate_limit
+from tests.support import citizen_record, eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -34,18 +33,14 @@ A = "110111008"  # 良乡地区
 
 @pytest.fixture(scope="module")
 async def intake(namespace):
-    app = build_app(IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=namespace["prefix"], rate_limit_per_s=0,
-    ))
-    async with app.router.lifespan_context(app):
+    async with intake_without_rate_limit(namespace) as app:
         yield app
 
 
 @pytest.fixture
 async def tickets(namespace):
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
-    yield client[namespace["database"]]["intake_tickets"]
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
+    yield client[namespace.database]["intake_tickets"]
     await client.close()
 
 
@@ -60,7 +55,7 @@ def month_ago() -> str:
 
 async def received(namespace, ticket_id: str) -> list[TicketReceived]:
     records = await read_topic(
-        namespace["kafka"], namespace["prefix"] + topics.TICKETS_RECEIVED,
+        namespace.kafka, namespace.prefix + topics.TICKETS_RECEIVED,
         until=lambda rs: any(TicketReceived.model_validate_json(r.value).ticket_id == ticket_id for r in rs))
     return [t for t in (TicketReceived.model_validate_json(r.value) for r in records) if t.ticket_id == ticket_id]
 
@@ -192,7 +187,7 @@ async def test_a_reused_source_id_with_another_body_is_409_and_the_first_ticket_
 
 async def test_a_reused_source_id_on_the_raw_topic_is_dead_lettered_and_the_first_ticket_stays(
         intake, namespace, tickets):
-    kafka, prefix = namespace["kafka"], namespace["prefix"]
+    kafka, prefix = namespace.kafka, namespace.prefix
     # One squat after the first ticket is stored, one in flight right behind its first record.
     stored = raw_record(f"sim-{uuid.uuid4().hex[:8]}", PLACE, content="楼道灯坏了一周")
     behind = raw_record(f"sim-{uuid.uuid4().hex[:8]}", PLACE, content="小区垃圾三天没人清运")

@@ -8,15 +8,14 @@ import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import DeadLetter, ticket_id_for, topics
-from hotline.intake.main import build_app
-from hotline.intake.settings import IntakeSettings
+from hotline.devkit import raw_record
 from hotline.privacy import EMAIL, ID_NUMBER, NAME, PHONE, WECHAT
-from tests.support import eventually, issue_token, publish, raw_record, read_topic
+from tests.integration.conftest import client_for, intake_without_rate_limit
+from tests.support import eventually, issue_token, publish, read_topic
 
 pytestmark = pytest.mark.stack
 
@@ -37,13 +36,8 @@ DESCRIPTION = (f"我是{CALLER}，楼道堆满杂物。电话+86 139 1234 5678�
 @pytest.fixture(scope="module")
 async def intake(namespace):
     """Intake with its consumer running, without a rate limit (this module makes many calls)."""
-    app = build_app(IntakeSettings(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=namespace["prefix"], rate_limit_per_s=0,
-    ))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield http
+    async with intake_without_rate_limit(namespace) as app, client_for(app) as http:
+        yield http
 
 
 async def stored(db, ticket_id: str) -> dict:
@@ -59,7 +53,7 @@ async def filed(intake, namespace):
     Open311 request carrying every form of personal data; each one made by intake's consumer."""
     raws = [raw_record(f"face-{channel}-{uuid.uuid4().hex}", PLACE, channel=channel, content=DESCRIPTION,
                        caller={"phone": "13912345678", "name": CALLER}) for channel in ("phone", "wechat")]
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, *raws)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, *raws)
     hidden = {r["channel"]: ticket_id_for(r["channel"], r["source_id"]) for r in raws}
     form = {"service_code": "sanitation", "address_string": PLACE, "description": DESCRIPTION,
             "phone": "13912345678", "first_name": "翠花", "last_name": "欧阳"}
@@ -68,9 +62,9 @@ async def filed(intake, namespace):
     assert (anonymous.status_code, public.status_code) == (201, 201), (anonymous.text, public.text)
     hidden["anonymous"] = anonymous.json()[0]["service_request_id"]
     public_id = public.json()[0]["service_request_id"]
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
     try:
-        db = client[namespace["database"]]
+        db = client[namespace.database]
         docs = {name: await stored(db, ticket_id) for name, ticket_id in {**hidden, "public": public_id}.items()}
         yield {"hidden": hidden, "public": public_id, "docs": docs, "db": db}
     finally:
@@ -185,22 +179,22 @@ async def test_a_forbidden_character_on_kafka_is_dead_lettered_naming_the_field(
     cases = NUL_CASES + KAFKA_ONLY
     records = [with_field(raw_record(f"face-nul-{uuid.uuid4().hex}", PLACE), field, value) for field, value in cases]
     payloads = [json.dumps(r, ensure_ascii=False).encode() for r in records]
-    await publish(namespace["kafka"], namespace["prefix"] + topics.RAW, *payloads)
+    await publish(namespace.kafka, namespace.prefix + topics.RAW, *payloads)
 
     def ours(rs):
         letters = [DeadLetter.model_validate_json(r.value) for r in rs]
         return {base64.b64decode(x.value_b64): x for x in letters if base64.b64decode(x.value_b64) in payloads}
 
-    letters = ours(await read_topic(namespace["kafka"], namespace["prefix"] + topics.DLQ,
+    letters = ours(await read_topic(namespace.kafka, namespace.prefix + topics.DLQ,
                                     until=lambda rs: len(ours(rs)) == len(payloads)))
     assert len(letters) == len(payloads)
     for payload, (field, _) in zip(payloads, cases, strict=True):
         letter = letters[payload]
         assert (letter.service, letter.field) == ("intake", field) and "XML 1.0 forbids" in letter.reason
     # And no ticket was made of any of them.
-    client = AsyncMongoClient(namespace["mongodb_url"], tz_aware=True)
+    client = AsyncMongoClient(namespace.mongodb_url, tz_aware=True)
     try:
-        made = await client[namespace["database"]]["intake_tickets"].find(
+        made = await client[namespace.database]["intake_tickets"].find(
             {"_id": {"$in": [ticket_id_for("phone", r["source_id"]) for r in records]}}).to_list()
         assert made == []
     finally:

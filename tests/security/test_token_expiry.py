@@ -58,8 +58,7 @@ async def test_an_expired_token_is_refused_401_over_http(namespace, db, service,
     module = importlib.import_module(f"hotline.{service}.main")
     settings_cls = getattr(importlib.import_module(f"hotline.{service}.settings"), f"{service.capitalize()}Settings")
     app = module.build_app(settings_cls(
-        kafka_bootstrap_servers=namespace["kafka"], mongodb_url=namespace["mongodb_url"],
-        mongodb_database=namespace["database"], topic_prefix=namespace["prefix"], token_ttl_days=7))
+        **namespace.service_settings(), token_ttl_days=7))
     token = await CredentialStore(db).issue(unit_code="110111008")
     digest = hashlib.sha256(token.encode()).hexdigest()
     auth = {"Authorization": f"Bearer {token}"}
