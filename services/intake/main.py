@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from hotline.contracts import topics
-from hotline.intake.classify import Classifier
+from hotline.ingest.classify import Classifier
 from hotline.intake.domain import IntakePolicy
 from hotline.intake.handlers import STATUS_EVENTS, register
 from hotline.intake.http import http_router

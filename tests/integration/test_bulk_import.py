@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from hotline.cli import app
 from hotline.contracts import topics
-from hotline.intake.bulk_import import load_mapping, run_import
+from hotline.ingest.mapping import load_mapping
+from hotline.intake.bulk_import import run_import
 from hotline.runtime.kafka import ensure_topics
 from tests.support import read_topic
 

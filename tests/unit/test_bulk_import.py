@@ -11,16 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotline.intake.bulk_import import (
-    BulkImportError,
-    MappingError,
-    RowRejection,
-    load_mapping,
-    map_row,
-    parse_mapping,
-    run_import,
-    shipped_mappings,
-)
+from hotline.ingest.mapping import MappingError, load_mapping, parse_mapping, shipped_mappings
+from hotline.ingest.records import RowRejection, map_row
+from hotline.intake.bulk_import import BulkImportError, run_import
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 FILES = {

@@ -1,4 +1,4 @@
-"""How intake decides a category (hotline.intake.classify): the hint, the model, the keyword
+"""How intake decides a category (hotline.ingest.classify): the hint, the model, the keyword
 overrides and the triage decision, as pure functions over given predictions; then with the
 shipped model through `normalize`."""
 
@@ -10,7 +10,7 @@ import pytest
 from hotline.classifier import Prediction, load_model
 from hotline.contracts import ClassifiedBy, TicketReceived
 from hotline.gazetteer import beijing
-from hotline.intake.classify import (
+from hotline.ingest.classify import (
     DEFAULT_MIN_CONFIDENCE,
     Classifier,
     asks_model,

@@ -13,13 +13,13 @@ from hotline.catalogue import Catalogue, load_catalogue
 from hotline.city import BEIJING, CityError, load_city
 from hotline.contracts import TicketReceived, ticket_id_for, topics
 from hotline.gazetteer import beijing
-from hotline.intake.bulk_import import RowRejection
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
+from hotline.ingest.files import flatten
+from hotline.ingest.records import RowRejection
 from hotline.replay.lifecycle import Stage, lifecycle_steps
 from hotline.replay.mapping import (
     REPLAY_DATA,
     dispatch_tag,
-    flatten,
     load_replay_mapping,
     map_record,
     shipped_replay_mappings,

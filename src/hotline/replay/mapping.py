@@ -1,9 +1,9 @@
 """Replay mappings: how a hotline history's records become raw records plus their lifecycle.
 
-A replay mapping is a bulk-import mapping (`hotline.intake.bulk_import.Mapping`: the raw-record
-fields) with three more keys: `format` (csv or json), `city` (the city file whose unit registry
-holds the history's units) and `lifecycle` (the assigned unit, closed time, status, target date
-and what a close stands for). Pure: no I/O but reading the mapping file.
+A replay mapping is an import mapping (`hotline.ingest.mapping.Mapping`: the raw-record fields)
+with three more keys: `format` (csv or json), `city` (the city file whose unit registry holds the
+history's units) and `lifecycle` (the assigned unit, closed time, status, target date and what a
+close stands for). Pure: no I/O but reading the mapping file.
 """
 
 from __future__ import annotations
@@ -13,23 +13,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline.contracts import ticket_id_for
 from hotline.contracts.followup import ContactKind, Outcome
 from hotline.contracts.raw import Satisfaction
-from hotline.intake.bulk_import import (
-    Mapping,
-    MappingError,
-    RowRejection,
-    Text,
-    _key_path,
-    _message,
-    map_row,
-    parse_time,
-)
+from hotline.ingest.mapping import Mapping, MappingError, Text, validation_problems
+from hotline.ingest.records import RowRejection, map_row, parse_time
 from hotline.yaml_files import read_yaml_mapping
 
 # The repository's data/replay/ folder: shipped mappings, city files and samples.
@@ -129,37 +121,10 @@ def load_replay_mapping(name_or_path: str | Path) -> ReplayMapping:
     try:
         mapping = ReplayMapping.model_validate(data)
     except ValidationError as exc:
-        problems = [f"  {_key_path(err['loc'])}: {_message(err)}" for err in exc.errors()]
-        raise MappingError(f"{path} is not a valid replay mapping:\n" + "\n".join(problems)) from exc
+        raise MappingError(f"{path} is not a valid replay mapping:\n{validation_problems(exc)}") from exc
     if not mapping.city.is_absolute():
         mapping = mapping.model_copy(update={"city": (path.parent / mapping.city).resolve()})
     return mapping
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows of a JSON history
-# ---------------------------------------------------------------------------------------------
-
-
-def flatten(record: Any, prefix: str = "") -> dict[str, str]:
-    """A JSON object as text cells: nested keys dotted (`extended_attributes.channel`), list items
-    by index (`notes.0.datetime`) and, for objects with a `type`, by it (`notes[type=closed].datetime`,
-    the first such item)."""
-    cells: dict[str, str] = {}
-    if isinstance(record, dict):
-        for key, value in record.items():
-            cells.update(flatten(value, f"{prefix}{key}."))
-    elif isinstance(record, list):
-        for index, item in enumerate(record):
-            cells.update(flatten(item, f"{prefix}{index}."))
-            if isinstance(item, dict) and isinstance(item.get("type"), str):
-                typed = f"{prefix[:-1]}[type={item['type']}]."
-                for key, value in flatten(item, typed).items():
-                    cells.setdefault(key, value)
-    elif record is not None:
-        text = ("true" if record else "false") if isinstance(record, bool) else str(record)
-        cells[prefix[:-1]] = text
-    return cells
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,19 +1,19 @@
 """`hotline replay`: a hotline history through the real pipeline, lifecycle included.
 
-Reads the history (CSV or JSON), maps each record (`mapping.map_record`), checks it with intake's
-own normalizer, orders every message of every record by business time (`lifecycle.lifecycle_steps`)
-and publishes them in windows. A message may need the services to have caught up first (followup
-must know a ticket before its commands; the commands before the callback), so each window
-publishes its openings, waits until intake, routing and followup have committed past them, then
-its commands, waits for followup, then its callbacks, and ends with a business-time tick on
-`hotline.clock` (for followup's `HOTLINE_BUSINESS_CLOCK=log`). At full speed a window is a chunk
-of messages; with `speed` the windows follow the wall clock, `speed` seconds of history a second.
+Reads the history (CSV or JSON, `hotline.ingest.files`), maps each record (`mapping.map_record`),
+checks it with intake's own admission rule (`hotline.ingest.admission`), orders every message of
+every record by business time (`lifecycle.lifecycle_steps`) and publishes them in windows. A
+message may need the services to have caught up first (followup must know a ticket before its
+commands; the commands before the callback), so each window publishes its openings, waits until
+intake, routing and followup have committed past them, then its commands, waits for followup,
+then its callbacks, and ends with a business-time tick on `hotline.clock` (for followup's
+`HOTLINE_BUSINESS_CLOCK=log`). At full speed a window is a chunk of messages; with `speed` the
+windows follow the wall clock, `speed` seconds of history a second.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import time
 from collections import Counter
@@ -24,7 +24,10 @@ from pathlib import Path
 
 from hotline.city import City, load_city
 from hotline.contracts import topics
-from hotline.intake.bulk_import import BulkImportError, MappingError, RowRejection, _rows
+from hotline.ingest.admission import Rejection, normalize
+from hotline.ingest.files import SourceError, csv_rows, json_rows
+from hotline.ingest.mapping import MappingError
+from hotline.ingest.records import RowRejection
 from hotline.replay.lifecycle import Stage, Step, lifecycle_steps
 from hotline.replay.mapping import ReplayMapping, ReplayRecord, map_record
 from hotline.replay.registry import register_units, registered_units
@@ -76,24 +79,16 @@ class ReplaySummary:
 
 def read_rows(path: Path, mapping: ReplayMapping) -> Iterator[dict]:
     """The history's rows as column -> text; a JSON history's objects flattened."""
-    from hotline.replay.mapping import flatten
-
-    encoding = "utf-8-sig" if codecs.lookup(mapping.encoding).name == "utf-8" else mapping.encoding
     try:
         if mapping.format == "json":
-            data = json.loads(path.read_text(encoding=encoding))
-            if isinstance(data, dict):  # a GeoReport answer wrapped in an object
-                data = next((v for v in data.values() if isinstance(v, list)), [])
-            if not isinstance(data, list):
-                raise ReplayError(f"{path} holds no JSON array of records")
-            yield from (flatten(item) if isinstance(item, dict) else {None: "not an object"} for item in data)
+            yield from json_rows(path, mapping)
             return
-        with path.open(encoding=encoding, newline="") as handle:
-            for _, _, row in _rows(handle, mapping, path):
+        with path.open(encoding=mapping.file_encoding, newline="") as handle:
+            for _, _, row in csv_rows(handle, mapping, path):
                 yield row
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReplayError(f"cannot read {path}: {exc}") from exc
-    except BulkImportError as exc:
+    except SourceError as exc:
         raise ReplayError(str(exc)) from exc
 
 
@@ -103,7 +98,6 @@ def plan_replay(
 ) -> ReplayPlan:
     """Map and check every row, keep those in [since, until), order every message by time. Pure."""
     from hotline.gazetteer import beijing
-    from hotline.intake.domain import Rejection, normalize
 
     gazetteer = beijing()  # the services resolve places with it, so the check does too
     plan = ReplayPlan()
