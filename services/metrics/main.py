@@ -6,7 +6,7 @@ from aiokafka import TopicPartition
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline.catalogue import catalogue_at
+from hotline.city import deployment_catalogue
 from hotline.contracts import topics
 from hotline.gazetteer import beijing
 from hotline.metrics.dashboard import dashboard_router
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def make_directory(settings: MetricsSettings) -> Directory:
     """Units from the gazetteer and the deployment's catalogue; categories from the taxonomy."""
-    return Directory(beijing(), catalogue_at(settings.catalogue_path), default_taxonomy())
+    return Directory(beijing(), deployment_catalogue(settings), default_taxonomy())
 
 
 def make_views(settings: MetricsSettings, directory: Directory) -> Views:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import TypeAdapter
 
-from hotline.catalogue import catalogue_at
+from hotline.city import deployment_catalogue
 from hotline.contracts import QueueAssignment, TicketDispatched, TicketReceived, topics
 from hotline.contracts.routing import (
     CommandRefused,
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def register(runtime: ServiceRuntime, store: DispatchStore, publisher: Publisher) -> None:
     """Subscribe routing's handlers on the runtime's broker."""
-    gazetteer, catalogue = beijing(), catalogue_at(runtime.settings.catalogue_path)
+    gazetteer, catalogue = beijing(), deployment_catalogue(runtime.settings)
     window = timedelta(seconds=runtime.settings.return_window_s)  # type: ignore[attr-defined]
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_RECEIVED, publisher=publisher)

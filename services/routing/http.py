@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, Field
 
-from hotline.catalogue import catalogue_at
+from hotline.city import deployment_catalogue
 from hotline.contracts import topics
 from hotline.contracts.common import AwareDatetime
 from hotline.contracts.routing import ReturnReason, ReturnTicket, SummonDepartments
@@ -47,7 +47,7 @@ def http_router(runtime: ServiceRuntime, store: DispatchStore, credentials: Cred
     """Commands are checked, then published on `routing.commands`; the answer comes on
     `tickets.routing` (a refusal too), and on the queues. A unit acts in its own name only."""
     router = APIRouter(prefix="/v1/tickets", tags=["routing"])
-    gazetteer, catalogue = beijing(), catalogue_at(runtime.settings.catalogue_path)
+    gazetteer, catalogue = beijing(), deployment_catalogue(runtime.settings)
     Caller = principal_dependency(credentials)
 
     def acting_for_itself(caller: Principal, unit_code: str) -> None:

@@ -158,5 +158,6 @@ def default_catalogue() -> Catalogue:
 
 @cache
 def catalogue_at(path: Path | None) -> Catalogue:
-    """The deployment's catalogue: the file its settings name (`HOTLINE_CATALOGUE`), else Beijing's."""
+    """The catalogue in a file, else Beijing's; read once per path (the deployment's is
+    `hotline.city.deployment_catalogue`)."""
     return default_catalogue() if path is None else load_catalogue(path)

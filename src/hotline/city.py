@@ -10,8 +10,8 @@ Beijing is the default city: the shipped gazetteer and catalogue. Another city i
     catalogue: catalogue.yaml # its unit registry and dispatch rules, relative to this file
 
 The catalogue file has the shipped catalogue's format, so routing, metrics and `topics ensure`
-read the city's units through the setting they already honour (`HOTLINE_CATALOGUE`), which the
-city fills in when it is not set explicitly.
+read the city's units through `deployment_catalogue(settings)`: the file `HOTLINE_CATALOGUE` names
+when it is set, else the city's. (Here and not in the shared settings, which know no city.)
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline.catalogue import Catalogue, default_catalogue, load_catalogue
+from hotline.catalogue import Catalogue, catalogue_at, default_catalogue, load_catalogue
 from hotline.contracts.common import IanaTimeZone
 from hotline.gazetteer import Gazetteer, beijing
+from hotline.runtime.settings import ServiceSettings
 from hotline.yaml_files import read_yaml_mapping
 
 
@@ -81,3 +82,16 @@ def load_city(path: Path | str | None) -> City:
 def city_at(path: Path | None) -> City:
     """The deployment's city (`HOTLINE_CITY`), Beijing when unset."""
     return load_city(path)
+
+
+def deployment_catalogue_path(settings: ServiceSettings) -> Path | None:
+    """The deployment's catalogue file: `HOTLINE_CATALOGUE` when set (an explicit one wins), else its
+    city's (`HOTLINE_CITY`); None for the shipped Beijing catalogue."""
+    if settings.catalogue_path is not None or settings.city_path is None:
+        return settings.catalogue_path
+    return city_at(settings.city_path).catalogue
+
+
+def deployment_catalogue(settings: ServiceSettings) -> Catalogue:
+    """The deployment's catalogue (`deployment_catalogue_path`), read once."""
+    return catalogue_at(deployment_catalogue_path(settings))

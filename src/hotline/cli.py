@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from hotline.catalogue import catalogue_at, queue_codes
+from hotline.catalogue import queue_codes
+from hotline.city import deployment_catalogue
 from hotline.contracts import BUSINESS_TZ, topics
 from hotline.gazetteer import beijing
 from hotline.runtime.settings import ServiceSettings
@@ -53,7 +54,7 @@ def all_topic_specs(prefix: str = "") -> list[topics.TopicSpec]:
     """Every topic: the shared ones and one queue per unit: streets and towns, district
     fallbacks, departments, enterprises and triage."""
     specs = topics.core_topics() + topics.queue_topics(
-        queue_codes(catalogue_at(ServiceSettings().catalogue_path), beijing())
+        queue_codes(deployment_catalogue(ServiceSettings()), beijing())
     )
     return [s.prefixed(prefix) for s in specs]
 
@@ -198,12 +199,11 @@ def units_token(
     revoke_others: Annotated[bool, typer.Option(help="Invalidate the unit's other tokens.")] = False,
 ) -> None:
     """Issue a bearer token for a unit (printed once; only its hash is stored)."""
-    from hotline.catalogue import catalogue_at
     from hotline.runtime.auth import CENTRE_CODE, Role
 
     settings = ServiceSettings()
     gazetteer = beijing()
-    known = {*gazetteer.units, *gazetteer.districts, *catalogue_at(settings.catalogue_path).units_by_code,
+    known = {*gazetteer.units, *gazetteer.districts, *deployment_catalogue(settings).units_by_code,
              topics.TRIAGE_QUEUE_CODE, CENTRE_CODE}
     if unit_code not in known:
         typer.echo(f"unknown unit code {unit_code!r}", err=True)

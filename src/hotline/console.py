@@ -59,16 +59,16 @@ class UnitInfo:
 def find_unit(code: str) -> UnitInfo | None:
     """The unit a queue code names: a street or town, a district fallback, a department, an
     enterprise or triage; None for an unknown code."""
-    from hotline.catalogue import catalogue_at
-    from hotline.runtime.settings import ServiceSettings
+    from hotline.city import deployment_catalogue
     from hotline.gazetteer import beijing
+    from hotline.runtime.settings import ServiceSettings
 
     gazetteer = beijing()
     if (unit := gazetteer.units.get(code)) is not None:
         return UnitInfo(unit.code, unit.name, unit.kind.value)
     if (district := gazetteer.districts.get(code)) is not None:
         return UnitInfo(district.code, f"{district.name}接诉即办指挥中心", "district_fallback")
-    if (org := catalogue_at(ServiceSettings().catalogue_path).units_by_code.get(code)) is not None:
+    if (org := deployment_catalogue(ServiceSettings()).units_by_code.get(code)) is not None:
         return UnitInfo(org.code, org.zh, org.kind)
     if code == topics.TRIAGE_QUEUE_CODE:
         return UnitInfo(code, "12345热线分拨", "triage")
@@ -78,7 +78,7 @@ def find_unit(code: str) -> UnitInfo | None:
 @cache
 def _labels() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Chinese names of categories, urgency classes and offices (codes stay the fallback)."""
-    from hotline.catalogue import catalogue_at
+    from hotline.city import deployment_catalogue
     from hotline.runtime.settings import ServiceSettings
     from hotline.taxonomy import default_taxonomy
 
@@ -86,7 +86,7 @@ def _labels() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     return (
         {code: c.zh for code, c in taxonomy.categories.items()},
         {code: u.zh for code, u in taxonomy.urgency_classes.items()},
-        dict(catalogue_at(ServiceSettings().catalogue_path).offices),
+        dict(deployment_catalogue(ServiceSettings()).offices),
     )
 
 

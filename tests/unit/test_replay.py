@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from hotline.catalogue import Catalogue, load_catalogue
-from hotline.city import BEIJING, CityError, load_city
+from hotline.city import BEIJING, CityError, deployment_catalogue_path, load_city
 from hotline.contracts import TicketReceived, ticket_id_for, topics
 from hotline.gazetteer import beijing
 from hotline.ingest.admission import normalize
@@ -187,9 +187,9 @@ def test_city_files_and_settings(tmp_path):
     sf = load_city(REPLAY_DATA / "sf" / "city.yaml")
     assert sf.code == "sf" and sf.catalogue.is_absolute() and not sf.gazetteer().units
     settings = ServiceSettings(city_path=REPLAY_DATA / "sf" / "city.yaml")
-    assert settings.catalogue_path == sf.catalogue
+    assert deployment_catalogue_path(settings) == sf.catalogue
     explicit = ServiceSettings(city_path=REPLAY_DATA / "sf" / "city.yaml", catalogue_path=tmp_path / "c.yaml")
-    assert explicit.catalogue_path == tmp_path / "c.yaml"
+    assert deployment_catalogue_path(explicit) == tmp_path / "c.yaml"
     bad = tmp_path / "city.yaml"
     bad.write_text("name: X\ncode: Not A Code\n")
     with pytest.raises(CityError, match="code"):

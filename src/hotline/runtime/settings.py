@@ -129,15 +129,6 @@ class ServiceSettings(BaseSettings):
                              f"kafka_replication_factor ({self.kafka_replication_factor}): no write could succeed")
         return self
 
-    @model_validator(mode="after")
-    def _city_catalogue(self) -> "ServiceSettings":
-        # A city's units reach every reader of the catalogue setting; an explicit one wins.
-        if self.city_path is not None and self.catalogue_path is None:
-            from hotline.city import city_at
-
-            self.catalogue_path = city_at(self.city_path).catalogue
-        return self
-
     def kafka_client_options(self) -> dict:
         """Keyword arguments for any aiokafka client: where the broker is and how to authenticate."""
         options: dict = {"bootstrap_servers": self.kafka_bootstrap_servers}
