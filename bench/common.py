@@ -18,13 +18,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from hotline import devkit
-from hotline.cli import all_topic_specs
 from hotline.contracts import topics
 from hotline.devkit import ServiceProcess
 from hotline.devkit import read_to_end as read_to_end  # lifecycle_bench.py reads it from here
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.settings import ServiceSettings
+from hotline.topology import all_topic_specs
 
 RESULTS = Path(__file__).parent / "results"
 CONTENTS = ["小区已经停水两天了", "夜间施工噪音扰民", "路面坑洼严重", "垃圾三天没有清运", "暖气不热"]

@@ -8,8 +8,8 @@ from urllib.parse import urlparse
 import pytest
 from hypothesis import settings
 
-from hotline.cli import all_topic_specs
 from hotline.devkit import Namespace, StackAddress
+from hotline.topology import all_topic_specs
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # The services' spans of a test run go to a directory of its own, not to a developer's

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
-from hotline.catalogue import queue_codes
 from hotline.city import deployment_catalogue
 from hotline.contracts import BUSINESS_TZ, topics
 from hotline.gazetteer import beijing
 from hotline.runtime.settings import ServiceSettings
+from hotline.topology import all_topic_specs
 
 app = typer.Typer(help="Hotline: Beijing-style 12345 citizen hotline services.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
@@ -50,15 +50,6 @@ def serve(service: ServiceName) -> None:
     importlib.import_module(f"hotline.{service.value}.main").main()
 
 
-def all_topic_specs(prefix: str = "") -> list[topics.TopicSpec]:
-    """Every topic: the shared ones and one queue per unit: streets and towns, district
-    fallbacks, departments, enterprises and triage."""
-    specs = topics.core_topics() + topics.queue_topics(
-        queue_codes(deployment_catalogue(ServiceSettings()), beijing())
-    )
-    return [s.prefixed(prefix) for s in specs]
-
-
 @topics_app.command("ensure")
 def topics_ensure(
     prefix: Annotated[str | None, typer.Option(help="Topic prefix (default: HOTLINE_TOPIC_PREFIX).")] = None,
@@ -68,7 +59,7 @@ def topics_ensure(
     from hotline import topic_report
 
     settings = ServiceSettings()
-    specs = all_topic_specs(settings.topic_prefix if prefix is None else prefix)
+    specs = all_topic_specs(settings.topic_prefix if prefix is None else prefix, settings=settings)
     raise typer.Exit(topic_report.ensure_and_report(settings, specs, typer.echo))
 
 

@@ -4,7 +4,6 @@ import pytest
 from pydantic import ValidationError
 
 from hotline.catalogue import default_catalogue
-from hotline.cli import all_topic_specs
 from hotline.contracts import (
     CallbackResult,
     RawRecord,
@@ -13,6 +12,7 @@ from hotline.contracts import (
     ticket_id_for,
 )
 from hotline.contracts import topics
+from hotline.topology import all_topic_specs
 
 
 def test_ids_are_deterministic_and_distinct():

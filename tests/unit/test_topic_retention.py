@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hotline.cli import all_topic_specs
 from hotline.contracts import topics
 from hotline.contracts.topics import TopicClass
 from hotline.runtime.settings import ServiceSettings
 from hotline.runtime.topic_admin import DAY_MS, TopicPolicy, _writable
 from hotline.topic_report import retention_text, summary
+from hotline.topology import all_topic_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The topics the projections, a metrics rebuild and a replay are rebuilt from.
