@@ -34,10 +34,11 @@ def live_clocks(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: Busine
     dispatched = ticket.dispatched_at
     first_contact = min(
         (at for unit, at in ticket.contacts if unit == ticket.unit_code and at >= dispatched), default=None)
-    response = policy.start_clock(
-        ticket_id=ticket.ticket_id, kind=ClockKind.RESPONSE, unit_code=ticket.unit_code,
-        urgency=ticket.urgency or "general", started_at=dispatched, calendar=calendar)
-    clocks = [Clock(**{**vars(response), "stopped_at": first_contact, "series": f"a{ticket.attempt}"})]
+    # Due when the dispatch says (v3); a dispatch that does not say, by the same policy routing used.
+    response_due = ticket.response_due_at or policy.due_at(
+        kind=ClockKind.RESPONSE, urgency=ticket.urgency or "general", started_at=dispatched, calendar=calendar)
+    clocks = [Clock(ticket.ticket_id, ClockKind.RESPONSE, ticket.unit_code, dispatched, response_due,
+                    stopped_at=first_contact, series=f"a{ticket.attempt}")]
     clocks.append(_report_back(ticket, policy, calendar))
     for unit_code, summons_id, due, reported_at in ticket.summons:
         on_site_span = policy.clocks[ClockKind.ON_SITE]

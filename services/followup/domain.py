@@ -60,6 +60,7 @@ class FollowupTicket:
     # What the deadline clocks are derived from (see clocks.py).
     attempt: int = 1
     dispatched_at: datetime | None = None  # of the current attempt
+    response_due_at: datetime | None = None  # as the current dispatch says (TicketDispatched v3)
     urgency: str | None = None
     district_code: str | None = None
     resolved_at_by_round: dict[int, datetime] = field(default_factory=dict)

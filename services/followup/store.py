@@ -58,6 +58,8 @@ class FollowupStore:
             holder = {"unit_code": e.unit_code, "district_code": e.district_code,
                       "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                       "dispatched_at": e.dispatched_at, "urgency": e.urgency,
+                      # The response clock's due time as the dispatch says (v3; None before).
+                      "response_due_at": e.response_due_at,
                       "co_handlers": [a.unit_code for a in e.co_handlers],
                       "traceparent": traceparents.get(ticket_id)}
             received = masked_for_timeline(e.received) if e.received is not None else None
@@ -416,6 +418,7 @@ def _ticket_from(doc: dict | None) -> FollowupTicket | None:
         ),
         attempt=doc.get("attempt") or 1,
         dispatched_at=doc.get("dispatched_at") or doc["first_dispatched_at"],
+        response_due_at=doc.get("response_due_at"),
         urgency=doc.get("urgency"),
         district_code=doc.get("district_code"),
         resolved_at_by_round={r["round"]: r["resolved_at"] for r in doc.get("resolutions", [])},

@@ -1,15 +1,15 @@
-"""When a ticket's first contact is due: followup's response clock, read from the same policy.
+"""When a ticket's first contact is due, for a dispatch that does not say.
 
-The response deadline is followup's (data/policies/deadlines.yaml, `clocks.response`), so a
-contact is "in time" for metrics exactly when it stops followup's clock before its breach.
-Metrics reads the same shared policy (`hotline.deadline_policy`) instead of restating it; the
-events do not carry the deadline yet (see docs/metrics.md).
+A `TicketDispatched` carries `response_due_at` since version 3: routing works it out from the
+shared policy (`hotline.deadlines`, data/policies/deadlines.yaml, `clocks.response`), and metrics
+takes it from the event. An older record has none; its deadline is worked out here from the same
+policy, as routing would have, so a contact is "in time" for metrics exactly when it stops
+followup's clock before its breach, and a rebuild over old and new records agrees with itself.
 """
 
 from datetime import datetime
 
-from hotline.deadline_clocks import ClockKind
-from hotline.deadline_policy import default_policy
+from hotline.deadlines import ClockKind, default_policy
 
 
 def response_due(dispatched_at: datetime, urgency: str | None) -> datetime:

@@ -25,7 +25,8 @@ from hotline.contracts import (
 )
 from hotline.contracts.routing import TicketReturned
 
-# (dispatched_at, urgency) -> when the first contact is due; see hotline.metrics.deadlines.
+# (dispatched_at, urgency) -> when the first contact is due, for a dispatch that does not say
+# (older than TicketDispatched v3); see hotline.metrics.deadlines.
 ResponseDue = Callable[[datetime, str | None], datetime | None]
 MetricsEvent = (
     TicketReceived | TicketDispatched | ContactRecorded | TicketReopened | DeadlineBreached
@@ -85,7 +86,8 @@ def fact_update(event: MetricsEvent, *, response_due: ResponseDue) -> tuple[str,
             return event.ticket_id, {f"dispatches.{event.attempt}": {
                 "unit_code": event.unit_code, "district_code": event.district_code,
                 "dispatched_at": t(event.dispatched_at), "category": event.category,
-                "response_due_at": t(response_due(event.dispatched_at, event.urgency)),
+                # The dispatch says when (v3); an older record's is worked out as routing does.
+                "response_due_at": t(event.response_due_at or response_due(event.dispatched_at, event.urgency)),
             }}
         case TicketReceived():
             loc = event.location

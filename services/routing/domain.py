@@ -1,12 +1,15 @@
-"""Routing's pure domain: who handles a ticket by the dispatch catalogue, and the events that say so."""
+"""Routing's pure domain: who handles a ticket by the dispatch catalogue, the events that say so,
+returns and whistle summons, and who may ask for them."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from hotline.catalogue import Catalogue, Target
 from hotline.contracts import (
     Assignee,
+    DispatchDeadline,
     QueueAssignment,
     TicketDispatched,
     TicketReceived,
@@ -24,6 +27,8 @@ from hotline.contracts.routing import (
     TicketReturned,
 )
 from hotline.contracts.topics import TRIAGE_QUEUE_CODE
+from hotline.deadlines import ClockKind, DeadlinePolicy, default_policy
+from hotline.domain_errors import Conflict, Invalid, NotFound, NotYours
 from hotline.gazetteer import Gazetteer, UnitKind
 from hotline.runtime.idempotency import KEY_REUSED, request_hash
 
@@ -121,15 +126,20 @@ def decide(
 
 
 def dispatch_events(
-    ticket: TicketReceived, dispatch: Dispatch, *, attempt: int = 1, at: datetime | None = None
+    ticket: TicketReceived, dispatch: Dispatch, *, attempt: int = 1, at: datetime | None = None,
+    policy: DeadlinePolicy | None = None,
 ) -> tuple[TicketDispatched, list[QueueAssignment]]:
     """The dispatch event and one copy for each assigned unit's queue.
 
     The first dispatch happens as the ticket arrives, so its business time is the ticket's
     receipt time; a re-dispatch happens at the return's time. Replaying the log gives the same.
+    The dispatch carries the deadlines it starts for the lead unit, by `policy` (the shipped one
+    by default), so no consumer works them out again.
     """
     dispatched_at = at or ticket.received_at
     lead = dispatch.lead
+    deadlines = (policy or default_policy()).dispatch_deadlines(
+        urgency=ticket.urgency, dispatched_at=dispatched_at, report_back_due_at=ticket.report_back_due_at)
     dispatched = TicketDispatched(
         event_id=deterministic_event_id("TicketDispatched", ticket.ticket_id, str(attempt)),
         ticket_id=ticket.ticket_id,
@@ -152,6 +162,8 @@ def dispatch_events(
         # Followup's timeline and brief facts ride on the dispatch (it no longer reads
         # tickets.received): masked as the timeline keeps it.
         received=ticket.model_copy(update={"caller": Caller(phone=mask_phone(ticket.caller.phone))}),
+        response_due_at=deadlines[ClockKind.RESPONSE],
+        deadlines=[DispatchDeadline(clock=kind.value, due_at=due) for kind, due in deadlines.items()],
     )
     roles = [(lead, "lead"), *((a, "co_handler") for a in dispatch.co_handlers)]
     # An anonymous caller's number stays with the hotline (for the callback), not the unit.
@@ -205,6 +217,41 @@ class RoutingState:
 
 
 Outcome = list[Event]
+RoutingCommand = ReturnTicket | SummonDepartments
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A command already applied to a ticket: the hash of what it asked (None when it was stored
+    before hashes were kept: it counts as the same) and the events it gave."""
+
+    request_hash: str | None
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A dispatched ticket's state and the commands applied to it, by `command_key`."""
+
+    state: RoutingState
+    applied: dict[str, Applied]
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What applying a command to a known ticket changed: the events it gave, kept under its id,
+    and the ticket's new state (None when it stays as it was)."""
+
+    ticket_id: str
+    command_id: str
+    request_hash: str
+    state: RoutingState | None
+    events: tuple[Event, ...]
+
+
+def command_key(command_id: str) -> str:
+    """A command's key among those applied to its ticket: a field name, where the id may hold dots or dollars."""
+    return deterministic_event_id("command", command_id)
 
 
 def command_hash(command: ReturnTicket | SummonDepartments) -> str:
@@ -231,11 +278,11 @@ def refuse_reused_key(command: ReturnTicket | SummonDepartments) -> CommandRefus
 def known_unit(code: str, gazetteer: Gazetteer, catalogue: Catalogue) -> Assignee | None:
     """The unit with this code, if it has a queue."""
     if code in gazetteer.units:
-        unit = gazetteer.units[code]
-        return Assignee(unit_code=code, unit_name=unit.name, unit_kind=unit.kind.value)
+        place = gazetteer.units[code]
+        return Assignee(unit_code=code, unit_name=place.name, unit_kind=place.kind.value)
     if code in catalogue.units_by_code:
-        unit = catalogue.units_by_code[code]
-        return Assignee(unit_code=code, unit_name=unit.zh, unit_kind=unit.kind)
+        org = catalogue.units_by_code[code]
+        return Assignee(unit_code=code, unit_name=org.zh, unit_kind=org.kind)
     if code in gazetteer.districts:
         return fallback_owner(code, gazetteer)
     return None
@@ -248,6 +295,7 @@ def handle_return(
     window: timedelta,
     gazetteer: Gazetteer,
     catalogue: Catalogue,
+    policy: DeadlinePolicy | None = None,
 ) -> tuple[RoutingState | None, Outcome]:
     """Accept a return by the lead within the window and re-dispatch, or escalate; else refuse."""
     at = command.returned_at
@@ -257,7 +305,8 @@ def handle_return(
     if state.escalated:
         return state, [_refuse(command, "escalated", "the district coordinator owns this ticket now", at)]
     if command.unit_code in {a.unit_code for a in state.dispatch.co_handlers}:
-        return state, [_refuse(command, "co_handler", "a co-handler cooperates and cannot return the ticket (首接负责)", at)]
+        return state, [_refuse(command, "co_handler",
+                               "a co-handler cooperates and cannot return the ticket (首接负责)", at)]
     if command.unit_code != lead.unit_code:
         return state, [_refuse(command, "not_holder", "this unit does not hold the ticket", at)]
     # The triage desk hands a ticket on (its return names the unit): its job, at any time, and
@@ -289,7 +338,7 @@ def handle_return(
         events = [returned]
     new_state = RoutingState(state.ticket, dispatch, attempt, at, returned_by, returns,
                              escalated=returns >= RETURN_LIMIT)
-    dispatched, assignments = dispatch_events(state.ticket, dispatch, attempt=attempt, at=at)
+    dispatched, assignments = dispatch_events(state.ticket, dispatch, attempt=attempt, at=at, policy=policy)
     return new_state, [*events, dispatched, *assignments]
 
 
@@ -350,3 +399,73 @@ def handle_summon(
         for code in summoned.departments
     ]
     return [summoned, *copies]
+
+
+# ---------------------------------------------------------------- who may ask (over HTTP, answered at once)
+
+def unknown_unit(field: str, code: str) -> Invalid:
+    """The refusal of a unit code no queue has."""
+    return Invalid(field, f"unknown unit code {code!r}", location="body")
+
+
+def check_unit(field: str, code: str | None, gazetteer: Gazetteer, catalogue: Catalogue, *,
+               desk: bool = False) -> None:
+    """A unit code, when given, must name a unit with a queue; with `desk`, the centre's triage
+    desk's too (it holds tickets and hands them on with a return)."""
+    if desk and code == TRIAGE_QUEUE_CODE:
+        return
+    if code is not None and known_unit(code, gazetteer, catalogue) is None:
+        raise unknown_unit(field, code)
+
+
+def check_departments(departments: list[str], catalogue: Catalogue) -> None:
+    """Only departments and enterprises are summoned."""
+    for code in departments:
+        if code not in catalogue.units_by_code:
+            raise unknown_unit("departments", code)
+
+
+def check_acting_for_itself(unit_code: str, *, caller: str, centre: bool) -> None:
+    """A unit acts in its own name only; the centre in any unit's."""
+    if caller != unit_code and not centre:
+        raise NotYours("unit_code", "a unit acts in its own name only", location="body")
+
+
+@dataclass(frozen=True)
+class DispatchHistory:
+    """A ticket's dispatch history as routing answers it (`view`, without the caller), and every
+    unit it was ever assigned to, as lead or co-handler."""
+
+    units: frozenset[str]
+    view: dict[str, Any]
+
+
+def no_dispatch(ticket_id: str) -> NotFound:
+    """The refusal of a request about a ticket routing holds no dispatch for."""
+    return NotFound("ticket_id", f"routing holds no dispatch for ticket {ticket_id}", location="path")
+
+
+def check_assigned(history: DispatchHistory | None, ticket_id: str, unit_code: str) -> DispatchHistory:
+    """The history of a ticket routing dispatched to this unit at some time; else a refusal at
+    once, not only later by a CommandRefused event: a unit learns of a ticket from its queue,
+    which routing writes after storing the dispatch."""
+    if history is None:
+        raise no_dispatch(ticket_id)
+    if unit_code not in history.units:
+        raise NotYours("ticket_id", "the ticket was never assigned to this unit", location="path")
+    return history
+
+
+def check_readable(history: DispatchHistory | None, *, caller: str, centre: bool) -> DispatchHistory:
+    """A ticket's history, for its units (ever) and the centre."""
+    if history is None:
+        raise NotFound("ticket_id", "routing has not seen this ticket", location="path")
+    if caller not in history.units and not centre:
+        raise NotYours("ticket_id", "the ticket was never assigned to this unit", location="path")
+    return history
+
+
+def check_same_request(kept_hash: str, asked_hash: str) -> None:
+    """An idempotency key names one request: another request under it is refused."""
+    if kept_hash != asked_hash:
+        raise Conflict("Idempotency-Key", KEY_REUSED, location="header")

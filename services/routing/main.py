@@ -1,8 +1,14 @@
-"""Routing's composition root: settings, broker, store, handlers and HTTP side."""
+"""Routing's composition root: settings, broker, store, use cases, handlers and HTTP side."""
+
+from datetime import timedelta
 
 from fastapi import FastAPI
 
-from hotline.routing.handlers import register
+from hotline.city import deployment_catalogue
+from hotline.deadlines import default_policy
+from hotline.gazetteer import beijing
+from hotline.routing.app import Reference, Routing
+from hotline.routing.handlers import KafkaCommands, register
 from hotline.routing.http import http_router
 from hotline.routing.settings import RoutingSettings
 from hotline.routing.store import DispatchStore
@@ -14,12 +20,16 @@ SERVICE = "routing"
 
 def build_app(settings: RoutingSettings | None = None) -> FastAPI:
     """Wire routing together."""
-    runtime = ServiceRuntime.create(SERVICE, settings or RoutingSettings())
+    settings = settings or RoutingSettings()
+    runtime = ServiceRuntime.create(SERVICE, settings)
     store = DispatchStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    register(runtime, store, runtime.publisher)
+    ref = Reference(beijing(), deployment_catalogue(settings), default_policy())
+    routing = Routing(store, runtime.publisher, KafkaCommands(runtime.broker, settings), ref,
+                      return_window=timedelta(seconds=settings.return_window_s))
+    register(runtime, routing, runtime.publisher)
     app = build_http_app(runtime, title="Hotline routing")
-    app.include_router(http_router(runtime, store, CredentialStore(runtime.db, ttl=runtime.settings.token_ttl)))
+    app.include_router(http_router(routing, CredentialStore(runtime.db, ttl=settings.token_ttl)))
     return app
 
 

@@ -1,14 +1,40 @@
-"""Routing's store: each ticket's dispatch decision, kept so redelivery never re-decides."""
+"""Routing's store (MongoDB, behind `hotline.routing.app.RoutingStore`): each ticket's dispatch
+decision, kept so redelivery never re-decides, its state for returns and summons, the commands
+applied to it, and the HTTP requests idempotency keys named."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from hotline.contracts import Assignee, TicketReceived, deterministic_event_id
-from hotline.routing.domain import Dispatch, DispatchReason, RoutingState
+from hotline.contracts import Assignee, QueueAssignment, TicketDispatched, TicketReceived
+from hotline.contracts.common import Event
+from hotline.contracts.routing import CommandRefused, DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.routing.domain import (
+    Applied,
+    CommandOutcome,
+    Dispatch,
+    DispatchHistory,
+    DispatchReason,
+    Routed,
+    RoutingCommand,
+    RoutingState,
+    command_key,
+)
 from hotline.runtime.mongo import duplicates_only
 from hotline.runtime.outbox import ORIGIN, PublishedOffsets, mark
 
+# The events a command can give, by the type name they are stored under.
+_EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
+    TicketReturned, TicketEscalated, DepartmentsSummoned, CommandRefused, TicketDispatched, QueueAssignment,
+)}
+
+
+# A dispatch document without the caller, the commands and requests, and the outbox's marks.
+_HISTORY_ONLY = {"ticket": 0, "commands": 0, "command_hashes": 0, "requests": 0, "published": 0, ORIGIN: 0}
 
 
 def _as_document(dispatch: Dispatch) -> dict:
@@ -33,12 +59,19 @@ def _from_document(doc: dict) -> Dispatch:
     )
 
 
-def command_key(command_id: str) -> str:
-    """A field name for a command id, which may hold dots or dollars."""
-    return deterministic_event_id("command", command_id)
+def _stored_events(events: Iterable[Event]) -> list[dict]:
+    return [{"type": type(e).__name__, "json": e.model_dump_json()} for e in events]
 
 
-def _history_entry(dispatch: Dispatch, attempt: int, at) -> dict:
+def _applied(events: list[dict], request_hash: str | None) -> Applied:
+    return Applied(request_hash, tuple(_EVENT_TYPES[e["type"]].model_validate_json(e["json"]) for e in events))
+
+
+def _units_involved(history: Sequence[dict]) -> frozenset[str]:
+    return frozenset(h["unit_code"] for h in history) | {c for h in history for c in h.get("co_handlers", [])}
+
+
+def _history_entry(dispatch: Dispatch, attempt: int, at: datetime) -> dict:
     return {"attempt": attempt, "unit_code": dispatch.lead.unit_code, "reason": dispatch.reason.value,
             "rule_id": dispatch.rule_id, "catalogue_version": dispatch.catalogue_version,
             "co_handlers": [a.unit_code for a in dispatch.co_handlers], "dispatched_at": at}
@@ -77,7 +110,7 @@ class DispatchStore:
             await self._dispatches.insert_many(
                 [{"_id": ticket_id, **_as_document(d), "attempt": 1,
                   # The outbox: the record it came from, or (without) a flag set after the publish.
-                  **({ORIGIN: mark(origins[ticket_id])} if ticket_id in (origins or {}) else {"published": False}),
+                  **({ORIGIN: mark(origins[ticket_id])} if origins and ticket_id in origins else {"published": False}),
                   "ticket": ticket.model_dump(mode="json"), "dispatched_at": ticket.received_at,
                   "returned_by": [], "returns": 0, "escalated": False,
                   "history": [_history_entry(d, 1, ticket.received_at)]}
@@ -88,9 +121,8 @@ class DispatchStore:
             return await self.get_many(ticket_ids=[e["op"]["_id"] for e in duplicates_only(exc)])
         return {}
 
-    async def get_states(self, *, ticket_ids: list[str]) -> dict[str, tuple[RoutingState, dict, dict]]:
-        """Each known ticket's routing state, the commands already applied to it (their events)
-        and those commands' hashes (`command_hash`), both by `command_key`."""
+    async def get_states(self, *, ticket_ids: list[str]) -> dict[str, Routed]:
+        """Each known ticket's routing state and the commands already applied to it."""
         found = {}
         async for doc in self._dispatches.find({"_id": {"$in": ticket_ids}}):
             if "ticket" not in doc:
@@ -104,15 +136,18 @@ class DispatchStore:
                 returns=doc.get("returns", 0),
                 escalated=doc.get("escalated", False),
             )
-            found[doc["_id"]] = (state, doc.get("commands", {}), doc.get("command_hashes", {}))
+            hashes = doc.get("command_hashes", {})
+            applied = {key: _applied(events, hashes.get(key)) for key, events in doc.get("commands", {}).items()}
+            found[doc["_id"]] = Routed(state, applied)
         return found
 
-    async def save_outcomes(self, *, outcomes: list[tuple[str, str, str, RoutingState | None, list[dict]]]) -> None:
+    async def save_outcomes(self, *, outcomes: list[CommandOutcome]) -> None:
         """Record each command's outcome with its hash (and the new state when it changed), in order."""
         ops = []
-        for ticket_id, command_id, command_hash, state, events in outcomes:
-            key = command_key(command_id)
-            update: dict = {"$set": {f"commands.{key}": events, f"command_hashes.{key}": command_hash}}
+        for outcome in outcomes:
+            key, state = command_key(outcome.command_id), outcome.state
+            update: dict = {"$set": {f"commands.{key}": _stored_events(outcome.events),
+                                     f"command_hashes.{key}": outcome.request_hash}}
             if state is not None:
                 update["$set"].update({
                     **_as_document(state.dispatch), "attempt": state.attempt,
@@ -120,34 +155,38 @@ class DispatchStore:
                     "returns": state.returns, "escalated": state.escalated,
                 })
                 update["$push"] = {"history": _history_entry(state.dispatch, state.attempt, state.dispatched_at)}
-            ops.append(UpdateOne({"_id": ticket_id}, update))
+            ops.append(UpdateOne({"_id": outcome.ticket_id}, update))
         if ops:
             await self._dispatches.bulk_write(ops, ordered=True)
 
-    async def history(self, *, ticket_id: str) -> dict | None:
+    async def history(self, *, ticket_id: str) -> DispatchHistory | None:
         """A ticket's dispatch history and current holder (without the caller)."""
-        doc = await self._dispatches.find_one(
-            {"_id": ticket_id}, {"ticket": 0, "commands": 0, "command_hashes": 0, "requests": 0, "published": 0, ORIGIN: 0}
-        )
-        if doc is not None:
-            doc["ticket_id"] = doc.pop("_id")
-        return doc
-
-    async def keep_request(self, *, ticket_id: str, command_id: str, request_hash: str,
-                           command: dict) -> dict | None:
-        """Keep the HTTP request an idempotency key names (its hash and the command sent for it)
-        unless the key names one already: the one kept ({"hash", "command"}: this or the first),
-        or None when routing holds no dispatch for the ticket. The command is kept whole, so a
-        retry sends the very same command (a time the server filled in included)."""
-        slot = f"requests.{command_key(command_id)}"
-        entry = {"hash": request_hash, "command": command}
-        kept = await self._dispatches.update_one({"_id": ticket_id, slot: {"$exists": False}}, {"$set": {slot: entry}})
-        if kept.modified_count == 1:
-            return entry
-        doc = await self._dispatches.find_one({"_id": ticket_id}, {slot: 1})
+        doc: dict[str, Any] | None = await self._dispatches.find_one({"_id": ticket_id}, _HISTORY_ONLY)
         if doc is None:
             return None
-        return doc.get("requests", {}).get(command_key(command_id))
+        doc["ticket_id"] = doc.pop("_id")
+        return DispatchHistory(_units_involved(doc.get("history", [])), doc)
+
+    async def keep_request(self, *, command: RoutingCommand,
+                           request_hash: str) -> tuple[str, RoutingCommand] | None:
+        """Keep the HTTP request an idempotency key (the command's id) names, its hash and the
+        command sent for it, unless the key names one already: the one kept (hash and command:
+        this or the first), or None when routing holds no dispatch for the ticket. The command is
+        kept whole, so a retry sends the very same command (a time the server filled in included)."""
+        key = command_key(command.command_id)
+        slot = f"requests.{key}"
+        entry = {"hash": request_hash, "command": command.model_dump(mode="json")}
+        kept = await self._dispatches.update_one({"_id": command.ticket_id, slot: {"$exists": False}},
+                                                 {"$set": {slot: entry}})
+        if kept.modified_count == 1:
+            return request_hash, command
+        doc = await self._dispatches.find_one({"_id": command.ticket_id}, {slot: 1})
+        if doc is None:
+            return None
+        first = doc.get("requests", {}).get(key)
+        if first is None:  # the dispatch was stored between the two calls: not there for this request
+            return None
+        return first["hash"], command.model_validate(first["command"])
 
     async def mark_published(self, *, ticket_ids: list[str], records: list | None = None) -> None:
         """The broker acknowledged the dispatches' events. With the consumed batch's `records`, one

@@ -1,156 +1,22 @@
-"""Deadline arithmetic (pure, shared by followup and metrics): clocks, their warning, breach and escalation marks,
-extensions, and what is due at a moment of business time.
+"""Moved to `hotline.deadlines` (the one deadlines module); these names stay importable from here."""
 
-A clock runs from `started_at` to `due_at`. Its marks are warnings at shares of that span (50%
-and 80% by default), the breach at `due_at`, and escalations at the breach and every further
-period after it. Meeting the clock stops it; marks after the stop never fire. An approved
-extension moves `due_at` forward only; marks already passed at the extension are not fired late.
-Each mark has a stable id, so firing is idempotent: what fired is remembered by id.
-"""
+from hotline.deadlines import (
+    Clock,
+    ClockKind,
+    EscalationPolicy,
+    ExtensionRefused,
+    Mark,
+    MarkKind,
+    due_marks,
+    extend,
+    live_marks,
+    marks,
+    met_in_time,
+    next_mark_after,
+    stop,
+)
 
-from __future__ import annotations
-
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
-
-
-class ClockKind(StrEnum):
-    """What a clock measures."""
-
-    RESPONSE = "response"  # first contact with the citizen
-    REPORT_BACK = "report_back"  # report the result back to the citizen
-    ON_SITE = "on_site"  # a summoned department reports on site (吹哨报到)
-
-
-class MarkKind(StrEnum):
-    """What happens at a mark."""
-
-    WARNING = "warning"
-    BREACH = "breach"
-    ESCALATION = "escalation"
-
-
-@dataclass(frozen=True)
-class EscalationPolicy:
-    """Escalate at the breach, then every `every`, `times` times in all."""
-
-    every: timedelta
-    times: int
-
-
-@dataclass(frozen=True)
-class Clock:
-    """One deadline of one ticket for one unit."""
-
-    ticket_id: str
-    kind: ClockKind
-    unit_code: str
-    started_at: datetime
-    due_at: datetime
-    stopped_at: datetime | None = None
-    extensions: int = 0
-    extended_at: datetime | None = None
-    # Tells apart the clocks of one kind and unit: a dispatch attempt, a round, a summons.
-    series: str = ""
-
-    @property
-    def clock_id(self) -> str:
-        """Stable id: a ticket has one clock of a kind per unit and series."""
-        base = f"{self.ticket_id}:{self.kind.value}:{self.unit_code}"
-        return f"{base}:{self.series}" if self.series else base
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A moment at which a clock warns, breaches or escalates."""
-
-    clock_id: str
-    kind: MarkKind
-    at: datetime
-    label: str  # warning_50, breach, escalation_1, ...
-
-    @property
-    def mark_id(self) -> str:
-        """Stable id: the same mark is recognised however often it is computed."""
-        return f"{self.clock_id}:{self.label}"
-
-
-def marks(clock: Clock, *, warnings: tuple[float, ...], escalation: EscalationPolicy) -> list[Mark]:
-    """Every mark of a clock, in time order."""
-    span = clock.due_at - clock.started_at
-    suffix = f"@{clock.extensions}" if clock.extensions else ""
-    # Shares equal to 12 digits are one warning: a mark's id is its label, fired once.
-    labelled = {f"warning_{share * 100:.12g}{suffix}": share for share in sorted(warnings, reverse=True)}
-    found = [
-        Mark(clock.clock_id, MarkKind.WARNING, clock.started_at + span * share, label)
-        for label, share in labelled.items()
-    ]
-    found.append(Mark(clock.clock_id, MarkKind.BREACH, clock.due_at, f"breach{suffix}"))
-    found += [
-        Mark(clock.clock_id, MarkKind.ESCALATION, clock.due_at + escalation.every * n,
-             f"escalation_{n + 1}{suffix}")
-        for n in range(escalation.times)
-    ]
-    return sorted(found, key=lambda m: (m.at, m.kind != MarkKind.BREACH))
-
-
-def due_marks(
-    clock: Clock,
-    now: datetime,
-    fired: frozenset[str],
-    *,
-    warnings: tuple[float, ...],
-    escalation: EscalationPolicy,
-) -> list[Mark]:
-    """Marks that business time has reached and that have not fired, while the clock runs."""
-    return [
-        m
-        for m in live_marks(clock, warnings=warnings, escalation=escalation)
-        if m.at <= now and m.mark_id not in fired
-    ]
-
-
-def live_marks(clock: Clock, *, warnings: tuple[float, ...], escalation: EscalationPolicy) -> list[Mark]:
-    """The marks that can still fire: before the stop and after the extension, in time order."""
-    return [
-        m
-        for m in marks(clock, warnings=warnings, escalation=escalation)
-        if (clock.stopped_at is None or m.at < clock.stopped_at)
-        and (clock.extended_at is None or m.at > clock.extended_at)
-    ]
-
-
-def next_mark_after(clock: Clock, now: datetime, *, warnings: tuple[float, ...],
-                    escalation: EscalationPolicy) -> Mark | None:
-    """The first live mark later than `now`: when the scheduler must look at this clock again."""
-    return next((m for m in live_marks(clock, warnings=warnings, escalation=escalation) if m.at > now), None)
-
-
-class ExtensionRefused(Exception):
-    """An extension that cannot be granted, with the reason."""
-
-
-def extend(clock: Clock, new_due: datetime, *, at: datetime) -> Clock:
-    """Move the deadline forward once, before it is breached; else refuse."""
-    if clock.stopped_at is not None:
-        raise ExtensionRefused("the deadline has been met")
-    if at >= clock.due_at:
-        raise ExtensionRefused("the deadline has already been breached")
-    if clock.extensions >= 1:
-        raise ExtensionRefused("the deadline has already been extended once")
-    if new_due <= clock.due_at:
-        raise ExtensionRefused("an extension must move the deadline later")
-    return replace(clock, due_at=new_due, extensions=clock.extensions + 1, extended_at=at)
-
-
-def stop(clock: Clock, at: datetime) -> Clock:
-    """The clock is met at `at` (the first time counts)."""
-    return clock if clock.stopped_at is not None else replace(clock, stopped_at=at)
-
-
-def met_in_time(clock: Clock) -> bool | None:
-    """Whether the clock was met by its deadline; None while it runs."""
-    if clock.stopped_at is None:
-        return None
-    return clock.stopped_at <= clock.due_at
+__all__ = [
+    "Clock", "ClockKind", "EscalationPolicy", "ExtensionRefused", "Mark", "MarkKind", "due_marks", "extend",
+    "live_marks", "marks", "met_in_time", "next_mark_after", "stop",
+]

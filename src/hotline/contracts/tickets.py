@@ -109,6 +109,13 @@ class Assignee(Contract):
     office_name: str | None = Field(default=None, description="The office's Chinese name.")
 
 
+class DispatchDeadline(Contract):
+    """A deadline clock a dispatch started for its lead unit, and when it is due."""
+
+    clock: str = Field(description="response (first contact with the citizen) or report_back.")
+    due_at: AwareDatetime = Field(description="When the clock is due; it runs from `dispatched_at`.")
+
+
 class TicketDispatched(Event):
     """Routing assigned a ticket to its lead unit and co-handlers (topic `tickets.dispatched`).
 
@@ -118,10 +125,14 @@ class TicketDispatched(Event):
     Version 2 adds `received`, the ticket as received (phone masked, name dropped), so followup
     starts a ticket's timeline from its dispatch alone (one store write, not one per event); a
     version-1 record reads without it.
+
+    Version 3 adds the deadlines the dispatch started (`response_due_at`, `deadlines`), worked out
+    by routing from the shared policy (`hotline.deadlines`), so followup and metrics read them
+    instead of working them out again; an older record reads without them.
     """
 
-    SCHEMA_VERSION: ClassVar[int] = 2
-    schema_version: int = Field(default=2, description="Version of this event's schema (1 or 2).")
+    SCHEMA_VERSION: ClassVar[int] = 3
+    schema_version: int = Field(default=3, description="Version of this event's schema (1 to 3).")
 
     unit_code: str = Field(description="Code of the lead unit, which owns the ticket.")
     unit_name: str = Field(description="Name of the lead unit.")
@@ -147,6 +158,13 @@ class TicketDispatched(Event):
         default=None,
         description="The ticket as received, the caller's phone masked and name dropped, for the "
         "ticket's timeline (v2).",
+    )
+    response_due_at: AwareDatetime | None = Field(
+        default=None, description="When the lead unit's first contact with the citizen is due (v3)."
+    )
+    deadlines: list[DispatchDeadline] = Field(
+        default_factory=list,
+        description="Every deadline clock this dispatch started for the lead unit: response and report_back (v3).",
     )
 
 

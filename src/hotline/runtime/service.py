@@ -11,12 +11,10 @@ import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST
 from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.runtime import asyncapi, errors, service_metrics, telemetry
 from hotline.runtime.http_limits import BodyLimit, RequestLimits
@@ -136,8 +134,7 @@ def build_http_app(runtime: ServiceRuntime, *, title: str, body_limits: Sequence
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
-    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # refusals name the field
-    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    errors.install_error_handlers(app)  # every refusal names the field, domain errors included
     app.add_middleware(RequestLimits, max_body_bytes=runtime.settings.http_max_body_bytes,
                        read_timeout_s=runtime.settings.http_read_timeout_s, limits=body_limits)
 

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
-
-import yaml
+from datetime import datetime
 
 from hotline.contracts import BUSINESS_TZ
+from hotline.deadlines import ClockKind, default_policy
 from hotline.simulator.plan import Act, ActKind, city_of
 from hotline.taxonomy import default_taxonomy
 
@@ -25,11 +22,10 @@ WEIGHTS = {"response": 10.0, "resolution": 45.0, "satisfaction": 45.0}
 BASICALLY = 0.8
 
 
-@cache
-def _response_clock() -> dict[str, timedelta]:
-    text = (resources.files("hotline") / "data" / "policies" / "deadlines.yaml").read_text(encoding="utf-8")
-    spans = yaml.safe_load(text)["clocks"]["response"]
-    return {urgency: timedelta(**span) for urgency, span in spans.items()}
+def _response_due(received_at: datetime, urgency: str) -> datetime:
+    """When the first contact is due: the response clock routing puts on the dispatch (the first
+    dispatch happens at receipt), from the same shared policy."""
+    return default_policy().due_at(kind=ClockKind.RESPONSE, urgency=urgency, started_at=received_at)
 
 
 @dataclass
@@ -73,7 +69,7 @@ class UnitMonth:
 
 def figures(acts: Iterable[Act], *, until: datetime | None = None) -> dict[tuple[str, str], UnitMonth]:
     """(unit, YYYY-MM) -> figures, over the acts up to `until` (all by default)."""
-    taxonomy, clock = default_taxonomy(), _response_clock()
+    taxonomy = default_taxonomy()
     tickets: dict[str, _Seen] = {}
     in_person: set[str] = set()
     for act in acts:
@@ -81,11 +77,11 @@ def figures(acts: Iterable[Act], *, until: datetime | None = None) -> dict[tuple
             break
         if act.kind is ActKind.RECEIVE and not act.payload.get("answered_directly"):
             record = act.payload
-            due = act.at + clock[taxonomy.urgency(record["content"], record["category_hint"]).code]
+            due = _response_due(act.at, taxonomy.urgency(record["content"], record["category_hint"]).code)
             tickets[act.ticket] = _Seen(act.unit_code, act.at, due)
         elif act.kind is ActKind.COLLECT:
             record = act.payload["record"]
-            due = act.at + clock[taxonomy.urgency(record["content"], record["category_hint"]).code]
+            due = _response_due(act.at, taxonomy.urgency(record["content"], record["category_hint"]).code)
             tickets[act.payload["demand"]] = _Seen(act.unit_code, act.at, due)
         elif act.kind is ActKind.CONTACT and act.ticket in tickets:
             seen = tickets[act.ticket]
