@@ -1,4 +1,5 @@
-"""The deadline policy (shared by followup and metrics), read from data/policies/deadlines.yaml, and the clocks it starts."""
+"""The deadline policy (shared by followup and metrics), read from data/policies/deadlines.yaml,
+and the clocks it starts."""
 
 from __future__ import annotations
 
