@@ -5,7 +5,7 @@ HOTLINE := $(VENV)/bin/hotline
 PYTEST := $(VENV)/bin/pytest
 PYTHON ?= python3
 
-.PHONY: up down test bench soak venv stack services status demo browser audit
+.PHONY: up down test lint bench soak venv stack services status demo browser audit
 
 ## up: install, start Kafka + the MongoDB-protocol server + the four services + the city simulator, print where to look
 up: stack
@@ -25,6 +25,14 @@ up: stack
 ## test: start the local stack if needed (and Chromium for the browser test), then run every test
 test: stack browser
 	$(PYTEST)
+
+## lint: ruff (lint and import order) and mypy over src/ and services/; CI runs it before the tests
+## (both run, so one pass shows every finding)
+lint: venv
+	status=0; \
+	$(VENV)/bin/ruff check src services || status=1; \
+	$(VENV)/bin/python deploy/typecheck.py || status=1; \
+	exit $$status
 
 ## audit: known vulnerabilities in the pinned dependencies (pip-audit on constraints.txt, against PyPI)
 audit: venv

@@ -7,6 +7,7 @@ by the retry, while consumers drop the copy."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,12 +17,12 @@ from hotline.contracts import (
     DecideExtension,
     ExtensionDecided,
     ExtensionRequested,
+    ProgressNoted,
     RecordContact,
     ReportedOnSite,
     ReportOnSite,
     RequestExtension,
     ResolveTicket,
-    ProgressNoted,
     SignTicket,
     TicketResolved,
     TicketSigned,
@@ -46,7 +47,7 @@ from hotline.followup.domain import (
     same_request,
 )
 from hotline.followup.scheduler import DeadlineScheduler
-from hotline.followup.store import FollowupStore, contact_change, recorded_resolution, resolution_change
+from hotline.followup.store import Change, FollowupStore, contact_change, recorded_resolution, resolution_change
 from hotline.runtime.idempotency import request_hash
 from hotline.runtime.kafka import Publisher
 
@@ -67,7 +68,7 @@ class FollowupActions:
         await self.store.record_timeline(events=[event])
         await self.publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, event.ticket_id)])
 
-    async def _publish(self, events: list[Event]) -> None:
+    async def _publish(self, events: Sequence[Event]) -> None:
         await self.publisher.publish_all([(topics.TICKETS_FOLLOWUP, e, e.ticket_id) for e in events])
 
     async def record_contact(self, ticket_id: str, command: RecordContact, *, idempotency_key: str | None,
@@ -108,20 +109,28 @@ class FollowupActions:
         A redelivered command has the same outcome as its first delivery, as over HTTP."""
         found = await self.store.get_many_with_docs(ticket_ids=sorted({t for t, _, _ in commands}))
         outcomes: list[Refusal | None] = []
-        changes, events, resolutions, contacts = [], [], {}, {}
+        changes: list[Change] = []
+        events: list[Event] = []
+        resolutions: dict[int, TicketResolved] = {}  # by the command's place in `commands`
+        contacts: dict[int, tuple[ContactRecorded, str | None]] = {}
         for ticket_id, command_id, command in commands:
             ticket, doc = found.get(ticket_id, (None, None))
+            event: Event
             try:
                 if isinstance(command, RecordContact):
                     keyed = _keyed_hash("record_contact", ticket_id, command, command_id)
-                    event = self._contact(ticket, ticket_id, command, idempotency_key=command_id, now=now,
-                                          request_hash=keyed)
-                    changes.append(contact_change(event, _contact_details(command, keyed)))
-                    contacts[len(outcomes)] = (event, keyed)
-                elif (event := _repeated_resolution(ticket, doc, command)) is None:
-                    event = resolve(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
-                    changes.append(resolution_change(event, command.note))
-                    resolutions[len(outcomes)] = event
+                    contact = self._contact(ticket, ticket_id, command, idempotency_key=command_id, now=now,
+                                            request_hash=keyed)
+                    changes.append(contact_change(contact, _contact_details(command, keyed)))
+                    contacts[len(outcomes)] = (contact, keyed)
+                    event = contact
+                elif (repeated := _repeated_resolution(ticket, doc, command)) is not None:
+                    event = repeated
+                else:
+                    resolution = resolve(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
+                    changes.append(resolution_change(resolution, command.note))
+                    resolutions[len(outcomes)] = resolution
+                    event = resolution
             except Refusal as refusal:
                 outcomes.append(refusal)
                 continue

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from hotline.contracts import (
     BUSINESS_TZ,
@@ -252,10 +253,11 @@ def demand_tickets(
         at = _ms(recorded_at.get(new_id, now))
         address, district = demand_place(demand, unit_code=contact.unit_code,
                                          district_code=ticket.district_code, gazetteer=gazetteer)
+        caller: dict[str, Any] = {"caller": demand.caller} if demand.caller else {}  # else the default
         record = RawRecord(
             channel=Channel.COLLECTED, source_id=source_id, received_at=at, content=demand.description.strip(),
             address=address, community=demand.community, district=district, category_hint=demand.category_hint,
-            request_type=demand.request_type, **({"caller": demand.caller} if demand.caller else {}),
+            request_type=demand.request_type, **caller,
             collected_by=CollectedBy(unit_code=contact.unit_code, staff_id=contact.staff_id),
         )
         out[new_id] = DemandTicket(new_id, source_id, record, {

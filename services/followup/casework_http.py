@@ -4,7 +4,7 @@ the daily brief. Same bearer tokens and rules as followup's other endpoints."""
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from hotline.contracts import (
     AddProgressNote,
@@ -15,6 +15,7 @@ from hotline.contracts import (
     TicketSigned,
     topics,
 )
+from hotline.followup.actions import FollowupActions
 from hotline.followup.casework import (
     business_day,
     case_document,
@@ -27,23 +28,23 @@ from hotline.followup.casework import (
     ticket_doc,
     visit_of,
 )
-from hotline.followup.actions import FollowupActions
 from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import Refusal
+from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
 from hotline.gazetteer import beijing
-from hotline.runtime.auth import CredentialStore, principal_dependency
+from hotline.runtime.auth import CredentialStore, Principal, bearer_principal
 from hotline.runtime.kafka import Publisher
 from hotline.runtime.service import ServiceRuntime
 
 
 def casework_router(
-    runtime: ServiceRuntime, store: FollowupStore, casework: CaseworkStore, publisher: Publisher,
+    runtime: ServiceRuntime[FollowupSettings], store: FollowupStore, casework: CaseworkStore, publisher: Publisher,
     credentials: CredentialStore, actions: FollowupActions,
 ) -> APIRouter:
     """The casework endpoints; every call carries the unit's (or the centre's) bearer token."""
     router = APIRouter(prefix="/v1", tags=["casework"])
-    Caller = principal_dependency(credentials)
+    Caller = Annotated[Principal, Depends(bearer_principal(credentials))]
     gazetteer = beijing()
 
     @router.post("/tickets/{ticket_id}/sign", status_code=201)
@@ -163,7 +164,9 @@ def casework_router(
     @router.get("/units/{unit_code}/brief")
     async def get_brief(
         unit_code: str, caller: Caller,
-        day: Annotated[date | None, Query(alias="date", description="YYYY-MM-DD, Asia/Shanghai; default today.")] = None,
+        day: Annotated[
+            date | None, Query(alias="date", description="YYYY-MM-DD, Asia/Shanghai; default today.")
+        ] = None,
     ) -> dict:
         """The agenda of the unit's daily dispatch meeting."""
         if caller.unit_code != unit_code and not caller.is_centre:

@@ -79,6 +79,7 @@ class CaseworkStore:
         if is_new:
             return event, True
         doc = await self._actions.find_one({"_id": event.ticket_id}, {"signatures": 1})
+        assert doc is not None  # _push_once upserted it
         stored = next(s for s in doc["signatures"] if s["event_id"] == event.event_id)
         return TicketSigned.model_validate(stored), False
 
@@ -99,6 +100,7 @@ class CaseworkStore:
         if is_new:
             return event, True, request_hash
         doc = await self._actions.find_one({"_id": event.ticket_id}, {"notes": 1})
+        assert doc is not None  # _push_once upserted it
         stored = next(n for n in doc["notes"] if n["note_id"] == event.note_id)
         kept = {k: v for k, v in stored.items() if k not in ("text", "request_hash")}
         return ProgressNoted.model_validate(kept), False, stored.get("request_hash")
@@ -121,7 +123,7 @@ class CaseworkStore:
              for d in documents],
             ordered=False,
         )
-        new = {documents[i]["_id"] for i in result.upserted_ids}
+        new = {documents[i]["_id"] for i in result.upserted_ids or {}}  # None only for unacknowledged writes
         stored = {doc["_id"]: doc async for doc in self._demands.find({"_id": {"$in": [d["_id"] for d in documents]}})}
         # Listed under the stored (first) day, so a retry on a later day does not list it twice.
         by_day: dict[str, list[str]] = {}

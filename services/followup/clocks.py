@@ -11,6 +11,7 @@ A re-dispatch replaces the previous holder's clocks (their ids carry the attempt
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from hotline.business_calendar import BusinessCalendar
 from hotline.contracts import (
@@ -23,8 +24,8 @@ from hotline.contracts import (
     topics,
 )
 from hotline.deadline_clocks import Clock, ClockKind, Mark, MarkKind
-from hotline.followup.domain import FollowupTicket, TicketState
 from hotline.deadline_policy import DeadlinePolicy
+from hotline.followup.domain import FollowupTicket, TicketState
 
 
 def live_clocks(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: BusinessCalendar) -> list[Clock]:
@@ -71,11 +72,13 @@ def supervisor_of(ticket: FollowupTicket) -> str:
     return ticket.district_code or topics.TRIAGE_QUEUE_CODE
 
 
-def mark_messages(ticket: FollowupTicket, clock: Clock, mark: Mark) -> list[tuple[str, DeadlineMarked | SupervisionNotice, str]]:
+def mark_messages(
+    ticket: FollowupTicket, clock: Clock, mark: Mark
+) -> list[tuple[str, DeadlineMarked | SupervisionNotice, str]]:
     """What firing a mark publishes: its event on `tickets.followup`, and for an escalation a
     supervision item on the district supervisor's queue. Ids come from the mark: a replay or a
     second scheduler produces the same messages."""
-    common = dict(
+    common: dict[str, Any] = dict(
         event_id=deterministic_event_id("DeadlineMarked", mark.mark_id),
         ticket_id=ticket.ticket_id, occurred_at=mark.at, unit_code=clock.unit_code,
         district_code=ticket.district_code, clock=clock.kind.value, mark=mark.label,

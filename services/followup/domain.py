@@ -258,8 +258,10 @@ def _same_instant(stored: datetime, given: datetime) -> bool:
 def repeated_extension_request(ticket: FollowupTicket | None, command: RequestExtension) -> ExtensionRequested | None:
     """The round's recorded request when this command is the same request again (a redelivered
     command or a retried call), so it is answered, not refused; None otherwise."""
-    ext = ticket.extension if ticket is not None else None
-    if (ext is None or ext.current_due_at is None or ticket.unit_code != command.unit_code
+    if ticket is None or ticket.extension is None:
+        return None
+    ext = ticket.extension
+    if (ext.current_due_at is None or ticket.unit_code != command.unit_code
             or not _same_instant(ext.requested_at, command.requested_at)
             or not _same_instant(ext.requested_due_at, command.requested_due_at)):
         return None
@@ -273,8 +275,10 @@ def repeated_extension_request(ticket: FollowupTicket | None, command: RequestEx
 
 def repeated_extension_decision(ticket: FollowupTicket | None, command: DecideExtension) -> ExtensionDecided | None:
     """The round's recorded decision when this command is the same decision again; None otherwise."""
-    ext = ticket.extension if ticket is not None else None
-    if (ext is None or ext.state != ("approved" if command.approved else "denied")
+    if ticket is None or ticket.extension is None or ticket.report_back_due_at is None:
+        return None
+    ext = ticket.extension
+    if (ext.state != ("approved" if command.approved else "denied")
             or ext.decided_at is None or not _same_instant(ext.decided_at, command.decided_at)):
         return None
     return ExtensionDecided(
@@ -293,6 +297,8 @@ def decide_extension(
     if ticket.extension is None or ticket.extension.state != "requested":
         raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
     due = ticket.extension.requested_due_at if command.approved else ticket.report_back_due_at
+    if due is None:  # a request needs a deadline (request_extension), so only a damaged record lacks it
+        raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
     return ExtensionDecided(
         event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
         ticket_id=ticket.ticket_id, occurred_at=command.decided_at, unit_code=ticket.unit_code,
@@ -339,9 +345,9 @@ def select_worklist(tickets: list[dict], view: WorklistView, *, now: datetime,
         return t.get("report_back_due_at")
 
     if view is WorklistView.OVERDUE:
-        chosen = [t for t in tickets if t.get("state") == "open" and due(t) and due(t) < now]
+        chosen = [t for t in tickets if t.get("state") == "open" and (d := due(t)) and d < now]
     elif view is WorklistView.DUE_SOON:
-        chosen = [t for t in tickets if t.get("state") == "open" and due(t) and now <= due(t) <= now + due_soon]
+        chosen = [t for t in tickets if t.get("state") == "open" and (d := due(t)) and now <= d <= now + due_soon]
     else:
         chosen = list(tickets)
     return sorted(chosen, key=lambda t: (due(t) is None, due(t) or now))

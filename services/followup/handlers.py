@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
@@ -28,6 +28,7 @@ from hotline.contracts import (
     topics,
 )
 from hotline.contracts.clock import BusinessTimeTick
+from hotline.contracts.common import Event
 from hotline.contracts.followup import (
     AddProgressNoteCommand,
     DecideExtensionCommand,
@@ -42,6 +43,7 @@ from hotline.contracts.followup import (
 from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
 from hotline.followup.actions import FollowupActions
 from hotline.followup.domain import (
+    FollowupTicket,
     KeyReused,
     Refusal,
     WorklistView,
@@ -52,10 +54,10 @@ from hotline.followup.domain import (
 from hotline.followup.scheduler import DeadlineScheduler
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
-from hotline.runtime.auth import CredentialStore, principal_dependency
 from hotline.runtime import telemetry
+from hotline.runtime.auth import CredentialStore, Principal, bearer_principal
 from hotline.runtime.idempotency import request_hash
-from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
+from hotline.runtime.kafka import Outgoing, Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ class DispatchWaits:
                     del self._waiting[ticket_id]
 
 
-def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
+def register(runtime: ServiceRuntime[FollowupSettings], store: FollowupStore, publisher: Publisher,
              scheduler: DeadlineScheduler, dispatch_waits: DispatchWaits) -> None:
     """Subscribe followup's handlers on the runtime's broker."""
 
@@ -122,7 +124,8 @@ def register(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher
             await publisher.publish_all(dead_letters)
 
 
-def register_clock(runtime: ServiceRuntime, publisher: Publisher, scheduler: DeadlineScheduler) -> None:
+def register_clock(runtime: ServiceRuntime[FollowupSettings], publisher: Publisher,
+                   scheduler: DeadlineScheduler) -> None:
     """In simulation and replay, business time comes from the ticks on `hotline.clock`."""
 
     @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.CLOCK, publisher=publisher)
@@ -134,7 +137,7 @@ def register_clock(runtime: ServiceRuntime, publisher: Publisher, scheduler: Dea
             await publisher.publish_all(dead_letters)
 
 
-def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
+def register_summons(runtime: ServiceRuntime[FollowupSettings], store: FollowupStore, publisher: Publisher,
                      scheduler: DeadlineScheduler) -> None:
     """Whistle summons from routing start each summoned unit's on-site deadline."""
 
@@ -155,10 +158,10 @@ def register_summons(runtime: ServiceRuntime, store: FollowupStore, publisher: P
             await publisher.publish_all(dead_letters + more_letters)
 
 
-def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher: Publisher,
+def register_callbacks(runtime: ServiceRuntime[FollowupSettings], store: FollowupStore, publisher: Publisher,
                        scheduler: DeadlineScheduler) -> None:
     """Callback survey results reopen or close tickets."""
-    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     reopen_period = timedelta(hours=settings.reopen_report_back_hours)
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.CALLBACKS, publisher=publisher)
@@ -170,7 +173,8 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
                 dead_letters += letters
                 pairs += [(record, r) for r in results]
             tickets = await store.get_many(ticket_ids=sorted({r.ticket_id for _, r in pairs}))
-            changes, outgoing = [], []
+            changes: list[tuple[FollowupTicket, Event | None, CallbackResult]] = []
+            outgoing: list[Outgoing] = []
             for record, result in pairs:
                 ticket = tickets.get(result.ticket_id)
                 if ticket is None:
@@ -183,16 +187,16 @@ def register_callbacks(runtime: ServiceRuntime, store: FollowupStore, publisher:
                 if event is not None:
                     outgoing.append((topics.TICKETS_FOLLOWUP, event, ticket.ticket_id))
             # Published first: a crash before saving recomputes the same events (same ids).
-            await publisher.publish_all(outgoing + dead_letters)
+            await publisher.publish_all([*outgoing, *dead_letters])
             await store.save_callbacks(changes=changes)
             await scheduler.schedule_tickets({t.ticket_id for t, e, _ in changes if e is not None})
 
 
-def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publisher: Publisher,
+def register_commands(runtime: ServiceRuntime[FollowupSettings], actions: FollowupActions, publisher: Publisher,
                       dispatch_waits: DispatchWaits) -> None:
     """Unit systems may act through `followup.commands` instead of HTTP; a refusal is an event.
     A command that overtook its ticket's dispatch waits for it (`command_dispatch_wait_s`)."""
-    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.FOLLOWUP_COMMANDS, publisher=publisher)
     async def on_followup_commands(records: Records) -> None:
@@ -207,7 +211,7 @@ def register_commands(runtime: ServiceRuntime, actions: FollowupActions, publish
                     await arrived(awaited - set(known), settings.command_dispatch_wait_s)
                 refused = [(c, r) for c, r in refused if not _not_dispatched_yet(r)]
                 refused += await _carry_out_in_order(actions, early)
-            await publisher.publish_all([_refused_event(c, r) for c, r in refused] + dead_letters)
+            await publisher.publish_all([*(_refused_event(c, r) for c, r in refused), *dead_letters])
 
 
 def _not_dispatched_yet(refusal: Refusal) -> bool:
@@ -299,12 +303,13 @@ async def perform(actions: FollowupActions, command, *, now: datetime) -> None:
 
 
 def http_router(
-    runtime: ServiceRuntime, store: FollowupStore, actions: FollowupActions, credentials: CredentialStore,
+    runtime: ServiceRuntime[FollowupSettings], store: FollowupStore, actions: FollowupActions,
+    credentials: CredentialStore,
 ) -> APIRouter:
     """The handling units' API: every call carries the unit's own bearer token."""
-    settings: FollowupSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     router = APIRouter(prefix="/v1", tags=["units"])
-    Caller = principal_dependency(credentials)
+    Caller = Annotated[Principal, Depends(bearer_principal(credentials))]
 
     def created(response: Response, is_new: bool) -> None:
         response.status_code = 201 if is_new else 200

@@ -4,11 +4,12 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from hotline.business_calendar import default_calendar
+from hotline.deadline_policy import default_policy
+from hotline.followup.actions import FollowupActions
 from hotline.followup.casework_http import casework_router
 from hotline.followup.casework_store import CaseworkStore
-from hotline.followup.actions import FollowupActions
 from hotline.followup.domain import Refusal
-from hotline.business_calendar import default_calendar
 from hotline.followup.handlers import (
     DispatchWaits,
     http_router,
@@ -19,7 +20,6 @@ from hotline.followup.handlers import (
     register_commands,
     register_summons,
 )
-from hotline.deadline_policy import default_policy
 from hotline.followup.observe import FollowupGauges
 from hotline.followup.scheduler import DeadlineScheduler, TimerBuckets
 from hotline.followup.settings import FollowupSettings
@@ -62,7 +62,8 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     register_commands(runtime, actions, runtime.publisher, dispatch_waits)
     app.include_router(http_router(runtime, store, actions, credentials))
     app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials, actions))
-    app.add_exception_handler(Refusal, refusal_response)
+    # Starlette types a handler as taking any Exception; it calls this one only with a Refusal.
+    app.add_exception_handler(Refusal, refusal_response)  # type: ignore[arg-type]
     return app
 
 

@@ -36,7 +36,8 @@ class FollowupGauges:
         self.open = Gauge("hotline_open_tickets", "Tickets being handled (state open), sampled every 15 s or more.",
                           ["service"], registry=registry)
         self.overdue = Gauge("hotline_overdue_tickets",
-                             "Open tickets past their report-back deadline (business time), sampled every 15 s or more.",
+                             "Open tickets past their report-back deadline (business time), "
+                             "sampled every 15 s or more.",
                              ["service"], registry=registry)
         self.breaches = Counter("hotline_deadline_breaches", "Deadline breaches this scheduler fired, by clock.",
                                 ["service", "clock"], registry=registry)
@@ -74,6 +75,6 @@ class FollowupGauges:
                 await self.sample()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - must not end the job
+            except Exception as exc:  # must not end the job
                 log.warning("followup gauges sample failed: %r", exc)
             await asyncio.sleep(pause_after(loop.time() - started, interval_s))

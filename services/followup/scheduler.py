@@ -30,8 +30,8 @@ import contextlib
 import logging
 import zlib
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pymongo import UpdateOne
@@ -39,10 +39,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.business_calendar import BusinessCalendar
 from hotline.contracts import DeadlineMarked
-from hotline.followup.clocks import live_clocks, mark_messages
 from hotline.deadline_clocks import Clock, Mark, live_marks
-from hotline.followup.domain import FollowupTicket
 from hotline.deadline_policy import DeadlinePolicy
+from hotline.followup.clocks import live_clocks, mark_messages
+from hotline.followup.domain import FollowupTicket
 from hotline.followup.store import FollowupStore
 from hotline.runtime import telemetry
 from hotline.runtime.kafka import Publisher
@@ -205,13 +205,16 @@ class DeadlineScheduler:
         tickets = await self._store.get_many(ticket_ids=sorted({e["ticket_id"] for _, e in wanted}))
         wall_now = datetime.now(UTC)
         stale_before = wall_now - self._claim_timeout
-        claims, follow_ups = defaultdict(list), []
+        claims: defaultdict[str, list[tuple[FollowupTicket, Clock, Mark]]] = defaultdict(list)
+        follow_ups: list[tuple[datetime, str, str]] = []  # (at, ticket id, clock id)
         # The whole ticket, whichever clock its entry names: every due mark fires, and the
         # earliest mark still ahead is filed (a closed or unknown ticket has none).
         for ticket_id in sorted({e["ticket_id"] for _, e in wanted}):
             ticket = tickets.get(ticket_id)
+            if ticket is None:
+                continue
             upcoming = []
-            for clock in live_clocks(ticket, self._policy, self._calendar) if ticket else []:
+            for clock in live_clocks(ticket, self._policy, self._calendar):
                 marks_ = self._marks(clock)
                 for mark in (m for m in marks_ if m.at <= now and not _sent(ticket, m)):
                     claims[ticket_id].append((ticket, clock, mark))
@@ -267,7 +270,7 @@ class DeadlineScheduler:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a store or broker outage must not end the scheduler
+            except Exception:  # a store or broker outage must not end the scheduler
                 log.exception("deadline scheduler pass failed; retrying")
             # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives as
             # the wait ends, and the scheduler would then outlive its service's shutdown.

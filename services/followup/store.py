@@ -11,12 +11,12 @@ from pymongo.errors import BulkWriteError
 from hotline.contracts import (
     CallbackResult,
     ContactKind,
-    TicketReceived,
     ContactRecorded,
-    ReportedOnSite,
     ExtensionDecided,
     ExtensionRequested,
+    ReportedOnSite,
     TicketDispatched,
+    TicketReceived,
     TicketResolved,
 )
 from hotline.contracts.common import Event
@@ -24,7 +24,6 @@ from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.casework_store import received_facts
 from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id, masked_for_timeline
 from hotline.runtime.mongo import duplicates_only
-
 
 # A change is (filter, update): run alone with update_one (whose count says whether it matched)
 # or with others in one bulk write as UpdateOne(*change).
@@ -110,7 +109,8 @@ class FollowupStore:
 
     async def get_many(self, *, ticket_ids: list[str]) -> dict[str, FollowupTicket]:
         """The known tickets among `ticket_ids`."""
-        return {ticket_id: ticket for ticket_id, (ticket, _) in (await self.get_many_with_docs(ticket_ids=ticket_ids)).items()}
+        with_docs = await self.get_many_with_docs(ticket_ids=ticket_ids)
+        return {ticket_id: ticket for ticket_id, (ticket, _) in with_docs.items()}
 
     async def get_many_with_docs(self, *, ticket_ids: list[str]) -> dict[str, tuple[FollowupTicket, dict]]:
         """The known tickets among `ticket_ids`, each with its stored document (without the
@@ -195,7 +195,7 @@ class FollowupStore:
             await self._worklists.update_one({"_id": unit_code}, {"$pullAll": {"tickets": sorted(stale)}})
         return held
 
-    async def save_callbacks(self, *, changes: list[tuple[FollowupTicket, Event | None, CallbackResult]]) -> None:
+    async def save_callbacks(self, *, changes: Sequence[tuple[FollowupTicket, Event | None, CallbackResult]]) -> None:
         """Store the tickets' new states after callbacks, with the events they caused, and put each
         callback and its event on the ticket's timeline: one update per callback, applied once (a
         redelivered callback is on the timeline already and changes nothing)."""
@@ -293,7 +293,7 @@ class FollowupStore:
                 await self._tickets.bulk_write(sent_ops, ordered=False)
             await self.record_timeline(events=list(events))
 
-    async def record_timeline(self, *, events: list[Event | CallbackResult],
+    async def record_timeline(self, *, events: Sequence[Event | CallbackResult],
                               sets: dict[str, dict] | None = None) -> None:
         """Append events (and callback results) to their tickets' timelines, each once, in any order.
         `sets`: fields to set on a ticket with its entry, in the same write (casework's facts)."""

@@ -4,7 +4,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from aiokafka import ConsumerRecord
+
 from hotline.contracts import TicketClosed, TicketReceived, TicketReopened, topics
+from hotline.contracts.common import Event
 from hotline.gazetteer import beijing
 from hotline.intake.domain import (
     IntakePolicy,
@@ -17,27 +20,30 @@ from hotline.intake.domain import (
 )
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
-from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
+from hotline.runtime.kafka import Outgoing, Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 # The followup events that change what Open311 shows of a ticket (by the `event_type` header).
-STATUS_EVENTS = {"TicketClosed": TicketClosed, "TicketReopened": TicketReopened}
+STATUS_EVENTS: dict[str, type[Event]] = {"TicketClosed": TicketClosed, "TicketReopened": TicketReopened}
 REUSED_SOURCE_ID = "source_id reused with a different body"
 
 
 def register(
-    runtime: ServiceRuntime, store: IntakeStore, publisher: Publisher, policy: IntakePolicy
+    runtime: ServiceRuntime[IntakeSettings], store: IntakeStore, publisher: Publisher, policy: IntakePolicy
 ) -> None:
     """Subscribe intake's handlers on the runtime's broker."""
-    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     gazetteer = beijing()
 
     @batch_subscriber(runtime.broker, settings, runtime.name, topics.RAW, publisher=publisher)
     async def on_hotline_raw(records: Records) -> None:
         async with retry_later("intake batch"):
             now = datetime.now(UTC)
-            tickets, prints, firsts, dead_letters = {}, {}, {}, []
+            tickets: dict[str, TicketReceived] = {}
+            prints: dict[str, str] = {}  # ticket id -> fingerprint of its body
+            firsts: dict[str, ConsumerRecord] = {}  # ticket id -> its first record
+            dead_letters: list[Outgoing] = []
             outcomes = admit_all([r.value or b"" for r in records], now=now, gazetteer=gazetteer, policy=policy)
             for record, outcome in zip(records, outcomes):
                 if isinstance(outcome, Rejection):
@@ -85,7 +91,7 @@ def register(
                         fresh.remove(t)
                         dead_letters.append(_reused(publisher, firsts[t.ticket_id], t))
             await publisher.publish_all(
-                [(topics.TICKETS_RECEIVED, t, t.ticket_id) for t in fresh] + dead_letters
+                [*((topics.TICKETS_RECEIVED, t, t.ticket_id) for t in fresh), *dead_letters]
             )
             await store.mark_published(ticket_ids=[t.ticket_id for t in fresh], records=records)
 
@@ -121,7 +127,8 @@ def _link_repeats(
 ) -> tuple[list[TicketReceived], dict[str, list[TicketReceived]]]:
     """Link each ticket to the caller's earlier one on the same place and matter, in time order."""
     keyed = [(keys[t.ticket_id], t) for t in sorted(tickets, key=lambda t: (t.received_at, t.ticket_id))]
-    linked, entries = [], {}
+    linked: list[TicketReceived] = []
+    entries: dict[str, list[TicketReceived]] = {}
     for key, ticket in keyed:
         if key is None:
             linked.append(ticket)

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
-from hotline.intake.door import Refusal, citizen_record, is_platform, platform_caller
 from hotline.intake.domain import IntakePolicy, Rejection
+from hotline.intake.door import Refusal, citizen_record, is_platform, platform_caller
+from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.intake.submit import Reused, submit_raw
 from hotline.runtime.auth import CredentialStore, Principal
@@ -16,7 +17,7 @@ from hotline.runtime.service import ServiceRuntime
 
 
 def http_router(
-    runtime: ServiceRuntime, policy: IntakePolicy, store: IntakeStore, credentials: CredentialStore
+    runtime: ServiceRuntime[IntakeSettings], policy: IntakePolicy, store: IntakeStore, credentials: CredentialStore
 ) -> APIRouter:
     """`POST /v1/tickets`: validate at once, then hand the record to the same Kafka path."""
     router = APIRouter(prefix="/v1", tags=["intake"])

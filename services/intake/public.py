@@ -17,7 +17,7 @@ PUBLIC_CHANNELS = (Channel.OPEN311.value,)
 PUBLIC_QUERY = {"channel": {"$in": list(PUBLIC_CHANNELS)}, "anonymous": False}
 
 
-def shown(channel: str, anonymous: bool) -> bool:
+def shown(channel: str | None, anonymous: bool) -> bool:
     """Whether a ticket from `channel` may be shown (see the module's note)."""
     return channel in PUBLIC_CHANNELS and anonymous is False
 

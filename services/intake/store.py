@@ -102,7 +102,9 @@ class IntakeStore:
         if not ticket_ids:
             return {}
         # Only `_id` in the filter: any other field makes the local server scan the collection.
-        cursor = self._tickets.find({"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1, "fingerprint": 1, ORIGIN: 1})
+        cursor = self._tickets.find(
+            {"_id": {"$in": ticket_ids}}, {"_id": 1, "published": 1, "fingerprint": 1, ORIGIN: 1}
+        )
         docs = [doc async for doc in cursor]
         published = await self._published.published(docs)
         return {doc["_id"]: Stored(published[doc["_id"]], doc.get("fingerprint")) for doc in docs}

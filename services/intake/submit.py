@@ -6,6 +6,7 @@ from datetime import datetime
 from hotline.contracts import TicketReceived, topics
 from hotline.gazetteer import beijing
 from hotline.intake.domain import IntakePolicy, Rejection, admit
+from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.runtime.service import ServiceRuntime
 
@@ -16,7 +17,7 @@ class Reused(Rejection):
 
 
 async def submit_raw(
-    runtime: ServiceRuntime, policy: IntakePolicy, body: bytes, *, now: datetime,
+    runtime: ServiceRuntime[IntakeSettings], policy: IntakePolicy, body: bytes, *, now: datetime,
     store: IntakeStore | None = None,
 ) -> TicketReceived | Rejection:
     """Normalize `body`; when it is a ticket, publish the bytes on `hotline.raw` keyed by its id.

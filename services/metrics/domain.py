@@ -104,7 +104,8 @@ def fact_update(event: MetricsEvent, *, response_due: ResponseDue) -> tuple[str,
         case TicketReopened():
             return event.ticket_id, {f"reopens.{event.round}": {"unit_code": event.unit_code}}
         case DeadlineBreached():
-            return event.ticket_id, {f"breaches.{key(event.event_id)}": {"unit_code": event.unit_code, "clock": event.clock}}
+            breach = {"unit_code": event.unit_code, "clock": event.clock}
+            return event.ticket_id, {f"breaches.{key(event.event_id)}": breach}
         case TicketReturned():
             return event.ticket_id, {f"returns.{event.attempt}": {
                 "unit_code": event.unit_code, "reason_code": event.reason_code.value,
@@ -159,7 +160,10 @@ def latest_callback(fact: dict[str, Any]) -> dict[str, Any] | None:
 
 def held_summary(fact: dict[str, Any]) -> dict[str, Any]:
     """What the holder's unit-month keeps of a ticket: times, response, callback, flags."""
-    _, dispatch = holder(fact)  # type: ignore[misc]
+    found = holder(fact)
+    if found is None:
+        raise ValueError("held_summary is for a dispatched ticket")
+    _, dispatch = found
     unit = dispatch["unit_code"]
     # A contact stored before contacts named their unit counts for the holder.
     contacts = [c for c in (fact.get("contacts") or {}).values() if c.get("unit_code", unit) == unit]

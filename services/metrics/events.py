@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from hotline.contracts import (
     CallbackResult,
@@ -19,7 +19,7 @@ from hotline.contracts.routing import TicketReturned
 from hotline.metrics.domain import MetricsEvent
 
 # Topic -> the event types metrics needs there (by the `event_type` header); None: every record.
-TOPIC_EVENTS: dict[str, dict[str, type[BaseModel]] | None] = {
+TOPIC_EVENTS: dict[str, dict[str, type[MetricsEvent]] | None] = {
     topics.TICKETS_RECEIVED: None,
     topics.TICKETS_DISPATCHED: None,
     topics.TICKETS_FOLLOWUP: {
@@ -30,7 +30,7 @@ TOPIC_EVENTS: dict[str, dict[str, type[BaseModel]] | None] = {
     topics.TICKETS_ROUTING: {"TicketReturned": TicketReturned},
     topics.CALLBACKS: None,
 }
-_WHOLE_TOPIC: dict[str, type[BaseModel]] = {
+_WHOLE_TOPIC: dict[str, type[MetricsEvent]] = {
     topics.TICKETS_RECEIVED: TicketReceived,
     topics.TICKETS_DISPATCHED: TicketDispatched,
     topics.CALLBACKS: CallbackResult,
@@ -62,7 +62,7 @@ def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsE
                 continue  # another service's business (warnings, extensions, refusals...)
             model = wanted[name]
         try:
-            events.append(model.model_validate_json(record.value or b""))  # type: ignore[arg-type]
+            events.append(model.model_validate_json(record.value or b""))
         except ValidationError as exc:
             first = exc.errors()[0]
             rejected.append(Rejected(record, first["msg"], ".".join(str(p) for p in first["loc"]) or None))

@@ -109,13 +109,15 @@ class LogReader:
                     await self._fetch(set(self._parts))
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - the reader must outlive a broker hiccup
+                except Exception as exc:  # the reader must outlive a broker hiccup
                     log.error("metrics could not read its topics, retrying: %r", exc)
                     await asyncio.sleep(1)
         finally:
             await self.stop()
 
     async def _fetch(self, parts: set[TopicPartition], limit: dict[TopicPartition, int] | None = None) -> bool:
+        if self._consumer is None:
+            raise RuntimeError("the reader reads after `fold` started its consumer")
         fetched = await self._consumer.getmany(*parts, timeout_ms=500, max_records=20_000)
         for tp, records in fetched.items():
             if limit is not None:

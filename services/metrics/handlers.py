@@ -10,19 +10,20 @@ from hotline.metrics.events import TOPIC_EVENTS, decode
 from hotline.metrics.follow import LogReader
 from hotline.metrics.observe import Telemetry
 from hotline.metrics.projection import Projection
+from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.writer import Writer
 from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 
-def register(runtime: ServiceRuntime, projection: Projection, reader: LogReader, writer: Writer,
+def register(runtime: ServiceRuntime[MetricsSettings], projection: Projection, reader: LogReader, writer: Writer,
              publisher: Publisher, telemetry: Telemetry) -> None:
     """Subscribe metrics' handlers on the runtime's broker."""
     for topic in TOPIC_EVENTS:
         _subscribe(runtime, projection, reader, writer, publisher, telemetry, topic)
 
 
-def _subscribe(runtime: ServiceRuntime, projection: Projection, reader: LogReader, writer: Writer,
+def _subscribe(runtime: ServiceRuntime[MetricsSettings], projection: Projection, reader: LogReader, writer: Writer,
                publisher: Publisher, telemetry: Telemetry, topic: str) -> None:
     async def handler(records: Records) -> None:
         async with retry_later(f"metrics {topic} batch"):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from hotline.metrics.directory import KIND_LABELS, Directory, RankingKind
 from hotline.metrics.domain import period_of, previous_period
-from hotline.metrics.ranking import Weights, in_district, rates, ranking_id, score, with_movement
+from hotline.metrics.ranking import Weights, in_district, ranking_id, rates, score, with_movement
 from hotline.metrics.store import MetricsStore
 from hotline.metrics.streams import SlotStreamingResponse, StreamSlots
 

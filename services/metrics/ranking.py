@@ -33,7 +33,8 @@ def rates(figures: dict[str, Any], weights: Weights) -> dict[str, float | None]:
     """Response, resolution and satisfaction rates (None while their denominator is zero)."""
     answered = figures["contacted_in_time"] + figures["contacted_late"] + figures["response_overdue"]
     callbacks = figures["callbacks"]
-    satisfaction = weights.satisfied * figures["satisfied"] + weights.basically_satisfied * figures["basically_satisfied"]
+    satisfaction = (weights.satisfied * figures["satisfied"]
+                    + weights.basically_satisfied * figures["basically_satisfied"])
     return {
         "response": figures["contacted_in_time"] / answered if answered else None,
         "resolution": figures["resolved"] / callbacks if callbacks else None,

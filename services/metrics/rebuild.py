@@ -107,14 +107,14 @@ def main(*, force: bool = False) -> int:
     from aiokafka.errors import KafkaError
     from pymongo.errors import PyMongoError
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     out, err = Console(), Console(stderr=True)
     settings = MetricsSettings()
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, transient=True, disable=not err.is_terminal)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
     labels = {"read": "reading the topics (records)", "write": "writing the projections (unit-months)"}
 
     def step(stage: str, total: int | None, advance: int) -> None:

@@ -57,7 +57,7 @@ class HolidaySpan(BaseModel):
             raise ValueError(f"holiday {self.name!r}: `to` {self.to} is before `from` {self.from_}")
         return self
 
-    def days(self) -> list[date]:
+    def days(self) -> list[dt.date]:  # `date` here is the field
         """Every date of the span."""
         if self.date is not None:
             return [self.date]

@@ -75,8 +75,9 @@ class Rule(_Strict):
         )
 
 
-def _target(value: str | dict) -> dict:
-    """`m-housing` or `{street_town: office}` in the file, a Target here."""
+def _target(value: object) -> object:
+    """`m-housing` or `{street_town: office}` in the file, a Target here (anything else as it is,
+    for validation to refuse)."""
     if isinstance(value, str):
         return {"unit": value}
     if isinstance(value, dict) and set(value) == {STREET_TOWN}:

@@ -216,18 +216,20 @@ class Board:
         except ValidationError as exc:
             first = exc.errors(include_input=False, include_url=False)[0]
             field = ".".join(str(part) for part in first["loc"]) or "message"
-            return self._skip(f"skipped {where}: not a QueueAssignment ({field}: {first['msg']})")
+            self._skip(f"skipped {where}: not a QueueAssignment ({field}: {first['msg']})")
+            return None
         except ValueError as exc:
-            return self._skip(f"skipped {where}: {exc}")
+            self._skip(f"skipped {where}: {exc}")
+            return None
         if assignment.unit_code != self.unit.code:
-            return self._skip(f"skipped {where}: an assignment for unit {assignment.unit_code}")
+            self._skip(f"skipped {where}: an assignment for unit {assignment.unit_code}")
+            return None
         self.add(assignment)
         return assignment
 
     def _skip(self, note: str) -> None:
         self.skipped += 1
         self.notes.append(note)
-        return None
 
     def add(self, assignment: QueueAssignment) -> None:
         """Show an assignment at the top; a redelivered one (same event id) is shown once."""
@@ -259,7 +261,7 @@ class Board:
     def table(self, now: datetime) -> Table:
         """The assignments, newest first."""
         table = Table(expand=False, show_lines=False)
-        for name, kwargs in [
+        columns: list[tuple[str, dict[str, Any]]] = [
             ("ticket", {"no_wrap": True}),
             ("role", {"no_wrap": True}),
             ("office", {}),
@@ -270,7 +272,8 @@ class Board:
             ("time left", {"no_wrap": True}),
             ("phone", {"no_wrap": True}),
             ("content", {"no_wrap": True, "overflow": "ellipsis"}),
-        ]:
+        ]
+        for name, kwargs in columns:
             table.add_column(name, **kwargs)
         for assignment in self.rows:
             table.add_row(*row_cells(assignment, now))
@@ -306,7 +309,9 @@ async def _partitions(kafka: dict[str, Any], topic: str) -> list[int]:
         described = (await admin.describe_topics([topic]))[0]
         return sorted(p["partition"] for p in described["partitions"])
     except KafkaError as exc:
-        raise ConsoleError(f"Kafka is not reachable at {kafka['bootstrap_servers']} ({exc.__class__.__name__})") from exc
+        raise ConsoleError(
+            f"Kafka is not reachable at {kafka['bootstrap_servers']} ({exc.__class__.__name__})"
+        ) from exc
     finally:
         await admin.close()
 

@@ -90,7 +90,7 @@ class Taxonomy:
         self._urgency_order = urgency
         self._request_types = request_types
         self._default_request_type = default_request_type
-        self._by_name = {}
+        self._by_name: dict[str, str] = {}  # any name, folded -> category code
         for c in categories:
             for name in (c.code, c.zh, c.en, *c.aliases):
                 self._by_name.setdefault(name.strip().lower(), c.code)

@@ -150,10 +150,14 @@ def calibration(seed: int = SEED, k: int = FOLDS) -> dict:
             "accuracy_of_the_rest": float(right[~below].mean()) if (~below).any() else None,
         }
     quantiles = (0.1, 0.25, 0.5)
+
+    def confidence_quantiles(rows: np.ndarray) -> dict[str, float]:
+        return dict(zip(map(str, quantiles), np.quantile(confidence[rows], quantiles).tolist()))
+
     return {
         "rows": len(texts), "accuracy": float(right.mean()),
-        "right_confidence_quantiles": dict(zip(map(str, quantiles), np.quantile(confidence[right], quantiles).tolist())),
-        "wrong_confidence_quantiles": dict(zip(map(str, quantiles), np.quantile(confidence[~right], quantiles).tolist())),
+        "right_confidence_quantiles": confidence_quantiles(right),
+        "wrong_confidence_quantiles": confidence_quantiles(~right),
         "bands": bands, "thresholds": thresholds,
     }
 

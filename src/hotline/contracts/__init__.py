@@ -4,6 +4,9 @@ from hotline.contracts.clock import BusinessTimeTick
 from hotline.contracts.common import BUSINESS_TZ, deterministic_event_id, mask_phone, ticket_id_for
 from hotline.contracts.dlq import DeadLetter
 from hotline.contracts.followup import (
+    AddProgressNote,
+    CaseMarked,
+    CollectedDemand,
     ContactKind,
     ContactRecorded,
     DeadlineBreached,
@@ -11,18 +14,24 @@ from hotline.contracts.followup import (
     DeadlineMarked,
     DeadlineWarned,
     DecideExtension,
+    DemandCollected,
     ExtensionDecided,
     ExtensionRequested,
+    MarkCase,
     Outcome,
+    ProgressNoted,
+    RecordCollectedDemands,
     RecordContact,
     ReportedOnSite,
     ReportOnSite,
     RequestExtension,
     ResolveTicket,
+    SignTicket,
     SupervisionNotice,
     TicketClosed,
     TicketReopened,
     TicketResolved,
+    TicketSigned,
 )
 from hotline.contracts.raw import (
     CallbackResult,
@@ -42,18 +51,6 @@ from hotline.contracts.tickets import (
     QueueAssignment,
     TicketDispatched,
     TicketReceived,
-)
-
-from hotline.contracts.followup import (  # casework
-    AddProgressNote,
-    CaseMarked,
-    CollectedDemand,
-    DemandCollected,
-    MarkCase,
-    ProgressNoted,
-    RecordCollectedDemands,
-    SignTicket,
-    TicketSigned,
 )
 
 __all__ = [

@@ -4,7 +4,7 @@ import hashlib
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -65,6 +65,14 @@ def ticket_id_for(channel: str, source_id: str) -> str:
 
 
 _PHONE_DIGITS = re.compile(r"\d")
+
+
+@overload
+def mask_phone(phone: str) -> str: ...
+@overload
+def mask_phone(phone: None) -> None: ...
+@overload
+def mask_phone(phone: str | None) -> str | None: ...
 
 
 def mask_phone(phone: str | None) -> str | None:

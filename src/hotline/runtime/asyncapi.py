@@ -109,7 +109,7 @@ def documentation_broker() -> KafkaBroker:
         for model in doc.messages:
             broker.publisher(doc.name, title=f"{doc.name}:{model.__name__}", schema=model,
                              description=_describe(doc, model))
-        payload = doc.messages[0] if len(doc.messages) == 1 else Union[doc.messages]  # noqa: UP007
+        payload = doc.messages[0] if len(doc.messages) == 1 else Union[doc.messages]  # of a tuple: no `|` form
         for service in doc.consumers:
             broker.subscriber(doc.name, group_id=f"hotline-{service}.{doc.name}", title=f"{service}:{doc.name}",
                               description=f"{service} reads `{doc.name}` (consumer group `hotline-{service}."
@@ -164,7 +164,8 @@ def html_page() -> str:
             '<p>The machine-readable document: <a href="/asyncapi.json">/asyncapi.json</a>.</p>',
             "<h2>Topics</h2><ul>"]
     body += [f'<li><a href="#topic-{_esc(t)}">{_esc(t)}</a>: '
-             f'{", ".join(_esc(m) for m, _ in sorted(found, key=lambda f: f[0]))}</li>' for t, found in sorted(topics_.items())]
+             f'{", ".join(_esc(m) for m, _ in sorted(found, key=lambda f: f[0]))}</li>'
+             for t, found in sorted(topics_.items())]
     body.append("</ul>")
     for topic, found in sorted(topics_.items()):
         # Each message's description ends with its topic's; the page says the topic's once.
@@ -196,7 +197,8 @@ def html_page() -> str:
 
 _PAGE_STYLE = ("body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;"
                "line-height:1.45}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
-               "text-align:left;vertical-align:top}p{white-space:pre-line}h2{border-top:1px solid #ddd;padding-top:1rem}")
+               "text-align:left;vertical-align:top}p{white-space:pre-line}"
+               "h2{border-top:1px solid #ddd;padding-top:1rem}")
 
 
 def _esc(value: object) -> str:

@@ -65,7 +65,8 @@ class RequestLimits:
         except ClientGone:
             return  # the client went away mid-body: nothing to answer
         except BodyTooLarge:
-            content, media = rule.refusal(path, 413, "body", f"the request body is over the limit of {rule.max_bytes} bytes")
+            over = f"the request body is over the limit of {rule.max_bytes} bytes"
+            content, media = rule.refusal(path, 413, "body", over)
             return await send_refusal(send, 413, content, media)
         except BodyTimedOut:
             content, media = rule.refusal(

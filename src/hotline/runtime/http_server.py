@@ -32,6 +32,7 @@ class HeadDeadlineProtocol(H11Protocol):
     head_timeout_s: float = 15.0
     _deadline: asyncio.TimerHandle | None = None
 
+    # As uvicorn's own override: asyncio declares a BaseTransport, uvicorn hands its protocols a Transport.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
@@ -92,6 +93,7 @@ def server_options(settings: ServiceSettings) -> dict[str, Any]:
     """Keyword arguments of `uvicorn.run` / `uvicorn.Config` for a service."""
     trusted = settings.trusted_proxy_list
     return {
+        # Each service's settings declare their own port (and its variable); the base has none.
         "host": settings.http_host, "port": settings.http_port,  # type: ignore[attr-defined]
         "log_config": None, "access_log": False,
         # Without a trusted proxy, uvicorn's proxy middleware is off: the client is the connection's address.

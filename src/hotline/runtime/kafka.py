@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 DEAD_LETTER_VALUE_LIMIT = 256 * 1024  # bytes of a rejected record a dead letter carries
+Outgoing = tuple[str, Contract, str | None]  # what publish_all sends: (topic, message, key)
 
 
 def client_options(kafka: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +108,7 @@ class Publisher:
         """The full name of a topic, with the deployment's prefix."""
         return self._settings.topic(name)
 
-    async def publish_all(self, items: Iterable[tuple[str, Contract, str | None]]) -> None:
+    async def publish_all(self, items: Iterable[Outgoing]) -> None:
         """Publish (topic, message, key) triples concurrently; return when all are acknowledged."""
         futures, letters = [], []
         for topic, message, key in items:
@@ -283,7 +284,7 @@ def batch_subscriber(
     return lambda handler: subscriber(poison.isolating(handler, publisher, f"{service} {topic} batch"))
 
 
-class retry_later:  # noqa: N801 - used as a context manager, reads as a phrase
+class retry_later:  # lower case: used as a context manager, it reads as a phrase
     """On failure, log and pause before re-raising, so a down store is not hammered."""
 
     def __init__(self, what: str, pause_s: float = 1.0) -> None:

@@ -2,17 +2,18 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
+from typing import Any, Generic, TypeVar
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST
 from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -27,37 +28,45 @@ from hotline.runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 StartHook = Callable[[], Awaitable[None]]
+Job = Callable[[], Coroutine[Any, Any, None]]  # run as a task
+# A service's own settings class: its runtime hands them out typed (ServiceRuntime[IntakeSettings]).
+# Covariant, so shared code taking a ServiceRuntime[ServiceSettings] accepts every service's runtime.
+SettingsT_co = TypeVar("SettingsT_co", bound=ServiceSettings, covariant=True)
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 @dataclass
-class ServiceRuntime:
+class ServiceRuntime(Generic[SettingsT_co]):
     """What one service process holds: its settings, broker and store."""
 
     name: str
-    settings: ServiceSettings
+    settings: SettingsT_co
     broker: KafkaBroker
     mongo: AsyncMongoClient
     start_hooks: list[StartHook] = field(default_factory=list)
     # Long-running jobs (a scheduler) started once consuming has begun, cancelled on stop.
-    background_jobs: list[StartHook] = field(default_factory=list)
+    background_jobs: list[Job] = field(default_factory=list)
     _tasks: list[asyncio.Task] = field(default_factory=list)
-    # Its Prometheus registry and common metrics (served on /metrics by build_http_app).
-    metrics: service_metrics.ServiceMetrics | None = None
+    # Its Prometheus registry and common metrics (served on /metrics by build_http_app): those
+    # given, else new ones for its name and settings.
+    given_metrics: InitVar[service_metrics.ServiceMetrics | None] = None
+    metrics: service_metrics.ServiceMetrics = field(init=False)
 
-    def __post_init__(self) -> None:
-        if self.metrics is None:
-            self.metrics = service_metrics.ServiceMetrics(self.name, self.settings)
+    def __post_init__(self, given_metrics: service_metrics.ServiceMetrics | None) -> None:
+        if given_metrics is None:
+            given_metrics = service_metrics.ServiceMetrics(self.name, self.settings)
+        self.metrics = given_metrics
 
     @classmethod
-    def create(cls, name: str, settings: ServiceSettings,
-               used_events: Mapping[str, Collection[str]] | None = None) -> "ServiceRuntime":
+    def create(cls: "type[ServiceRuntime[SettingsT]]", name: str, settings: SettingsT,
+               used_events: Mapping[str, Collection[str]] | None = None) -> "ServiceRuntime[SettingsT]":
         """A runtime whose broker and store client come from the settings; `used_events`: the
         event types the service uses on topics where it skips the others (see telemetry)."""
         metrics = service_metrics.ServiceMetrics(name, settings)
         middlewares = [*telemetry.kafka_middlewares(name, settings, used_events),
                        *service_metrics.kafka_middlewares(metrics)]
         return cls(name, settings, build_broker(settings, name, middlewares),
-                   make_client(settings, [metrics.store_listener()]), metrics=metrics)
+                   make_client(settings, [metrics.store_listener()]), given_metrics=metrics)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -74,12 +83,12 @@ class ServiceRuntime:
         results: dict[str, bool] = {}
         try:
             results["kafka"] = bool(await self.broker.ping(timeout=2))
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
+        except Exception:  # any failure means unhealthy
             results["kafka"] = False
         try:
             await asyncio.wait_for(self.db.command("ping"), timeout=2)
             results["mongodb"] = True
-        except Exception:  # noqa: BLE001
+        except Exception:
             results["mongodb"] = False
         return results
 
@@ -114,7 +123,9 @@ class ServiceRuntime:
         await asyncio.to_thread(telemetry.flush)
 
 
-def build_http_app(runtime: ServiceRuntime, *, title: str, body_limits: Sequence[BodyLimit] = ()) -> FastAPI:
+def build_http_app(
+    runtime: ServiceRuntime[ServiceSettings], *, title: str, body_limits: Sequence[BodyLimit] = ()
+) -> FastAPI:
     """A FastAPI app whose lifespan runs the service's consumers, with `GET /healthz`, `GET /metrics`
     (Prometheus) and the AsyncAPI contract (`GET /asyncapi.json`, a page at `GET /asyncapi`).
     Every request's body is limited (`HTTP_MAX_BODY_BYTES`, or the first of `body_limits` whose
@@ -159,7 +170,7 @@ def build_http_app(runtime: ServiceRuntime, *, title: str, body_limits: Sequence
     return app
 
 
-def run_service(name: str, settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI]) -> None:
+def run_service(name: str, settings: SettingsT, build_app: Callable[[SettingsT], FastAPI]) -> None:
     """Run a service under uvicorn, logging JSON lines and tracing, until SIGTERM or SIGINT."""
     configure_logging(name, settings.log_level)
     # One service per process: its provider is the process's, flushed at exit by the SDK.

@@ -94,7 +94,7 @@ class ServiceMetrics:
                     await self._sample_lag(broker, admin, consumer)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - a broker hiccup must not end the sampler
+                except Exception as exc:  # a broker hiccup must not end the sampler
                     log.warning("consumer lag sample failed: %r", exc)
                 await asyncio.sleep(interval_s)
         finally:

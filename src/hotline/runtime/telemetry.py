@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from faststream._internal.middlewares import BaseMiddleware
 from opentelemetry import context as otel_context
@@ -60,6 +60,11 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _TICKET_ATTRS = otel_context.create_key("hotline.ticket_attributes")
 # Inside a consumed batch (or a deadline pass): key (ticket id) -> that record's context.
 _RECORDS: ContextVar[dict[str, Context] | None] = ContextVar("hotline_record_contexts", default=None)
+
+
+def _ticket_attrs(context: Context | None = None) -> dict[str, str] | None:
+    """The ticket attributes set in `context` (the current one by default): only this module sets them."""
+    return cast("dict[str, str] | None", otel_context.get_value(_TICKET_ATTRS, context))
 
 _lock = threading.Lock()
 _providers: dict[tuple[str, str], TracerProvider] = {}
@@ -123,7 +128,8 @@ def span_exporter(service: str, settings: ServiceSettings) -> SpanExporter:
     path = traces_dir(settings) / f"{service}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     # The SDK's console exporter writes to any stream; each span is one compact JSON line.
-    return ConsoleSpanExporter(out=RotatingLines(path, _ROTATE_BYTES), formatter=span_line)
+    # The exporter only writes and flushes its stream, all RotatingLines has of typing.IO.
+    return ConsoleSpanExporter(out=RotatingLines(path, _ROTATE_BYTES), formatter=span_line)  # type: ignore[arg-type]
 
 
 class RotatingLines:
@@ -200,7 +206,7 @@ class TicketAttributes(SpanProcessor):
     """Copies the ticket attributes of the span's context onto it."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        attrs = otel_context.get_value(_TICKET_ATTRS, parent_context)
+        attrs = _ticket_attrs(parent_context)
         if attrs:
             span.set_attributes(attrs)
 
@@ -374,7 +380,7 @@ def publishing(key: str | None, message: Any) -> Iterator[None]:
     base = records.get(key) if records is not None and key else None
     if base is None:
         base = Context() if records is not None else otel_context.get_current()
-    attrs = {**(otel_context.get_value(_TICKET_ATTRS, base) or {}), **message_attrs(message)}
+    attrs = {**(_ticket_attrs(base) or {}), **message_attrs(message)}
     token = otel_context.attach(otel_context.set_value(_TICKET_ATTRS, attrs, base))
     try:
         yield
@@ -432,7 +438,7 @@ def _tickets_in_scope(contexts: dict[str, Context], spans: list) -> Iterator[Non
 
 def current_ticket_id() -> str | None:
     """The ticket the current context works on, if any (for log lines)."""
-    attrs = otel_context.get_value(_TICKET_ATTRS)
+    attrs = _ticket_attrs()
     return attrs.get(TICKET_ID) if attrs else None
 
 
@@ -447,7 +453,7 @@ class _MongoSpans(monitoring.CommandListener):
     """
 
     def __init__(self) -> None:
-        self._spans: dict[tuple, Span] = {}
+        self._spans: dict[tuple, trace.Span] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         parent = trace.get_current_span()

@@ -74,7 +74,7 @@ def span_tree(spans: list[dict], ticket_id: str) -> Tree:
             label.append(f"  linked to trace {', '.join(linked)}", style="magenta")
         branch = root.add(label)
         nodes = {s["span_id"]: _Node(s) for s in members}
-        tops = []
+        tops: list[_Node] = []
         for node in nodes.values():
             parent = nodes.get(node.span.get("parent_id") or "")
             (parent.children if parent else tops).append(node)

@@ -217,7 +217,8 @@ def city_of(units: tuple[str, ...]) -> City:
     for code in chosen:
         if code in gazetteer.units:
             kind = gazetteer.units[code].kind
-            kinds[code] = "street" if kind is UnitKind.STREET else "special" if kind is UnitKind.SPECIAL_ZONE else "town"
+            kinds[code] = ("street" if kind is UnitKind.STREET
+                           else "special" if kind is UnitKind.SPECIAL_ZONE else "town")
         else:
             kinds[code] = catalogue.units_by_code[code].kind
     return City(places, weights, {p: _communities(p) for p in places}, categories, kinds, chosen)

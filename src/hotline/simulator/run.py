@@ -7,8 +7,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -99,13 +100,14 @@ async def last_tick(kafka: dict, topic: str, *, lookback: int = 200) -> datetime
         await consumer.stop()
 
 
-def credential_tokens(settings: ServiceSettings) -> tuple[TokenSource, Callable[[], object]]:
+def credential_tokens(settings: ServiceSettings) -> tuple[TokenSource, Callable[[], Awaitable[None]]]:
     """Issues one token per unit for this run, as `hotline units token` does; and a closer."""
     from pymongo import AsyncMongoClient
 
     from hotline.runtime.auth import CENTRE_CODE, CredentialStore, Role
 
-    client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url,
+                                                                 timeoutMS=settings.mongodb_timeout_ms)
     store = CredentialStore(client[settings.mongodb_database])
 
     async def token_for(unit: str) -> str:
@@ -136,7 +138,6 @@ def main(config: SimConfig, *, speed: float | None, until: datetime | None, foll
 
     async def run() -> Stats:
         from hotline.runtime.kafka import ensure_topics
-
         from hotline.runtime.topic_admin import TopicPolicy
 
         await ensure_topics(settings.kafka_client_options(),
