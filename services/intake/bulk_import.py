@@ -75,7 +75,8 @@ async def run_import(
     summary = ImportSummary(str(path), mapping.name, None if dry_run else topic, dry_run)
     try:
         size = path.stat().st_size
-        handle = path.open(encoding=mapping.file_encoding, newline="")
+        # TextIO: its buffer has tell(), which the progress bar reads (open() types it as a bare wrapper)
+        handle: TextIO = path.open(encoding=mapping.file_encoding, newline="")
     except OSError as exc:
         raise BulkImportError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:

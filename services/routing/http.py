@@ -4,17 +4,17 @@ error, answered by the runtime's one mapping (`hotline.runtime.errors`)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 
 from hotline.routing.app import ReturnRequest, Routing, SummonRequest
-from hotline.runtime.auth import CredentialStore, principal_dependency
+from hotline.runtime.auth import CredentialStore, Principal, bearer_principal
 
 
 def http_router(routing: Routing, credentials: CredentialStore) -> APIRouter:
     """Commands are checked, then published on `routing.commands`; the answer comes on
     `tickets.routing` (a refusal too), and on the queues. A unit acts in its own name only."""
     router = APIRouter(prefix="/v1/tickets", tags=["routing"])
-    Caller = principal_dependency(credentials)
+    Caller = Annotated[Principal, Depends(bearer_principal(credentials))]
 
     @router.post("/{ticket_id}/returns", status_code=202)
     async def post_return(

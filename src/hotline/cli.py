@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,7 +72,8 @@ def topics_list() -> None:
 
 @dept_app.command("watch")
 def dept_watch(
-    unit_code: Annotated[str, typer.Argument(help="Unit code: 9-digit street/town, 6-digit district, m-*/e-*, triage.")],
+    unit_code: Annotated[str, typer.Argument(
+        help="Unit code: 9-digit street/town, 6-digit district, m-*/e-*, triage.")],
     from_beginning: Annotated[bool, typer.Option(
         "--from-beginning/--new-only",
         help="Read the backlog from the console group's committed offset (the topic's start the first time), "
@@ -210,7 +211,8 @@ async def _issue_token(settings: ServiceSettings, code: str, role, *, revoke_oth
 
     from hotline.runtime.auth import CredentialStore
 
-    client = AsyncMongoClient(settings.mongodb_url, timeoutMS=settings.mongodb_timeout_ms)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url,
+                                                                timeoutMS=settings.mongodb_timeout_ms)
     try:
         store = CredentialStore(client[settings.mongodb_database])
         if revoke_others:
@@ -295,7 +297,8 @@ def replay(
     until: Annotated[str | None, typer.Option(help="Only records opened before (ISO date or time).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Map, check and summarise only; publish nothing.")] = False,
     register: Annotated[bool, typer.Option(
-        help="Add the history's units to its city's unit registry and exit (then restart routing and metrics).")] = False,
+        help="Add the history's units to its city's unit registry and exit "
+        "(then restart routing and metrics).")] = False,
     timeout_s: Annotated[float, typer.Option(help="How long to wait for the services to catch up.")] = 120,
 ) -> None:
     """Replay a history through the pipeline, lifecycle included (opened, unit, closed, target date)."""
@@ -311,7 +314,8 @@ def simulate(
     speed: Annotated[float, typer.Option(
         min=0, help="Business seconds per wall second while catching up (20000: a month in about "
         "2 minutes, if the services keep up); 0: as fast as they go.")] = 20000,
-    scenario: Annotated[str | None, typer.Option(help="`liangxiang`: the town's switch to collecting complaints.")] = None,
+    scenario: Annotated[str | None, typer.Option(
+        help="`liangxiang`: the town's switch to collecting complaints.")] = None,
     months: Annotated[int, typer.Option(
         min=0, help="Start on the first day of the month this many months back.")] = 5,
     tickets_per_day: Annotated[float, typer.Option(min=0, help="Records a day, city-wide (weekdays more).")] = 240,

@@ -4,6 +4,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from hotline.contracts import BUSINESS_TZ, Channel, RequestType
@@ -51,7 +52,7 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
             raise Open311Error(400, f"the request body is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise Open311Error(400, "the request body must be a JSON object")
-        pairs = []
+        pairs: list[tuple[str, Any]] = []  # JSON values of any type; the loop below makes them text or drops them
         for key, value in data.items():
             if key == "attribute" and isinstance(value, dict):
                 pairs.extend((f"attribute[{k}]", v) for k, v in value.items())
@@ -87,7 +88,9 @@ _PARAM_NAME = re.compile(r"(?:attribute\[)?([^\[\]]*)")
 def platform_param(key: str) -> str | None:
     """The platform-only field a parameter names (`received_at`, `attribute[channel]`,
     `collected_by[unit_code]`), else None."""
-    name = _PARAM_NAME.match(key.strip()).group(1).strip().lower()
+    match = _PARAM_NAME.match(key.strip())
+    assert match is not None  # every part of the pattern may be empty: it matches any string
+    name = match.group(1).strip().lower()
     return name if name in _PLATFORM_PARAMS else None
 
 

@@ -58,11 +58,11 @@ def parse_request_query(params: Mapping[str, str], *, now: datetime, taxonomy: T
         raise Open311Error(400, f"status must be open or closed, got {', '.join(bad)}")
     start = parse_w3_time(params["start_date"], "start_date") if params.get("start_date") else None
     end = parse_w3_time(params["end_date"], "end_date") if params.get("end_date") else None
-    if start is None and end is None:
-        end = now
     if start is None:
+        if end is None:
+            end = now
         start = end - MAX_SPAN
-    if end is None:
+    elif end is None:
         end = start + MAX_SPAN
     if end < start:
         raise Open311Error(400, "end_date is before start_date")

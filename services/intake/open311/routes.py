@@ -3,6 +3,7 @@
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request
@@ -24,7 +25,7 @@ from hotline.runtime.service import ServiceRuntime
 from hotline.taxonomy import Taxonomy, default_taxonomy
 
 MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
-ERROR_RESPONSES = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "GeoReport v2 error list naming the parameter"},
     404: {"description": "GeoReport v2 error list: no such service, request or format"},
 }
@@ -123,6 +124,8 @@ def open311_router(
                 if query.ids:
                     docs = await store.get_by_ticket_ids(ticket_ids=list(query.ids))
                 else:
+                    # Without ids, parse_request_query always sets the window.
+                    assert query.start is not None and query.end is not None
                     docs = await store.find_requests(
                         received_from=query.start, received_to=query.end,
                         categories=list(query.service_codes), statuses=list(query.statuses),

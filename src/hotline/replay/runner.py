@@ -203,7 +203,8 @@ def _windows(steps: list[Step], speed: float | None) -> Iterator[tuple[float | N
     while i < len(steps):
         offset = (steps[i].at - start).total_seconds() / speed
         j = i
-        while j < len(steps) and j - i < WINDOW and (steps[j].at - start).total_seconds() / speed <= offset + PACED_WINDOW_S:
+        while (j < len(steps) and j - i < WINDOW
+               and (steps[j].at - start).total_seconds() / speed <= offset + PACED_WINDOW_S):
             j += 1
         yield offset, steps[i:j]
         i = j
@@ -246,7 +247,8 @@ async def publish_plan(plan: ReplayPlan, settings: ServiceSettings, summary: Rep
                         continue
                     for service, topic in _BEFORE.get(stage, []):
                         await barrier.wait(service, topic)
-                    sent = [await producer.send(settings.topic(s.topic), json.dumps(s.payload, ensure_ascii=False).encode(),
+                    sent = [await producer.send(settings.topic(s.topic),
+                                                json.dumps(s.payload, ensure_ascii=False).encode(),
                                                 key=s.key.encode() if s.key else None) for s in batch]
                     await asyncio.gather(*sent)
                     summary.published.update(s.topic for s in batch)

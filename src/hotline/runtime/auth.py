@@ -17,9 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
 CENTRE_CODE = "centre"
@@ -127,9 +126,3 @@ def bearer_principal(store: CredentialStore) -> Callable[[Request], Awaitable[Pr
         return principal
 
     return current_principal
-
-
-def principal_dependency(store: CredentialStore) -> Any:
-    """`Annotated[Principal, Depends(bearer_principal(store))]` built at run time, which no type
-    checker reads as a type: for routers that still call it; new ones use `bearer_principal`."""
-    return Annotated[Principal, Depends(bearer_principal(store))]

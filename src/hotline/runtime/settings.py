@@ -133,11 +133,12 @@ class ServiceSettings(BaseSettings):
         """Keyword arguments for any aiokafka client: where the broker is and how to authenticate."""
         options: dict = {"bootstrap_servers": self.kafka_bootstrap_servers}
         if self.kafka_security_protocol.startswith("SASL"):
+            password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             options |= {
                 "security_protocol": self.kafka_security_protocol,
                 "sasl_mechanism": self.kafka_sasl_mechanism,
                 "sasl_plain_username": self.kafka_sasl_username,
-                "sasl_plain_password": self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+                "sasl_plain_password": password,
             }
             if self.kafka_security_protocol == "SASL_SSL":
                 from aiokafka.helpers import create_ssl_context
