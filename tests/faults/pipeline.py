@@ -93,13 +93,13 @@ class Services:
     def __init__(self, space: Namespace, logs: Path, **extra_env: str) -> None:
         self.space, self.logs = space, logs
         self.ports = {svc: free_port() for svc in SERVICES}
-        self.env = space.env(
+        self.env = space.env(**{
             **{f"{svc.upper()}_HTTP_PORT": str(port) for svc, port in self.ports.items()},
             # Deadlines on business time from our ticks; small batches, so a kill lands mid-stream.
-            HOTLINE_BUSINESS_CLOCK="log", SCHEDULER_INTERVAL_S="0.2", CLAIM_TIMEOUT_S="5",
-            BATCH_MAX_RECORDS="20", LOG_LEVEL="WARNING",
-            **extra_env,
-        )
+            "HOTLINE_BUSINESS_CLOCK": "log", "SCHEDULER_INTERVAL_S": "0.2", "CLAIM_TIMEOUT_S": "5",
+            "BATCH_MAX_RECORDS": "20", "LOG_LEVEL": "WARNING",
+            **extra_env,  # a test's own settings win over these defaults
+        })
         self.processes: dict[str, ServiceProcess] = {}
         self.starts: Counter = Counter()
 

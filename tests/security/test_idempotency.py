@@ -158,7 +158,7 @@ async def test_metrics_keeps_the_first_of_two_events_under_one_id(services, name
     second = first.model_copy(update={"kind": ContactKind.FACE_TO_FACE})
     script.contact("M1", TOWN, now - timedelta(minutes=40))
     await publish_events(namespace.kafka, namespace.prefix, [*script.events[:2], second, script.events[2]])
-    await all_drained(namespace.kafka, namespace.prefix)
+    await all_drained(namespace)
     ticket_id = first.ticket_id
     contacts = await metrics_contacts(services["metrics"], ticket_id, lambda cs: len(cs) == 2)
     assert contacts[key(first.contact_id)]["kind"] == "phone"
