@@ -32,8 +32,8 @@ DRIVERS = ("pymongo", "aiokafka")
 SURNAMES, GIVEN = "欧阳司马上官诸葛皇甫", "翠花铁柱秀英建国淑芬志强"
 
 
-def callers(n: int) -> list[tuple[str, str]]:
-    rng = random.Random(uuid.uuid4().int)
+def callers(n: int, seed: int | None = None) -> list[tuple[str, str]]:
+    rng = random.Random(uuid.uuid4().int if seed is None else seed)
     return [(f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
              "".join(rng.sample(SURNAMES, 2)) + "".join(rng.sample(GIVEN, 2))) for _ in range(n)]
 
@@ -68,7 +68,9 @@ async def run(services, namespace):
         people = callers(5)
         known = [value for pair in people for value in pair]
         # Numbers citizens write into their own words: the handling unit reads them, nothing public does.
-        in_text = [phone for phone, _ in callers(2)]
+        # Fixed numbers: a random one in the text tipped the classifier into triage in about 7% of draws,
+        # and a triaged ticket never reaches UNIT.
+        in_text = [phone for phone, _ in callers(2, seed=2026)]
         tickets = []
         records = [raw_record(f"pii-{uuid.uuid4().hex}", PLACE, content=f"小区垃圾没人清运，请回电{in_text[0]}",
                               caller={"phone": phone, "name": name}) for phone, name in people[:3]]
