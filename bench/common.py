@@ -6,7 +6,6 @@ import os
 import re
 import statistics
 import time
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hotline import devkit
 from hotline.contracts import topics
-from hotline.devkit import ServiceProcess
-from hotline.devkit import read_to_end as read_to_end  # lifecycle_bench.py reads it from here
+from hotline.devkit import Namespace, ServiceProcess, Stack, StackAddress
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
 from hotline.runtime.settings import ServiceSettings
@@ -31,47 +29,34 @@ CONTENTS = ["小区已经停水两天了", "夜间施工噪音扰民", "路面�
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Namespace:
-    """A topic prefix and a database private to one benchmark run (the dev kit's namespace), with
-    the run's settings beside it: the services' own, pointed at the namespace."""
+# A loaded machine may take a minute to start a service (the dev kit's default wait is shorter).
+HEALTHY_WITHIN_S = 300.0
+# The services' own log level in a benchmark: their INFO lines would be most of what they write.
+SERVICE_LOG_LEVEL = "WARNING"
 
-    def __init__(self, settings: ServiceSettings, run: str | None = None) -> None:
-        self.settings, self.run = settings, run or uuid.uuid4().hex[:8]
-        self.space = devkit.Namespace(settings.kafka_bootstrap_servers, settings.mongodb_url,
-                                      settings.topic_prefix, settings.mongodb_database)
 
-    @classmethod
-    def fresh(cls, label: str = "bench") -> "Namespace":
-        run = uuid.uuid4().hex[:8]
-        settings = ServiceSettings().model_copy(
-            update={"topic_prefix": f"{label}{run}-", "mongodb_database": f"hotline_{label}_{run}"})
-        return cls(settings, run)
+def fresh_namespace(label: str = "bench") -> Namespace:
+    """A topic prefix and a database private to one benchmark run, on the stack the services'
+    settings name (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URL)."""
+    settings = ServiceSettings()
+    return Namespace.fresh(StackAddress(settings.kafka_bootstrap_servers, settings.mongodb_url), label)
 
-    @property
-    def kafka(self) -> str:
-        return self.space.kafka
 
-    def topic(self, name: str) -> str:
-        return self.space.topic(name)
+def run_of(ns: Namespace) -> str:
+    """The run's tag, which its record ids carry: the `<tag>` of `hotline_<label>_<tag>`."""
+    return ns.database.rsplit("_", 1)[1]
 
-    def env(self, **extra: str) -> dict[str, str]:
-        """Environment that points a service process at this namespace."""
-        return self.space.env(**{"LOG_LEVEL": "WARNING", **extra})
 
-    async def create(self) -> None:
-        """Every topic the run's tickets can reach: the ticket topics with their partitions, the
-        queues of the streets and towns in `addresses()` and of every department, enterprise,
-        district centre and triage (a loaded broker takes minutes to create all 349 street queues)."""
-        streets = set(beijing().units)
-        chosen = {topics.queue_topic(code) for code in unit_codes()}
-        queue = topics.QUEUE_PREFIX
-        specs = [s for s in all_topic_specs("")
-                 if not (s.name.startswith(queue) and s.name.removeprefix(queue) in streets and s.name not in chosen)]
-        await self.space.create(specs, timeout_s=300)
-
-    async def clean_up(self) -> None:
-        """Delete the run's topics and database: benchmarks leave nothing behind."""
-        await self.space.clean_up()
+async def create_topics(ns: Namespace) -> None:
+    """Every topic the run's tickets can reach: the ticket topics with their partitions, the
+    queues of the streets and towns in `addresses()` and of every department, enterprise,
+    district centre and triage (a loaded broker takes minutes to create all 349 street queues)."""
+    streets = set(beijing().units)
+    chosen = {topics.queue_topic(code) for code in unit_codes()}
+    queue = topics.QUEUE_PREFIX
+    specs = [s for s in all_topic_specs("")
+             if not (s.name.startswith(queue) and s.name.removeprefix(queue) in streets and s.name not in chosen)]
+    await ns.create(specs, timeout_s=300)
 
 
 def unit_codes(count: int = 64) -> list[str]:
@@ -150,7 +135,7 @@ async def records_written(ns: Namespace, skip: tuple[str, ...] = ("bench.",)) ->
     admin = AIOKafkaAdminClient(bootstrap_servers=ns.kafka)
     await admin.start()
     try:
-        prefix = ns.settings.topic_prefix
+        prefix = ns.prefix
         names = [t for t in await admin.list_topics() if t.startswith(prefix)
                  and not t.removeprefix(prefix).startswith(skip)]
     finally:
@@ -208,11 +193,11 @@ def reset_peak(pid: int) -> None:
         pass  # not ours to reset: the peak then covers the process's whole life
 
 
-def stack_pids(settings: ServiceSettings) -> dict[str, int]:
+def stack_pids(stack: Stack) -> dict[str, int]:
     """The pids listening on the broker's and the store's ports (shared: their CPU includes every
     other user of the stack). Found from /proc/net/tcp's listening sockets and /proc/*/fd."""
-    kafka_port = int(settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
-    mongo_port = urlparse(settings.mongodb_url).port or 27017
+    kafka_port = int(stack.kafka.split(",")[0].rsplit(":", 1)[1])
+    mongo_port = urlparse(stack.mongodb_url).port or 27017
     wanted = {kafka_port: "kafka broker", mongo_port: "mongodb-protocol store"}
     inodes = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -260,18 +245,6 @@ class CpuWindow:
         return {name: {"cpu_percent": round(100 * (cpu_seconds(pid) - self._cpu[name]) / wall, 1),
                        "peak_rss_mb": round(peak_rss_mb(pid), 1)}
                 for name, pid in self.pids.items()}
-
-
-def start_service(name: str, env: dict[str, str], log: Path, command: list[str] | None = None,
-                  port_variable: str | None = None) -> ServiceProcess:
-    """`hotline serve <name>` (or `command`) as its own process on a free port, killed when the bench
-    dies; see `wait_healthy`."""
-    return ServiceProcess.spawn(name, env, log, command=command, port_variable=port_variable)
-
-
-def wait_healthy(services: list[ServiceProcess], timeout_s: float = 300) -> None:
-    """Until every service's /healthz answers 200 (a loaded machine may take a minute to start one)."""
-    devkit.wait_all_healthy(services, timeout_s)
 
 
 def store_commands(services: list[ServiceProcess]) -> dict[str, dict[str, float]]:

@@ -23,7 +23,7 @@ import typer
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Namespace  # noqa: E402
+from common import create_topics, fresh_namespace, run_of  # noqa: E402
 from history import publish_history  # noqa: E402
 from lifecycle.driver import Driver  # noqa: E402
 from lifecycle.phases import publish_paced  # noqa: E402
@@ -52,11 +52,9 @@ async def measure(tickets: int, rate: float, settle_s: float, months: int = 0) -
     from hotline.routing.main import build_app as build_routing
     from hotline.routing.settings import RoutingSettings
 
-    ns = Namespace.fresh("docs")
-    await ns.create()
-    common = dict(kafka_bootstrap_servers=ns.kafka, mongodb_url=ns.settings.mongodb_url,
-                  mongodb_database=ns.settings.mongodb_database, topic_prefix=ns.settings.topic_prefix,
-                  log_level="WARNING")
+    ns = fresh_namespace("docs")
+    await create_topics(ns)
+    common = dict(**ns.service_settings(), log_level="WARNING")
     apps = {"intake": build_intake(IntakeSettings(**common)), "routing": build_routing(RoutingSettings(**common)),
             "followup": build_followup(FollowupSettings(**common)), "metrics": build_metrics(MetricsSettings(**common))}
     driver = Driver(ns, contact_delay_s=0.2)
@@ -69,7 +67,7 @@ async def measure(tickets: int, rate: float, settle_s: float, months: int = 0) -
             if months:
                 await publish_history(ns, tickets, months)
             else:
-                await publish_paced(ns, ns.run, "docs", tickets, rate)
+                await publish_paced(ns, run_of(ns), "docs", tickets, rate)
             while len(driver.closed) < tickets and time.monotonic() - started < 300:
                 await asyncio.sleep(0.2)
             await asyncio.sleep(settle_s)  # the consumers of the last events finish their batches

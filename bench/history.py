@@ -14,13 +14,13 @@ import time
 from datetime import UTC, datetime
 
 import bson
-from common import (
-    Namespace, ServiceProcess, addresses, producer, raw_record, store_commands, store_commands_between,
-)
+from common import addresses, producer, raw_record, run_of, store_commands, store_commands_between
 from pymongo import AsyncMongoClient
 from soak_watch import group_lags, store_bytes
 
 from hotline.contracts import topics
+from hotline.devkit import Namespace, ServiceProcess
+from hotline.runtime.settings import ServiceSettings
 from hotline.simulator.plan import month_start
 
 
@@ -39,9 +39,9 @@ def tickets_over(months: int, per_day: float = 240.0) -> float:
 async def database_bytes(ns: Namespace) -> int:
     """The BSON size of every document in the run's database: what the data is, whatever the
     store's file adds around it."""
-    client = AsyncMongoClient(ns.settings.mongodb_url)
+    client = AsyncMongoClient(ns.mongodb_url)
     try:
-        db = client[ns.settings.mongodb_database]
+        db = client[ns.database]
         total = 0
         for name in await db.list_collection_names():
             async for raw in db[name].find({}, batch_size=2_000):
@@ -55,7 +55,7 @@ async def drained(ns: Namespace, timeout_s: float, stable_s: float = 3.0) -> Non
     """Until every one of the run's consumer groups has read to the end for `stable_s`."""
     deadline, quiet_since = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
-        lags = await group_lags(ns.kafka, prefix=ns.settings.group_id(""))
+        lags = await group_lags(ns.kafka, prefix=ServiceSettings(topic_prefix=ns.prefix).group_id(""))
         if lags and not any(lags.values()):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= stable_s:
@@ -72,10 +72,10 @@ async def publish_history(ns: Namespace, tickets: int, months: int) -> None:
     places, now = addresses(), datetime.now(UTC)
     start = month_start(now, months)
     step = (now - start) / max(1, tickets)
-    sender = producer(ns.kafka)
+    sender, run = producer(ns.kafka), run_of(ns)
     await sender.start()
     try:
-        futures = [await sender.send(ns.topic(topics.RAW), raw_record(i, f"{ns.run}-history", places, start + step * i))
+        futures = [await sender.send(ns.topic(topics.RAW), raw_record(i, f"{run}-history", places, start + step * i))
                    for i in range(tickets)]
         await asyncio.gather(*futures)
     finally:

@@ -9,21 +9,24 @@ from datetime import UTC, datetime
 
 import typer
 from common import (
+    HEALTHY_WITHIN_S,
     RESULTS,
-    Namespace,
+    SERVICE_LOG_LEVEL,
     consume_timed,
+    create_topics,
+    fresh_namespace,
     machine,
     produce,
     raw_limit,
     raw_records,
-    start_service,
-    wait_healthy,
+    run_of,
 )
 from hotline.intake.domain import admit_all, normalize
 from rich.console import Console
 from rich.table import Table
 
 from hotline.contracts import topics
+from hotline.devkit import Namespace, ServiceProcess, wait_all_healthy
 from hotline.gazetteer import beijing
 
 
@@ -52,9 +55,9 @@ async def bench_intake(ns: Namespace, payloads: list[bytes]) -> float:
     await produce(ns.kafka, ns.topic(topics.RAW), payloads)
     log = RESULTS.parents[1] / ".local" / "bench" / "intake-alone.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    intake = start_service("intake", ns.env(), log)
+    intake = ServiceProcess.spawn("intake", ns.env(LOG_LEVEL=SERVICE_LOG_LEVEL), log)
     try:
-        wait_healthy([intake])
+        wait_all_healthy([intake], HEALTHY_WITHIN_S)
         first, last = await consume_timed(ns.kafka, ns.topic(topics.TICKETS_RECEIVED), len(payloads), timeout_s=600)
         return (len(payloads) - 1) / (last - first)
     finally:
@@ -63,11 +66,11 @@ async def bench_intake(ns: Namespace, payloads: list[bytes]) -> float:
 
 def main(count: int = typer.Option(20_000, help="Records per measurement.")) -> None:
     """Run the intake benchmark and write bench/results/<date>-intake.json."""
-    ns = Namespace.fresh("benchi")
-    payloads = raw_records(count, ns.run)
+    ns = fresh_namespace("benchi")
+    payloads = raw_records(count, run_of(ns))
 
     async def measure() -> dict:
-        await ns.create()
+        await create_topics(ns)
         try:
             return {"raw_kafka_records_per_s": await raw_limit(ns, payloads),
                     "intake_records_per_s": await bench_intake(ns, payloads)}

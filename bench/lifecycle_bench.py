@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from common import RESULTS, Namespace, machine, raw_limit, raw_records
+from common import RESULTS, create_topics, fresh_namespace, machine, raw_limit, raw_records, run_of
 from history import tickets_over
 from lifecycle.limit import relay_rate
 from lifecycle.metrics_phases import busy_month_updates, rebuild_rates
@@ -43,15 +43,15 @@ console = Console(width=max(190, Console().width))
 async def run(limit_records: int, rate: float, seconds: float, tickets: int, contact_delay_s: float,
               poll_s: float, timeout_s: float, profile: str | None, rebuild_copies: int,
               history: int = 0, history_months: int = 3) -> dict:
-    ns = Namespace.fresh("bench")
+    ns = fresh_namespace("bench")
     logs = RESULTS.parents[1] / ".local" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
     results: dict = {"at": datetime.now(UTC).isoformat(), "machine_before": machine()}
     try:
         with console.status("creating the run's topics"):
-            await ns.create()
+            await create_topics(ns)
         with console.status("the limit: raw Kafka produce and consume"):
-            payloads = raw_records(limit_records, ns.run)
+            payloads = raw_records(limit_records, run_of(ns))
             # Untimed first: a broker just started runs its first seconds in the JVM's interpreter
             # (one run measured 16,000 records/s cold and 41,000 warm).
             await raw_limit(ns, payloads, name="bench.raw-warm-up")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import typer
 from aiokafka import AIOKafkaProducer
-from common import EVENT_TOPICS, Namespace, send_events
+from common import EVENT_TOPICS, send_events
 from hotline.metrics.main import build_app
 from hotline.metrics.rebuild import rebuild
 from hotline.metrics.settings import MetricsSettings
@@ -29,7 +29,7 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
-from hotline.devkit import read_to_end
+from hotline.devkit import Namespace, read_to_end
 from hotline.gazetteer import beijing
 from hotline.runtime.kafka import ensure_topics
 
@@ -138,7 +138,7 @@ async def run(tickets: int, samples: int) -> None:
     table.add_row("live update latency p99", f"{p99 * 1000:,.0f} ms", f"aim 2,000 ms: {p99 / 2:.2f}")
     console.print(table)
 
-    await Namespace(settings, run_id).clean_up()
+    await Namespace(kafka, settings.mongodb_url, settings.topic_prefix, settings.mongodb_database).clean_up()
 
 
 if __name__ == "__main__":

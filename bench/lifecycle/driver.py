@@ -4,9 +4,10 @@ import asyncio
 import json
 
 from aiokafka import AIOKafkaConsumer
-from common import Namespace, producer
+from common import producer
 
 from hotline.contracts import topics
+from hotline.devkit import Namespace
 from lifecycle.timing import iso_now, now_ms
 
 

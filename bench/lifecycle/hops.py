@@ -3,9 +3,10 @@
 import json
 from collections import defaultdict
 
-from common import Namespace, percentiles, read_to_end
+from common import percentiles
 
 from hotline.contracts import topics
+from hotline.devkit import Namespace, read_to_end
 from lifecycle.ranking_watch import RankingWatch
 
 

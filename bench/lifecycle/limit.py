@@ -3,9 +3,10 @@
 import sys
 from pathlib import Path
 
-from common import CpuWindow, Namespace, consume_timed, produce, start_service
+from common import SERVICE_LOG_LEVEL, CpuWindow, consume_timed, produce
 
 from hotline.contracts import topics
+from hotline.devkit import Namespace, ServiceProcess
 from hotline.runtime.kafka import ensure_topics
 
 RELAY = Path(__file__).resolve().parents[1] / "relay.py"
@@ -17,8 +18,9 @@ async def relay_rate(ns: Namespace, payloads: list[bytes], logs: Path) -> dict:
     await ensure_topics(ns.kafka, [topics.TopicSpec(ns.topic(t), topics.TICKET_PARTITIONS)
                                    for t in ("bench.relay-in", "bench.relay-out")])
     await produce(ns.kafka, ns.topic("bench.relay-in"), payloads)
-    relay = start_service("relay", ns.env(), logs / "relay.log", port_variable="UNUSED_PORT",
-                          command=[sys.executable, str(RELAY), "bench.relay-in", "bench.relay-out"])
+    relay = ServiceProcess.spawn("relay", ns.env(LOG_LEVEL=SERVICE_LOG_LEVEL), logs / "relay.log",
+                                 port_variable="UNUSED_PORT",
+                                 command=[sys.executable, str(RELAY), "bench.relay-in", "bench.relay-out"])
     window = CpuWindow({"relay": relay.process.pid})
     window.start()
     try:

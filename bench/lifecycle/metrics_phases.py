@@ -2,12 +2,14 @@
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from common import Namespace, about_other_tickets, percentiles, producer, read_to_end
+from common import about_other_tickets, percentiles, producer
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import BUSINESS_TZ, ContactKind, ContactRecorded, TicketDispatched, topics
+from hotline.devkit import Namespace, read_to_end
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import fact_update
 from hotline.metrics.events import TOPIC_EVENTS
@@ -25,9 +27,7 @@ async def rebuild_rates(ns: Namespace, copies: int) -> dict:
     """Rebuild the metrics projections from the run's metrics records and `copies` copies of them
     about other tickets (a run alone is too small: fixed costs would weigh), on topics and a
     database of its own, beside a raw read of the same records."""
-    corpus = Namespace(ns.settings.model_copy(update={
-        "topic_prefix": f"{ns.settings.topic_prefix}rebuild-",
-        "mongodb_database": f"{ns.settings.mongodb_database}_rebuild"}), ns.run)
+    corpus = replace(ns, prefix=f"{ns.prefix}rebuild-", database=f"{ns.database}_rebuild")
     try:
         records = await read_to_end(ns.kafka, [ns.topic(t) for t in TOPIC_EVENTS])
         await ensure_topics(ns.kafka, [topics.TopicSpec(corpus.topic(s.name), s.partitions)
@@ -36,7 +36,7 @@ async def rebuild_rates(ns: Namespace, copies: int) -> dict:
         await out.start()
         try:
             for copy in range(copies + 1):
-                sent = [await out.send(corpus.topic(r.topic.removeprefix(ns.settings.topic_prefix)),
+                sent = [await out.send(corpus.topic(r.topic.removeprefix(ns.prefix)),
                                        about_other_tickets(r.value or b"", copy),
                                        key=about_other_tickets(r.key, copy) if r.key else None,
                                        headers=list(r.headers or ()))
@@ -48,9 +48,7 @@ async def rebuild_rates(ns: Namespace, copies: int) -> dict:
         started = time.perf_counter()
         count = len(await read_to_end(ns.kafka, names))
         raw_rate = count / (time.perf_counter() - started)
-        settings = MetricsSettings(kafka_bootstrap_servers=ns.kafka, mongodb_url=ns.settings.mongodb_url,
-                                   mongodb_database=corpus.settings.mongodb_database,
-                                   topic_prefix=corpus.settings.topic_prefix)
+        settings = MetricsSettings(**corpus.service_settings())
         report = await rebuild(settings)
     finally:
         await corpus.clean_up()
@@ -66,13 +64,13 @@ async def busy_month_updates(ns: Namespace, sizes: tuple[int, ...] = (5_000, 20_
     """ms per live update (one contact, one batch) into a unit-month already holding `size`
     tickets, loaded as a start's fold would; metrics' projection and store alone, in a database of
     its own. One update at a time with no flush spacing: the spacing would be most of what is timed."""
-    settings = MetricsSettings(mongodb_url=ns.settings.mongodb_url, flush_interval_s=0)
+    settings = MetricsSettings(mongodb_url=ns.mongodb_url, flush_interval_s=0)
     client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
     unit, at = "110111008", datetime(2026, 3, 2, 9, tzinfo=BUSINESS_TZ)
     results = {}
     try:
         for size in sizes:
-            name = f"{ns.settings.mongodb_database}_month{size}"
+            name = f"{ns.database}_month{size}"
             projection = Projection()
             _, writer = make_writer(client[name], settings, make_directory(settings), projection)
             try:

@@ -10,21 +10,24 @@ from collections import defaultdict
 from pathlib import Path
 
 from common import (
+    HEALTHY_WITHIN_S,
+    SERVICE_LOG_LEVEL,
     CpuWindow,
-    Namespace,
     addresses,
+    create_topics,
+    fresh_namespace,
     producer,
     raw_record,
     records_written,
+    run_of,
     stack_pids,
-    start_service,
     store_commands,
     store_commands_between,
-    wait_healthy,
 )
 from history import load_history
 
 from hotline.contracts import topics
+from hotline.devkit import Namespace, ServiceProcess, wait_all_healthy
 from lifecycle.driver import Driver
 from lifecycle.hops import hop_latencies
 from lifecycle.ranking_watch import RankingWatch
@@ -54,11 +57,11 @@ async def publish_paced(ns: Namespace, run: str, phase: str, count: int, rate: f
 async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: float, tickets: int,
                            contact_delay_s: float, poll_s: float, timeout_s: float, profile: str | None,
                            history: int = 0, history_months: int = 3) -> dict:
-    services, before = {}, {}
+    services, before, run = {}, {}, run_of(ns)
     try:
         for name in SERVICES:
-            services[name] = start_service(name, ns.env(), logs / f"{name}.log")
-        wait_healthy(list(services.values()))
+            services[name] = ServiceProcess.spawn(name, ns.env(LOG_LEVEL=SERVICE_LOG_LEVEL), logs / f"{name}.log")
+        wait_all_healthy(list(services.values()), HEALTHY_WITHIN_S)
         if history:
             loader = Driver(ns, contact_delay_s)
             await loader.start()
@@ -73,11 +76,11 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
         await driver.start()
         watch.start()
         await wait_for(lambda: watch.baseline is not None, timeout_s, "the rankings' first read")
-        own, shared = {**pids, "bench driver": os.getpid()}, stack_pids(ns.settings)
+        own, shared = {**pids, "bench driver": os.getpid()}, stack_pids(ns)
         try:
             # Warm-up: consumer groups join, first batches pay their set-up costs, and the store's
             # JVM compiles its hot paths (a store just started took twice the CPU per ticket).
-            await publish_paced(ns, ns.run, "warm", WARM_UP_TICKETS, None)
+            await publish_paced(ns, run, "warm", WARM_UP_TICKETS, None)
             await wait_for(lambda: len(driver.closed) >= WARM_UP_TICKETS, timeout_s, "warm-up lifecycle")
             # Closed is not yet ranked: a warm-up callback counted after the next phase began
             # would be taken for one of that phase's, and its callback freshness read too low.
@@ -88,21 +91,21 @@ async def lifecycle_phases(ns: Namespace, logs: Path, *, rate: float, seconds: f
             trips = store_commands(list(services.values()))
             window.start()
             since = now_ms()
-            await publish_paced(ns, ns.run, "load", offered, rate)
+            await publish_paced(ns, run, "load", offered, rate)
             await wait_for(lambda: len(driver.closed) >= closed_before + offered, timeout_s, "offered-load lifecycle")
             load_shortfall = await settled(lambda: closed_before + offered - watch.total("callbacks"), timeout_s)
             load = {"offered_tickets_per_s": rate, "seconds": seconds, "processes": window.stop(),
                     "store_round_trips": store_commands_between(
                         trips, store_commands(list(services.values())), offered),
                     "callbacks_missing_from_rankings": load_shortfall,
-                    **await hop_latencies(ns, ns.run, "load", watch, since)}
+                    **await hop_latencies(ns, run, "load", watch, since)}
 
             window, closed_before = CpuWindow(own, shared), len(driver.closed)
             profiler = _profile(pids[profile], logs) if profile else None
             trips = store_commands(list(services.values()))
             window.start()
             started = now_ms()
-            await publish_paced(ns, ns.run, "burst", tickets, None)
+            await publish_paced(ns, run, "burst", tickets, None)
             published = now_ms()
             await wait_for(lambda: len(driver.closed) >= closed_before + tickets, timeout_s, "burst lifecycle")
             all_closed = now_ms()
@@ -176,9 +179,9 @@ def _profile_summary(profiler: subprocess.Popen, logs: Path, top: int = 12) -> d
 
 async def history_phases(logs: Path, *, history: int, history_months: int, **phases) -> dict:
     """The offered load and the saturation on a second run whose store holds a history first."""
-    ns = Namespace.fresh("benchh")
+    ns = fresh_namespace("benchh")
     try:
-        await ns.create()
+        await create_topics(ns)
         return await lifecycle_phases(ns, logs, profile=None, history=history, history_months=history_months,
                                       **phases)
     finally:

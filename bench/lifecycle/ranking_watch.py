@@ -3,9 +3,9 @@
 import asyncio
 from datetime import UTC, datetime
 
-from common import Namespace
 from pymongo import AsyncMongoClient
 
+from hotline.devkit import Namespace
 from hotline.metrics.directory import RankingKind
 from hotline.metrics.domain import period_of
 from hotline.metrics.ranking import ranking_id
@@ -18,8 +18,8 @@ class RankingWatch:
 
     def __init__(self, ns: Namespace, interval_s: float) -> None:
         self.interval_s = interval_s
-        self._client = AsyncMongoClient(ns.settings.mongodb_url)
-        self._rankings = self._client[ns.settings.mongodb_database]["metrics_rankings"]
+        self._client = AsyncMongoClient(ns.mongodb_url)
+        self._rankings = self._client[ns.database]["metrics_rankings"]
         self.history: dict[str, dict[str, list[tuple[int, float]]]] = {"dispatched": {}, "callbacks": {}}
         self.latest: dict[str, dict[str, int]] = {"dispatched": {}, "callbacks": {}}
         # The month's counts before the run's own tickets (a history's): totals count from there.
