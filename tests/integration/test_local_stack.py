@@ -6,8 +6,9 @@
 - Documents keep their BSON types through the launcher's BSON storage and a restart, and a store
   file of Java-serialized documents (the library's own format) is converted at its first start.
 
-These start their own launcher JVMs on free ports and kill them when done. They need the jars and
-the compiled launcher, which `stack.sh up` provides (it is run here if they are missing).
+These start their own launcher JVMs on free ports and kill them when done. They need the jars
+(in $HOTLINE_LIBS_DIR when set, as for stack.sh) and the compiled launcher, which `stack.sh up`
+provides (it is run here if they are missing).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from hotline.devkit import free_port
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "deploy" / "local" / "stack.sh"
 LOCAL = Path(os.environ.get("HOTLINE_LOCAL_DIR", REPO / ".local")).resolve()
-MONGO_LIBS = LOCAL / "libs" / "mongo"
+# Where stack.sh keeps the jars: HOTLINE_LIBS_DIR when set (a shared or cached copy), else <local>/libs.
+MONGO_LIBS = Path(os.environ.get("HOTLINE_LIBS_DIR", LOCAL / "libs")).resolve() / "mongo"
 BUILD = LOCAL / "build"
 RUN = LOCAL / "run"
 
