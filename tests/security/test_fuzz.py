@@ -32,7 +32,7 @@ assert sum(FUZZ_EXAMPLES.values()) >= 10_000
 
 
 def fuzz(name: str):
-    return settings(max_examples=FUZZ_EXAMPLES[name], derandomize=True, database=None, deadline=None,
+    return settings(max_examples=FUZZ_EXAMPLES[name], derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 

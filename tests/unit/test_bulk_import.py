@@ -290,7 +290,7 @@ def test_mapping_files_that_cannot_be_found_or_read(tmp_path):
 SHIPPED = {name: load_mapping(name) for name in FILES}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     mapping_name=st.sampled_from(["sf311", "nyc311-export", "nyc311-api"]),
     data=st.data(),

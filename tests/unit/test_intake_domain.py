@@ -92,14 +92,14 @@ field_values = {
 }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.fixed_dictionaries({}, optional=field_values) | json_values)
 def test_normalizing_arbitrary_json_never_raises(data):
     outcome = run(json.dumps(data).encode())
     assert isinstance(outcome, TicketReceived | Rejection)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.binary(max_size=200))
 def test_normalizing_arbitrary_bytes_never_raises(payload):
     assert isinstance(run(payload), TicketReceived | Rejection)

@@ -190,7 +190,7 @@ event_sets = st.tuples(
 ).map(lambda groups: [e for group in groups for e in group])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(event_sets, st.randoms(use_true_random=False))
 def test_shuffled_and_duplicated_events_give_identical_projections(events, rnd):
     again = events + [rnd.choice(events) for _ in range(len(events) // 2)] if events else []
@@ -198,7 +198,7 @@ def test_shuffled_and_duplicated_events_give_identical_projections(events, rnd):
     assert pure_projection(again) == pure_projection(events)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(event_sets, st.randoms(use_true_random=False))
 def test_projecting_batch_by_batch_equals_projecting_at_once(events, rnd):
     # What the store does: after each batch, re-summarise the touched tickets into their months.
@@ -224,7 +224,7 @@ def test_projecting_batch_by_batch_equals_projecting_at_once(events, rnd):
     assert months == project_facts(fold(events, response_due=response_due))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(event_sets, st.randoms(use_true_random=False))
 def test_a_months_figures_combine_from_any_split_of_its_tickets(events, rnd):
     # A month's parts each hold some of its tickets; their partial figures add up to the figures
