@@ -112,13 +112,16 @@ def too_long(path: str, source: str, limit: int = MAX_LINES) -> Finding | None:
 def template_gaps(service_dir: Path) -> list[str]:
     """What a service directory lacks of the template, as paths relative to it; empty when in shape."""
     gaps = [name for name in TEMPLATE_ROOT_FILES if not (service_dir / name).is_file()]
-    if all((service_dir / name).is_file() for name in TEMPLATE_FILES):
+    at_top = [name for name in TEMPLATE_FILES if not (service_dir / name).is_file()]
+    if not at_top:
         return gaps
     packages = sorted(d for d in service_dir.iterdir() if (d / "__init__.py").is_file())
     if not packages:
-        return gaps + [name for name in TEMPLATE_FILES if not (service_dir / name).is_file()]
-    return gaps + [f"{package.name}/{name}" for package in packages for name in TEMPLATE_FILES
+        return gaps + at_top
+    in_packages = [f"{package.name}/{name}" for package in packages for name in TEMPLATE_FILES
                    if not (package / name).is_file()]
+    # Either layout would do: name what each one lacks.
+    return gaps + [f"{', '.join(at_top)} or else {', '.join(in_packages)}"] if in_packages else gaps
 
 
 def _relative(path: Path) -> str:
@@ -237,5 +240,8 @@ def test_template_gaps_name_what_is_missing(tmp_path: Path) -> None:
         "settings.py", "app.py", "handlers.py", "http.py"]
     wing = ["main.py", "settings.py", "tickets/__init__.py", *(f"tickets/{f}" for f in TEMPLATE_FILES),
             "casework/__init__.py", "casework/domain.py", "casework/app.py"]
-    assert template_gaps(service("wing", wing)) == ["casework/store.py", "casework/handlers.py", "casework/http.py"]
-    assert service_names(tmp_path) == ["flat", "partial", "wing"]
+    assert template_gaps(service("wing", wing)) == [
+        "domain.py, app.py, store.py, handlers.py, http.py or else casework/store.py, casework/handlers.py, "
+        "casework/http.py"]
+    assert template_gaps(service("wing_done", [*wing, *(f"casework/{f}" for f in TEMPLATE_FILES)])) == []
+    assert service_names(tmp_path) == ["flat", "partial", "wing", "wing_done"]
