@@ -1,12 +1,12 @@
-"""Casework's pure domain, for the town's daily dispatch meeting: signing (签收), progress notes,
-demands collected on visits, the case library and the daily brief. Commands and what the store
-holds in, events and views out; no I/O. A refusal is a domain error (`hotline.domain_errors`),
-mapped to its HTTP status once, in the runtime.
+"""Casework's pure domain, for the town's daily dispatch meeting: who may sign (签收) and note
+progress, demands collected on visits, marking a typical case, business days. Commands and
+what the store holds in, events out; no I/O. A refusal is a domain error
+(`hotline.domain_errors`), mapped to its HTTP status once, in the runtime. What the API answers
+(the case library, the daily brief) is in `views.py`.
 
 Casework reads followup's ticket: `CaseworkTicket` is the part of it casework decides by. The
-records the store keeps and the views the API answers are typed dicts (`TicketRecord`,
-`TicketFacts`, `RecordedDemand`, `CaseRecord`): they are read and written as they are, field for
-field, and the units' clients see exactly these fields.
+records it reads and keeps are typed dicts (`TicketRecord`, `TicketFacts`, `RecordedDemand`):
+they are stored and answered field for field as they are, so clients see exactly these fields.
 """
 
 from __future__ import annotations
