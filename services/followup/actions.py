@@ -29,8 +29,9 @@ from hotline.contracts import (
     topics,
 )
 from hotline.contracts.common import Event
-from hotline.followup.casework import note_id_for, note_progress, sign, ticket_doc
-from hotline.followup.casework_store import CaseworkStore
+from hotline.followup.casework.domain import casework_ticket as ticket_doc
+from hotline.followup.casework.domain import note_id_for, note_progress, sign
+from hotline.followup.casework.store import CaseworkStore
 from hotline.followup.domain import (
     FollowupTicket,
     KeyReused,

@@ -41,6 +41,7 @@ from hotline.contracts.followup import (
     SignTicketCommand,
 )
 from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.domain_errors import DomainError
 from hotline.followup.actions import FollowupActions
 from hotline.followup.domain import (
     FollowupTicket,
@@ -263,14 +264,14 @@ async def _carry_out(actions: FollowupActions, wave: list, *, now: datetime) -> 
     others = [c for c in wave if not isinstance(c, RecordContactCommand | ResolveTicketCommand)]
     outcomes = await actions.contacts_and_resolutions(
         [(c.ticket_id, c.command_id, c.payload) for c in batched], now=now) if batched else []
-    refused = [(c, r) for c, r in zip(batched, outcomes, strict=True) if r is not None]
+    refused: list[tuple] = [(c, r) for c, r in zip(batched, outcomes, strict=True) if r is not None]
     gate = asyncio.Semaphore(COMMAND_CONCURRENCY)
 
     async def one(command) -> None:
         async with gate:
             try:
                 await perform(actions, command, now=now)
-            except Refusal as refusal:
+            except (Refusal, DomainError) as refusal:  # casework's signing and notes raise domain errors
                 refused.append((command, refusal))
 
     # A command waits on a few store round trips and an acknowledged publish; different tickets

@@ -7,8 +7,9 @@ from fastapi import FastAPI
 from hotline.business_calendar import default_calendar
 from hotline.deadline_policy import default_policy
 from hotline.followup.actions import FollowupActions
-from hotline.followup.casework_http import casework_router
-from hotline.followup.casework_store import CaseworkStore
+from hotline.followup.casework.app import Casework
+from hotline.followup.casework.http import casework_router
+from hotline.followup.casework.store import CaseworkStore
 from hotline.followup.domain import Refusal
 from hotline.followup.handlers import (
     DispatchWaits,
@@ -24,6 +25,7 @@ from hotline.followup.observe import FollowupGauges
 from hotline.followup.scheduler import DeadlineScheduler, TimerBuckets
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore
+from hotline.gazetteer import beijing
 from hotline.runtime.auth import CredentialStore
 from hotline.runtime.kafka import published_event_ids
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
@@ -61,7 +63,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework)
     register_commands(runtime, actions, runtime.publisher, dispatch_waits)
     app.include_router(http_router(runtime, store, actions, credentials))
-    app.include_router(casework_router(runtime, store, casework, runtime.publisher, credentials, actions))
+    app.include_router(casework_router(Casework(store, casework, actions, runtime.publisher, beijing()), credentials))
     # Starlette types a handler as taking any Exception; it calls this one only with a Refusal.
     app.add_exception_handler(Refusal, refusal_response)  # type: ignore[arg-type]
     return app

@@ -21,7 +21,7 @@ from hotline.contracts import (
 )
 from hotline.contracts.common import Event
 from hotline.contracts.routing import DepartmentsSummoned
-from hotline.followup.casework_store import received_facts
+from hotline.followup.casework.store import received_facts
 from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id, masked_for_timeline
 from hotline.runtime.mongo import duplicates_only
 

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient, monitoring
 from hotline.contracts import RecordContact, ResolveTicket, TicketDispatched, topics
 from hotline.contracts.followup import ContactKind
 from hotline.followup.actions import FollowupActions
-from hotline.followup.casework_store import CaseworkStore
+from hotline.followup.casework.store import CaseworkStore
 from hotline.followup.domain import resolve
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.store import FollowupStore, resolution_change

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from hotline.cli import app as cli
 from hotline.contracts import BUSINESS_TZ, TicketReceived, ticket_id_for, topics
 from hotline.devkit import free_port, raw_record
-from hotline.followup.casework import visit_of_source
+from hotline.followup.casework.domain import visit_of_source
 from tests.integration.conftest import client_for
 from tests.support import eventually, issue_token, publish, read_topic
 

@@ -15,12 +15,11 @@ from hotline.contracts import (
     SignTicket,
     ticket_id_for,
 )
-from hotline.followup.casework import (
+from hotline.domain_errors import DomainError as Refusal
+from hotline.followup.casework.domain import CaseworkTicket as TicketDoc
+from hotline.followup.casework.domain import (
     Contact,
-    TicketDoc,
     business_day,
-    case_document,
-    case_summary,
     day_bounds,
     demand_source_id,
     demand_tickets,
@@ -29,13 +28,12 @@ from hotline.followup.casework import (
     note_id_for,
     note_progress,
     scrub,
-    select_brief,
     sign,
-    ticket_doc,
     visit_of,
     visit_of_source,
 )
-from hotline.followup.domain import Refusal
+from hotline.followup.casework.domain import casework_ticket as ticket_doc
+from hotline.followup.casework.views import case_document, case_summary, select_brief
 from hotline.gazetteer import beijing
 
 DISPATCHED = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Beijing

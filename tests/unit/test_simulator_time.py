@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from hotline.contracts import BUSINESS_TZ
 from hotline.contracts.followup import CollectedDemand
-from hotline.followup.casework import demand_source_id as casework_source_id
+from hotline.followup.casework.domain import demand_source_id as casework_source_id
 from hotline.simulator.adapter import Clock, demand_source_id, slices
 from hotline.simulator.plan import Act, ActKind
 

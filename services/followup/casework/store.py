@@ -1,4 +1,5 @@
-"""Casework's store: its own collections, every read by `_id` (the local server scans otherwise).
+"""Casework's store (MongoDB, behind `hotline.followup.casework.app.CaseworkRecords`): its own
+collections, every read by `_id` (the local server scans otherwise).
 
 - Facts: per ticket, what the brief needs beyond followup's ticket: category, urgency, repeats and
   the collected-demand link (from `tickets.received`), the first face-to-face visit. Never the
@@ -13,15 +14,17 @@
   per tag listing its cases.
 """
 
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import ProgressNoted, TicketReceived, TicketSigned
-from hotline.followup.casework import visit_of_source
+from hotline.followup.casework.domain import RecordedDemand, TicketFacts, visit_of_source
+from hotline.followup.casework.views import CaseRecord
 
 
-def received_facts(t: TicketReceived) -> dict:
+def received_facts(t: TicketReceived) -> dict[str, Any]:
     """The fields a received ticket sets under its followup ticket's `facts` (each field alone, so
     a visit recorded before the received event arrived stays); a redelivery sets the same."""
     visit = visit_of_source(t.source_id) if t.channel.value == "collected" else None
@@ -46,7 +49,7 @@ class CaseworkStore:
 
     # --- facts fed by the topics -------------------------------------------------------------
 
-    async def facts_for(self, *, ticket_ids: list[str]) -> dict[str, dict]:
+    async def facts_for(self, *, ticket_ids: list[str]) -> dict[str, TicketFacts]:
         """The facts known of these tickets: on followup's tickets, over those written before."""
         if not ticket_ids:
             return {}
@@ -64,7 +67,7 @@ class CaseworkStore:
 
     # --- signatures and notes ----------------------------------------------------------------
 
-    async def _push_once(self, ticket_id: str, field: str, entry: dict, key: str) -> bool:
+    async def _push_once(self, ticket_id: str, field: str, entry: dict[str, Any], key: str) -> bool:
         """Append `entry` to the ticket's `field` unless one with the same `key` value is there."""
         result = await self._actions.bulk_write([
             UpdateOne({"_id": ticket_id}, {"$setOnInsert": {"signatures": [], "notes": []}}, upsert=True),
@@ -83,7 +86,7 @@ class CaseworkStore:
         stored = next(s for s in doc["signatures"] if s["event_id"] == event.event_id)
         return TicketSigned.model_validate(stored), False
 
-    async def signatures(self, *, ticket_ids: list[str]) -> dict[str, list[dict]]:
+    async def signatures(self, *, ticket_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """Each ticket's signatures."""
         if not ticket_ids:
             return {}
@@ -105,7 +108,7 @@ class CaseworkStore:
         kept = {k: v for k, v in stored.items() if k not in ("text", "request_hash")}
         return ProgressNoted.model_validate(kept), False, stored.get("request_hash")
 
-    async def notes(self, *, ticket_id: str) -> list[dict]:
+    async def notes(self, *, ticket_id: str) -> list[dict[str, Any]]:
         """The ticket's notes with their texts, oldest first (in order of writing at equal times)."""
         doc = await self._actions.find_one({"_id": ticket_id}, {"notes": 1})
         notes = [{k: v for k, v in n.items() if k != "request_hash"} for n in (doc or {}).get("notes", [])]
@@ -113,7 +116,9 @@ class CaseworkStore:
 
     # --- collected demands -------------------------------------------------------------------
 
-    async def record_demands(self, *, documents: list[dict]) -> tuple[dict[str, dict], set[str]]:
+    async def record_demands(
+        self, *, documents: list[RecordedDemand],
+    ) -> tuple[dict[str, RecordedDemand], set[str]]:
         """Store each demand once (the first recording wins) and list it under its unit's day;
         the stored documents by id, and the ids that are new."""
         if not documents:
@@ -136,7 +141,7 @@ class CaseworkStore:
         )
         return stored, new
 
-    async def collected_on(self, *, unit_code: str, day: str) -> list[dict]:
+    async def collected_on(self, *, unit_code: str, day: str) -> list[RecordedDemand]:
         """The demands the unit recorded on that Asia/Shanghai day (YYYY-MM-DD)."""
         listing = await self._unit_days.find_one({"_id": f"{unit_code}/{day}"})
         ids = (listing or {}).get("demands", [])
@@ -146,11 +151,11 @@ class CaseworkStore:
 
     # --- the case library --------------------------------------------------------------------
 
-    async def get_case(self, *, ticket_id: str) -> dict | None:
+    async def get_case(self, *, ticket_id: str) -> CaseRecord | None:
         """One case, or None."""
         return await self._cases.find_one({"_id": ticket_id})
 
-    async def save_case(self, *, case: dict) -> dict | None:
+    async def save_case(self, *, case: CaseRecord) -> CaseRecord | None:
         """Store the case (replacing an earlier description) and list it under its tags; the
         previous version, if any."""
         previous = await self._cases.find_one({"_id": case["_id"]})
@@ -163,7 +168,7 @@ class CaseworkStore:
         await self._tags.bulk_write(ops, ordered=False)
         return previous
 
-    async def cases_tagged(self, *, tag: str, limit: int) -> list[dict]:
+    async def cases_tagged(self, *, tag: str, limit: int) -> list[CaseRecord]:
         """Cases with this tag, most recently marked first."""
         listing = await self._tags.find_one({"_id": tag})
         ids = (listing or {}).get("cases", [])

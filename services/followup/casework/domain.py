@@ -1,15 +1,22 @@
-"""Casework for the town's daily dispatch meeting, pure: signing (签收), progress notes, demands
-collected on visits, the case library and the daily brief. Documents and commands in, events and
-views out; no I/O."""
+"""Casework's pure domain, for the town's daily dispatch meeting: who may sign (签收) and note
+progress, demands collected on visits, marking a typical case, business days. Commands and
+what the store holds in, events out; no I/O. A refusal is a domain error
+(`hotline.domain_errors`), mapped to its HTTP status once, in the runtime. What the API answers
+(the case library, the daily brief) is in `views.py`.
+
+Casework reads followup's ticket: `CaseworkTicket` is the part of it casework decides by. The
+records it reads and keeps are typed dicts (`TicketRecord`, `TicketFacts`, `RecordedDemand`):
+they are stored and answered field for field as they are, so clients see exactly these fields.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from hotline.contracts import (
     BUSINESS_TZ,
@@ -29,17 +36,93 @@ from hotline.contracts import (
     mask_phone,
     ticket_id_for,
 )
-from hotline.followup.domain import Refusal, not_in_future
+from hotline.domain_errors import Closed, Conflict, Invalid, NotFound, NotYours
+from hotline.followup.domain import TicketState
 from hotline.gazetteer import Gazetteer
 
 # Contacts in person: residents can raise new demands there, not on a phone call.
 IN_PERSON = frozenset({ContactKind.FACE_TO_FACE.value, ContactKind.ON_SITE.value})
 VISIT_SOURCE_PREFIX = "visit/"
 
+# How a unit stands on a ticket: it holds it, handles it beside the lead, or was summoned to it.
+Role = Literal["lead", "co_handler", "summoned"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The ticket as casework sees it, and the records it reads and keeps
+
+
+class Resolution(TypedDict, total=False):
+    """A round's resolution as followup records it (its note is followup's; casework never reads it)."""
+
+    unit_code: str
+    outcome: str
+    resolution_code: str
+    round: int
+    resolved_at: datetime
+
+
+class TicketRecord(TypedDict, total=False):
+    """The fields of followup's stored ticket casework reads (no caller data is there)."""
+
+    _id: str
+    ticket_id: str
+    unit_code: str
+    state: str
+    round: int
+    attempt: int
+    district_code: str | None
+    urgency: str | None
+    first_dispatched_at: datetime
+    dispatched_at: datetime
+    report_back_due_at: datetime | None
+    co_handlers: list[str]
+    summons: list[dict[str, Any]]
+    contacts: list[dict[str, Any]]
+    resolutions: list[Resolution]
+    extension: dict[str, Any] | None
+    events: list[dict[str, Any]]  # stored events: {"type", "json"}
+    timeline: list[dict[str, Any]]  # {"event_id", "type", "at", "data"}
+
+
+class TicketFacts(TypedDict, total=False):
+    """What casework knows of a ticket beyond followup's record (from the received ticket and the
+    first face-to-face visit): never the caller or the content."""
+
+    _id: str
+    category: str | None
+    urgency: str | None
+    channel: str
+    received_at: datetime
+    repeat_of: str | None
+    repeat_count: int
+    collected_by: str | None
+    visit_ticket_id: str | None
+    visit_contact_id: str | None
+    face_to_face_at: datetime | None
+
+
+class RecordedDemand(TypedDict):
+    """A demand collected on a visit as casework keeps it: no caller data."""
+
+    _id: str  # the new ticket's id
+    source_id: str
+    visit_ticket_id: str
+    contact_id: str
+    unit_code: str
+    staff_id: str
+    description: str
+    place: str
+    community: str | None
+    category_hint: str | None
+    collected_at: datetime
+    recorded_at: datetime
+    day: str  # the Asia/Shanghai day it was first recorded, YYYY-MM-DD
+
 
 @dataclass(frozen=True)
 class Contact:
-    """One contact as followup stored it."""
+    """One contact with the citizen, as followup recorded it."""
 
     contact_id: str
     kind: str
@@ -49,22 +132,22 @@ class Contact:
 
 
 @dataclass(frozen=True)
-class TicketDoc:
-    """What casework needs of followup's ticket document."""
+class CaseworkTicket:
+    """What casework decides by: who is on the ticket, where it is, its contacts and resolutions."""
 
     ticket_id: str
     unit_code: str
     first_dispatched_at: datetime
-    state: str = "open"
+    state: TicketState = TicketState.OPEN
     attempt: int = 1
     round: int = 0
     district_code: str | None = None
     co_handlers: tuple[str, ...] = ()
     summoned: tuple[str, ...] = ()
     contacts: tuple[Contact, ...] = ()
-    resolutions: tuple[dict, ...] = ()
+    resolutions: tuple[Resolution, ...] = ()
 
-    def role_of(self, unit_code: str) -> str | None:
+    def role_of(self, unit_code: str) -> Role | None:
         """lead, co_handler, summoned, or None for a unit not on the ticket."""
         if unit_code == self.unit_code:
             return "lead"
@@ -74,26 +157,32 @@ class TicketDoc:
             return "summoned"
         return None
 
+    @property
+    def resolving_unit(self) -> str:
+        """The unit that resolved the latest round (the holder until one did)."""
+        return self.resolutions[-1].get("unit_code", self.unit_code) if self.resolutions else self.unit_code
 
-def ticket_doc(doc: dict | None) -> TicketDoc | None:
-    """The view of a stored followup ticket; None until its dispatch is known."""
-    if not doc or "unit_code" not in doc or "first_dispatched_at" not in doc:
+
+def casework_ticket(record: Mapping[str, Any] | None) -> CaseworkTicket | None:
+    """The ticket casework decides by, from followup's record (a `TicketRecord`, or the document
+    as followup's store reads it); None until its dispatch is known."""
+    if not record or "unit_code" not in record or "first_dispatched_at" not in record:
         return None
-    return TicketDoc(
-        ticket_id=doc.get("ticket_id") or doc["_id"],
-        unit_code=doc["unit_code"],
-        first_dispatched_at=doc["first_dispatched_at"],
-        state=doc.get("state", "open"),
-        attempt=doc.get("attempt", 1),
-        round=doc.get("round", 0),
-        district_code=doc.get("district_code"),
-        co_handlers=tuple(doc.get("co_handlers", [])),
-        summoned=tuple(s["unit_code"] for s in doc.get("summons", [])),
+    return CaseworkTicket(
+        ticket_id=record.get("ticket_id") or record["_id"],
+        unit_code=record["unit_code"],
+        first_dispatched_at=record["first_dispatched_at"],
+        state=TicketState(record.get("state", TicketState.OPEN.value)),
+        attempt=record.get("attempt", 1),
+        round=record.get("round", 0),
+        district_code=record.get("district_code"),
+        co_handlers=tuple(record.get("co_handlers", [])),
+        summoned=tuple(s["unit_code"] for s in record.get("summons", [])),
         contacts=tuple(
             Contact(c["contact_id"], c["kind"], c["unit_code"], c.get("staff_id", ""), c["contacted_at"])
-            for c in doc.get("contacts", [])
+            for c in record.get("contacts", [])
         ),
-        resolutions=tuple(doc.get("resolutions", [])),
+        resolutions=tuple(record.get("resolutions", [])),
     )
 
 
@@ -102,15 +191,43 @@ def _ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _acting_on(ticket: TicketDoc | None, unit_code: str, ticket_id: str, roles: set[str]) -> TicketDoc:
+def unknown_ticket(ticket_id: str) -> NotFound:
+    """The refusal for a ticket followup has not seen dispatched."""
+    return NotFound("ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+
+
+def acting_for_itself(unit_code: str, *, caller: str, why: str) -> None:
+    """A unit acts in its own name only (`why` says what it may not do for another)."""
+    if unit_code != caller:
+        raise NotYours("unit_code", why)
+
+
+def readable_by(ticket: CaseworkTicket | None, ticket_id: str, *, caller: str, centre: bool) -> CaseworkTicket:
+    """The ticket, for one of its units or the centre."""
+    if ticket is None:
+        raise NotFound("ticket_id", f"ticket {ticket_id} is unknown")
+    if not centre and ticket.role_of(caller) is None:
+        raise NotYours("ticket_id", "the ticket is not assigned to this unit")
+    return ticket
+
+
+def _acting_on(ticket: CaseworkTicket | None, unit_code: str, ticket_id: str, roles: set[Role]) -> CaseworkTicket:
     """The ticket, when it exists, has this unit in one of `roles` and is not closed."""
     if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+        raise unknown_ticket(ticket_id)
     if ticket.role_of(unit_code) not in roles:
-        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
-    if ticket.state == "closed":
-        raise Refusal(409, "ticket_id", "the ticket is closed")
+        raise NotYours("unit_code", "the ticket is not assigned to this unit")
+    if ticket.state == TicketState.CLOSED:
+        raise Closed("ticket_id", "the ticket is closed")
     return ticket
+
+
+def _not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
+    """Refuse a time further ahead than the clocks of unit and server may differ. (Followup's
+    `not_in_future` says the same with its own `Refusal`; one of the two goes when followup's
+    tickets raise domain errors too.)"""
+    if moment > now + clock_skew:
+        raise Invalid(field, f"{field} is in the future")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,14 +235,14 @@ def _acting_on(ticket: TicketDoc | None, unit_code: str, ticket_id: str, roles: 
 
 
 def sign(
-    ticket: TicketDoc | None, command: SignTicket, *, ticket_id: str, now: datetime,
+    ticket: CaseworkTicket | None, command: SignTicket, *, ticket_id: str, now: datetime,
     clock_skew: timedelta = timedelta(minutes=2),
 ) -> TicketSigned:
     """The lead or a co-handler signs for its assignment; one event per unit and attempt."""
     ticket = _acting_on(ticket, command.unit_code, ticket_id, {"lead", "co_handler"})
-    not_in_future(command.signed_at, "signed_at", now=now, clock_skew=clock_skew)
+    _not_in_future(command.signed_at, "signed_at", now=now, clock_skew=clock_skew)
     if command.signed_at < ticket.first_dispatched_at:
-        raise Refusal(422, "signed_at", "signing time is before the ticket was dispatched")
+        raise Invalid("signed_at", "signing time is before the ticket was dispatched")
     signed_at = _ms(command.signed_at)
     return TicketSigned(
         event_id=deterministic_event_id("TicketSigned", ticket.ticket_id, command.unit_code, str(ticket.attempt)),
@@ -145,16 +262,16 @@ def note_id_for(ticket_id: str, command: AddProgressNote, idempotency_key: str |
 
 
 def note_progress(
-    ticket: TicketDoc | None, command: AddProgressNote, *, ticket_id: str, note_id: str, now: datetime,
+    ticket: CaseworkTicket | None, command: AddProgressNote, *, ticket_id: str, note_id: str, now: datetime,
     clock_skew: timedelta = timedelta(minutes=2),
 ) -> ProgressNoted:
     """A progress note by a unit on the ticket (lead, co-handler or summoned); no text in the event."""
     ticket = _acting_on(ticket, command.unit_code, ticket_id, {"lead", "co_handler", "summoned"})
-    not_in_future(command.noted_at, "noted_at", now=now, clock_skew=clock_skew)
+    _not_in_future(command.noted_at, "noted_at", now=now, clock_skew=clock_skew)
     if command.noted_at < ticket.first_dispatched_at:
-        raise Refusal(422, "noted_at", "note time is before the ticket was dispatched")
+        raise Invalid("noted_at", "note time is before the ticket was dispatched")
     if not command.text.strip():
-        raise Refusal(422, "text", "the note is empty")
+        raise Invalid("text", "the note is empty")
     noted_at = _ms(command.noted_at)
     return ProgressNoted(
         event_id=deterministic_event_id("ProgressNoted", note_id), ticket_id=ticket.ticket_id,
@@ -167,21 +284,21 @@ def note_progress(
 # Demands collected on a visit
 
 
-def visit_of(ticket: TicketDoc | None, contact_id: str, *, unit_code: str, ticket_id: str) -> Contact:
-    """The in-person contact `contact_id` this unit made on the ticket, else a Refusal.
+def visit_of(ticket: CaseworkTicket | None, contact_id: str, *, unit_code: str, ticket_id: str) -> Contact:
+    """The in-person contact `contact_id` this unit made on the ticket, else a refusal.
 
     The visiting unit may record demands even after the ticket moved on or closed: what residents
     raised on the visit does not depend on the visited ticket's later fate.
     """
     if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+        raise unknown_ticket(ticket_id)
     contact = next((c for c in ticket.contacts if c.contact_id == contact_id), None)
     if contact is None:
-        raise Refusal(404, "contact_id", f"no contact {contact_id} on ticket {ticket_id}")
+        raise NotFound("contact_id", f"no contact {contact_id} on ticket {ticket_id}")
     if contact.unit_code != unit_code:
-        raise Refusal(403, "unit_code", "the contact was made by another unit")
+        raise NotYours("unit_code", "the contact was made by another unit")
     if contact.kind not in IN_PERSON:
-        raise Refusal(422, "contact_id", "demands are collected in person (face_to_face or on_site)")
+        raise Invalid("contact_id", "demands are collected in person (face_to_face or on_site)")
     return contact
 
 
@@ -229,11 +346,11 @@ class DemandTicket:
     ticket_id: str
     source_id: str
     record: RawRecord
-    document: dict  # what casework stores: no caller data
+    document: RecordedDemand
 
 
 def demand_tickets(
-    ticket: TicketDoc, contact: Contact, demands: list[CollectedDemand], *, recorded_at: dict[str, datetime],
+    ticket: CaseworkTicket, contact: Contact, demands: list[CollectedDemand], *, recorded_at: dict[str, datetime],
     now: datetime, gazetteer: Gazetteer,
 ) -> list[DemandTicket]:
     """One new ticket (channel `collected`) per distinct demand.
@@ -245,7 +362,7 @@ def demand_tickets(
     out: dict[str, DemandTicket] = {}
     for demand in demands:
         if not demand.description.strip():
-            raise Refusal(422, "demands.description", "a demand's description is empty")
+            raise Invalid("demands.description", "a demand's description is empty")
         source_id = demand_source_id(ticket.ticket_id, contact.contact_id, demand)
         new_id = ticket_id_for(Channel.COLLECTED.value, source_id)
         if new_id in out:
@@ -270,7 +387,7 @@ def demand_tickets(
     return list(out.values())
 
 
-def demand_collected(ticket_id: str, demand: DemandTicket, stored: dict) -> DemandCollected:
+def demand_collected(ticket_id: str, demand: DemandTicket, stored: RecordedDemand) -> DemandCollected:
     """The event on the visited ticket that links it to the new ticket."""
     return DemandCollected(
         event_id=deterministic_event_id("DemandCollected", demand.ticket_id), ticket_id=ticket_id,
@@ -295,33 +412,38 @@ def scrub(text: str) -> str:
     return _PHONE_LIKE.sub(lambda m: mask_phone(m.group(0)) or "", text)
 
 
+def normalize_tag(tag: str) -> str:
+    """A tag trimmed, inner spaces collapsed, Latin letters lower-cased."""
+    return " ".join(tag.split()).lower()
+
+
 def normalize_tags(tags: list[str]) -> list[str]:
-    """Tags trimmed, inner spaces collapsed, Latin letters lower-cased, duplicates dropped, sorted."""
-    clean = {" ".join(t.split()).lower() for t in tags}
+    """Tags normalized (`normalize_tag`), duplicates and blanks dropped, sorted."""
+    clean = {normalize_tag(t) for t in tags}
     clean.discard("")
     if not clean:
-        raise Refusal(422, "tags", "at least one non-blank tag is needed")
+        raise Invalid("tags", "at least one non-blank tag is needed")
     if too_long := [t for t in clean if len(t) > 32]:
-        raise Refusal(422, "tags", f"tags are at most 32 characters: {too_long[0][:40]!r}")
+        raise Invalid("tags", f"tags are at most 32 characters: {too_long[0][:40]!r}")
     return sorted(clean)
 
 
 def mark_case(
-    ticket: TicketDoc | None, command: MarkCase, *, ticket_id: str, caller_unit: str, caller_is_centre: bool,
+    ticket: CaseworkTicket | None, command: MarkCase, *, ticket_id: str, caller_unit: str, caller_is_centre: bool,
     category: str | None, now: datetime,
 ) -> CaseMarked:
     """A resolved or closed ticket becomes a typical case: by the centre or the resolving unit."""
     if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
-    resolving = ticket.resolutions[-1].get("unit_code", ticket.unit_code) if ticket.resolutions else ticket.unit_code
+        raise unknown_ticket(ticket_id)
+    resolving = ticket.resolving_unit
     if not caller_is_centre and caller_unit != resolving:
-        raise Refusal(403, "authorization", "only the hotline centre or the resolving unit marks a case")
-    if ticket.state not in {"resolved", "closed"}:
-        raise Refusal(409, "ticket_id", "only a resolved or closed ticket can be a case")
+        raise NotYours("authorization", "only the hotline centre or the resolving unit marks a case")
+    if ticket.state not in {TicketState.RESOLVED, TicketState.CLOSED}:
+        raise Conflict("ticket_id", "only a resolved or closed ticket can be a case")
     tags = normalize_tags(command.tags)
     lesson, title = scrub(command.lesson.strip()), scrub(" ".join(command.title.split()))
     if not lesson:
-        raise Refusal(422, "lesson", "the lesson is empty")
+        raise Invalid("lesson", "the lesson is empty")
     digest = hashlib.sha256("\x1f".join((*tags, title, lesson)).encode()).hexdigest()[:16]
     outcome = ticket.resolutions[-1].get("outcome") if ticket.resolutions else None
     return CaseMarked(
@@ -332,48 +454,13 @@ def mark_case(
     )
 
 
-def case_summary(doc: dict) -> dict:
-    """The ticket's course without citizen data: kinds and times of contacts, resolutions'
-    outcomes and codes (not their notes), rounds, extension, satisfaction, and the timeline's
-    event types and times."""
-    contacts = sorted(doc.get("contacts", []), key=lambda c: c["contacted_at"])
-    closed = [e for e in doc.get("events", []) if e.get("type") == "TicketClosed"]
-    satisfaction = json.loads(closed[-1]["json"]).get("satisfaction") if closed else None
-    return {
-        "dispatched_at": doc.get("first_dispatched_at"),
-        "rounds": doc.get("round", 0) + 1,
-        "state": doc.get("state"),
-        "contacts": [{"kind": c["kind"], "at": c["contacted_at"]} for c in contacts],
-        "face_to_face": sum(c["kind"] == ContactKind.FACE_TO_FACE.value for c in contacts),
-        "resolutions": [{"outcome": r.get("outcome"), "resolution_code": r.get("resolution_code"),
-                         "round": r.get("round"), "at": r.get("resolved_at")} for r in doc.get("resolutions", [])],
-        "extension": (doc.get("extension") or {}).get("state"),
-        "satisfaction": satisfaction,
-        "timeline": [{"type": e.get("type"), "at": e.get("at")} for e in doc.get("timeline", [])],
-    }
-
-
-def case_document(event: CaseMarked, doc: dict, *, urgency: str | None) -> dict:
-    """The case library's document: category, unit, outcome, tags, lesson and the summary."""
-    return {
-        "_id": event.ticket_id, "event_id": event.event_id, "title": event.title, "tags": event.tags,
-        "lesson": event.lesson, "category": event.category, "urgency": urgency, "unit_code": event.unit_code,
-        "district_code": doc.get("district_code"), "outcome": event.outcome, "marked_by": event.marked_by,
-        "marked_at": event.occurred_at, "summary": case_summary(doc),
-    }
-
-
-def case_event(case: dict) -> CaseMarked:
-    """The CaseMarked event a stored case was made from."""
-    return CaseMarked(
-        event_id=case["event_id"], ticket_id=case["_id"], occurred_at=case["marked_at"],
-        unit_code=case["unit_code"], marked_by=case["marked_by"], tags=case["tags"], title=case["title"],
-        lesson=case["lesson"], category=case.get("category"), outcome=case.get("outcome"),
-    )
+def not_a_case(ticket_id: str) -> NotFound:
+    """The refusal for a ticket the library holds no case of."""
+    return NotFound("ticket_id", f"ticket {ticket_id} is not a case")
 
 
 # ---------------------------------------------------------------------------------------------
-# The daily brief
+# Business days
 
 
 def business_day(moment: datetime) -> date:
@@ -387,83 +474,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def category_of(ticket: dict, facts: dict) -> str | None:
-    """The ticket's category: from intake's facts, else from the dispatch on its timeline."""
-    if facts.get("category"):
-        return facts["category"]
-    # Followup's timeline holds the dispatch, which names the category too.
-    dispatched = [e for e in ticket.get("timeline", []) if e.get("type") == "TicketDispatched"]
-    return (dispatched[-1].get("data") or {}).get("category") if dispatched else None
-
-
-def _item(ticket: dict, facts: dict) -> dict:
-    return {
-        "ticket_id": ticket["_id"],
-        "category": category_of(ticket, facts),
-        "urgency": facts.get("urgency") or ticket.get("urgency"),
-        "state": ticket.get("state", "open"),
-        "round": ticket.get("round", 0),
-        "dispatched_at": ticket.get("dispatched_at") or ticket.get("first_dispatched_at"),
-        "report_back_due_at": ticket.get("report_back_due_at"),
-        "face_to_face": facts.get("face_to_face_at") is not None,
-        "repeat_of": facts.get("repeat_of"),
-        "repeat_count": facts.get("repeat_count", 0),
-    }
-
-
-BRIEF_SECTIONS = ("new", "due_today", "overdue", "awaiting_visit", "reopened", "repeats")
-
-
-def select_brief(tickets: list[dict], facts: dict[str, dict], collected: list[dict], *, unit_code: str,
-                 day: date) -> dict:
-    """The agenda of the unit's dispatch meeting on `day`, from its worklist (tickets it holds,
-    not closed), per-ticket facts (category, repeats, first face-to-face visit) and the demands it
-    collected the day before.
-
-    Deadlines are judged against the day's start, so the agenda of a day does not change while
-    the meeting runs: `overdue` passed before the day began, `due_today` fall within it. Tickets
-    dispatched after the day are not on it.
-    """
-    start, end = day_bounds(day)
-    sections: dict[str, list[dict]] = {name: [] for name in BRIEF_SECTIONS}
-    for ticket in tickets:
-        if ticket.get("unit_code") != unit_code:
-            continue
-        dispatched = ticket.get("dispatched_at") or ticket.get("first_dispatched_at")
-        if dispatched is None or dispatched >= end:
-            continue
-        fact = facts.get(ticket["_id"], {})
-        item = _item(ticket, fact)
-        is_open = item["state"] == "open"
-        due = item["report_back_due_at"]
-        if start <= dispatched < end:
-            sections["new"].append(item)
-        if is_open and due is not None and start <= due < end:
-            sections["due_today"].append(item)
-        if is_open and due is not None and due < start:
-            sections["overdue"].append(item)
-        if is_open and not item["face_to_face"]:
-            sections["awaiting_visit"].append(item)
-        if is_open and item["round"] > 0:
-            sections["reopened"].append(item)
-        if item["repeat_count"] > 0:
-            sections["repeats"].append(item)
-    far = datetime.max.replace(tzinfo=BUSINESS_TZ)
-    for items in sections.values():
-        items.sort(key=lambda i: (i["report_back_due_at"] or far, i["ticket_id"]))
-    demands = sorted(
-        ({k: d.get(k) for k in ("source_id", "visit_ticket_id", "contact_id", "staff_id", "description",
-                                 "place", "community", "category_hint", "collected_at", "recorded_at")}
-         | {"ticket_id": d["_id"], "category": facts.get(d["_id"], {}).get("category")}
-         for d in collected if d.get("unit_code") == unit_code),
-        key=lambda d: (d["recorded_at"], d["ticket_id"]),
-    )
-    previous = day - timedelta(days=1)
-    return {
-        "unit_code": unit_code,
-        "date": day.isoformat(),
-        "time_zone": str(BUSINESS_TZ),
-        "counts": {**{name: len(items) for name, items in sections.items()}, "collected_yesterday": len(demands)},
-        **sections,
-        "collected_yesterday": {"date": previous.isoformat(), "demands": demands},
-    }
+def brief_readable(unit_code: str, *, caller: str, centre: bool) -> None:
+    """A unit reads its own brief; the centre every unit's."""
+    if caller != unit_code and not centre:
+        raise NotYours("unit_code", "a unit reads its own brief only")
