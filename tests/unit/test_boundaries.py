@@ -30,7 +30,7 @@ STARTS_SERVICES = {SHARED_DIR / "cli.py"}
 TEMPLATE_ROOT_FILES = ("main.py", "settings.py")
 TEMPLATE_FILES = ("domain.py", "app.py", "store.py", "handlers.py", "http.py")
 # Services being moved into the template by other branches of #26; drop a name once it merges.
-NOT_YET_IN_SHAPE = {"followup", "intake", "metrics"}
+NOT_YET_IN_SHAPE = {"intake", "metrics"}
 
 
 def service_names(services_dir: Path = SERVICES_DIR) -> list[str]:
