@@ -15,7 +15,6 @@ from hotline.contracts import (
     TicketSigned,
     topics,
 )
-from hotline.followup.actions import FollowupActions
 from hotline.followup.casework import (
     business_day,
     case_document,
@@ -31,7 +30,8 @@ from hotline.followup.casework import (
 from hotline.followup.casework_store import CaseworkStore
 from hotline.followup.domain import Refusal
 from hotline.followup.settings import FollowupSettings
-from hotline.followup.store import FollowupStore
+from hotline.followup.tickets.app import FollowupActions
+from hotline.followup.tickets.store import FollowupStore
 from hotline.gazetteer import beijing
 from hotline.runtime.auth import CredentialStore, Principal, bearer_principal
 from hotline.runtime.kafka import Publisher

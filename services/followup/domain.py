@@ -1,378 +1,56 @@
-"""Followup's pure domain: validating what a unit reports and the events it produces."""
+"""Temporary, until casework moves into its sub-package (issue #26, branch casework-house): the
+names casework.py, casework_http.py and their tests still import from here.
+
+Followup's domain is `hotline.followup.tickets.domain` and refuses with `hotline.domain_errors`.
+`Refusal(status, field, reason)` is the old call, kept so casework's refusals need no edit yet:
+it builds the domain error of that status (404 NotFound, 403 NotYours, 409 Conflict, 422
+Invalid), which is a `Refusal` too, so `except Refusal` and `.status` behave as before;
+`not_in_future` refuses with one as well. Delete this module once casework raises the domain
+errors itself and imports `not_in_future` from `hotline.followup.tickets.domain`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-from hotline.contracts import (
-    CallbackResult,
-    ContactRecorded,
-    DecideExtension,
-    ExtensionDecided,
-    ExtensionRequested,
-    RecordContact,
-    ReportedOnSite,
-    ReportOnSite,
-    RequestExtension,
-    ResolveTicket,
-    Satisfaction,
-    TicketClosed,
-    TicketReceived,
-    TicketReopened,
-    TicketResolved,
-    deterministic_event_id,
-    mask_phone,
-)
-from hotline.contracts.raw import Caller
-from hotline.runtime.idempotency import KEY_REUSED
+from hotline.domain_errors import Conflict, DomainError, Invalid, NotFound, NotYours
+from hotline.followup.tickets import domain as tickets_domain
+
+__all__ = ["Refusal", "not_in_future"]
 
 
-class TicketState(StrEnum):
-    """Where a ticket is in its life at followup."""
+class Refusal(DomainError):
+    """An old-style refusal: an instance of the domain error its status names."""
 
-    OPEN = "open"  # being handled (again, after a reopen)
-    RESOLVED = "resolved"  # the unit reported it resolved; the callback decides
-    CLOSED = "closed"  # the citizen confirmed it: nothing more to do
-
-
-@dataclass(frozen=True)
-class FollowupTicket:
-    """What followup knows of a ticket: who holds it and what was done."""
-
-    ticket_id: str
-    unit_code: str
-    first_dispatched_at: datetime
-    contact_ids: frozenset[str] = field(default_factory=frozenset)
-    # The request hash of each contact recorded under an idempotency key: contact id -> hash.
-    contact_hashes: dict[str, str] = field(default_factory=dict)
-    state: TicketState = TicketState.OPEN
-    round: int = 0
-    round_started_at: datetime | None = None
-    # (unit, time) of each contact, to require a contact in the current round before resolving.
-    contacts: tuple[tuple[str, datetime], ...] = ()
-    callback_ids: frozenset[str] = field(default_factory=frozenset)
-    report_back_due_at: datetime | None = None
-    extension: Extension | None = None
-    # Pending and answered summons: unit -> (summons event id, due, reported_at or None).
-    summons: tuple[tuple[str, str, datetime, datetime | None], ...] = ()
-    # What the deadline clocks are derived from (see clocks.py).
-    attempt: int = 1
-    dispatched_at: datetime | None = None  # of the current attempt
-    response_due_at: datetime | None = None  # as the current dispatch says (TicketDispatched v3)
-    urgency: str | None = None
-    district_code: str | None = None
-    resolved_at_by_round: dict[int, datetime] = field(default_factory=dict)
-    summoned_at: dict[str, datetime] = field(default_factory=dict)  # summons event id -> when
-    # Deadline marks claimed for firing: mark id -> (claimed at, by, sent).
-    fired: dict[str, tuple[datetime, str, bool]] = field(default_factory=dict)
-    # The current dispatch's trace context (W3C traceparent): deadline spans link to it.
-    traceparent: str | None = None
-
-
-@dataclass(frozen=True)
-class Extension:
-    """The round's extension request: `requested`, then `approved` or `denied`."""
-
-    state: str
-    requested_at: datetime
-    requested_due_at: datetime
-    decided_at: datetime | None = None
-    # The deadline the request meant to move, so a redelivered request gets the same event back.
-    current_due_at: datetime | None = None
-
-
-class Refusal(Exception):
-    """An action that cannot be taken, with an HTTP status, the field and the reason."""
+    def __new__(cls, status: int, field: str | None, reason: str, *, location: str | None = None) -> Refusal:
+        return super().__new__(_BY_STATUS[status])
 
     def __init__(self, status: int, field: str | None, reason: str, *, location: str | None = None) -> None:
-        super().__init__(f"{status} {field}: {reason}")
-        self.status = status
-        self.field = field
-        self.reason = reason
-        self.location = location  # where the field is when not in the body: "header"
+        super().__init__(field, reason, location=location)
 
 
-class KeyReused(Refusal):
-    """An idempotency key (a Kafka command's `command_id`) already used for a different request."""
-
-    def __init__(self) -> None:
-        super().__init__(409, "Idempotency-Key", KEY_REUSED, location="header")
+class _NotFound(Refusal, NotFound):
+    pass
 
 
-def same_request(stored_hash: str | None, request_hash: str | None) -> bool:
-    """Whether a stored keyed action was this request; one stored before hashes were kept counts."""
-    return stored_hash is None or request_hash is None or stored_hash == request_hash
+class _NotYours(Refusal, NotYours):
+    pass
 
 
-def contact_id_for(ticket_id: str, command: RecordContact, idempotency_key: str | None) -> str:
-    """A retried submission (same key, or same content without a key) is the same contact."""
-    if idempotency_key:
-        return deterministic_event_id("Contact", ticket_id, command.unit_code, idempotency_key)
-    return deterministic_event_id(
-        "Contact", ticket_id, command.unit_code, command.kind.value,
-        command.contacted_at.isoformat(), command.staff_id,
-    )
+class _Conflict(Refusal, Conflict):
+    pass
+
+
+class _Invalid(Refusal, Invalid):
+    pass
+
+
+_BY_STATUS: dict[int, type[Refusal]] = {404: _NotFound, 403: _NotYours, 409: _Conflict, 422: _Invalid}
 
 
 def not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
-    """Refuse a time further ahead than the clocks of unit and server may differ."""
-    if moment > now + clock_skew:
-        raise Refusal(422, field, f"{field} is in the future")
-
-
-def _open_ticket_of(ticket: FollowupTicket | None, unit_code: str, ticket_id: str) -> FollowupTicket:
-    """The ticket, when it exists, is this unit's and is not closed; else a Refusal."""
-    if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
-    if unit_code != ticket.unit_code:
-        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
-    if ticket.state is TicketState.CLOSED:
-        raise Refusal(409, "ticket_id", "the ticket is closed")
-    return ticket
-
-
-def record_contact(
-    ticket: FollowupTicket | None,
-    command: RecordContact,
-    *,
-    ticket_id: str,
-    contact_id: str,
-    now: datetime,
-    clock_skew: timedelta = timedelta(minutes=2),
-    request_hash: str | None = None,
-) -> ContactRecorded:
-    """The ContactRecorded event for a valid contact, or a Refusal (KeyReused when the contact's
-    key was used for a different request: its event would carry the first one's id)."""
-    ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
-    if not same_request(ticket.contact_hashes.get(contact_id), request_hash):
-        raise KeyReused()
-    not_in_future(command.contacted_at, "contacted_at", now=now, clock_skew=clock_skew)
-    if command.contacted_at < ticket.first_dispatched_at:
-        raise Refusal(422, "contacted_at", "contact time is before the ticket was dispatched")
-    return ContactRecorded(
-        event_id=deterministic_event_id("ContactRecorded", contact_id),
-        ticket_id=ticket.ticket_id,
-        occurred_at=command.contacted_at,
-        contact_id=contact_id,
-        unit_code=command.unit_code,
-        kind=command.kind,
-        contacted_at=command.contacted_at,
-        staff_id=command.staff_id,
-    )
-
-
-def resolve(
-    ticket: FollowupTicket | None,
-    command: ResolveTicket,
-    *,
-    ticket_id: str,
-    now: datetime,
-    clock_skew: timedelta = timedelta(minutes=2),
-) -> TicketResolved:
-    """The lead unit's resolution of the current round; refused without a contact in it."""
-    ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
-    if ticket.state is TicketState.RESOLVED:
-        raise Refusal(409, "ticket_id", "the ticket is already resolved; the callback decides")
-    not_in_future(command.resolved_at, "resolved_at", now=now, clock_skew=clock_skew)
-    since = ticket.round_started_at or ticket.first_dispatched_at
-    if command.resolved_at < since:
-        raise Refusal(422, "resolved_at", "resolution time is before the ticket was (re)opened")
-    if not any(unit == ticket.unit_code and since <= at <= command.resolved_at
-               for unit, at in ticket.contacts):
-        raise Refusal(422, "outcome", "record a contact with the citizen before resolving")
-    return TicketResolved(
-        event_id=deterministic_event_id("TicketResolved", ticket.ticket_id, str(ticket.round)),
-        ticket_id=ticket.ticket_id, occurred_at=command.resolved_at, unit_code=ticket.unit_code,
-        outcome=command.outcome, resolution_code=command.resolution_code,
-        resolved_at=command.resolved_at, round=ticket.round,
-    )
-
-
-def callback_id(result: CallbackResult) -> str:
-    """One survey of a ticket at one time is one callback, however often it is delivered."""
-    return deterministic_event_id("Callback", result.ticket_id, result.surveyed_at.isoformat())
-
-
-def apply_callback(
-    ticket: FollowupTicket, result: CallbackResult, *, reopen_period: timedelta
-) -> tuple[FollowupTicket, TicketReopened | TicketClosed | None]:
-    """Unresolved or dissatisfied reopens the ticket for the same unit; satisfied closes it."""
-    cid = callback_id(result)
-    if cid in ticket.callback_ids or ticket.state is TicketState.CLOSED:
-        return ticket, None
-    ticket = replace(ticket, callback_ids=ticket.callback_ids | {cid})
-    at = result.surveyed_at
-    if not result.resolved or result.satisfaction is Satisfaction.DISSATISFIED:
-        round_ = ticket.round + 1
-        reopened = TicketReopened(
-            event_id=deterministic_event_id("TicketReopened", ticket.ticket_id, str(round_)),
-            ticket_id=ticket.ticket_id, occurred_at=at, unit_code=ticket.unit_code,
-            reason="unresolved" if not result.resolved else "dissatisfied",
-            reopened_at=at, report_back_due_at=at + reopen_period, round=round_,
-        )
-        reopened_ticket = replace(ticket, state=TicketState.OPEN, round=round_, round_started_at=at,
-                                  report_back_due_at=reopened.report_back_due_at, extension=None)
-        return reopened_ticket, reopened
-    closed = TicketClosed(
-        event_id=deterministic_event_id("TicketClosed", ticket.ticket_id),
-        ticket_id=ticket.ticket_id, occurred_at=at, unit_code=ticket.unit_code, closed_at=at,
-        satisfaction=result.satisfaction.value,
-    )
-    return replace(ticket, state=TicketState.CLOSED), closed
-
-
-def request_extension(
-    ticket: FollowupTicket | None,
-    command: RequestExtension,
-    *,
-    ticket_id: str,
-    now: datetime,
-    clock_skew: timedelta = timedelta(minutes=2),
-) -> ExtensionRequested:
-    """A pending request for more time: once a round, before the deadline, for a later one."""
-    ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
-    if ticket.report_back_due_at is None:
-        raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
-    not_in_future(command.requested_at, "requested_at", now=now, clock_skew=clock_skew)
-    if command.requested_at >= ticket.report_back_due_at:
-        raise Refusal(409, "requested_at", "the deadline has already been breached")
-    if ticket.extension is not None:
-        raise Refusal(409, "ticket_id", "an extension was already requested for this round")
-    if command.requested_due_at <= ticket.report_back_due_at:
-        raise Refusal(422, "requested_due_at", "an extension must move the deadline later")
-    return ExtensionRequested(
-        event_id=deterministic_event_id("ExtensionRequested", ticket.ticket_id, str(ticket.round)),
-        ticket_id=ticket.ticket_id, occurred_at=command.requested_at, unit_code=ticket.unit_code,
-        reason=command.reason, current_due_at=ticket.report_back_due_at,
-        requested_due_at=command.requested_due_at,
-    )
-
-
-def _same_instant(stored: datetime, given: datetime) -> bool:
-    """Equal to the millisecond: the store keeps times in milliseconds."""
-    return abs(stored - given) < timedelta(milliseconds=1)
-
-
-def repeated_extension_request(ticket: FollowupTicket | None, command: RequestExtension) -> ExtensionRequested | None:
-    """The round's recorded request when this command is the same request again (a redelivered
-    command or a retried call), so it is answered, not refused; None otherwise."""
-    if ticket is None or ticket.extension is None:
-        return None
-    ext = ticket.extension
-    if (ext.current_due_at is None or ticket.unit_code != command.unit_code
-            or not _same_instant(ext.requested_at, command.requested_at)
-            or not _same_instant(ext.requested_due_at, command.requested_due_at)):
-        return None
-    return ExtensionRequested(
-        event_id=deterministic_event_id("ExtensionRequested", ticket.ticket_id, str(ticket.round)),
-        ticket_id=ticket.ticket_id, occurred_at=ext.requested_at, unit_code=ticket.unit_code,
-        reason=command.reason, current_due_at=ext.current_due_at,
-        requested_due_at=ext.requested_due_at,
-    )
-
-
-def repeated_extension_decision(ticket: FollowupTicket | None, command: DecideExtension) -> ExtensionDecided | None:
-    """The round's recorded decision when this command is the same decision again; None otherwise."""
-    if ticket is None or ticket.extension is None or ticket.report_back_due_at is None:
-        return None
-    ext = ticket.extension
-    if (ext.state != ("approved" if command.approved else "denied")
-            or ext.decided_at is None or not _same_instant(ext.decided_at, command.decided_at)):
-        return None
-    return ExtensionDecided(
-        event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
-        ticket_id=ticket.ticket_id, occurred_at=ext.decided_at, unit_code=ticket.unit_code,
-        approved=command.approved, report_back_due_at=ticket.report_back_due_at, note=command.note,
-    )
-
-
-def decide_extension(
-    ticket: FollowupTicket | None, command: DecideExtension, *, ticket_id: str
-) -> ExtensionDecided:
-    """The centre's decision on the pending request; an approval moves the deadline."""
-    if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
-    if ticket.extension is None or ticket.extension.state != "requested":
-        raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
-    due = ticket.extension.requested_due_at if command.approved else ticket.report_back_due_at
-    if due is None:  # a request needs a deadline (request_extension), so only a damaged record lacks it
-        raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
-    return ExtensionDecided(
-        event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
-        ticket_id=ticket.ticket_id, occurred_at=command.decided_at, unit_code=ticket.unit_code,
-        approved=command.approved, report_back_due_at=due, note=command.note,
-    )
-
-
-def report_on_site(
-    ticket: FollowupTicket | None,
-    command: ReportOnSite,
-    *,
-    ticket_id: str,
-    now: datetime,
-    clock_skew: timedelta = timedelta(minutes=2),
-) -> ReportedOnSite:
-    """A summoned unit's arrival on site, against its 30-minute deadline; once per summons."""
-    if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
-    pending = [s for s in ticket.summons if s[0] == command.unit_code and s[3] is None]
-    if not pending:
-        raise Refusal(403, "unit_code", "this unit has no open summons for the ticket")
-    not_in_future(command.reported_at, "reported_at", now=now, clock_skew=clock_skew)
-    unit_code, summons_id, due, _ = pending[0]
-    return ReportedOnSite(
-        event_id=deterministic_event_id("ReportedOnSite", summons_id, unit_code),
-        ticket_id=ticket.ticket_id, occurred_at=command.reported_at, unit_code=unit_code,
-        summons_event_id=summons_id, reported_at=command.reported_at, due_at=due,
-        in_time=command.reported_at <= due,
-    )
-
-
-class WorklistView(StrEnum):
-    """Which of a unit's tickets to list."""
-
-    OPEN = "open"
-    OVERDUE = "overdue"
-    DUE_SOON = "due_soon"
-
-
-def select_worklist(tickets: list[dict], view: WorklistView, *, now: datetime,
-                    due_soon: timedelta) -> list[dict]:
-    """The unit's tickets for a view, soonest deadline first (those without one last)."""
-    def due(t: dict) -> datetime | None:
-        return t.get("report_back_due_at")
-
-    if view is WorklistView.OVERDUE:
-        chosen = [t for t in tickets if t.get("state") == "open" and (d := due(t)) and d < now]
-    elif view is WorklistView.DUE_SOON:
-        chosen = [t for t in tickets if t.get("state") == "open" and (d := due(t)) and now <= d <= now + due_soon]
-    else:
-        chosen = list(tickets)
-    return sorted(chosen, key=lambda t: (due(t) is None, due(t) or now))
-
-
-def masked_for_timeline(received: TicketReceived) -> TicketReceived:
-    """The received event as a timeline keeps it: the phone masked, the name dropped."""
-    return received.model_copy(update={"caller": Caller(phone=mask_phone(received.caller.phone))})
-
-
-# Events at the same moment read in the order a ticket lives them.
-_TIMELINE_ORDER = {name: rank for rank, name in enumerate([
-    "TicketReceived", "TicketDispatched", "TicketReturned", "TicketEscalated", "DepartmentsSummoned",
-    "TicketSigned", "ContactRecorded", "ReportedOnSite", "ProgressNoted", "DeadlineWarned", "DeadlineBreached",
-    "DeadlineEscalated", "ExtensionRequested", "ExtensionDecided", "TicketResolved", "CallbackResult",
-    "TicketReopened", "TicketClosed",
-])}
-
-
-def ticket_view(doc: dict) -> dict:
-    """A ticket as its units and the centre read it: state, holder, deadlines, and the timeline
-    in time order (the scheduler's bookkeeping left out)."""
-    view = {k: v for k, v in doc.items() if k not in {"fired", "timeline", "events", "callback_ids", "facts"}}
-    if "contacts" in view:  # the keys' request hashes are the store's bookkeeping too
-        view["contacts"] = [{k: v for k, v in c.items() if k != "request_hash"} for c in view["contacts"]]
-    view["timeline"] = sorted(doc.get("timeline", []),
-                              key=lambda e: (e["at"], _TIMELINE_ORDER.get(e["type"], len(_TIMELINE_ORDER))))
-    return view
+    """`tickets.domain.not_in_future`, its refusal a `Refusal` (422) as casework's callers expect."""
+    try:
+        tickets_domain.not_in_future(moment, field, now=now, clock_skew=clock_skew)
+    except Invalid as refused:
+        raise Refusal(422, refused.field, refused.reason) from None
