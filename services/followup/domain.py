@@ -1,5 +1,6 @@
 """Temporary, until casework moves into its sub-package (issue #26, branch casework-house): the
-names casework.py, casework_http.py and their tests still import from here.
+names casework.py, casework_http.py and their tests still import from here (and `TicketState`,
+which that branch's `casework/domain.py` imports from here).
 
 Followup's domain is `hotline.followup.tickets.domain` and refuses with `hotline.domain_errors`.
 `Refusal(status, field, reason)` is the old call, kept so casework's refusals need no edit yet:
@@ -15,8 +16,9 @@ from datetime import datetime, timedelta
 
 from hotline.domain_errors import Conflict, DomainError, Invalid, NotFound, NotYours
 from hotline.followup.tickets import domain as tickets_domain
+from hotline.followup.tickets.domain import TicketState
 
-__all__ = ["Refusal", "not_in_future"]
+__all__ = ["Refusal", "TicketState", "not_in_future"]
 
 
 class Refusal(DomainError):
