@@ -1,30 +1,25 @@
-"""Followup's composition root: settings, broker, store, handlers and HTTP side."""
+"""Followup's composition root: settings, broker, stores, the ticket use cases, the deadline
+scheduler, the Kafka handlers and the HTTP side, wired together here and nowhere else."""
 
 from datetime import timedelta
 
 from fastapi import FastAPI
 
 from hotline.business_calendar import default_calendar
-from hotline.deadline_policy import default_policy
-from hotline.followup.actions import FollowupActions
+from hotline.deadlines import default_policy
 from hotline.followup.casework.app import Casework
 from hotline.followup.casework.http import casework_router
 from hotline.followup.casework.store import CaseworkStore
-from hotline.followup.domain import Refusal
-from hotline.followup.handlers import (
-    DispatchWaits,
-    http_router,
-    refusal_response,
-    register,
-    register_callbacks,
-    register_clock,
-    register_commands,
-    register_summons,
-)
+from hotline.followup.deadlines import handlers as deadline_handlers
+from hotline.followup.deadlines.app import DeadlineScheduler
+from hotline.followup.deadlines.store import MarkClaims, TimerBuckets
 from hotline.followup.observe import FollowupGauges
-from hotline.followup.scheduler import DeadlineScheduler, TimerBuckets
 from hotline.followup.settings import FollowupSettings
-from hotline.followup.store import FollowupStore
+from hotline.followup.tickets import handlers as ticket_handlers
+from hotline.followup.tickets.app import FollowupActions
+from hotline.followup.tickets.commands import DispatchWaits, FollowupCommands
+from hotline.followup.tickets.http import http_router
+from hotline.followup.tickets.store import FollowupStore
 from hotline.gazetteer import beijing
 from hotline.runtime.auth import CredentialStore
 from hotline.runtime.kafka import published_event_ids
@@ -41,8 +36,8 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     runtime.start_hooks.append(store.ensure_indexes)
     gauges = FollowupGauges(runtime.metrics.registry, runtime.db, lambda: scheduler.business_now())
     scheduler = DeadlineScheduler(
-        store, TimerBuckets(runtime.db), runtime.publisher, default_policy(), default_calendar(),
-        instance=settings.instance_id, business_clock=settings.business_clock,
+        store, TimerBuckets(runtime.db), MarkClaims(runtime.db), runtime.publisher, default_policy(),
+        default_calendar(), instance=settings.instance_id, business_clock=settings.business_clock,
         claim_timeout=timedelta(seconds=settings.claim_timeout_s), interval_s=settings.scheduler_interval_s,
         already_published=lambda names, since: published_event_ids(settings.kafka_client_options(), names,
                                                                     since=since),
@@ -51,21 +46,21 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     runtime.background_jobs.append(scheduler.run_forever)
     runtime.background_jobs.append(gauges.sample_forever)
     dispatch_waits = DispatchWaits()
-    register(runtime, store, runtime.publisher, scheduler, dispatch_waits)
-    register_callbacks(runtime, store, runtime.publisher, scheduler)
-    register_summons(runtime, store, runtime.publisher, scheduler)
+    casework = CaseworkStore(runtime.db)
+    actions = FollowupActions(
+        store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework,
+        reopen_period=timedelta(hours=settings.reopen_report_back_hours),
+        due_soon=timedelta(hours=settings.due_soon_hours), dispatch_waits=dispatch_waits,
+    )
+    commands = FollowupCommands(actions, dispatch_waits, dispatch_wait_s=settings.command_dispatch_wait_s)
+    ticket_handlers.register(runtime, actions, commands, runtime.publisher)
     if settings.business_clock == "log":
-        register_clock(runtime, runtime.publisher, scheduler)
+        deadline_handlers.register(runtime, scheduler, runtime.publisher)
     app = build_http_app(runtime, title="Hotline followup")
     app.state.scheduler = scheduler
     credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
-    casework = CaseworkStore(runtime.db)
-    actions = FollowupActions(store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework)
-    register_commands(runtime, actions, runtime.publisher, dispatch_waits)
-    app.include_router(http_router(runtime, store, actions, credentials))
+    app.include_router(http_router(actions, credentials))
     app.include_router(casework_router(Casework(store, casework, actions, runtime.publisher, beijing()), credentials))
-    # Starlette types a handler as taking any Exception; it calls this one only with a Refusal.
-    app.add_exception_handler(Refusal, refusal_response)  # type: ignore[arg-type]
     return app
 
 

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline.contracts import DeadlineBreached
-from hotline.followup.domain import TicketState
+from hotline.followup.tickets.domain import TicketState
 
 log = logging.getLogger(__name__)
 

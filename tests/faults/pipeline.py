@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 from hotline import devkit
 from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
 from hotline.devkit import Namespace, ServiceProcess, Stack, encoded, free_port, raw_record, stop_all
-from hotline.followup.scheduler import due_by
+from hotline.followup.deadlines.store import due_by
 from tests.integration.test_metrics_store import snapshot
 from tests.support import eventually, issue_token
 

@@ -9,11 +9,11 @@ from pymongo import AsyncMongoClient, monitoring
 
 from hotline.contracts import RecordContact, ResolveTicket, TicketDispatched, topics
 from hotline.contracts.followup import ContactKind
-from hotline.followup.actions import FollowupActions
 from hotline.followup.casework.store import CaseworkStore
-from hotline.followup.domain import resolve
 from hotline.followup.settings import FollowupSettings
-from hotline.followup.store import FollowupStore, resolution_change
+from hotline.followup.tickets.app import FollowupActions
+from hotline.followup.tickets.domain import resolve
+from hotline.followup.tickets.store import FollowupStore, resolution_change
 from hotline.runtime.kafka import Publisher, build_broker
 from tests.support import read_topic
 

@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 from hotline.contracts import SupervisionNotice, TicketDispatched, deterministic_event_id, topics
 from hotline.devkit import Namespace, ServiceProcess, free_port
 from hotline.followup.main import build_app
-from hotline.followup.scheduler import BUCKET_SHARDS, TimerBuckets
+from hotline.followup.deadlines.store import BUCKET_SHARDS, TimerBuckets
 from hotline.followup.settings import FollowupSettings
 from tests.integration.conftest import client_for
 from tests.support import eventually, issue_token, publish, read_topic

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from hotline.followup.casework.store import received_facts
-from hotline.followup.domain import masked_for_timeline
-from hotline.followup.store import FollowupStore
+from hotline.followup.tickets.domain import masked_for_timeline
+from hotline.followup.tickets.store import FollowupStore
 from tests.integration.test_followup_store import (  # noqa: F401 - `tickets_db` is a fixture
     AT, dispatched, received, summoned, tickets_db,
 )

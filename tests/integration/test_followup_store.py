@@ -13,8 +13,8 @@ from hotline.contracts import TicketDispatched, TicketReceived
 from hotline.contracts.raw import CallbackResult, Channel, Satisfaction
 from hotline.contracts.routing import DepartmentsSummoned
 from hotline.contracts.tickets import Caller, Location
-from hotline.followup.domain import apply_callback, masked_for_timeline
-from hotline.followup.store import FollowupStore
+from hotline.followup.tickets.domain import apply_callback, masked_for_timeline
+from hotline.followup.tickets.store import FollowupStore
 
 pytestmark = pytest.mark.stack
 

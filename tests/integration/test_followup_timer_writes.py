@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from hotline.contracts import DeadlineBreached, deterministic_event_id, topics
-from hotline.followup.scheduler import TimerBuckets
-from hotline.followup.store import FollowupStore
+from hotline.followup.deadlines.store import MarkClaims, TimerBuckets
+from hotline.followup.tickets.store import FollowupStore
 from tests.integration.conftest import client_for
 from tests.integration.test_followup_deadlines import (  # noqa: F401 - `space` is a fixture
     T0,
@@ -62,20 +62,21 @@ async def test_a_confirmation_whose_entry_is_on_the_timeline_already_sets_sent_a
     client = AsyncMongoClient(space.mongodb_url, tz_aware=True)
     try:
         store, ticket = FollowupStore(client[space.database]), f"TK-REDO-{uuid.uuid4().hex[:8]}"
+        claims = MarkClaims(client[space.database])
         breach = DeadlineBreached(
             event_id=deterministic_event_id("DeadlineMarked", "m1"), ticket_id=ticket, occurred_at=T0,
             unit_code="110111008", clock="response", mark="breach", started_at=T0, due_at=T0, round=0)
         await client[space.database]["followup_tickets"].insert_one({"_id": ticket, "timeline": []})
-        assert await store.claim_marks(ticket_id=ticket, mark_ids=["m1", "m2"], by="a", now=T0,
-                                       stale_before=T0) == [True, True]
+        assert await claims.claim_marks(ticket_id=ticket, mark_ids=["m1", "m2"], by="a", now=T0,
+                                        stale_before=T0) == [True, True]
         await store.record_timeline(events=[breach])  # an older version wrote the entry apart
-        await store.confirm_sent(marks=[(ticket, "m1"), (ticket, "m2")], events=[breach])
+        await claims.confirm_sent(marks=[(ticket, "m1"), (ticket, "m2")], events=[breach])
         doc = await client[space.database]["followup_tickets"].find_one({"_id": ticket})
         assert sorted(f["sent"] for f in doc["fired"].values()) == [True, True]
         assert [e["event_id"] for e in doc["timeline"]] == [breach.event_id]
         # Claimed already: each mark is held (None), whether asked alone or with a new one.
-        assert await store.claim_marks(ticket_id=ticket, mark_ids=["m1", "m3"], by="b", now=T0,
-                                       stale_before=T0) == [None, True]
+        assert await claims.claim_marks(ticket_id=ticket, mark_ids=["m1", "m3"], by="b", now=T0,
+                                        stale_before=T0) == [None, True]
     finally:
         await client.close()
 

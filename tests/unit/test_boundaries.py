@@ -29,6 +29,9 @@ MAX_LINES = 500
 STARTS_SERVICES = {SHARED_DIR / "cli.py"}
 TEMPLATE_ROOT_FILES = ("main.py", "settings.py")
 TEMPLATE_FILES = ("domain.py", "app.py", "store.py", "handlers.py", "http.py")
+# A sub-package of a larger service has the core and the side(s) it is reached from: Kafka, HTTP or both.
+TEMPLATE_CORE = ("domain.py", "app.py", "store.py")
+TEMPLATE_SIDES = ("handlers.py", "http.py")
 # Services being moved into the template by other branches of #26; drop a name once it merges.
 NOT_YET_IN_SHAPE = {"intake", "metrics"}
 
@@ -118,10 +121,16 @@ def template_gaps(service_dir: Path) -> list[str]:
     packages = sorted(d for d in service_dir.iterdir() if (d / "__init__.py").is_file())
     if not packages:
         return gaps + at_top
-    in_packages = [f"{package.name}/{name}" for package in packages for name in TEMPLATE_FILES
-                   if not (package / name).is_file()]
+    in_packages = [gap for package in packages for gap in _package_gaps(package)]
     # Either layout would do: name what each one lacks.
     return gaps + [f"{', '.join(at_top)} or else {', '.join(in_packages)}"] if in_packages else gaps
+
+
+def _package_gaps(package: Path) -> list[str]:
+    gaps = [f"{package.name}/{name}" for name in TEMPLATE_CORE if not (package / name).is_file()]
+    if not any((package / side).is_file() for side in TEMPLATE_SIDES):
+        gaps.append(" or ".join(f"{package.name}/{side}" for side in TEMPLATE_SIDES))
+    return gaps
 
 
 def _relative(path: Path) -> str:
@@ -241,7 +250,7 @@ def test_template_gaps_name_what_is_missing(tmp_path: Path) -> None:
     wing = ["main.py", "settings.py", "tickets/__init__.py", *(f"tickets/{f}" for f in TEMPLATE_FILES),
             "casework/__init__.py", "casework/domain.py", "casework/app.py"]
     assert template_gaps(service("wing", wing)) == [
-        "domain.py, app.py, store.py, handlers.py, http.py or else casework/store.py, casework/handlers.py, "
+        "domain.py, app.py, store.py, handlers.py, http.py or else casework/store.py, casework/handlers.py or "
         "casework/http.py"]
-    assert template_gaps(service("wing_done", [*wing, *(f"casework/{f}" for f in TEMPLATE_FILES)])) == []
+    assert template_gaps(service("wing_done", [*wing, "casework/store.py", "casework/http.py"])) == []
     assert service_names(tmp_path) == ["flat", "partial", "wing", "wing_done"]

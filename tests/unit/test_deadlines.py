@@ -6,19 +6,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hotline.deadline_clocks import (
+from hotline.deadlines import (
     Clock,
     ClockKind,
     EscalationPolicy,
     ExtensionRefused,
     MarkKind,
+    default_policy,
     due_marks,
     extend,
     marks,
     met_in_time,
     stop,
 )
-from hotline.deadline_policy import default_policy
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Beijing
 WARN = (0.5, 0.8)

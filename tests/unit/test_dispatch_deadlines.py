@@ -13,8 +13,8 @@ from hotline.catalogue import default_catalogue
 from hotline.contracts import Caller, Channel, Location, TicketDispatched, TicketReceived
 from hotline.contracts.routing import ReturnTicket
 from hotline.deadlines import ClockKind, default_policy
-from hotline.followup.clocks import live_clocks
-from hotline.followup.domain import FollowupTicket
+from hotline.followup.deadlines.domain import live_clocks
+from hotline.followup.tickets.domain import FollowupTicket
 from hotline.gazetteer import beijing
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import fact_update

@@ -4,10 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from hotline.business_calendar import default_calendar
 from hotline.contracts import DeadlineEscalated, DeadlineWarned, SupervisionNotice, topics
-from hotline.followup.clocks import live_clocks, mark_messages
-from hotline.deadline_clocks import ClockKind, live_marks
-from hotline.followup.domain import Extension, FollowupTicket, TicketState
-from hotline.deadline_policy import default_policy
+from hotline.deadlines import ClockKind, default_policy, live_marks
+from hotline.followup.deadlines.domain import live_clocks, mark_messages
+from hotline.followup.tickets.domain import Extension, FollowupTicket, TicketState
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 POLICY, CALENDAR = default_policy(), default_calendar()

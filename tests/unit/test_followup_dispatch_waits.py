@@ -2,7 +2,7 @@
 
 import asyncio
 
-from hotline.followup.handlers import DispatchWaits
+from hotline.followup.tickets.commands import DispatchWaits
 
 
 async def test_a_wait_ends_when_every_awaited_dispatch_is_stored():

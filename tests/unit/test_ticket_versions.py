@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from hotline.catalogue import default_catalogue
 from hotline.console import Board, find_unit, row_cells
 from hotline.contracts import ClassifiedBy, QueueAssignment, TicketReceived, topics
-from hotline.followup.domain import masked_for_timeline
+from hotline.followup.tickets.domain import masked_for_timeline
 from hotline.gazetteer import beijing
 from hotline.intake.store import received_document
 from hotline.metrics.domain import fact_update

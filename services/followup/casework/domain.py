@@ -37,7 +37,7 @@ from hotline.contracts import (
     ticket_id_for,
 )
 from hotline.domain_errors import Closed, Conflict, Invalid, NotFound, NotYours
-from hotline.followup.domain import TicketState
+from hotline.followup.tickets.domain import TicketState, not_in_future
 from hotline.gazetteer import Gazetteer
 
 # Contacts in person: residents can raise new demands there, not on a phone call.
@@ -222,14 +222,6 @@ def _acting_on(ticket: CaseworkTicket | None, unit_code: str, ticket_id: str, ro
     return ticket
 
 
-def _not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
-    """Refuse a time further ahead than the clocks of unit and server may differ. (Followup's
-    `not_in_future` says the same with its own `Refusal`; one of the two goes when followup's
-    tickets raise domain errors too.)"""
-    if moment > now + clock_skew:
-        raise Invalid(field, f"{field} is in the future")
-
-
 # ---------------------------------------------------------------------------------------------
 # Signing and progress notes
 
@@ -240,7 +232,7 @@ def sign(
 ) -> TicketSigned:
     """The lead or a co-handler signs for its assignment; one event per unit and attempt."""
     ticket = _acting_on(ticket, command.unit_code, ticket_id, {"lead", "co_handler"})
-    _not_in_future(command.signed_at, "signed_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.signed_at, "signed_at", now=now, clock_skew=clock_skew)
     if command.signed_at < ticket.first_dispatched_at:
         raise Invalid("signed_at", "signing time is before the ticket was dispatched")
     signed_at = _ms(command.signed_at)
@@ -267,7 +259,7 @@ def note_progress(
 ) -> ProgressNoted:
     """A progress note by a unit on the ticket (lead, co-handler or summoned); no text in the event."""
     ticket = _acting_on(ticket, command.unit_code, ticket_id, {"lead", "co_handler", "summoned"})
-    _not_in_future(command.noted_at, "noted_at", now=now, clock_skew=clock_skew)
+    not_in_future(command.noted_at, "noted_at", now=now, clock_skew=clock_skew)
     if command.noted_at < ticket.first_dispatched_at:
         raise Invalid("noted_at", "note time is before the ticket was dispatched")
     if not command.text.strip():

@@ -1,4 +1,10 @@
-"""Followup's pure domain: validating what a unit reports and the events it produces."""
+"""A ticket's life at followup, pure: what a unit reports (contacts, resolutions, extensions,
+on-site reports) checked against the ticket, the events it produces, and the views units read.
+
+Kept free of the store and the broker so each rule is tested by itself; a refusal is a domain
+error (`hotline.domain_errors`), which HTTP maps to its status once (`hotline.runtime.errors`) and
+a Kafka command turns into a `FollowupCommandRefused` event (`tickets/commands.py`).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from hotline.contracts import (
     mask_phone,
 )
 from hotline.contracts.raw import Caller
+from hotline.domain_errors import Closed, Conflict, Invalid, NotFound, NotYours
 from hotline.runtime.idempotency import KEY_REUSED
 
 
@@ -83,22 +90,11 @@ class Extension:
     current_due_at: datetime | None = None
 
 
-class Refusal(Exception):
-    """An action that cannot be taken, with an HTTP status, the field and the reason."""
-
-    def __init__(self, status: int, field: str | None, reason: str, *, location: str | None = None) -> None:
-        super().__init__(f"{status} {field}: {reason}")
-        self.status = status
-        self.field = field
-        self.reason = reason
-        self.location = location  # where the field is when not in the body: "header"
-
-
-class KeyReused(Refusal):
+class KeyReused(Conflict):
     """An idempotency key (a Kafka command's `command_id`) already used for a different request."""
 
     def __init__(self) -> None:
-        super().__init__(409, "Idempotency-Key", KEY_REUSED, location="header")
+        super().__init__("Idempotency-Key", KEY_REUSED, location="header")
 
 
 def same_request(stored_hash: str | None, request_hash: str | None) -> bool:
@@ -119,17 +115,17 @@ def contact_id_for(ticket_id: str, command: RecordContact, idempotency_key: str 
 def not_in_future(moment: datetime, field: str, *, now: datetime, clock_skew: timedelta) -> None:
     """Refuse a time further ahead than the clocks of unit and server may differ."""
     if moment > now + clock_skew:
-        raise Refusal(422, field, f"{field} is in the future")
+        raise Invalid(field, f"{field} is in the future")
 
 
 def _open_ticket_of(ticket: FollowupTicket | None, unit_code: str, ticket_id: str) -> FollowupTicket:
-    """The ticket, when it exists, is this unit's and is not closed; else a Refusal."""
+    """The ticket, when it exists, is this unit's and is not closed; else a domain error."""
     if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+        raise NotFound("ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
     if unit_code != ticket.unit_code:
-        raise Refusal(403, "unit_code", "the ticket is not assigned to this unit")
+        raise NotYours("unit_code", "the ticket is not assigned to this unit")
     if ticket.state is TicketState.CLOSED:
-        raise Refusal(409, "ticket_id", "the ticket is closed")
+        raise Closed("ticket_id", "the ticket is closed")
     return ticket
 
 
@@ -143,14 +139,14 @@ def record_contact(
     clock_skew: timedelta = timedelta(minutes=2),
     request_hash: str | None = None,
 ) -> ContactRecorded:
-    """The ContactRecorded event for a valid contact, or a Refusal (KeyReused when the contact's
+    """The ContactRecorded event for a valid contact, or a domain error (KeyReused when the contact's
     key was used for a different request: its event would carry the first one's id)."""
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if not same_request(ticket.contact_hashes.get(contact_id), request_hash):
         raise KeyReused()
     not_in_future(command.contacted_at, "contacted_at", now=now, clock_skew=clock_skew)
     if command.contacted_at < ticket.first_dispatched_at:
-        raise Refusal(422, "contacted_at", "contact time is before the ticket was dispatched")
+        raise Invalid("contacted_at", "contact time is before the ticket was dispatched")
     return ContactRecorded(
         event_id=deterministic_event_id("ContactRecorded", contact_id),
         ticket_id=ticket.ticket_id,
@@ -174,14 +170,14 @@ def resolve(
     """The lead unit's resolution of the current round; refused without a contact in it."""
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if ticket.state is TicketState.RESOLVED:
-        raise Refusal(409, "ticket_id", "the ticket is already resolved; the callback decides")
+        raise Conflict("ticket_id", "the ticket is already resolved; the callback decides")
     not_in_future(command.resolved_at, "resolved_at", now=now, clock_skew=clock_skew)
     since = ticket.round_started_at or ticket.first_dispatched_at
     if command.resolved_at < since:
-        raise Refusal(422, "resolved_at", "resolution time is before the ticket was (re)opened")
+        raise Invalid("resolved_at", "resolution time is before the ticket was (re)opened")
     if not any(unit == ticket.unit_code and since <= at <= command.resolved_at
                for unit, at in ticket.contacts):
-        raise Refusal(422, "outcome", "record a contact with the citizen before resolving")
+        raise Invalid("outcome", "record a contact with the citizen before resolving")
     return TicketResolved(
         event_id=deterministic_event_id("TicketResolved", ticket.ticket_id, str(ticket.round)),
         ticket_id=ticket.ticket_id, occurred_at=command.resolved_at, unit_code=ticket.unit_code,
@@ -234,14 +230,14 @@ def request_extension(
     """A pending request for more time: once a round, before the deadline, for a later one."""
     ticket = _open_ticket_of(ticket, command.unit_code, ticket_id)
     if ticket.report_back_due_at is None:
-        raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
+        raise Conflict("ticket_id", "the ticket has no report-back deadline to extend")
     not_in_future(command.requested_at, "requested_at", now=now, clock_skew=clock_skew)
     if command.requested_at >= ticket.report_back_due_at:
-        raise Refusal(409, "requested_at", "the deadline has already been breached")
+        raise Conflict("requested_at", "the deadline has already been breached")
     if ticket.extension is not None:
-        raise Refusal(409, "ticket_id", "an extension was already requested for this round")
+        raise Conflict("ticket_id", "an extension was already requested for this round")
     if command.requested_due_at <= ticket.report_back_due_at:
-        raise Refusal(422, "requested_due_at", "an extension must move the deadline later")
+        raise Invalid("requested_due_at", "an extension must move the deadline later")
     return ExtensionRequested(
         event_id=deterministic_event_id("ExtensionRequested", ticket.ticket_id, str(ticket.round)),
         ticket_id=ticket.ticket_id, occurred_at=command.requested_at, unit_code=ticket.unit_code,
@@ -293,12 +289,12 @@ def decide_extension(
 ) -> ExtensionDecided:
     """The centre's decision on the pending request; an approval moves the deadline."""
     if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+        raise NotFound("ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
     if ticket.extension is None or ticket.extension.state != "requested":
-        raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
+        raise Conflict("ticket_id", "no extension is waiting for a decision")
     due = ticket.extension.requested_due_at if command.approved else ticket.report_back_due_at
     if due is None:  # a request needs a deadline (request_extension), so only a damaged record lacks it
-        raise Refusal(409, "ticket_id", "the ticket has no report-back deadline to extend")
+        raise Conflict("ticket_id", "the ticket has no report-back deadline to extend")
     return ExtensionDecided(
         event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
         ticket_id=ticket.ticket_id, occurred_at=command.decided_at, unit_code=ticket.unit_code,
@@ -316,10 +312,10 @@ def report_on_site(
 ) -> ReportedOnSite:
     """A summoned unit's arrival on site, against its 30-minute deadline; once per summons."""
     if ticket is None:
-        raise Refusal(404, "ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+        raise NotFound("ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
     pending = [s for s in ticket.summons if s[0] == command.unit_code and s[3] is None]
     if not pending:
-        raise Refusal(403, "unit_code", "this unit has no open summons for the ticket")
+        raise NotYours("unit_code", "this unit has no open summons for the ticket")
     not_in_future(command.reported_at, "reported_at", now=now, clock_skew=clock_skew)
     unit_code, summons_id, due, _ = pending[0]
     return ReportedOnSite(
@@ -365,6 +361,22 @@ _TIMELINE_ORDER = {name: rank for rank, name in enumerate([
     "DeadlineEscalated", "ExtensionRequested", "ExtensionDecided", "TicketResolved", "CallbackResult",
     "TicketReopened", "TicketClosed",
 ])}
+
+
+def check_acting_for_itself(unit_code: str, caller: str, why: str) -> None:
+    """Over HTTP a unit acts in its own name only (on Kafka the broker's ACLs say who sends)."""
+    if unit_code != caller:
+        raise NotYours("unit_code", why)
+
+
+def check_readable(doc: dict | None, ticket_id: str, *, caller: str, centre: bool) -> dict:
+    """The ticket's view for one of its units (holder, co-handlers, summoned) or the centre."""
+    if doc is None or "unit_code" not in doc:
+        raise NotFound("ticket_id", f"ticket {ticket_id} is unknown or not dispatched yet")
+    allowed = {doc.get("unit_code"), *doc.get("co_handlers", []), *(s["unit_code"] for s in doc.get("summons", []))}
+    if not centre and caller not in allowed:
+        raise NotYours("ticket_id", "the ticket is not assigned to this unit")
+    return ticket_view(doc)
 
 
 def ticket_view(doc: dict) -> dict:

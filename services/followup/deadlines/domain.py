@@ -1,4 +1,8 @@
-"""Which deadline clocks a ticket has running, derived from what followup knows of it (pure).
+"""Followup's deadlines, pure: which clocks a ticket has running, which of their marks are due,
+what firing a mark publishes, and which timer bucket a ticket's next mark is filed in.
+
+Kept apart from the scheduler (`deadlines/app.py`) so that a pass is query, then this decision,
+then its side effects, and each rule is tested without a store or a broker.
 
 Clocks are not stored: they follow from the ticket. The current dispatch starts the response
 clock (first contact) and the report-back clock; a reopen starts a new report-back clock for its
@@ -10,7 +14,8 @@ A re-dispatch replaces the previous holder's clocks (their ids carry the attempt
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from hotline.business_calendar import BusinessCalendar
@@ -23,9 +28,9 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
-from hotline.deadline_clocks import Clock, ClockKind, Mark, MarkKind
-from hotline.deadline_policy import DeadlinePolicy
-from hotline.followup.domain import FollowupTicket, TicketState
+from hotline.deadlines import Clock, ClockKind, DeadlinePolicy, Mark, MarkKind, live_marks
+from hotline.followup.tickets.domain import FollowupTicket, TicketState
+from hotline.runtime import telemetry
 
 
 def live_clocks(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: BusinessCalendar) -> list[Clock]:
@@ -100,3 +105,67 @@ def mark_messages(
     return [(topics.TICKETS_FOLLOWUP, escalated, ticket.ticket_id),
             (topics.queue_topic(supervisor), supervision, ticket.ticket_id)]
 
+
+def clock_marks(clock: Clock, policy: DeadlinePolicy) -> list[Mark]:
+    """The clock's marks under the policy's warnings and escalation (none after it stopped)."""
+    return live_marks(clock, warnings=policy.warnings, escalation=policy.escalation_policy)
+
+
+def sent(ticket: FollowupTicket, mark: Mark) -> bool:
+    """Whether the mark's events are confirmed on the broker."""
+    return ticket.fired.get(mark.mark_id, (None, None, False))[2]
+
+
+def next_mark(ticket: FollowupTicket, policy: DeadlinePolicy,
+              calendar: BusinessCalendar) -> tuple[datetime, str] | None:
+    """(moment, clock id) of the ticket's next unsent mark, the earliest of its live clocks'."""
+    pending = [(m.at, clock.clock_id) for clock in live_clocks(ticket, policy, calendar)
+               for m in clock_marks(clock, policy) if not sent(ticket, m)]
+    return min(pending) if pending else None
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What a scheduler pass decides for the tickets of the due entries it read."""
+
+    # Per ticket, every due and unsent mark, with its ticket and clock: claimed in one write.
+    claims: dict[str, list[tuple[FollowupTicket, Clock, Mark]]] = field(default_factory=dict)
+    # (moment, ticket id, clock id): each ticket's earliest mark still ahead, to file next.
+    follow_ups: list[tuple[datetime, str, str]] = field(default_factory=list)
+
+
+def plan_firing(ticket_ids: set[str], tickets: dict[str, FollowupTicket], *, now: datetime,
+                policy: DeadlinePolicy, calendar: BusinessCalendar) -> Firing:
+    """The whole ticket, whichever clock its entry names: every due mark fires, and the earliest
+    mark still ahead is filed (a closed or unknown ticket has none)."""
+    firing = Firing()
+    for ticket_id in sorted(ticket_ids):
+        ticket = tickets.get(ticket_id)
+        if ticket is None:
+            continue
+        upcoming = []
+        for clock in live_clocks(ticket, policy, calendar):
+            marks_ = clock_marks(clock, policy)
+            for mark in (m for m in marks_ if m.at <= now and not sent(ticket, m)):
+                firing.claims.setdefault(ticket_id, []).append((ticket, clock, mark))
+            upcoming += [(m.at, clock.clock_id) for m in marks_ if m.at > now]
+        if upcoming:
+            at, clock_id = min(upcoming)
+            firing.follow_ups.append((at, ticket_id, clock_id))
+    return firing
+
+
+def span_tickets(mine: list[tuple[FollowupTicket, Clock, Mark]]) -> list[tuple[str, str | None, dict]]:
+    """Per ticket: its traceparent and the span's attributes (ids and kinds, no personal data)."""
+    by_ticket: dict[str, tuple[FollowupTicket, list[tuple[Clock, Mark]]]] = {}
+    for ticket, clock, mark in mine:
+        by_ticket.setdefault(ticket.ticket_id, (ticket, []))[1].append((clock, mark))
+    return [
+        (ticket_id, ticket.traceparent, {
+            telemetry.UNIT_CODE: marks[0][0].unit_code,
+            "hotline.deadline.marks": [m.label for _, m in marks],
+            "hotline.deadline.clocks": [c.kind.value for c, _ in marks],
+            "hotline.deadline.kinds": [m.kind.value for _, m in marks],
+        })
+        for ticket_id, (ticket, marks) in by_ticket.items()
+    ]

@@ -1,7 +1,9 @@
 """Followup's deadline scheduler: durable timers that fire each warning, breach and escalation once.
+A pass is a query (the due buckets, their tickets), a pure decision (`deadlines/domain.py`) and its
+side effects (claim, publish, confirm, file the next marks), over the store protocols below.
 
-Timers live in minute buckets (`followup_timer_buckets`, `_id` = the UTC minute "YYYYMMDDHHMM",
-then one of `BUCKET_SHARDS` by ticket: "YYYYMMDDHHMM:07"), each listing (ticket, clock, moment)
+Timers live in minute buckets (`deadlines/store.py`: `followup_timer_buckets`, `_id` = the UTC minute
+"YYYYMMDDHHMM", then one of `BUCKET_SHARDS` by ticket: "YYYYMMDDHHMM:07"), each listing (ticket, clock, moment)
 entries: the local MongoDB-protocol server can only find documents fast by `_id`, and buckets are
 deleted once empty, so "every bucket up to now" is a small read. The shards keep each document
 small: tickets dispatched in one minute share their deadlines' minutes, and the store rewrites a
@@ -28,94 +30,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
-
-from pymongo import UpdateOne
-from pymongo.asynchronous.database import AsyncDatabase
+from typing import Any, Literal, Protocol
 
 from hotline.business_calendar import BusinessCalendar
 from hotline.contracts import DeadlineMarked
-from hotline.deadline_clocks import Clock, Mark, live_marks
-from hotline.deadline_policy import DeadlinePolicy
-from hotline.followup.clocks import live_clocks, mark_messages
-from hotline.followup.domain import FollowupTicket
-from hotline.followup.store import FollowupStore
+from hotline.contracts.common import Contract, Event
+from hotline.deadlines import DeadlinePolicy
+from hotline.followup.deadlines.domain import mark_messages, next_mark, plan_firing, span_tickets
+from hotline.followup.tickets.domain import FollowupTicket
 from hotline.runtime import telemetry
-from hotline.runtime.kafka import Publisher
 
 log = logging.getLogger(__name__)
 
 BusinessClock = Literal["wall", "log"]
 
 
-# Enough to keep a busy minute's documents small; each pass reads at most this many per minute.
-BUCKET_SHARDS = 16
+class TicketReader(Protocol):
+    """The tickets the clocks derive from (`hotline.followup.tickets.store.FollowupStore`)."""
+
+    async def get_many(self, *, ticket_ids: list[str]) -> dict[str, FollowupTicket]: ...
 
 
-def bucket_key(at: datetime) -> str:
-    """The minute a moment falls in (UTC, sortable as text)."""
-    return at.astimezone(UTC).strftime("%Y%m%d%H%M")
+class Timers(Protocol):
+    """Each ticket's next mark by minute, and business time (`deadlines.store.TimerBuckets`)."""
+
+    async def schedule(self, entries: list[tuple[datetime, str, str]]) -> None: ...
+
+    async def due(self, now: datetime, *, limit: int) -> list[dict]: ...
+
+    async def remove(self, key: str, entries: list[dict], *, whole: list[dict] | None = None) -> None: ...
+
+    async def business_now(self) -> datetime | None: ...
+
+    async def advance(self, now: datetime) -> None: ...
 
 
-def bucket_id(at: datetime, ticket_id: str) -> str:
-    """The bucket of a ticket's timer: its minute, then the ticket's shard (stable across processes)."""
-    return f"{bucket_key(at)}:{zlib.crc32(ticket_id.encode()) % BUCKET_SHARDS:02d}"
+class Claims(Protocol):
+    """Which scheduler fires a mark, and that its events went out (`deadlines.store.MarkClaims`)."""
+
+    async def claim_marks(self, *, ticket_id: str, mark_ids: list[str], by: str, now: datetime,
+                          stale_before: datetime) -> list[datetime | None | bool]: ...
+
+    async def confirm_sent(self, *, marks: list[tuple[str, str]], events: Sequence[Event] = ()) -> None: ...
 
 
-def due_by(now: datetime) -> dict:
-    """The filter of every bucket whose minute has begun by `now`: each shard of it sorts after the
-    bare minute and before the minute followed by ';' (the character after ':'). Buckets written
-    before the shards, the bare minute, match too."""
-    return {"_id": {"$lt": bucket_key(now) + ";"}}
+class MarkPublisher(Protocol):
+    """Publishes the marks' messages under their tickets' traces (`hotline.runtime.kafka.Publisher`)."""
 
+    @property
+    def tracer(self) -> Any: ...
 
-class TimerBuckets:
-    """Pending timer entries by minute, and the business time ticks have reached."""
+    def topic(self, name: str) -> str: ...
 
-    def __init__(self, db: AsyncDatabase) -> None:
-        self._buckets = db["followup_timer_buckets"]
-        self._state = db["followup_scheduler"]
-
-    async def schedule(self, entries: list[tuple[datetime, str, str]]) -> None:
-        """Add (moment, ticket id, clock id) entries; adding one twice keeps one."""
-        by_bucket: dict[str, list[dict]] = defaultdict(list)
-        for at, ticket_id, clock_id in entries:
-            by_bucket[bucket_id(at, ticket_id)].append({"at": at, "ticket_id": ticket_id, "clock_id": clock_id})
-        ops = [UpdateOne({"_id": key}, {"$addToSet": {"entries": {"$each": items}}}, upsert=True)
-               for key, items in sorted(by_bucket.items())]
-        if ops:
-            await self._buckets.bulk_write(ops, ordered=False)
-
-    async def due(self, now: datetime, *, limit: int) -> list[dict]:
-        """The earliest buckets whose minute has begun by `now`."""
-        cursor = self._buckets.find(due_by(now)).sort("_id", 1).limit(limit)
-        return [doc async for doc in cursor]
-
-    async def remove(self, key: str, entries: list[dict], *, whole: list[dict] | None = None) -> None:
-        """Drop handled entries; the bucket goes when empty (an entry added meanwhile keeps it).
-        `whole`: the bucket's entries as read, all handled: the bucket is deleted in one write
-        if it still holds exactly those, rather than emptied and then deleted."""
-        if whole is not None and (await self._buckets.delete_one({"_id": key, "entries": whole})).deleted_count:
-            return
-        await self._buckets.update_one({"_id": key}, {"$pullAll": {"entries": entries}})
-        await self._buckets.delete_one({"_id": key, "entries": {"$size": 0}})
-
-    async def pending_count(self) -> int:
-        """How many entries wait in all buckets (for tests and ops)."""
-        return sum([len(d.get("entries", [])) async for d in self._buckets.find({}, {"entries": 1})])
-
-    async def business_now(self) -> datetime | None:
-        """The business time the ticks have reached, if any."""
-        doc = await self._state.find_one({"_id": "business_time"})
-        return doc["now"] if doc else None
-
-    async def advance(self, now: datetime) -> None:
-        """Business time moves forward only."""
-        await self._state.update_one({"_id": "business_time"}, {"$max": {"now": now}}, upsert=True)
+    async def publish_all(self, items: Iterable[tuple[str, Contract, str | None]]) -> None: ...
 
 
 class DeadlineScheduler:
@@ -123,9 +93,10 @@ class DeadlineScheduler:
 
     def __init__(
         self,
-        store: FollowupStore,
-        buckets: TimerBuckets,
-        publisher: Publisher,
+        tickets: TicketReader,
+        buckets: Timers,
+        claims: Claims,
+        publisher: MarkPublisher,
         policy: DeadlinePolicy,
         calendar: BusinessCalendar,
         *,
@@ -136,8 +107,9 @@ class DeadlineScheduler:
         already_published: Callable[[set[str], datetime], Awaitable[set[str]]],
         on_sent: Callable[[list], None] | None = None,
     ) -> None:
-        self._store = store
+        self._tickets = tickets
         self._buckets = buckets
+        self._claims = claims
         self._publisher = publisher
         self._policy = policy
         self._calendar = calendar
@@ -150,19 +122,13 @@ class DeadlineScheduler:
         self._wake = asyncio.Event()
         self.fired_total = 0
 
-    def _marks(self, clock: Clock) -> list[Mark]:
-        return live_marks(clock, warnings=self._policy.warnings, escalation=self._policy.escalation_policy)
-
     async def schedule_tickets(self, ticket_ids: list[str] | set[str]) -> None:
         """(Re)schedule the next unsent mark of these tickets (the earliest of their live clocks')."""
-        tickets = await self._store.get_many(ticket_ids=sorted(ticket_ids))
+        tickets = await self._tickets.get_many(ticket_ids=sorted(ticket_ids))
         entries = []
         for ticket in tickets.values():
-            pending = [(m.at, clock.clock_id) for clock in live_clocks(ticket, self._policy, self._calendar)
-                       for m in self._marks(clock) if not _sent(ticket, m)]
-            if pending:
-                at, clock_id = min(pending)
-                entries.append((at, ticket.ticket_id, clock_id))
+            if (upcoming := next_mark(ticket, self._policy, self._calendar)) is not None:
+                entries.append((upcoming[0], ticket.ticket_id, upcoming[1]))
         await self._buckets.schedule(entries)
         if self._business_clock == "log" or any(at <= datetime.now(UTC) for at, _, _ in entries):
             # On the wall clock a mark still ahead waits for its pass: a pass reads the store.
@@ -202,30 +168,16 @@ class DeadlineScheduler:
         wanted = [(b["_id"], e) for b in buckets for e in b.get("entries", []) if e["at"] <= now]
         if not wanted:
             return 0, False
-        tickets = await self._store.get_many(ticket_ids=sorted({e["ticket_id"] for _, e in wanted}))
+        ticket_ids = {e["ticket_id"] for _, e in wanted}
+        tickets = await self._tickets.get_many(ticket_ids=sorted(ticket_ids))
         wall_now = datetime.now(UTC)
         stale_before = wall_now - self._claim_timeout
-        claims: defaultdict[str, list[tuple[FollowupTicket, Clock, Mark]]] = defaultdict(list)
-        follow_ups: list[tuple[datetime, str, str]] = []  # (at, ticket id, clock id)
-        # The whole ticket, whichever clock its entry names: every due mark fires, and the
-        # earliest mark still ahead is filed (a closed or unknown ticket has none).
-        for ticket_id in sorted({e["ticket_id"] for _, e in wanted}):
-            ticket = tickets.get(ticket_id)
-            if ticket is None:
-                continue
-            upcoming = []
-            for clock in live_clocks(ticket, self._policy, self._calendar):
-                marks_ = self._marks(clock)
-                for mark in (m for m in marks_ if m.at <= now and not _sent(ticket, m)):
-                    claims[ticket_id].append((ticket, clock, mark))
-                upcoming += [(m.at, clock.clock_id) for m in marks_ if m.at > now]
-            if upcoming:
-                at, clock_id = min(upcoming)
-                follow_ups.append((at, ticket_id, clock_id))
+        firing = plan_firing(ticket_ids, tickets, now=now, policy=self._policy, calendar=self._calendar)
+        claims = firing.claims
         # One claim per ticket for all its due marks (one document write), see `claim_marks`.
         won_by_ticket = await asyncio.gather(*(
-            self._store.claim_marks(ticket_id=ticket_id, mark_ids=[m.mark_id for _, _, m in ticket_claims],
-                                    by=self._instance, now=wall_now, stale_before=stale_before)
+            self._claims.claim_marks(ticket_id=ticket_id, mark_ids=[m.mark_id for _, _, m in ticket_claims],
+                                     by=self._instance, now=wall_now, stale_before=stale_before)
             for ticket_id, ticket_claims in claims.items()))
         flat = [c for ticket_claims in claims.values() for c in ticket_claims]
         won = [ok for oks in won_by_ticket for ok in oks]
@@ -242,14 +194,14 @@ class DeadlineScheduler:
             to_send = messages
         # A timer, not a record, starts this work: each ticket's marks get a new trace linked to the
         # ticket's (the dispatch's traceparent), and are published under it.
-        with telemetry.linked_spans(self._publisher.tracer, "followup deadline", _span_tickets(mine)):
+        with telemetry.linked_spans(self._publisher.tracer, "followup deadline", span_tickets(mine)):
             await self._publisher.publish_all(to_send)
         if self._on_sent is not None:
             self._on_sent([event for _, event, _ in to_send])
         # Sent, and on the timeline, in one write per ticket.
-        await self._store.confirm_sent(marks=[(t.ticket_id, m.mark_id) for t, _, m in mine],
-                                       events=[e for _, e, _ in messages if isinstance(e, DeadlineMarked)])
-        await self._buckets.schedule(follow_ups)
+        await self._claims.confirm_sent(marks=[(t.ticket_id, m.mark_id) for t, _, m in mine],
+                                        events=[e for _, e, _ in messages if isinstance(e, DeadlineMarked)])
+        await self._buckets.schedule(firing.follow_ups)
         # Entries whose mark another scheduler is firing right now stay until it confirms.
         done: dict[str, list[dict]] = defaultdict(list)
         for key, entry in wanted:
@@ -278,23 +230,3 @@ class DeadlineScheduler:
                 async with asyncio.timeout(self._interval_s):
                     await self._wake.wait()
             self._wake.clear()
-
-
-def _span_tickets(mine: list[tuple[FollowupTicket, Clock, Mark]]) -> list[tuple[str, str | None, dict]]:
-    """Per ticket: its traceparent and the span's attributes (ids and kinds, no personal data)."""
-    by_ticket: dict[str, tuple[FollowupTicket, list[tuple[Clock, Mark]]]] = {}
-    for ticket, clock, mark in mine:
-        by_ticket.setdefault(ticket.ticket_id, (ticket, []))[1].append((clock, mark))
-    return [
-        (ticket_id, ticket.traceparent, {
-            telemetry.UNIT_CODE: marks[0][0].unit_code,
-            "hotline.deadline.marks": [m.label for _, m in marks],
-            "hotline.deadline.clocks": [c.kind.value for c, _ in marks],
-            "hotline.deadline.kinds": [m.kind.value for _, m in marks],
-        })
-        for ticket_id, (ticket, marks) in by_ticket.items()
-    ]
-
-
-def _sent(ticket: FollowupTicket, mark: Mark) -> bool:
-    return ticket.fired.get(mark.mark_id, (None, None, False))[2]

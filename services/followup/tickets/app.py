@@ -1,18 +1,24 @@
-"""What a unit (or the centre) does to a ticket, whether it came over HTTP or as a Kafka command:
-read the ticket, decide in the pure domain, store, put it on the timeline, publish.
+"""A ticket's life at followup, the use cases: a dispatch names its holder, routing's summons,
+returns and escalations join its timeline, a callback reopens or closes it, and what a unit (or
+the centre) does to it, whether over HTTP or as a Kafka command: read the ticket, decide in the
+pure domain (`tickets/domain.py`), store (its timeline entry in the same write), publish.
 
-Each action returns its event and whether it was new; a retry returns the same event, and the
-event is published again (same id) so a crash between the store write and the publish is healed
-by the retry, while consumers drop the copy."""
+Each unit action returns its event and whether it was new; a retry returns the same event, and
+the event is published again (same id) so a crash between the store write and the publish is
+healed by the retry, while consumers drop the copy. The store, publisher and scheduler are the
+protocols below; `main` wires the MongoDB store, the Kafka publisher and the deadline scheduler in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from hotline.contracts import (
     AddProgressNote,
+    CallbackResult,
     ContactRecorded,
     DecideExtension,
     ExtensionDecided,
@@ -24,19 +30,24 @@ from hotline.contracts import (
     RequestExtension,
     ResolveTicket,
     SignTicket,
+    TicketDispatched,
     TicketResolved,
     TicketSigned,
     topics,
 )
-from hotline.contracts.common import Event
+from hotline.contracts.common import Contract, Event
+from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.domain_errors import Conflict, DomainError, NotYours
 from hotline.followup.casework.domain import casework_ticket as ticket_doc
 from hotline.followup.casework.domain import note_id_for, note_progress, sign
 from hotline.followup.casework.store import CaseworkStore
-from hotline.followup.domain import (
+from hotline.followup.tickets.domain import (
     FollowupTicket,
     KeyReused,
-    Refusal,
     TicketState,
+    WorklistView,
+    apply_callback,
+    check_readable,
     contact_id_for,
     decide_extension,
     record_contact,
@@ -46,24 +57,87 @@ from hotline.followup.domain import (
     request_extension,
     resolve,
     same_request,
+    select_worklist,
 )
-from hotline.followup.scheduler import DeadlineScheduler
-from hotline.followup.store import Change, FollowupStore, contact_change, recorded_resolution, resolution_change
+from hotline.followup.tickets.store import Change, contact_change, recorded_resolution, resolution_change
+from hotline.runtime.auth import Principal
 from hotline.runtime.idempotency import request_hash
-from hotline.runtime.kafka import Publisher
+
+# (topic, message, key): what a publisher sends, dead letters included.
+Outgoing = tuple[str, Contract, str | None]
 
 _CHANGED_MEANWHILE = "the ticket changed meanwhile; read it and try again"
 
 
+class TicketStore(Protocol):
+    """Where followup keeps its tickets (`hotline.followup.tickets.store.FollowupStore`)."""
+
+    async def apply_dispatches(self, *, events: list[TicketDispatched],
+                               traceparents: dict[str, str | None] | None = None) -> None: ...
+
+    async def apply_summons(self, *, events: list[DepartmentsSummoned]) -> None: ...
+
+    async def get_by_ticket_id(self, *, ticket_id: str) -> FollowupTicket | None: ...
+
+    async def get_many(self, *, ticket_ids: list[str]) -> dict[str, FollowupTicket]: ...
+
+    async def get_many_with_docs(self, *, ticket_ids: list[str]) -> dict[str, tuple[FollowupTicket, dict]]: ...
+
+    async def add_contact(self, *, event: ContactRecorded, details: dict | None = None) -> bool: ...
+
+    async def save_resolution(self, *, event: TicketResolved, note: str) -> bool: ...
+
+    async def apply_changes(self, changes: list[Change]) -> int: ...
+
+    async def save_extension_request(self, *, event: ExtensionRequested) -> bool: ...
+
+    async def save_extension_decision(self, *, event: ExtensionDecided) -> bool: ...
+
+    async def save_on_site(self, *, event: ReportedOnSite) -> bool: ...
+
+    async def save_callbacks(self, *,
+                             changes: Sequence[tuple[FollowupTicket, Event | None, CallbackResult]]) -> None: ...
+
+    async def record_timeline(self, *, events: Sequence[Event | CallbackResult],
+                              sets: dict[str, dict] | None = None) -> None: ...
+
+    async def worklist(self, *, unit_code: str) -> list[dict]: ...
+
+    async def timeline(self, *, ticket_id: str) -> dict | None: ...
+
+
+class EventPublisher(Protocol):
+    """Publishes events and dead letters, waiting for the broker (`hotline.runtime.kafka.Publisher`)."""
+
+    async def publish_all(self, items: Iterable[Outgoing]) -> None: ...
+
+
+class DispatchListener(Protocol):
+    """Learns which tickets' dispatches are stored (`hotline.followup.tickets.commands.DispatchWaits`)."""
+
+    def stored(self, ticket_ids: Iterable[str]) -> None: ...
+
+
+class Scheduler(Protocol):
+    """Files each ticket's next deadline mark (`hotline.followup.deadlines.app.DeadlineScheduler`)."""
+
+    async def schedule_tickets(self, ticket_ids: list[str] | set[str]) -> None: ...
+
+
 @dataclass
 class FollowupActions:
-    """The unit-facing use cases of followup."""
+    """Followup's use cases for a ticket's life."""
 
-    store: FollowupStore
-    publisher: Publisher
-    scheduler: DeadlineScheduler
+    store: TicketStore
+    publisher: EventPublisher
+    scheduler: Scheduler
     clock_skew: timedelta
     casework: CaseworkStore
+    # `main` passes the settings' (`REOPEN_REPORT_BACK_HOURS`, `DUE_SOON_HOURS`); these are their defaults.
+    reopen_period: timedelta = timedelta(hours=72)
+    due_soon: timedelta = timedelta(hours=24)
+    # Told of each stored dispatch: the Kafka commands that overtook it wait there (`tickets/commands.py`).
+    dispatch_waits: DispatchListener | None = None
 
     async def _done(self, event: Event) -> None:
         await self.store.record_timeline(events=[event])
@@ -71,6 +145,53 @@ class FollowupActions:
 
     async def _publish(self, events: Sequence[Event]) -> None:
         await self.publisher.publish_all([(topics.TICKETS_FOLLOWUP, e, e.ticket_id) for e in events])
+
+    # ------------------------------------------------------------ what other services tell followup
+
+    async def apply_dispatches(self, events: list[TicketDispatched], *, traceparents: dict[str, str | None],
+                               rejected: Sequence[Outgoing] = ()) -> None:
+        """Record who holds each ticket (the highest attempt) and file its deadlines. `traceparents`:
+        each ticket's trace, so a deadline fired later links back to it; `rejected`: dead letters."""
+        await self.store.apply_dispatches(events=events, traceparents=traceparents)
+        if self.dispatch_waits is not None:
+            self.dispatch_waits.stored(e.ticket_id for e in events)
+        await self.scheduler.schedule_tickets({e.ticket_id for e in events})
+        await self.publisher.publish_all(rejected)
+
+    async def apply_routing(self, summons: list[DepartmentsSummoned],
+                            others: Sequence[TicketReturned | TicketEscalated], *,
+                            rejected: Sequence[Outgoing] = ()) -> None:
+        """Summons start the summoned units' on-site deadlines; they, returns and escalations
+        belong on the ticket's timeline."""
+        await self.store.apply_summons(events=summons)
+        await self.store.record_timeline(events=[*summons, *others])
+        await self.scheduler.schedule_tickets({e.ticket_id for e in summons})
+        await self.publisher.publish_all(rejected)
+
+    async def apply_callbacks(self, results: Sequence[tuple[Any, CallbackResult]], *, rejected: Sequence[Outgoing],
+                              unknown: Callable[[Any], Outgoing]) -> None:
+        """Callback survey results reopen or close their tickets. `results` are (origin, result):
+        the result of a ticket followup never had dispatched is dead-lettered as `unknown(origin)`."""
+        tickets = await self.store.get_many(ticket_ids=sorted({r.ticket_id for _, r in results}))
+        changes: list[tuple[FollowupTicket, Event | None, CallbackResult]] = []
+        outgoing: list[Outgoing] = []
+        dead_letters = list(rejected)
+        for origin, result in results:
+            ticket = tickets.get(result.ticket_id)
+            if ticket is None:
+                dead_letters.append(unknown(origin))
+                continue
+            ticket, event = apply_callback(ticket, result, reopen_period=self.reopen_period)
+            tickets[ticket.ticket_id] = ticket
+            changes.append((ticket, event, result))
+            if event is not None:
+                outgoing.append((topics.TICKETS_FOLLOWUP, event, ticket.ticket_id))
+        # Published first: a crash before saving recomputes the same events (same ids).
+        await self.publisher.publish_all([*outgoing, *dead_letters])
+        await self.store.save_callbacks(changes=changes)
+        await self.scheduler.schedule_tickets({t.ticket_id for t, e, _ in changes if e is not None})
+
+    # ------------------------------------------------------------ what units do (HTTP and Kafka)
 
     async def record_contact(self, ticket_id: str, command: RecordContact, *, idempotency_key: str | None,
                              now: datetime) -> tuple[ContactRecorded, bool]:
@@ -96,12 +217,12 @@ class FollowupActions:
             return again, False
         event = resolve(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
         if not await self.store.save_resolution(event=event, note=command.note):
-            raise Refusal(409, "ticket_id", _CHANGED_MEANWHILE)
+            raise Conflict("ticket_id", _CHANGED_MEANWHILE)
         await self._publish([event])
         return event, True
 
     async def contacts_and_resolutions(self, commands: list[tuple[str, str, RecordContact | ResolveTicket]], *,
-                                       now: datetime) -> list[Refusal | None]:
+                                       now: datetime) -> list[DomainError | None]:
         """Many tickets' contacts and resolutions (at most one per ticket) as one read, one write
         and one publish: the store answers a bulk write of many changes about as fast as one
         change, so a command batch no longer costs three round trips a command.
@@ -109,7 +230,7 @@ class FollowupActions:
         `commands` are (ticket id, command id, body); the answer is each one's refusal or None.
         A redelivered command has the same outcome as its first delivery, as over HTTP."""
         found = await self.store.get_many_with_docs(ticket_ids=sorted({t for t, _, _ in commands}))
-        outcomes: list[Refusal | None] = []
+        outcomes: list[DomainError | None] = []
         changes: list[Change] = []
         events: list[Event] = []
         resolutions: dict[int, TicketResolved] = {}  # by the command's place in `commands`
@@ -132,7 +253,7 @@ class FollowupActions:
                     changes.append(resolution_change(resolution, command.note))
                     resolutions[len(outcomes)] = resolution
                     event = resolution
-            except Refusal as refusal:
+            except DomainError as refusal:
                 outcomes.append(refusal)
                 continue
             outcomes.append(None)
@@ -146,7 +267,7 @@ class FollowupActions:
                 {e.ticket_id for e in resolutions.values()} | {e.ticket_id for e, _ in contacts.values()}))
             for index, event in resolutions.items():
                 if not _same_resolution(recorded_resolution(stored.get(event.ticket_id, (None, {}))[1]), event):
-                    outcomes[index] = Refusal(409, "ticket_id", _CHANGED_MEANWHILE)
+                    outcomes[index] = Conflict("ticket_id", _CHANGED_MEANWHILE)
                     events.remove(event)
             for index, (event, keyed) in contacts.items():
                 ticket = stored.get(event.ticket_id, (None, None))[0]
@@ -170,7 +291,7 @@ class FollowupActions:
             return again, False
         event = request_extension(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
         if not await self.store.save_extension_request(event=event):
-            raise Refusal(409, "ticket_id", "an extension was already requested for this round")
+            raise Conflict("ticket_id", "an extension was already requested for this round")
         await self._done(event)
         return event, True
 
@@ -181,7 +302,7 @@ class FollowupActions:
             return again, False
         event = decide_extension(ticket, command, ticket_id=ticket_id)
         if not await self.store.save_extension_decision(event=event):
-            raise Refusal(409, "ticket_id", "no extension is waiting for a decision")
+            raise Conflict("ticket_id", "no extension is waiting for a decision")
         await self._done(event)
         await self.scheduler.schedule_tickets([ticket_id])
         return event, True
@@ -218,6 +339,23 @@ class FollowupActions:
         await self._done(event)
         return event, is_new
 
+    # ------------------------------------------------------------ what units read
+
+    async def worklist(self, caller: Principal, unit_code: str, view: WorklistView, *, now: datetime) -> dict:
+        """A unit's worklist (its own, or any for the centre): open, overdue or due soon."""
+        if caller.unit_code != unit_code and not caller.is_centre:
+            raise NotYours("unit_code", "a unit reads its own worklist only")
+        tickets = select_worklist(await self.store.worklist(unit_code=unit_code), view, now=now,
+                                  due_soon=self.due_soon)
+        for ticket in tickets:
+            ticket["ticket_id"] = ticket.pop("_id")
+        return {"unit_code": unit_code, "state": view.value, "count": len(tickets), "tickets": tickets}
+
+    async def ticket(self, caller: Principal, ticket_id: str) -> dict:
+        """The ticket as followup knows it, for its units and the centre."""
+        doc = await self.store.timeline(ticket_id=ticket_id)
+        return check_readable(doc, ticket_id, caller=caller.unit_code, centre=caller.is_centre)
+
 
 def _contact_details(command: RecordContact, keyed: str | None) -> dict:
     """What the store keeps of a contact beyond its event (it may hold personal data), and the
@@ -226,7 +364,7 @@ def _contact_details(command: RecordContact, keyed: str | None) -> dict:
     return {**details, "request_hash": keyed} if keyed else details
 
 
-def _keyed_hash(action: str, ticket_id: str, command, idempotency_key: str | None) -> str | None:
+def _keyed_hash(action: str, ticket_id: str, command: Contract, idempotency_key: str | None) -> str | None:
     """The request's hash when an idempotency key (a command id) names it; None without a key
     (the action's id then derives from its content)."""
     return request_hash(action, ticket_id, command) if idempotency_key else None

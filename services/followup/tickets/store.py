@@ -1,10 +1,15 @@
-"""Followup's store: one document per ticket, keyed by ticket id."""
+"""Followup's tickets in MongoDB: one document per ticket, keyed by ticket id (the local server
+finds documents fast by `_id` only), and one worklist document per unit.
 
-import hashlib
+A ticket's document holds its holder, contacts, resolutions, callbacks and timeline; each action
+writes its fact and its timeline entry in one guarded update, so a retry or a redelivery changes
+nothing twice. The deadline marks' claims live on the same document (`deadlines/store.py`).
+"""
+
 from collections.abc import Sequence
-from datetime import datetime
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -22,7 +27,7 @@ from hotline.contracts import (
 from hotline.contracts.common import Event
 from hotline.contracts.routing import DepartmentsSummoned
 from hotline.followup.casework.store import received_facts
-from hotline.followup.domain import Extension, FollowupTicket, TicketState, callback_id, masked_for_timeline
+from hotline.followup.tickets.domain import Extension, FollowupTicket, TicketState, callback_id, masked_for_timeline
 from hotline.runtime.mongo import duplicates_only
 
 # A change is (filter, update): run alone with update_one (whose count says whether it matched)
@@ -53,7 +58,7 @@ class FollowupStore:
         ops = []
         traceparents = traceparents or {}
         for e in events:
-            ticket_id, entry = _timeline_entry(e)
+            ticket_id, entry = timeline_entry(e)
             holder = {"unit_code": e.unit_code, "district_code": e.district_code,
                       "attempt": e.attempt, "report_back_due_at": e.report_back_due_at,
                       "dispatched_at": e.dispatched_at, "urgency": e.urgency,
@@ -62,7 +67,7 @@ class FollowupStore:
                       "co_handlers": [a.unit_code for a in e.co_handlers],
                       "traceparent": traceparents.get(ticket_id)}
             received = masked_for_timeline(e.received) if e.received is not None else None
-            start = [_timeline_entry(received)[1]] if received is not None else []
+            start = [timeline_entry(received)[1]] if received is not None else []
             facts = received_facts(received) if received is not None else {}
             # The document, if no event of this ticket came first, whole: the dispatch (and the
             # received ticket it carries) in the one insert; the guarded updates below then
@@ -201,8 +206,8 @@ class FollowupStore:
         redelivered callback is on the timeline already and changes nothing)."""
         ops = []
         for ticket, event, result in changes:
-            _, callback_entry = _timeline_entry(result)
-            entries = [callback_entry, *([_timeline_entry(event)[1]] if event is not None else [])]
+            _, callback_entry = timeline_entry(result)
+            entries = [callback_entry, *([timeline_entry(event)[1]] if event is not None else [])]
             ops.append(UpdateOne(
                 _not_on_timeline(ticket.ticket_id, callback_entry),
                 {"$set": {"state": ticket.state.value, "round": ticket.round,
@@ -233,88 +238,11 @@ class FollowupStore:
         result = await self._tickets.update_one(*contact_change(event, details))
         return result.modified_count == 1
 
-    async def claim_mark(self, *, ticket_id: str, mark_id: str, by: str, now: datetime,
-                         stale_before: datetime) -> datetime | None | bool:
-        """Claim a due deadline mark for firing in one atomic update; only one claimant wins.
-        True: a first claim. A datetime: a stale claim taken over (its holder never confirmed
-        the sending), with the old claim's time, from which the broker must be checked.
-        None: someone else holds it."""
-        slot = f"fired.{_slot(mark_id)}"
-        claim = {"mark_id": mark_id, "by": by, "claimed_at": now, "sent": False}
-        first = await self._tickets.update_one({"_id": ticket_id, slot: {"$exists": False}}, {"$set": {slot: claim}})
-        if first.modified_count == 1:
-            return True
-        doc = await self._tickets.find_one({"_id": ticket_id}, {slot: 1})
-        held = ((doc or {}).get("fired") or {}).get(_slot(mark_id))
-        if not held or held["sent"] or held["claimed_at"] >= stale_before:
-            return None
-        # Compare-and-set on the old claim's time: of several late claimants, one wins.
-        takeover = await self._tickets.update_one(
-            {"_id": ticket_id, f"{slot}.sent": False, f"{slot}.claimed_at": held["claimed_at"]},
-            {"$set": {f"{slot}.by": by, f"{slot}.claimed_at": now}},
-        )
-        return held["claimed_at"] if takeover.modified_count == 1 else None
-
-    async def claim_marks(self, *, ticket_id: str, mark_ids: list[str], by: str, now: datetime,
-                          stale_before: datetime) -> list[datetime | None | bool]:
-        """`claim_mark` for each of a ticket's due marks, in one write when none of them is
-        claimed yet (the usual case: a ticket's marks due together are claimed together); else
-        one by one."""
-        if len(mark_ids) > 1:
-            slots = {f"fired.{_slot(m)}": {"mark_id": m, "by": by, "claimed_at": now, "sent": False} for m in mark_ids}
-            first = await self._tickets.update_one({"_id": ticket_id, **{s: {"$exists": False} for s in slots}},
-                                                   {"$set": slots})
-            if first.modified_count == 1:
-                return [True] * len(mark_ids)
-        return [await self.claim_mark(ticket_id=ticket_id, mark_id=m, by=by, now=now, stale_before=stale_before)
-                for m in mark_ids]
-
-    async def confirm_sent(self, *, marks: list[tuple[str, str]], events: Sequence[Event] = ()) -> None:
-        """The claimed marks' events are on the broker: nobody sends them again. `events` (those
-        marks' events) go on their tickets' timelines in the same write, one per ticket."""
-        by_ticket: dict[str, tuple[dict, list[dict]]] = {}
-        for ticket_id, mark_id in marks:
-            by_ticket.setdefault(ticket_id, ({}, []))[0][f"fired.{_slot(mark_id)}.sent"] = True
-        for event in events:
-            ticket_id, entry = _timeline_entry(event)
-            by_ticket.setdefault(ticket_id, ({}, []))[1].append(entry)
-        ops = [UpdateOne({"_id": ticket_id, **({"timeline.event_id": {"$nin": [e["event_id"] for e in entries]}}
-                                                 if entries else {})},
-                         {**({"$set": sent} if sent else {}), **({"$push": {"timeline": {"$each": entries}}}
-                                                                 if entries else {})})
-               for ticket_id, (sent, entries) in by_ticket.items()]
-        if not ops:
-            return
-        result = await self._tickets.bulk_write(ops, ordered=False)
-        if result.matched_count < len(ops):
-            # Some entry was on its timeline already (a firing redone): each fact on its own.
-            sent_ops = [UpdateOne({"_id": t}, {"$set": sent}) for t, (sent, _) in by_ticket.items() if sent]
-            if sent_ops:
-                await self._tickets.bulk_write(sent_ops, ordered=False)
-            await self.record_timeline(events=list(events))
-
     async def record_timeline(self, *, events: Sequence[Event | CallbackResult],
                               sets: dict[str, dict] | None = None) -> None:
         """Append events (and callback results) to their tickets' timelines, each once, in any order.
         `sets`: fields to set on a ticket with its entry, in the same write (casework's facts)."""
-        entries = [_timeline_entry(e) for e in events]
-        if not entries:
-            return
-        sets = sets or {}
-        # One update per entry: appended unless there already, and the ticket's document created
-        # if this is its first event (a ticket's events arrive in any order). Where the entry is
-        # there already the guard fails and the upsert collides with the document; those entries
-        # are tried once more without the upsert, which also settles two first events racing.
-        appends = [(_not_on_timeline(ticket_id, entry),
-                    {"$push": {"timeline": entry}, **({"$set": sets[ticket_id]} if sets.get(ticket_id) else {})})
-                   for ticket_id, entry in entries]
-        try:
-            await self._tickets.bulk_write(
-                [UpdateOne(match, {**change, "$setOnInsert": _NEW_TICKET}, upsert=True) for match, change in appends],
-                ordered=False)
-        except BulkWriteError as error:
-            collided = [failure["index"] for failure in duplicates_only(error)]
-            await self._tickets.bulk_write([UpdateOne(*appends[i]) for i in collided], ordered=False)
+        await append_to_timelines(self._tickets, events, sets=sets)
 
     async def timeline(self, *, ticket_id: str) -> dict | None:
         """The ticket document as stored (it holds no personal data)."""
@@ -325,11 +253,34 @@ class FollowupStore:
         return doc
 
 
+async def append_to_timelines(tickets: AsyncCollection, events: Sequence[Event | CallbackResult],
+                              sets: dict[str, dict] | None = None) -> None:
+    """`FollowupStore.record_timeline` on the tickets' collection (the deadline marks' store
+    falls back on it too)."""
+    entries = [timeline_entry(e) for e in events]
+    if not entries:
+        return
+    sets = sets or {}
+    # One update per entry: appended unless there already, and the ticket's document created
+    # if this is its first event (a ticket's events arrive in any order). Where the entry is
+    # there already the guard fails and the upsert collides with the document; those entries
+    # are tried once more without the upsert, which also settles two first events racing.
+    appends = [(_not_on_timeline(ticket_id, entry),
+                {"$push": {"timeline": entry}, **({"$set": sets[ticket_id]} if sets.get(ticket_id) else {})})
+               for ticket_id, entry in entries]
+    try:
+        await tickets.bulk_write(
+            [UpdateOne(match, {**change, "$setOnInsert": _NEW_TICKET}, upsert=True) for match, change in appends],
+            ordered=False)
+    except BulkWriteError as error:
+        collided = [failure["index"] for failure in duplicates_only(error)]
+        await tickets.bulk_write([UpdateOne(*appends[i]) for i in collided], ordered=False)
+
 
 def contact_change(event: ContactRecorded, details: dict | None = None) -> Change:
     """Append the contact, and the event to the timeline, unless the contact is already there
     (one update: a crash cannot leave one without the other)."""
-    ticket_id, entry = _timeline_entry(event)
+    ticket_id, entry = timeline_entry(event)
     return (
         {"_id": ticket_id, "contacts.contact_id": {"$ne": event.contact_id}},
         {"$push": {"contacts": {
@@ -349,7 +300,7 @@ def contact_change(event: ContactRecorded, details: dict | None = None) -> Chang
 def resolution_change(event: TicketResolved, note: str) -> Change:
     """Record the round's resolution, and the event on the timeline, unless the round is
     resolved already."""
-    ticket_id, entry = _timeline_entry(event)
+    ticket_id, entry = timeline_entry(event)
     return (
         {"_id": ticket_id, "state": {"$ne": TicketState.RESOLVED.value}, "round": event.round},
         {"$set": {"state": TicketState.RESOLVED.value},
@@ -380,12 +331,8 @@ def _not_on_timeline(ticket_id: str, entry: dict) -> dict:
 _WITHOUT_TIMELINE = {"timeline": 0}
 
 
-def _slot(mark_id: str) -> str:
-    """A mark's key under `fired`: field names may not hold the dots a mark id can."""
-    return hashlib.sha1(mark_id.encode()).hexdigest()[:20]
-
-
-def _timeline_entry(e: Event | CallbackResult) -> tuple[str, dict]:
+def timeline_entry(e: Event | CallbackResult) -> tuple[str, dict]:
+    """(ticket id, entry): how an event (or a callback result) sits on its ticket's timeline."""
     if isinstance(e, CallbackResult):
         return e.ticket_id, {"event_id": callback_id(e), "type": "CallbackResult", "at": e.surveyed_at,
                              "data": e.model_dump(mode="json", exclude={"schema_version"})}
