@@ -23,9 +23,9 @@ from hotline.metrics.coalesce import Coalesced
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import MonthKey, fact_update
 from hotline.metrics.events import TOPIC_EVENTS, decode
-from hotline.metrics.figures import Figures
+from hotline.metrics.figures import Figures, PeriodUnit
 from hotline.metrics.observe import Telemetry
-from hotline.metrics.projection import PeriodUnit, Projection
+from hotline.metrics.projection import Projection
 from hotline.runtime.kafka import Outgoing
 
 log = logging.getLogger(__name__)

@@ -46,6 +46,13 @@ class Figures(TypedDict):
     communities: list[CommunityTally]
 
 
+class PeriodUnit(TypedDict):
+    """A unit's figures of a month, as the rankings and hotspots take them."""
+
+    unit_code: str
+    figures: Figures
+
+
 class Partial(TypedDict):
     """What some of a unit-month's tickets add to its figures: the additive counts, the delays."""
 

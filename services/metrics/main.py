@@ -1,6 +1,8 @@
 """Metrics' composition root: settings, runtime, store, projection, use cases, the log reader,
 handlers and HTTP side; and the parts a rebuild, the tests and the bench build the same way."""
 
+from typing import Any
+
 from aiokafka import TopicPartition
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
@@ -12,6 +14,7 @@ from hotline.metrics.app import Metrics, Views, Writer
 from hotline.metrics.dashboard import dashboard_router
 from hotline.metrics.directory import Directory
 from hotline.metrics.events import TOPIC_EVENTS
+from hotline.metrics.figures import PeriodUnit
 from hotline.metrics.follow import TOPICS, LogReader, check_partitions
 from hotline.metrics.handlers import register
 from hotline.metrics.http import http_router
@@ -35,7 +38,7 @@ def make_directory(settings: MetricsSettings) -> Directory:
 
 def make_views(settings: MetricsSettings, directory: Directory) -> Views:
     """Rankings and hotspots of a month, with the settings' weights and limits."""
-    def views(period, units):
+    def views(period: str, units: list[PeriodUnit]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         return period_views(period, units, directory, settings.weights,
                             top=settings.hotspot_top, cluster_min=settings.cluster_min)
 

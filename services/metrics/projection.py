@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, TypedDict, cast
 
 from hotline.metrics.domain import Entries, Fact, MonthKey, Returned, Section, Summary, apply_entries, contributions
-from hotline.metrics.figures import Figures, unit_month_figures
+from hotline.metrics.figures import Figures, PeriodUnit, unit_month_figures
 
 
 class HeldMonth(TypedDict):
@@ -21,13 +21,6 @@ class HeldMonth(TypedDict):
     meta: MonthKey
     tickets: dict[str, Summary]
     returned: dict[str, Returned]
-
-
-class PeriodUnit(TypedDict):
-    """A unit's figures of a month, as the ranking views take them."""
-
-    unit_code: str
-    figures: Figures
 
 
 def vector_key(topic_index: int, partition: int) -> str:
