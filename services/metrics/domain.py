@@ -359,8 +359,6 @@ def contributions(fact: Fact) -> dict[str, Contribution]:
     return result
 
 
-
-
 def fold(events: list[MetricsEvent], *, response_due: ResponseDue) -> dict[str, Fact]:
     """Every ticket's fact from a sequence of events, in memory (rebuild, tests)."""
     facts: dict[str, Fact] = {}
