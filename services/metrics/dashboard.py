@@ -3,8 +3,10 @@
 from functools import cache
 from importlib import resources
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
+
+from hotline.domain_errors import NotFound
 
 _FILES = {
     "index.html": "text/html; charset=utf-8",
@@ -34,7 +36,7 @@ def dashboard_router() -> APIRouter:
     @router.get("/dashboard/{name}", include_in_schema=False)
     async def asset(name: str) -> Response:
         if name not in _FILES or name == "index.html":
-            raise HTTPException(404, detail=[{"loc": ["path", "name"], "msg": "no such dashboard file"}])
+            raise NotFound("name", "no such dashboard file", location="path")
         return Response(_asset(name), media_type=_FILES[name], headers={"Cache-Control": "no-cache"})
 
     return router

@@ -13,7 +13,10 @@ moment, and the result is written (only what differs from the store); then it fo
 The groups' subscribers stay as they were for what the log alone does not do: dead letters (each
 bad record once, by the member its partition is assigned to), spans, counters, lag, and offsets
 committed only once the reader has applied their records and a flush has written them, so a
-group's committed offset still means "in the store".
+group's committed offset still means "in the store" (`hotline.metrics.app.Metrics`).
+
+This module is the Kafka side of that: the reader hands each partition's records, in order, to
+the use cases' `apply`, and knows nothing of what they do with them.
 """
 
 import asyncio
@@ -25,9 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import fact_update
-from hotline.metrics.events import TOPIC_EVENTS, decode
+from hotline.metrics.events import TOPIC_EVENTS
 from hotline.metrics.projection import Projection, vector_key
 from hotline.runtime.settings import ServiceSettings
 
@@ -59,22 +60,35 @@ async def partitions(settings: ServiceSettings, *, timeout_s: float = 90) -> lis
             await admin.close()
 
 
-Apply = Callable[[str, TopicPartition, list[ConsumerRecord]], None]
+async def check_partitions(settings: ServiceSettings, parts: list[TopicPartition]) -> None:
+    """The topics have the partitions this release reads (`hotline topics` creates them so)."""
+    found = await partitions(settings)
+    if sorted(found) != sorted(parts):
+        raise RuntimeError(f"the metrics topics have partitions {sorted(map(str, found))}, not the "
+                           f"{len(parts)} this release reads ({sorted(map(str, parts))})")
+
+
+# (topic without prefix, the partition's version-vector key, its records in order)
+Apply = Callable[[str, str, list[ConsumerRecord]], None]
 
 
 class LogReader:
     """One consumer of no group over `parts`, from their start: `fold` reads up to the end
     offsets of the moment, `follow` carries on for good; each partition's records go in order
-    to `apply(topic without prefix, partition, records)`."""
+    to `apply(topic without prefix, partition key, records)`."""
 
-    def __init__(self, settings: ServiceSettings, parts: list[TopicPartition], apply: Apply) -> None:
+    def __init__(self, settings: ServiceSettings, parts: list[TopicPartition], apply: Apply, *,
+                 idle_timeout_s: float = 30) -> None:
         self._settings, self._parts, self._apply = settings, parts, apply
+        self._idle_timeout_s = idle_timeout_s
         self._names = {settings.topic(t): t for t in TOPICS}
         self._consumer: AIOKafkaConsumer | None = None
         self._progress = asyncio.Event()  # set, and replaced, after each applied fetch
 
-    async def fold(self, *, idle_timeout_s: float = 30) -> dict[TopicPartition, int]:
-        """Read every partition from its start to its end offset of now; return those offsets."""
+    async def fold(self) -> dict[str, int]:
+        """Read every partition from its start to its end offset of now; return those offsets, by
+        the partitions' version-vector keys."""
+        idle_timeout_s = self._idle_timeout_s
         self._consumer = consumer = AIOKafkaConsumer(
             **self._settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
@@ -99,7 +113,7 @@ class LogReader:
             # Past the end offsets nothing was taken: the positions are the end offsets.
             for tp in self._parts:
                 consumer.seek(tp, ends[tp])
-        return ends
+        return {key_of(self._names[tp.topic], tp.partition): offset for tp, offset in ends.items()}
 
     async def follow(self) -> None:
         """Apply what is published from now on, until cancelled (a failure is logged and retried)."""
@@ -122,7 +136,8 @@ class LogReader:
         for tp, records in fetched.items():
             if limit is not None:
                 records = [r for r in records if r.offset < limit[tp]]
-            self._apply(self._names[tp.topic], tp, records)
+            topic = self._names[tp.topic]
+            self._apply(topic, key_of(topic, tp.partition), records)
         if fetched:
             self._progress.set()
             self._progress = asyncio.Event()
@@ -143,20 +158,3 @@ class LogReader:
             await self._consumer.stop()
             self._consumer = None
 
-
-def folder(projection: Projection, counts: dict[str, int] | None = None,
-           on_conflict: Callable[[str, str], None] | None = None) -> Apply:
-    """Applies a partition's records to the projection; dead letters are the group subscribers'."""
-    def apply(topic: str, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        events, rejected = decode(topic, records)
-        conflicts = projection.apply(fact_update(e, response_due=response_due) for e in events)
-        if on_conflict is not None:
-            for ticket_id, path in conflicts:
-                on_conflict(ticket_id, path.split(".", 1)[0])
-        if counts is not None:
-            for name, n in (("records", len(records)), ("events", len(events)), ("rejected", len(rejected)),
-                            ("conflicts", len(conflicts)), (topic, len(records))):
-                counts[name] = counts.get(name, 0) + n
-        if records:
-            projection.covered(key_of(topic, tp.partition), records[-1].offset + 1)
-    return apply

@@ -1,6 +1,7 @@
-"""Metrics's composition root: settings, broker, store, handlers and HTTP side."""
+"""Metrics' composition root: settings, runtime, store, projection, use cases, the log reader,
+handlers and HTTP side; and the parts a rebuild, the tests and the bench build the same way."""
 
-import logging
+from typing import Any
 
 from aiokafka import TopicPartition
 from fastapi import FastAPI
@@ -9,24 +10,25 @@ from pymongo.asynchronous.database import AsyncDatabase
 from hotline.city import deployment_catalogue
 from hotline.contracts import topics
 from hotline.gazetteer import beijing
+from hotline.metrics.app import Metrics, Views, Writer
 from hotline.metrics.dashboard import dashboard_router
-from hotline.metrics.directory import Directory, RankingKind
+from hotline.metrics.directory import Directory
 from hotline.metrics.events import TOPIC_EVENTS
-from hotline.metrics.follow import TOPICS, LogReader, folder, key_of, partitions
+from hotline.metrics.figures import PeriodUnit
+from hotline.metrics.follow import TOPICS, LogReader, check_partitions
 from hotline.metrics.handlers import register
-from hotline.metrics.http import RankingViews, http_router
+from hotline.metrics.http import http_router
 from hotline.metrics.observe import Telemetry, business_exposition
 from hotline.metrics.projection import Projection
-from hotline.metrics.ranking import period_views, ranking_id
+from hotline.metrics.queries import Queries
+from hotline.metrics.ranking import period_views
 from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.store import MetricsStore
 from hotline.metrics.streams import StreamSlots
-from hotline.metrics.writer import Views, Writer
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 from hotline.taxonomy import default_taxonomy
 
 SERVICE = "metrics"
-log = logging.getLogger(__name__)
 
 
 def make_directory(settings: MetricsSettings) -> Directory:
@@ -36,7 +38,7 @@ def make_directory(settings: MetricsSettings) -> Directory:
 
 def make_views(settings: MetricsSettings, directory: Directory) -> Views:
     """Rankings and hotspots of a month, with the settings' weights and limits."""
-    def views(period, units):
+    def views(period: str, units: list[PeriodUnit]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         return period_views(period, units, directory, settings.weights,
                             top=settings.hotspot_top, cluster_min=settings.cluster_min)
 
@@ -59,51 +61,27 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     projection = Projection()
     store, writer = make_writer(runtime.db, settings, directory, projection)
     telemetry = Telemetry(runtime.metrics.registry)
-
-    def conflict(ticket_id: str, entry: str) -> None:
-        log.warning("an event came again under its id with other content; the first stands",
-                    extra={"ticket_id": ticket_id, "event_type": entry})
-        telemetry.conflict(entry)
-
     # Every partition of the five topics, as `hotline topics` creates them (checked on start).
     spec = {s.name: s.partitions for s in topics.core_topics()}
     parts = [TopicPartition(settings.topic(t), p) for t in TOPICS for p in range(spec[t])]
-    live = folder(projection, on_conflict=conflict)
-    reader = LogReader(settings, parts, lambda *args: folding(*args))
-    folding = folder(projection)  # the fold re-reads conflicts counted when they first came
+    reader = LogReader(settings, parts, lambda topic, partition, records: metrics.apply(topic, partition, records))
+    metrics = Metrics(projection, writer, reader, runtime.publisher, telemetry)
 
-    async def fold() -> None:
-        """Before serving: the whole log into memory, then what differs from it into the store."""
-        nonlocal folding
+    async def load() -> None:
+        """Before serving: what older releases kept dropped, the partitions checked, the log folded."""
         await store.prepare()
-        found = await partitions(settings)
-        if sorted(found) != sorted(parts):
-            raise RuntimeError(f"the metrics topics have partitions {sorted(map(str, found))}, not the "
-                               f"{len(parts)} this release reads ({sorted(map(str, parts))})")
-        names = {settings.topic(t): t for t in TOPICS}
-        for tp, offset in (await reader.fold()).items():
-            projection.covered(key_of(names[tp.topic], tp.partition), offset)
-        folding = live
-        await writer.start()
-        await writer.flush()
+        await check_partitions(settings, parts)
+        await metrics.load()
 
-    runtime.start_hooks.append(fold)
+    runtime.start_hooks.append(load)
     runtime.background_jobs.append(reader.follow)
-    register(runtime, projection, reader, writer, runtime.publisher, telemetry)
+    register(runtime, metrics, runtime.publisher)
     app = build_http_app(runtime, title="Hotline metrics")
     app.state.projection = projection  # what it holds in memory (tests look at a ticket's fact)
-    views = RankingViews(store, directory, settings.weights, settings.bottom_n)
+    queries = Queries(store, directory, settings.weights, settings.bottom_n)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
-    app.include_router(http_router(store, directory, views, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
-
-    async def snapshot():
-        period = await store.latest_period()
-        if period is None:
-            return None, [], None
-        found = await store.rankings(ranking_ids=[ranking_id(period, k) for k in RankingKind])
-        return period, list(found.values()), await store.hotspots(period=period)
-
-    runtime.metrics.add_exposition(business_exposition(snapshot))
+    app.include_router(http_router(queries, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
+    runtime.metrics.add_exposition(business_exposition(queries.snapshot))
     app.include_router(dashboard_router())
     return app
 

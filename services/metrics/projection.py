@@ -3,18 +3,24 @@ prefix it was computed from is (`vector`).
 
 All of it is a pure function of the records read so far, so it is rebuilt from the topics on
 every start and never stored; the store holds only what queries need (figures, rankings,
-hotspots, indexes), written from here by `hotline.metrics.writer`. The functions are the
-domain's (`fact_update`, `contributions`, `unit_month_figures`), the same a rebuild and the tests'
-pure projection use.
+hotspots, indexes), written from here by the use cases' flush (`hotline.metrics.app.Writer`).
+The functions are the domain's (`fact_update`, `contributions`, `unit_month_figures`), the same a
+rebuild and the tests' pure projection use. Pure: no I/O, so it belongs to the domain.
 """
 
-import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from hotline.metrics.domain import apply_entries, contributions, unit_month_figures
+from hotline.metrics.domain import Entries, Fact, MonthKey, Returned, Section, Summary, apply_entries, contributions
+from hotline.metrics.figures import Figures, PeriodUnit, unit_month_figures
 
-log = logging.getLogger(__name__)
+
+class HeldMonth(TypedDict):
+    """A unit-month in memory: which it is, and the tickets it keeps in each section."""
+
+    meta: MonthKey
+    tickets: dict[str, Summary]
+    returned: dict[str, Returned]
 
 
 def vector_key(topic_index: int, partition: int) -> str:
@@ -26,18 +32,17 @@ class Projection:
     """Facts, unit-months and the offsets they cover; months whose figures changed are `dirty`."""
 
     def __init__(self) -> None:
-        self.facts: dict[str, dict[str, Any]] = {}
+        self.facts: dict[str, Fact] = {}
         # ticket -> {month id: (section, summary)}: where it counts now
-        self._counted: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
-        # month id -> {"meta", "tickets", "returned"}
-        self.months: dict[str, dict[str, Any]] = {}
+        self._counted: dict[str, dict[str, tuple[Section, Summary | Returned]]] = {}
+        self.months: dict[str, HeldMonth] = {}
         self.periods: dict[str, set[str]] = {}  # period -> unit codes with figures
         self.dirty: set[str] = set()
-        self._figures: dict[str, dict[str, Any]] = {}  # of the months not dirty
+        self._figures: dict[str, Figures] = {}  # of the months not dirty
         # partition key -> the next offset not yet applied
         self.vector: dict[str, int] = {}
 
-    def apply(self, updates: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    def apply(self, updates: Iterable[tuple[str, Entries]]) -> list[tuple[str, str]]:
         """Set the facts' new entries (the first event under an id stands) and recount the tickets
         touched; return (ticket, path) of each event that came again with other content."""
         conflicts: list[tuple[str, str]] = []
@@ -60,7 +65,7 @@ class Projection:
         before = self._counted.get(ticket_id, {})
         for month_id in before.keys() - now.keys():
             section, _ = before[month_id]
-            self.months[month_id][section].pop(ticket_id, None)
+            self._section(self.months[month_id], section).pop(ticket_id, None)
             self.dirty.add(month_id)
         for month_id, (section, summary, meta) in now.items():
             if before.get(month_id) == (section, summary):
@@ -69,11 +74,15 @@ class Projection:
             if month is None:
                 month = self.months[month_id] = {"meta": meta, "tickets": {}, "returned": {}}
                 self.periods.setdefault(meta["period"], set()).add(meta["unit_code"])
-            other = "returned" if section == "tickets" else "tickets"
-            month[other].pop(ticket_id, None)
-            month[section][ticket_id] = summary
+            other: Section = "returned" if section == "tickets" else "tickets"
+            self._section(month, other).pop(ticket_id, None)
+            self._section(month, section)[ticket_id] = summary
             self.dirty.add(month_id)
         self._counted[ticket_id] = {m: (section, summary) for m, (section, summary, _) in now.items()}
+
+    @staticmethod
+    def _section(month: HeldMonth, section: Section) -> dict[str, Any]:
+        return cast(dict[str, Any], month[section])  # summaries or returns, by section
 
     def settle(self) -> set[str]:
         """Recompute the figures of the months that changed; return those months (no longer dirty)."""
@@ -83,10 +92,10 @@ class Projection:
             self._figures[month_id] = unit_month_figures(month["tickets"], month["returned"])
         return changed
 
-    def figures(self, month_id: str) -> dict[str, Any]:
+    def figures(self, month_id: str) -> Figures:
         """A settled unit-month's figures."""
         return self._figures[month_id]
 
-    def period_units(self, period: str) -> list[dict[str, Any]]:
+    def period_units(self, period: str) -> list[PeriodUnit]:
         """Every unit's figures of a month, as the ranking views take them."""
         return [{"unit_code": u, "figures": self.figures(f"{u}:{period}")} for u in sorted(self.periods[period])]

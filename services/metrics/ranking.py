@@ -1,10 +1,16 @@
-"""Rates, composite scores, rankings and hotspots from unit-month figures (pure)."""
+"""Rates, composite scores, rankings and hotspots from unit-month figures (pure).
+
+A ranking and a month's hotspots are what the store keeps and the API answers (rows of names,
+rates and figures), so they are built here as the plain dicts they are written as.
+"""
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from hotline.metrics.directory import Directory, RankingKind
+from hotline.metrics.figures import PeriodUnit
 
 ROW_FIGURES = (
     "dispatched", "contacted", "contacted_in_time", "contacted_late", "response_overdue",
@@ -29,7 +35,7 @@ class Weights:
         return asdict(self)
 
 
-def rates(figures: dict[str, Any], weights: Weights) -> dict[str, float | None]:
+def rates(figures: Mapping[str, Any], weights: Weights) -> dict[str, float | None]:
     """Response, resolution and satisfaction rates (None while their denominator is zero)."""
     answered = figures["contacted_in_time"] + figures["contacted_late"] + figures["response_overdue"]
     callbacks = figures["callbacks"]
@@ -42,7 +48,7 @@ def rates(figures: dict[str, Any], weights: Weights) -> dict[str, float | None]:
     }
 
 
-def score(unit_rates: dict[str, float | None], weights: Weights) -> float | None:
+def score(unit_rates: Mapping[str, float | None], weights: Weights) -> float | None:
     """0-100: the weighted mean of the rates that are defined (weights renormalised over them)."""
     parts = [(weights.response, unit_rates["response"]), (weights.resolution, unit_rates["resolution"]),
              (weights.satisfaction, unit_rates["satisfaction"])]
@@ -61,7 +67,7 @@ def competition_ranks(scores: list[float]) -> list[int]:
     return ranks
 
 
-def ranking(period: str, kind: RankingKind, units: list[dict[str, Any]], directory: Directory,
+def ranking(period: str, kind: RankingKind, units: Sequence[PeriodUnit], directory: Directory,
             weights: Weights) -> dict[str, Any]:
     """One kind's ranking for a month: scored units best first, then units without a score."""
     rows = []
@@ -69,7 +75,7 @@ def ranking(period: str, kind: RankingKind, units: list[dict[str, Any]], directo
         info = directory.unit(unit["unit_code"])
         if info is None or info.ranking_kind is not kind:
             continue
-        figures = unit["figures"]
+        figures: Mapping[str, Any] = unit["figures"]  # its row lists the figures by name
         unit_rates = rates(figures, weights)
         rows.append({
             "unit_code": info.code, "name": info.name, "name_en": info.name_en, "unit_kind": info.unit_kind,
@@ -106,7 +112,7 @@ def in_district(rows: list[dict[str, Any]], district_code: str) -> list[dict[str
     return [{**r, "district_rank": rank} for r, rank in zip(chosen, ranks, strict=True)]
 
 
-def hotspots(period: str, units: list[dict[str, Any]], directory: Directory, *, top: int,
+def hotspots(period: str, units: Sequence[PeriodUnit], directory: Directory, *, top: int,
              cluster_min: int) -> dict[str, Any]:
     """Leading categories city-wide and per district, and clusters of one community and category."""
     city: Counter[str] = Counter()
@@ -156,7 +162,7 @@ def ranking_id(period: str, kind: RankingKind | str) -> str:
     return f"{period}:{RankingKind(kind).value}"
 
 
-def period_views(period: str, units: list[dict[str, Any]], directory: Directory, weights: Weights, *,
+def period_views(period: str, units: Sequence[PeriodUnit], directory: Directory, weights: Weights, *,
                  top: int, cluster_min: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Every ranking of a month by `_id`, and its hotspots."""
     units = sorted(units, key=lambda u: u["unit_code"])

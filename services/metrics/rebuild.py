@@ -1,47 +1,22 @@
-"""Rebuild: drop the projections and recompute them from the retained topics, from the start.
+"""`hotline metrics rebuild`: drop the projections and recompute them from the retained topics.
 
 A consumer without a group reads every partition of the five topics up to the end offsets taken
-after the drop, folds the events into memory with the live path's functions (`follow.LogReader`,
-the same fold a metrics process makes on start) and writes every figure, ranking and hotspot.
-Records published later are the live service's; anything read twice is idempotent. It refuses
-while metrics consumers are running: theirs would not write again what they think the store holds.
+after the drop, folds the events into memory with the live path's functions (the use case is
+`hotline.metrics.app.Rebuild`, the same fold a metrics process makes on start) and writes every
+figure, ranking and hotspot. Records published later are the live service's; anything read twice
+is idempotent. It refuses while metrics consumers are running: theirs would not write again what
+they think the store holds. This module wires it and draws its progress and summary.
 """
-
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from hotline.metrics.app import Progress, Rebuild, RebuildReport
 from hotline.metrics.events import TOPIC_EVENTS
-from hotline.metrics.follow import TOPICS, LogReader, folder, key_of, partitions
+from hotline.metrics.follow import LogReader, partitions
 from hotline.metrics.main import SERVICE, make_directory, make_writer
 from hotline.metrics.projection import Projection
 from hotline.metrics.settings import MetricsSettings
 from hotline.runtime.mongo import make_client
-
-# (stage, total or None, advance): stages are "read" (records) and "write" (unit-months).
-Progress = Callable[[str, int | None, int], None]
-
-
-@dataclass
-class RebuildReport:
-    """What a rebuild read and wrote."""
-
-    records: int = 0
-    events: int = 0
-    rejected: int = 0
-    conflicts: int = 0  # events under an applied event's id with other content: the first stands
-    tickets: int = 0
-    unit_months: int = 0
-    seconds: float = 0.0
-    read_seconds: float = 0.0
-    by_topic: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def events_per_s(self) -> float:
-        """Records read per second, end to end."""
-        return self.records / self.seconds if self.seconds else 0.0
 
 
 async def active_consumers(settings: MetricsSettings) -> list[str]:
@@ -61,43 +36,18 @@ async def active_consumers(settings: MetricsSettings) -> list[str]:
 async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None,
                   idle_timeout_s: float = 30) -> RebuildReport:
     """Drop every metrics projection and rebuild it from the topics."""
-    report = RebuildReport()
-    started = time.perf_counter()
-    step = progress or (lambda *_: None)
     client = make_client(settings)
     projection = Projection()
     store, writer = make_writer(client[settings.mongodb_database], settings, make_directory(settings), projection)
+    use_case = Rebuild(projection, writer, store, progress or (lambda *_: None))
+
+    async def open_log() -> LogReader:
+        return LogReader(settings, await partitions(settings), use_case.apply, idle_timeout_s=idle_timeout_s)
+
     try:
-        await store.drop_all()
-        parts = await partitions(settings)
-        counts: dict[str, int] = {}
-        fold = folder(projection, counts)
-        names = {settings.topic(t): t for t in TOPICS}
-
-        def apply(topic, tp, records):
-            fold(topic, tp, records)
-            step("read", None, len(records))
-
-        reader = LogReader(settings, parts, apply)
-        try:
-            until = await reader.fold(idle_timeout_s=idle_timeout_s)
-        finally:
-            await reader.stop()
-        for tp, offset in until.items():
-            projection.covered(key_of(names[tp.topic], tp.partition), offset)
-        report.read_seconds = time.perf_counter() - started
-        report.records, report.events = counts.get("records", 0), counts.get("events", 0)
-        report.rejected, report.conflicts = counts.get("rejected", 0), counts.get("conflicts", 0)
-        report.by_topic = {t: counts[t] for t in TOPICS if counts.get(t)}
-        report.tickets, report.unit_months = len(projection.facts), len(projection.months)
-        step("write", len(projection.months), 0)
-        await writer.start()
-        await writer.flush()
-        step("write", None, len(projection.months))
+        return await use_case.run(open_log)
     finally:
         await client.close()
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def main(*, force: bool = False) -> int:

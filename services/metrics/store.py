@@ -1,4 +1,5 @@
-"""Metrics' store: what queries and restarts need, every read by `_id`; no per-ticket state.
+"""Metrics' store (MongoDB, behind `hotline.metrics.app.FigureStore`): what queries and restarts
+need, every read by `_id`; no per-ticket state.
 
 The facts and unit-months live in memory (`hotline.metrics.projection`), rebuilt from the topics on
 start. The store holds each unit-month's figures (`metrics_unit_figures`, `<unit>:<YYYY-MM>`), each
@@ -9,84 +10,34 @@ Several instances may write the same documents, each from the log prefix it has 
 document carries that prefix as a version vector (`o`: partition -> next offset) and is replaced
 only by a writer whose vector is at least as far on every partition: a writer that is behind on
 any partition cannot put older figures over newer ones; it is refused and writes again once it
-has read further (see `writer`). Versions do not need a transaction or a counter document.
+has read further (see `hotline.metrics.app.Writer`). Versions do not need a transaction or a
+counter document. The vector, and the `seq` of rankings and hotspots (the sum of the vector: the
+answers' `version`), are added here on write and taken off on read.
 """
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from hotline.metrics.app import FIGURES, HOTSPOTS, RANKINGS, Held
 from hotline.metrics.domain import unit_month_id
 from hotline.runtime.mongo import duplicates_only
 
-COLLECTIONS = ("metrics_unit_figures", "metrics_units", "metrics_rankings", "metrics_hotspots", "metrics_meta")
+COLLECTIONS = (FIGURES, "metrics_units", RANKINGS, HOTSPOTS, "metrics_meta")
 # What releases that kept per-ticket state in the store wrote: derived from the log, read by
 # nothing now, dropped on start so the store does not carry them.
 LEGACY = ("metrics_ticket_facts", "metrics_unit_month_parts", "metrics_unit_month_partials",
           "metrics_periods", "metrics_unit_months")
-# Collections whose documents carry a version vector (the others are idempotent `$set`/`$max`).
-VERSIONED = ("metrics_unit_figures", "metrics_rankings", "metrics_hotspots")
+# Documents whose answers carry a version (`seq`).
+_SEQUENCED = (RANKINGS, HOTSPOTS)
+_BOOKKEEPING = ("_id", "o", "seq")
 
 
-class Coalesced:
-    """Runs `work` one call at a time; callers that arrive while one runs share the next, their
-    arguments merged. Each caller returns after a run that started after it asked, so what it
-    brought is written before its offsets are committed; a failed run fails every caller it
-    served (their batches are redelivered)."""
-
-    def __init__(self, work: Callable[[Any], Awaitable[None]], *, merge: Callable[[Any, Any], None],
-                 fresh: Callable[[], Any], spacing_s: float = 0.0) -> None:
-        self._work, self._merge, self._fresh = work, merge, fresh
-        # Runs start at least this far apart: callers arriving meanwhile join the next one.
-        self._spacing_s = spacing_s
-        self._last_start = -spacing_s
-        self._running: asyncio.Task | None = None
-        self._next: asyncio.Task | None = None
-        self._next_argument = fresh()
-
-    async def __call__(self, argument: Any) -> Any:
-        """The result of the run that took `argument` (shared with the other callers it served)."""
-        if not argument:
-            return None
-        self._merge(self._next_argument, argument)
-        if self._next is None:
-            self._next = asyncio.ensure_future(self._after(self._running))
-        # Shielded: a caller cancelled at shutdown does not cancel the others' run.
-        return await asyncio.shield(self._next)
-
-    async def _after(self, previous: asyncio.Task | None) -> Any:
-        if previous is not None:
-            with contextlib.suppress(Exception):  # its failure was its own callers'
-                await previous
-        loop = asyncio.get_running_loop()
-        if (wait := self._last_start + self._spacing_s - loop.time()) > 0:
-            await asyncio.sleep(wait)
-        self._last_start = loop.time()
-        argument, self._next_argument = self._next_argument, self._fresh()
-        self._running, self._next = self._next, None
-        try:
-            return await self._work(argument)
-        finally:
-            if self._running is asyncio.current_task():
-                self._running = None
-
-
-def _merge_periods(into: dict[str, set[str]], periods: dict[str, set[str]]) -> None:
-    for period, units in periods.items():
-        into.setdefault(period, set()).update(units)
-
-
-class CoalescedRefresh(Coalesced):
-    """Ranking refreshes shared by the callers that arrive while one runs, their months merged."""
-
-    def __init__(self, refresh: Callable[..., Awaitable[None]], *, spacing_s: float = 0.0) -> None:
-        super().__init__(lambda periods: refresh(periods=periods), merge=_merge_periods, fresh=dict,
-                         spacing_s=spacing_s)
+def _content(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _BOOKKEEPING}
 
 
 class MetricsStore:
@@ -111,15 +62,15 @@ class MetricsStore:
         for name in (*COLLECTIONS, *LEGACY):
             await self._db.drop_collection(name)
 
-    async def held(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Every document the store holds now, by collection and `_id` (a start writes only what
-        differs from them)."""
-        found: dict[str, dict[str, dict[str, Any]]] = {}
+    async def held(self) -> Held:
+        """Every document the store holds now, by collection and `_id`, without its bookkeeping (a
+        start writes only what differs from them)."""
+        found: Held = {}
         for name in COLLECTIONS:
-            found[name] = {d["_id"]: d async for d in self._db[name].find({})}
+            found[name] = {d["_id"]: _content(d) async for d in self._db[name].find({})}
         return found
 
-    async def write_versioned(self, collection: str, docs: dict[str, dict[str, Any]],
+    async def write_versioned(self, collection: str, docs: Mapping[str, Mapping[str, Any]],
                               vector: dict[str, int]) -> set[str]:
         """Replace each document's content unless it was written from further along some
         partition than `vector`; return the `_id`s refused so. A missing entry counts as behind, so
@@ -127,7 +78,8 @@ class MetricsStore:
         keeps out is refused as a duplicate `_id`."""
         ids = list(docs)
         guard = {f"o.{k}": {"$not": {"$gt": v}} for k, v in vector.items()}
-        ops = [UpdateOne({"_id": i, **guard}, {"$set": {**docs[i], "o": vector}}, upsert=True) for i in ids]
+        extra = {"seq": sum(vector.values())} if collection in _SEQUENCED else {}
+        ops = [UpdateOne({"_id": i, **guard}, {"$set": {**docs[i], **extra, "o": vector}}, upsert=True) for i in ids]
         if not ops:
             return set()
         try:
@@ -171,8 +123,13 @@ class MetricsStore:
         return {d["_id"]: d async for d in self._rankings.find({"_id": {"$in": ranking_ids}})}
 
     async def hotspots(self, *, period: str) -> dict[str, Any] | None:
-        """A month's hotspots."""
-        return await self._hotspots.find_one({"_id": period})
+        """A month's hotspots with their `seq`, without `_id` and the vector."""
+        doc = await self._hotspots.find_one({"_id": period})
+        if doc is None:
+            return None
+        doc.pop("_id", None)
+        doc.pop("o", None)
+        return doc
 
     async def latest_period(self) -> str | None:
         """The latest month any ticket was dispatched in."""

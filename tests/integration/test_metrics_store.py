@@ -7,7 +7,8 @@ import random
 import pytest
 
 from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import FIGURE_NAMES, fact_update
+from hotline.metrics.domain import fact_update
+from hotline.metrics.figures import FIGURE_NAMES
 from hotline.metrics.main import make_directory, make_writer
 from hotline.metrics.projection import Projection
 from hotline.metrics.settings import MetricsSettings

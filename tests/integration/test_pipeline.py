@@ -10,7 +10,8 @@ import pytest
 
 from hotline.contracts import DeadLetter, QueueAssignment, ticket_id_for, topics
 from hotline.devkit import raw_record
-from hotline.metrics.domain import period_of, unit_month_figures
+from hotline.metrics.domain import period_of
+from hotline.metrics.figures import unit_month_figures
 from tests.integration.conftest import client_for
 from tests.support import drained, eventually, issue_token, publish, read_topic
 

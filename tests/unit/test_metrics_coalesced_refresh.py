@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from hotline.metrics.store import Coalesced, CoalescedRefresh
+from hotline.metrics.coalesce import Coalesced, CoalescedRefresh
 
 
 class Refreshes:

@@ -21,21 +21,23 @@ from hotline.contracts.raw import Caller, Channel
 from hotline.contracts.routing import ReturnReason, TicketReturned
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import (
-    PARTS,
     apply_entries,
-    combine,
     contributions,
     fact_update,
     fold,
     held_summary,
     key,
+    period_of,
+    previous_period,
+    stored_time,
+)
+from hotline.metrics.figures import (
+    PARTS,
+    combine,
     month_part_id,
     month_parts,
     partial_figures,
-    period_of,
-    previous_period,
     project_facts,
-    stored_time,
     unit_month_figures,
 )
 from tests.unit.test_metrics_scenario import pure_projection

@@ -1,6 +1,6 @@
 """Rates, scores, rankings, movement and the Prometheus gauges (pure)."""
 
-from hotline.metrics.domain import unit_month_figures
+from hotline.metrics.figures import unit_month_figures
 from hotline.metrics.main import make_directory
 from hotline.metrics.observe import exposition
 from hotline.metrics.ranking import (

@@ -22,7 +22,8 @@ from hotline.contracts.raw import Caller, Channel
 from hotline.contracts.routing import ReturnReason, TicketReturned
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.directory import RankingKind
-from hotline.metrics.domain import fold, project_facts
+from hotline.metrics.domain import fold
+from hotline.metrics.figures import project_facts
 from hotline.metrics.main import make_directory
 from hotline.metrics.ranking import Weights, period_views
 from hotline.metrics.settings import MetricsSettings
