@@ -19,7 +19,7 @@ from common import (
     start_service,
     wait_healthy,
 )
-from hotline.intake.domain import admit_all, normalize
+from hotline.ingest.admission import admit_all, normalize
 from rich.console import Console
 from rich.table import Table
 
