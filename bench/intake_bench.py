@@ -21,7 +21,7 @@ from common import (
     raw_records,
     run_of,
 )
-from hotline.intake.domain import admit_all, normalize
+from hotline.ingest.admission import admit_all, normalize
 from rich.console import Console
 from rich.table import Table
 

@@ -1,4 +1,5 @@
-"""Intake's composition root: settings, broker, store, handlers and HTTP side."""
+"""Intake's composition root: settings, classifier, broker, store, use cases, handlers and HTTP side
+(its own `/v1/` door, Open311, and the limits in front of both)."""
 
 import gc
 import sys
@@ -7,9 +8,11 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from hotline.contracts import topics
+from hotline.gazetteer import beijing
+from hotline.ingest.admission import IntakePolicy
 from hotline.ingest.classify import Classifier
-from hotline.intake.domain import IntakePolicy
-from hotline.intake.handlers import STATUS_EVENTS, register
+from hotline.intake.app import EventPublisher, Intake, TicketStore
+from hotline.intake.handlers import STATUS_EVENTS, KafkaRaw, register
 from hotline.intake.http import http_router
 from hotline.intake.limits import Guarded, IntakeLimits, RateLimiter, body_limits
 from hotline.intake.open311.routes import open311_router
@@ -34,20 +37,27 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
         repeat_window=timedelta(days=settings.repeat_window_days),
         classifier=classifier,
     )
-    register(runtime, store, runtime.publisher, policy)
+    intake = build_intake(runtime, store, runtime.publisher, policy)
+    register(runtime, intake, runtime.publisher)
     # Percent-encoding triples Chinese text, so an Open311 form may be larger than its record.
-    guarded = [
-        Guarded("/v1/", settings.max_record_bytes),
-        Guarded("/open311/", 4 * settings.max_record_bytes, open311=True),
-    ]
+    form_bytes = 4 * settings.max_record_bytes
+    guarded = [Guarded("/v1/", settings.max_record_bytes), Guarded("/open311/", form_bytes, open311=True)]
     app = build_http_app(runtime, title="Hotline intake", body_limits=body_limits(guarded))
-    app.include_router(http_router(runtime, policy, store, CredentialStore(runtime.db, ttl=settings.token_ttl)))
-    app.include_router(open311_router(runtime, store, policy))
+    app.include_router(http_router(intake, CredentialStore(runtime.db, ttl=settings.token_ttl)))
+    app.include_router(open311_router(intake, max_form_bytes=form_bytes))
     limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst,
                           max_clients=settings.rate_limit_clients) if settings.rate_limit_per_s > 0 else None
     # Added after build_http_app's body check, so outside it: a flood is refused before any body is read.
     app.add_middleware(IntakeLimits, limiter=limiter, guarded=guarded)
     return app
+
+
+def build_intake(runtime: ServiceRuntime[IntakeSettings], store: TicketStore, publisher: EventPublisher,
+                 policy: IntakePolicy) -> Intake:
+    """Intake's use cases over `store` and `publisher`, sending raw records on the runtime's broker:
+    what `build_app` wires, and what a test wires with a store or publisher of its own."""
+    return Intake(store, publisher, KafkaRaw(runtime.broker, runtime.settings), policy,
+                  gazetteer=beijing(), repeat_salt=runtime.settings.repeat_salt)
 
 
 class ClassifierUnusable(ValueError):

@@ -1,8 +1,8 @@
-"""Intake's store: which tickets exist, whether their event was published (an outbox:
-`hotline.runtime.outbox`), and what the Open311 GeoReport API shows of each (never the caller's phone or name)."""
+"""Intake's store (MongoDB, behind `hotline.intake.app.TicketStore`): which tickets exist, whether
+their event was published (an outbox: `hotline.runtime.outbox`), the repeat histories, and what the
+Open311 GeoReport API shows of each ticket (never the caller's phone or name)."""
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.contracts import TicketReceived
-from hotline.intake.domain import PriorTicket, StatusChange
+from hotline.intake.domain import PriorTicket, StatusChange, Stored
 from hotline.intake.public import PUBLIC_QUERY, public_text, shown
 from hotline.runtime.mongo import duplicates_only
 from hotline.runtime.outbox import ORIGIN, PublishedOffsets, mark
@@ -64,14 +64,6 @@ def received_document(t: TicketReceived, *, fingerprint: str | None = None, orig
         # body is refused, an honest resend is not. A hash of the whole record, not the phone.
         "fingerprint": fingerprint,
     }
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What a redelivered record needs to know of its stored ticket."""
-
-    published: bool
-    fingerprint: str | None  # None for tickets stored before fingerprints were
 
 
 class IntakeStore:

@@ -54,3 +54,9 @@ class Invalid(DomainError):
     """A value is not acceptable (an unknown unit code)."""
 
     status = 422
+
+
+class TooLarge(Invalid):
+    """A value is over its size limit (a record longer than intake takes)."""
+
+    status = 413

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from faststream.kafka import TestKafkaBroker
 
 from hotline.contracts import DeadLetter, TicketReceived, topics
-from hotline.intake.domain import IntakePolicy
+from hotline.ingest.admission import IntakePolicy
 from hotline.intake.handlers import register
+from hotline.intake.main import build_intake
 from hotline.intake.settings import IntakeSettings
 from hotline.runtime.kafka import Publisher, build_broker
 from hotline.runtime.service import ServiceRuntime
@@ -31,7 +32,7 @@ class InMemoryIntakeStore:
             known.extend(p for t in tickets if (p := PriorTicket(t.ticket_id, t.received_at)) not in known)
 
     async def outbox(self, *, ticket_ids):
-        from hotline.intake.store import Stored
+        from hotline.intake.domain import Stored
 
         return {t: Stored(self.tickets[t], self.prints.get(t)) for t in ticket_ids if t in self.tickets}
 
@@ -51,7 +52,8 @@ def build():
     broker = build_broker(settings, "intake")
     runtime = ServiceRuntime("intake", settings, broker, mongo=None)  # type: ignore[arg-type]
     store = InMemoryIntakeStore()
-    register(runtime, store, Publisher(broker, settings, "intake"), IntakePolicy())
+    publisher = Publisher(broker, settings, "intake")
+    register(runtime, build_intake(runtime, store, publisher, IntakePolicy()), publisher)
 
     @broker.subscriber(topics.TICKETS_RECEIVED)
     async def received(body: dict) -> None: ...

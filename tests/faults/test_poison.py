@@ -21,7 +21,7 @@ from hotline.contracts import (
 from hotline.contracts.routing import TicketReturned
 from hotline.devkit import raw_record
 from hotline.gazetteer import beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.runtime.kafka import DEAD_LETTER_VALUE_LIMIT
 from tests.faults.pipeline import (
     CONSUMES,

@@ -14,8 +14,9 @@ from pymongo import AsyncMongoClient
 from hotline.contracts import TicketReceived, ticket_id_for, topics
 from hotline.contracts.topics import core_topics
 from hotline.devkit import raw_record
-from hotline.intake.domain import IntakePolicy
+from hotline.ingest.admission import IntakePolicy
 from hotline.intake.handlers import register
+from hotline.intake.main import build_intake
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.runtime.kafka import Publisher, build_broker, ensure_topics
@@ -96,7 +97,8 @@ async def intake(namespace):
     runtime = ServiceRuntime("intake", settings, broker, make_client(settings, [metrics.store_listener()]))
     plan = Plan()
     store = FlakyStore(runtime.db, plan)
-    register(runtime, store, FlakyPublisher(broker, settings, "intake", plan=plan, store=store), IntakePolicy())
+    publisher = FlakyPublisher(broker, settings, "intake", plan=plan, store=store)
+    register(runtime, build_intake(runtime, store, publisher, IntakePolicy()), publisher)
     await runtime.start()
     try:
         yield {"prefix": prefix, "plan": plan, "kafka": namespace.kafka, "store": store, "metrics": metrics}

@@ -6,8 +6,9 @@ import pytest
 
 from hotline.contracts import TicketReceived, topics
 from hotline.devkit import raw_record
-from hotline.intake.domain import IntakePolicy
+from hotline.ingest.admission import IntakePolicy
 from hotline.intake.handlers import register
+from hotline.intake.main import build_intake
 from hotline.intake.settings import IntakeSettings
 from hotline.intake.store import IntakeStore
 from hotline.runtime.kafka import Publisher, build_broker
@@ -46,7 +47,8 @@ async def test_a_batch_that_fails_is_redelivered_and_processed_once(namespace):
     broker = build_broker(settings, "intake")
     runtime = ServiceRuntime("intake", settings, broker, make_client(settings))
     store = StoreThatFailsOnce(runtime.db)
-    register(runtime, store, Publisher(broker, settings, "intake"), IntakePolicy())
+    publisher = Publisher(broker, settings, "intake")
+    register(runtime, build_intake(runtime, store, publisher, IntakePolicy()), publisher)
     record = raw_record(f"redeliver-{uuid.uuid4().hex}", "良乡")
     await runtime.start()
     try:

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hotline.catalogue import default_catalogue, queue_codes
 from hotline.contracts import TicketDispatched, TicketReceived, topics
 from hotline.gazetteer import beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.routing.main import build_app
 from hotline.routing.settings import RoutingSettings
 from hotline.runtime.kafka import ensure_topics

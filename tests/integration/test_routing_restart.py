@@ -8,7 +8,7 @@ import pytest
 
 from hotline.contracts import TicketDispatched, TicketReceived, topics
 from hotline.gazetteer import beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.routing.main import build_app
 from hotline.routing.settings import RoutingSettings
 from hotline.runtime.kafka import ensure_topics

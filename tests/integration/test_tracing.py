@@ -38,7 +38,7 @@ PLACE = "房山区良乡镇云景台小区二期"
 
 def _queues(record: dict) -> set[str]:
     """The queues routing will write this record's ticket to, and the district's (escalations)."""
-    from hotline.intake.domain import normalize
+    from hotline.ingest.admission import normalize
     from hotline.routing.domain import decide, dispatch_events
 
     ticket = normalize(json.dumps(record).encode(), now=datetime.now(UTC), gazetteer=beijing())

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hotline.contracts import TicketReceived, ticket_id_for, topics
 from hotline.devkit import raw_record
 from hotline.gazetteer import beijing
-from hotline.intake.domain import IntakePolicy, Rejection, normalize
+from hotline.ingest.admission import IntakePolicy, Rejection, normalize
 from hotline.runtime.kafka import ensure_topics
 from tests.integration.conftest import client_for
 from tests.support import citizen_record, eventually, issue_token, publish

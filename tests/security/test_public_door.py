@@ -158,7 +158,7 @@ async def published(tickets, ticket_id: str) -> bool:
 def first_fingerprint(record: dict) -> str:
     """The fingerprint intake stores for this record."""
     from hotline.contracts import RawRecord
-    from hotline.intake.domain import fingerprint
+    from hotline.ingest.admission import fingerprint
 
     return fingerprint(RawRecord.model_validate_json(json.dumps(record)))
 

@@ -32,8 +32,6 @@ TEMPLATE_FILES = ("domain.py", "app.py", "store.py", "handlers.py", "http.py")
 # A sub-package of a larger service has the core and the side(s) it is reached from: Kafka, HTTP or both.
 TEMPLATE_CORE = ("domain.py", "app.py", "store.py")
 TEMPLATE_SIDES = ("handlers.py", "http.py")
-# Services being moved into the template by other branches of #26; drop a name once it merges.
-NOT_YET_IN_SHAPE = {"intake"}
 
 
 def service_names(services_dir: Path = SERVICES_DIR) -> list[str]:
@@ -176,11 +174,7 @@ def test_no_source_file_is_over_500_lines() -> None:
     assert not findings, _report(findings)
 
 
-@pytest.mark.parametrize("service", [
-    pytest.param(s, marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                            reason=f"{s} is being moved into the template (#26)"))
-    if s in NOT_YET_IN_SHAPE else s
-    for s in SERVICES])
+@pytest.mark.parametrize("service", SERVICES)
 def test_a_service_follows_the_template(service: str) -> None:
     gaps = template_gaps(SERVICES_DIR / service)
     assert not gaps, f"services/{service}/ lacks " + ", ".join(gaps)

@@ -10,7 +10,7 @@ import yaml
 from hotline.catalogue import Catalogue, default_catalogue, load_catalogue
 from hotline.contracts import TicketReceived
 from hotline.gazetteer import UnitKind, beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.routing.domain import decide
 
 CASES = yaml.safe_load((Path(__file__).parents[1] / "data" / "dispatch_cases.yaml").read_text("utf-8"))

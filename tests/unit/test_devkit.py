@@ -25,7 +25,7 @@ from hotline.devkit import (
     wait_all_healthy,
 )
 from hotline.gazetteer import beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")

@@ -10,6 +10,7 @@ import pytest
 from hotline.classifier import Prediction, load_model
 from hotline.contracts import ClassifiedBy, TicketReceived
 from hotline.gazetteer import beijing
+from hotline.ingest.admission import IntakePolicy, normalize
 from hotline.ingest.classify import (
     DEFAULT_MIN_CONFIDENCE,
     Classifier,
@@ -18,7 +19,6 @@ from hotline.ingest.classify import (
     decide,
     needs_triage,
 )
-from hotline.intake.domain import IntakePolicy, normalize
 from hotline.taxonomy import default_taxonomy
 
 SEVEN = ("城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输")

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from hotline.contracts import TicketClosed, TicketReceived, TicketReopened, ticket_id_for
 from hotline.gazetteer import beijing
-from hotline.intake.domain import Rejection, StatusChange, normalize, status_change
+from hotline.ingest.admission import Rejection, normalize
+from hotline.intake.domain import StatusChange, status_change
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 

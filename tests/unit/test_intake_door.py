@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hotline.intake.domain import Rejection, fingerprint, parse_record
-from hotline.intake.door import PLATFORM_FIELDS, Refusal, citizen_record
+from hotline.ingest.admission import Rejection, fingerprint, parse_record
+from hotline.intake.domain import PLATFORM_FIELDS, Refusal, citizen_record
 from hotline.intake.open311.errors import Open311Error
 from hotline.intake.open311.form import parse_form, platform_param
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from hotline.contracts import RawRecord, RecordCollectedDemands, RecordContact, TicketReceived
 from hotline.contracts.text import xml_safe
 from hotline.gazetteer import beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.intake.open311.render import serialize
 from hotline.intake.open311.service_requests import request_object
 from hotline.intake.public import is_public

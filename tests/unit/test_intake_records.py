@@ -9,7 +9,7 @@ import yaml
 
 from hotline.contracts import Channel, TicketReceived
 from hotline.gazetteer import beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.taxonomy import default_taxonomy
 
 TABLE = yaml.safe_load((Path(__file__).parents[1] / "data" / "intake_records.yaml").read_text("utf-8"))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hotline.contracts import BUSINESS_TZ, RequestType, TicketReceived, ticket_id_for
 from hotline.gazetteer import beijing
-from hotline.intake.domain import Rejection, normalize
+from hotline.ingest.admission import Rejection, normalize
 from hotline.intake.open311.errors import Open311Error
 from hotline.intake.open311.form import parse_form, raw_record_from_form, rejection_error
 from hotline.intake.open311.query import MAX_SPAN, parse_request_query

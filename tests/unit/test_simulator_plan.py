@@ -9,7 +9,7 @@ import pytest
 
 from hotline.contracts import BUSINESS_TZ, RawRecord
 from hotline.gazetteer import UnitKind, beijing
-from hotline.intake.domain import normalize
+from hotline.ingest.admission import normalize
 from hotline.simulator import preview, texts
 from hotline.simulator.plan import (
     LIANGXIANG,

@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hotline.contracts import BUSINESS_TZ, Channel, RequestType
-from hotline.intake.domain import Rejection
-from hotline.intake.door import PLATFORM_FIELDS
+from hotline.ingest.admission import Rejection
+from hotline.intake.domain import PLATFORM_FIELDS
 from hotline.intake.open311.errors import Open311Error
 from hotline.intake.open311.services import service_name
 from hotline.taxonomy import Taxonomy
@@ -79,7 +79,7 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
     return form
 
 
-# What only the hotline's platform sets on a ticket (door.PLATFORM_FIELDS), with the GeoReport name
+# What only the hotline's platform sets on a ticket (domain.PLATFORM_FIELDS), with the GeoReport name
 # of the received time; the category is the citizen's choice here, as `service_code`.
 _PLATFORM_PARAMS = frozenset(f for f in PLATFORM_FIELDS if f != "category_hint") | {"requested_datetime"}
 _PARAM_NAME = re.compile(r"(?:attribute\[)?([^\[\]]*)")
@@ -179,7 +179,13 @@ def raw_record_from_form(
 
 def rejection_error(rejection: Rejection) -> Open311Error:
     """Intake's reason for refusing the record, naming the Open311 parameter it came from."""
-    if rejection.field is None:
-        return Open311Error(400, rejection.reason)
-    param = PARAM_OF_FIELD.get(rejection.field, rejection.field)
-    return Open311Error(400, f"{param}: {rejection.reason}")
+    return refused_field(rejection.field, rejection.reason)
+
+
+def refused_field(field: str | None, reason: str) -> Open311Error:
+    """A refusal of a raw-record field (intake's `Invalid`), as GeoReport v2 says it: 400, naming
+    the Open311 parameter the field came from."""
+    if field is None:
+        return Open311Error(400, reason)
+    param = PARAM_OF_FIELD.get(field, field)
+    return Open311Error(400, f"{param}: {reason}")

@@ -1,4 +1,10 @@
-"""The FastAPI routes of GeoReport v2 under /open311/v2: read the HTTP request, map, answer."""
+"""The FastAPI routes of GeoReport v2 under /open311/v2: read the HTTP request, map it with the pure
+modules, call intake's use cases, answer.
+
+Errors keep the GeoReport v2 form the standard gives them (an error list of `code` and
+`description`, in the asked format), not the runtime's `detail` body: the use cases' domain
+errors are translated here into an `Open311Error`, which every route answers with `_fail`.
+"""
 
 import json
 import uuid
@@ -10,18 +16,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pymongo.errors import PyMongoError
 
+from hotline.domain_errors import Invalid, NotFound
 from hotline.gazetteer import Gazetteer, beijing
-from hotline.intake.domain import IntakePolicy, Rejection
+from hotline.intake.app import Intake
 from hotline.intake.open311.errors import Open311Error
-from hotline.intake.open311.form import parse_form, raw_record_from_form, rejection_error
+from hotline.intake.open311.form import parse_form, raw_record_from_form, refused_field
 from hotline.intake.open311.query import MAX_RESULTS, parse_request_query
 from hotline.intake.open311.render import error_body, serialize
 from hotline.intake.open311.service_requests import created_response, request_object
 from hotline.intake.open311.services import service_definition, service_list
-from hotline.intake.public import is_public
-from hotline.intake.store import IntakeStore
-from hotline.intake.submit import submit_raw
-from hotline.runtime.service import ServiceRuntime
 from hotline.taxonomy import Taxonomy, default_taxonomy
 
 MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -51,14 +54,14 @@ _UNAVAILABLE = Open311Error(503, "the hotline is briefly unavailable; please try
 
 
 def open311_router(
-    runtime: ServiceRuntime,
-    store: IntakeStore,
-    policy: IntakePolicy,
+    intake: Intake,
     *,
+    max_form_bytes: int,
     taxonomy: Taxonomy | None = None,
     gazetteer: Gazetteer | None = None,
 ) -> APIRouter:
-    """GeoReport v2 under /open311/v2: services, service definitions, POST and GET requests."""
+    """GeoReport v2 under /open311/v2: services, service definitions, POST and GET requests.
+    `max_form_bytes`: the largest POSTed form (larger than a raw record: see `post_request`)."""
     taxonomy = taxonomy or default_taxonomy()
     gazetteer = gazetteer or beijing()
     router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -91,7 +94,7 @@ def open311_router(
             body = await request.body()
             # Percent-encoding triples the bytes of Chinese text, so the form may be larger
             # than the raw record it becomes; the record itself is held to the policy's limit.
-            if len(body) > 4 * policy.max_record_bytes:
+            if len(body) > max_form_bytes:
                 raise Open311Error(400, f"the request is {len(body)} bytes, too large")
             form = parse_form(body, request.headers.get("content-type", ""))
             now = datetime.now(UTC)
@@ -100,14 +103,15 @@ def open311_router(
             )
             payload = json.dumps(record, ensure_ascii=False).encode()
             try:
-                outcome = await submit_raw(runtime, policy, payload, now=now)
+                # The source id is intake's own (o311-<uuid4>), never reused: not checked.
+                ticket = await intake.submit(payload, now=now)
+            except Invalid as refused:
+                raise refused_field(refused.field, refused.reason) from None
             except KafkaError:
                 raise _UNAVAILABLE from None
-            if isinstance(outcome, Rejection):
-                raise rejection_error(outcome)
             answer = created_response(
-                outcome.ticket_id, outcome.location.unit_code, outcome.location.district_code,
-                outcome.report_back_due_at, gazetteer=gazetteer,
+                ticket.ticket_id, ticket.location.unit_code, ticket.location.district_code,
+                ticket.report_back_due_at, gazetteer=gazetteer,
             )
             return _answer(fmt, answer, root="service_requests", item="request", status=201)
         except Open311Error as error:
@@ -122,18 +126,17 @@ def open311_router(
             query = parse_request_query(params, now=datetime.now(UTC), taxonomy=taxonomy)
             try:
                 if query.ids:
-                    docs = await store.get_by_ticket_ids(ticket_ids=list(query.ids))
+                    docs = await intake.public_requests(query.ids)
                 else:
                     # Without ids, parse_request_query always sets the window.
                     assert query.start is not None and query.end is not None
-                    docs = await store.find_requests(
-                        received_from=query.start, received_to=query.end,
-                        categories=list(query.service_codes), statuses=list(query.statuses),
+                    docs = await intake.public_requests_between(
+                        query.start, query.end, categories=query.service_codes, statuses=query.statuses,
                         limit=MAX_RESULTS,
                     )
             except PyMongoError:
                 raise _UNAVAILABLE from None
-            found = [request_object(d, taxonomy=taxonomy, gazetteer=gazetteer) for d in docs if is_public(d)]
+            found = [request_object(d, taxonomy=taxonomy, gazetteer=gazetteer) for d in docs]
             return _answer(fmt, found, root="service_requests", item="request")
         except Open311Error as error:
             return _fail(fmt, error)
@@ -144,11 +147,11 @@ def open311_router(
         try:
             _format(fmt)
             try:
-                doc = await store.get_by_ticket_id(ticket_id=service_request_id)
+                doc = await intake.public_request(service_request_id)
+            except NotFound:  # another channel's ticket too: as if unknown
+                raise Open311Error(404, f"service_request_id {service_request_id!r} not found") from None
             except PyMongoError:
                 raise _UNAVAILABLE from None
-            if doc is None or not is_public(doc):  # another channel's ticket: as if unknown
-                raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
             found = [request_object(doc, taxonomy=taxonomy, gazetteer=gazetteer)]
             return _answer(fmt, found, root="service_requests", item="request")
         except Open311Error as error:

@@ -1,8 +1,8 @@
 """The admission rule: a raw record's bytes become a TicketReceived event, or a Rejection saying why not.
 
-Pure. Intake applies it to every record it takes in (`hotline.intake.domain` re-exports it as its
-own); the bulk import checks a file's rows with `parse_record`, and the replay plans a history with
-`normalize`, so what they accept, and the deadline a ticket gets, is what intake would give.
+Pure. Intake applies it to every record it takes in (`hotline.intake.app`); the bulk import checks
+a file's rows with `parse_record`, and the replay plans a history with `normalize`, so what they
+accept, and the deadline a ticket gets, is what intake would give.
 """
 
 import hashlib
