@@ -61,7 +61,7 @@ Outgoing = tuple[str, Contract, str | None]
 
 class TicketRecords(Protocol):
     """Followup's tickets, as casework reads them and adds to their timelines
-    (`hotline.followup.store.FollowupStore`)."""
+    (`hotline.followup.tickets.store.FollowupStore`)."""
 
     async def timeline(self, *, ticket_id: str) -> Mapping[str, Any] | None: ...  # a TicketRecord, timeline included
 
@@ -93,7 +93,7 @@ class CaseworkRecords(Protocol):
 
 class TicketActions(Protocol):
     """Signing and notes as followup carries them out for HTTP and Kafka alike
-    (`hotline.followup.actions.FollowupActions`)."""
+    (`hotline.followup.tickets.app.FollowupActions`)."""
 
     async def sign(self, ticket_id: str, command: SignTicket, *, now: datetime) -> tuple[TicketSigned, bool]: ...
 

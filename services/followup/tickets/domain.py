@@ -64,7 +64,7 @@ class FollowupTicket:
     extension: Extension | None = None
     # Pending and answered summons: unit -> (summons event id, due, reported_at or None).
     summons: tuple[tuple[str, str, datetime, datetime | None], ...] = ()
-    # What the deadline clocks are derived from (see clocks.py).
+    # What the deadline clocks are derived from (see deadlines/domain.py).
     attempt: int = 1
     dispatched_at: datetime | None = None  # of the current attempt
     response_due_at: datetime | None = None  # as the current dispatch says (TicketDispatched v3)

@@ -292,7 +292,7 @@ def contact_change(event: ContactRecorded, details: dict | None = None) -> Chang
             # Notes and place may hold personal data: the store keeps them, events do not.
             **(details or {}),
         }, "timeline": entry},
-         # The daily brief's first face-to-face visit, in the same write (casework_store.facts_for).
+         # The daily brief's first face-to-face visit, in the same write (casework.store.facts_for).
          **({"$min": {"facts.face_to_face_at": event.contacted_at}} if event.kind is ContactKind.FACE_TO_FACE else {})},
     )
 
