@@ -140,6 +140,7 @@ async def test_exemption_refusals_and_retries():
     assert "unknown reason code 'too_busy'" in answers["unknown reason"].json()["detail"][0]["msg"]
     # Each new step and each retry published (the same event again heals a lost publish); no note on the topic.
     published = [(topic, type(event).__name__) for topic, event, _ in publisher.sent]
-    assert published == [("tickets.followup", "ExemptionRequested")] * 2 + [("tickets.followup", "ExemptionDecided")] * 2
+    assert published == [*[("tickets.followup", "ExemptionRequested")] * 2,
+                         *[("tickets.followup", "ExemptionDecided")] * 2]
     assert all("无人接听" not in event.model_dump_json() for _, event, _ in publisher.sent)
     assert {r["code"] for r in reasons.json()["reasons"]} >= {"unreasonable_demand", "outside_duties"}
