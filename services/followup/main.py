@@ -7,12 +7,16 @@ from fastapi import FastAPI
 
 from hotline.business_calendar import default_calendar
 from hotline.deadlines import default_policy
+from hotline.exemptions import default_exemption_policy
 from hotline.followup.casework.app import Casework
 from hotline.followup.casework.http import casework_router
 from hotline.followup.casework.store import CaseworkStore
 from hotline.followup.deadlines import handlers as deadline_handlers
 from hotline.followup.deadlines.app import DeadlineScheduler
 from hotline.followup.deadlines.store import MarkClaims, TimerBuckets
+from hotline.followup.exemptions.app import Exemptions
+from hotline.followup.exemptions.http import exemptions_router
+from hotline.followup.exemptions.store import ExemptionStore
 from hotline.followup.observe import FollowupGauges
 from hotline.followup.settings import FollowupSettings
 from hotline.followup.tickets import handlers as ticket_handlers
@@ -52,7 +56,10 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
         reopen_period=timedelta(hours=settings.reopen_report_back_hours),
         due_soon=timedelta(hours=settings.due_soon_hours), dispatch_waits=dispatch_waits,
     )
-    commands = FollowupCommands(actions, dispatch_waits, dispatch_wait_s=settings.command_dispatch_wait_s)
+    exemptions = Exemptions(ExemptionStore(runtime.db), runtime.publisher, default_exemption_policy(),
+                            clock_skew=timedelta(seconds=settings.clock_skew_s))
+    commands = FollowupCommands(actions, dispatch_waits, dispatch_wait_s=settings.command_dispatch_wait_s,
+                                exemptions=exemptions)
     ticket_handlers.register(runtime, actions, commands, runtime.publisher)
     if settings.business_clock == "log":
         deadline_handlers.register(runtime, scheduler, runtime.publisher)
@@ -60,6 +67,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     app.state.scheduler = scheduler
     credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
     app.include_router(http_router(actions, credentials))
+    app.include_router(exemptions_router(exemptions, credentials))
     app.include_router(casework_router(Casework(store, casework, actions, runtime.publisher, beijing()), credentials))
     return app
 

@@ -14,7 +14,7 @@ a store document; the documents are built in `hotline.metrics.store`.
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, TypedDict, cast, overload
+from typing import Any, Literal, NamedTuple, NotRequired, TypedDict, cast, overload
 
 from hotline.contracts import (
     BUSINESS_TZ,
@@ -22,6 +22,8 @@ from hotline.contracts import (
     ContactKind,
     ContactRecorded,
     DeadlineBreached,
+    ExemptionDecided,
+    ExemptionRequested,
     TicketDispatched,
     TicketReceived,
     TicketReopened,
@@ -33,7 +35,7 @@ from hotline.contracts.routing import TicketReturned
 ResponseDue = Callable[[datetime, str | None], datetime | None]
 MetricsEvent = (
     TicketReceived | TicketDispatched | ContactRecorded | TicketReopened | DeadlineBreached
-    | TicketReturned | CallbackResult
+    | TicketReturned | CallbackResult | ExemptionRequested | ExemptionDecided
 )
 # Breaches of these clocks count against the unit holding the ticket (on-site clocks are the
 # summoned departments').
@@ -86,7 +88,21 @@ class ReturnEntry(TypedDict):
     reason_code: str
 
 
-FactEntry = DispatchEntry | ContactEntry | CallbackEntry | ReceivedEntry | UnitEntry | BreachEntry | ReturnEntry
+class ExemptionAsked(TypedDict):
+    """A unit's exemption request (核减), by the unit: the reason code, never the note."""
+
+    reason_code: str
+
+
+class ExemptionDecision(TypedDict):
+    """The centre's decision on a unit's request, by the unit."""
+
+    approved: bool
+    reason_code: str
+
+
+FactEntry = (DispatchEntry | ContactEntry | CallbackEntry | ReceivedEntry | UnitEntry | BreachEntry | ReturnEntry
+             | ExemptionAsked | ExemptionDecision)
 # path ("dispatches.2", "received") -> the entry an event sets there
 Entries = dict[str, FactEntry]
 
@@ -101,11 +117,21 @@ class Fact(TypedDict, total=False):
     reopens: dict[str, UnitEntry]
     breaches: dict[str, BreachEntry]
     returns: dict[str, ReturnEntry]
+    exemption_requests: dict[str, ExemptionAsked]
+    exemption_decisions: dict[str, ExemptionDecision]
 
 
 class LastWord(TypedDict):
     resolved: bool
     satisfaction: str
+
+
+class ExemptionMark(TypedDict):
+    """Where the holder's exemption request stands: an approved one takes the ticket out of the
+    month's figures (`hotline.metrics.figures`)."""
+
+    state: Literal["requested", "approved", "rejected"]
+    reason_code: str
 
 
 class Summary(TypedDict):
@@ -124,6 +150,8 @@ class Summary(TypedDict):
     district_code: str | None
     place_unit_code: str | None
     community: str | None
+    # Only when the holder asked: a summary without one is unchanged (no month rewritten for it).
+    exemption: NotRequired[ExemptionMark]
 
 
 class Returned(TypedDict):
@@ -236,6 +264,12 @@ def fact_update(event: MetricsEvent, *, response_due: ResponseDue) -> tuple[str,
         case TicketReturned():
             returned: ReturnEntry = {"unit_code": event.unit_code, "reason_code": event.reason_code.value}
             return event.ticket_id, {f"returns.{event.attempt}": returned}
+        case ExemptionRequested():
+            asked: ExemptionAsked = {"reason_code": event.reason_code}
+            return event.ticket_id, {f"exemption_requests.{key(event.unit_code)}": asked}
+        case ExemptionDecided():
+            decision: ExemptionDecision = {"approved": event.approved, "reason_code": event.reason_code}
+            return event.ticket_id, {f"exemption_decisions.{key(event.unit_code)}": decision}
     raise TypeError(f"not a metrics event: {type(event).__name__}")
 
 
@@ -305,7 +339,7 @@ def held_summary(fact: Fact) -> Summary:
     else:
         response = "pending"
     received = fact.get("received") or cast(ReceivedEntry, {})
-    return {
+    summary: Summary = {
         "dispatched_at": dispatch["dispatched_at"],
         "response_due_at": due,
         "first_contact_at": first_contact,
@@ -320,6 +354,19 @@ def held_summary(fact: Fact) -> Summary:
         "place_unit_code": received.get("place_unit_code"),
         "community": received.get("community"),
     }
+    if (exemption := exemption_of(fact, unit)) is not None:
+        summary["exemption"] = exemption
+    return summary
+
+
+def exemption_of(fact: Fact, unit_code: str) -> ExemptionMark | None:
+    """The unit's exemption on the ticket: decided, else requested, else None. A decision that
+    arrived before its request (another partition's order) stands alone."""
+    decision = (fact.get("exemption_decisions") or {}).get(key(unit_code))
+    if decision is not None:
+        return {"state": "approved" if decision["approved"] else "rejected", "reason_code": decision["reason_code"]}
+    asked = (fact.get("exemption_requests") or {}).get(key(unit_code))
+    return {"state": "requested", "reason_code": asked["reason_code"]} if asked is not None else None
 
 
 def contributions(fact: Fact) -> dict[str, Contribution]:

@@ -42,6 +42,11 @@ class Figures(TypedDict):
     returns: int
     reopens: int
     repeats: int
+    # 核减: the holder's requests this month, and those the centre approved (out of every figure
+    # above) or rejected (counted as any other ticket).
+    exemption_requested: int
+    exempted: int
+    exemption_rejected: int
     categories: list[CategoryTally]
     communities: list[CommunityTally]
 
@@ -72,6 +77,11 @@ class Partial(TypedDict):
     returns: int
     reopens: int
     repeats: int
+    # 核减: the holder's requests this month, and those the centre approved (out of every figure
+    # above) or rejected (counted as any other ticket).
+    exemption_requested: int
+    exempted: int
+    exemption_rejected: int
     delays: list[float]
     categories: list[CategoryTally]
     communities: list[CommunityTally]
@@ -89,7 +99,7 @@ PARTS = 16
 ADDITIVE = (
     "dispatched", "contacted", "contacted_in_time", "contacted_late", "response_overdue", "face_to_face",
     "callbacks", "resolved", "unresolved", "satisfied", "basically_satisfied", "dissatisfied",
-    "breaches", "returns", "reopens", "repeats",
+    "breaches", "returns", "reopens", "repeats", "exemption_requested", "exempted", "exemption_rejected",
 )
 
 
@@ -108,10 +118,19 @@ def month_of_part(part_id: str) -> str:
     return part_id.rpartition("#")[0]
 
 
+def _exemption_state(summary: Summary) -> str | None:
+    exemption = summary.get("exemption")
+    return exemption["state"] if exemption is not None else None
+
+
 def partial_figures(tickets: Mapping[str, Summary], returned: Mapping[str, Returned] | None = None) -> Partial:
     """What some of a unit-month's tickets add to its figures (see `combine`): the counts, the
-    first-contact delays in minutes (a median does not add up), category and community tallies."""
-    held = list(tickets.values())
+    first-contact delays in minutes (a median does not add up), category and community tallies.
+
+    A ticket whose exemption the centre approved leaves every count but the exemptions' own; it
+    stays in the category and community tallies, which say what citizens asked where."""
+    every = list(tickets.values())
+    held = [t for t in every if _exemption_state(t) != "approved"]
     contacted = [t for t in held if t.get("first_contact_at") is not None]
     callbacks: list[LastWord] = [c for t in held if (c := t.get("callback"))]
 
@@ -120,7 +139,7 @@ def partial_figures(tickets: Mapping[str, Summary], returned: Mapping[str, Retur
 
     categories: dict[tuple[str, str], int] = {}
     communities: dict[tuple[str, str, str], list[int]] = {}
-    for t in held:
+    for t in every:
         district = t.get("district_code") or ""
         category = t.get("category") or "other"
         categories[(district, category)] = categories.get((district, category), 0) + 1
@@ -146,6 +165,9 @@ def partial_figures(tickets: Mapping[str, Summary], returned: Mapping[str, Retur
         "returns": sum(len(r.get("attempts", [])) for r in (returned or {}).values()),
         "reopens": sum(t.get("reopens", 0) for t in held),
         "repeats": count(lambda t: t.get("repeat")),
+        "exemption_requested": sum(1 for t in every if _exemption_state(t) is not None),
+        "exempted": len(every) - len(held),
+        "exemption_rejected": sum(1 for t in every if _exemption_state(t) == "rejected"),
         "delays": sorted((t["first_contact_at"] - t["dispatched_at"]).total_seconds() / 60
                          for t in contacted if t["first_contact_at"] is not None),
         "categories": [[d, c, n] for (d, c), n in sorted(categories.items())],

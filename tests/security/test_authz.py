@@ -110,6 +110,12 @@ CASES = [
         "requested_at": _now()}),
     Case("followup", "POST", "/v1/tickets/{ticket_id}/extensions/decision", "centre", lambda w, u: {
         "approved": True, "decided_at": _now()}, legit="centre"),
+    Case("followup", "POST", "/v1/tickets/{ticket_id}/exemptions", "ticket", lambda w, u: {
+        "unit_code": u, "reason_code": "duplicate", "note": "与此前工单为同一诉求", "requested_at": _now()}),
+    Case("followup", "POST", "/v1/tickets/{ticket_id}/exemptions/decision", "centre", lambda w, u: {
+        "approved": False, "decided_at": _now()}, legit="centre"),
+    # The reason codes are the policy's, the same for every unit.
+    Case("followup", "GET", "/v1/exemption-reasons", "any_unit"),
     Case("followup", "POST", "/v1/tickets/{ticket_id}/on-site", "summoned", lambda w, u: {
         "unit_code": u, "staff_id": "s-9", "reported_at": _now()}, legit=DEPT),
     Case("followup", "GET", "/v1/units/{unit_code}/tickets", "own_unit"),

@@ -16,16 +16,19 @@ from datetime import UTC, datetime
 from hotline.contracts import deterministic_event_id, topics
 from hotline.contracts.followup import (
     AddProgressNoteCommand,
+    DecideExemptionCommand,
     DecideExtensionCommand,
     FollowupCommand,
     FollowupCommandRefused,
     RecordContactCommand,
     ReportOnSiteCommand,
+    RequestExemptionCommand,
     RequestExtensionCommand,
     ResolveTicketCommand,
     SignTicketCommand,
 )
-from hotline.domain_errors import DomainError
+from hotline.domain_errors import DomainError, NotFound
+from hotline.followup.exemptions.app import Exemptions
 from hotline.followup.tickets.app import FollowupActions
 from hotline.followup.tickets.domain import KeyReused
 from hotline.runtime.idempotency import request_hash
@@ -81,16 +84,19 @@ class DispatchWaits:
 class FollowupCommands:
     """Carries out `followup.commands` batches with the ticket use cases.
 
-    A command that overtook its ticket's dispatch waits for it (`dispatch_wait_s`, 0: refused at once)."""
+    A command that overtook its ticket's dispatch waits for it (`dispatch_wait_s`, 0: refused at once).
+    Exemption commands go to `exemptions` (without it they are refused as unknown here, 404)."""
 
-    def __init__(self, actions: FollowupActions, waits: DispatchWaits, *, dispatch_wait_s: float) -> None:
+    def __init__(self, actions: FollowupActions, waits: DispatchWaits, *, dispatch_wait_s: float,
+                 exemptions: Exemptions | None = None) -> None:
         self._actions = actions
+        self._exemptions = exemptions
         self._waits = waits
         self._wait_s = dispatch_wait_s
 
     async def carry_out(self, commands: list[FollowupCommand]) -> list[tuple[str, FollowupCommandRefused, str]]:
         """Carry the batch out; the refusal events to publish."""
-        refused = await _carry_out_in_order(self._actions, commands)
+        refused = await _carry_out_in_order(self._actions, commands, self._exemptions)
         early = [c for c, r in refused if _not_dispatched_yet(r)]
         if early and self._wait_s > 0:
             awaited = {c.ticket_id for c in early}
@@ -98,7 +104,7 @@ class FollowupCommands:
                 known = await self._actions.store.get_many(ticket_ids=sorted(awaited))
                 await arrived(awaited - set(known), self._wait_s)
             refused = [(c, r) for c, r in refused if not _not_dispatched_yet(r)]
-            refused += await _carry_out_in_order(self._actions, early)
+            refused += await _carry_out_in_order(self._actions, early, self._exemptions)
         return [_refused_event(c, r) for c, r in refused]
 
 
@@ -106,11 +112,12 @@ def _not_dispatched_yet(refusal: DomainError) -> bool:
     return refusal.status == 404 and refusal.field == "ticket_id"
 
 
-async def _carry_out_in_order(actions: FollowupActions, commands: list[FollowupCommand]) -> list[Refused]:
+async def _carry_out_in_order(actions: FollowupActions, commands: list[FollowupCommand],
+                              exemptions: Exemptions | None) -> list[Refused]:
     """Carry out commands wave by wave (see `command_waves`); the refused ones with their refusals."""
     refused: list[Refused] = []
     for wave in command_waves(commands):
-        refused += await _carry_out(actions, wave, now=datetime.now(UTC))
+        refused += await _carry_out(actions, wave, exemptions, now=datetime.now(UTC))
     return refused
 
 
@@ -143,7 +150,8 @@ def command_waves(commands: list[FollowupCommand]) -> list[list[FollowupCommand]
     return waves
 
 
-async def _carry_out(actions: FollowupActions, wave: list[FollowupCommand], *, now: datetime) -> list[Refused]:
+async def _carry_out(actions: FollowupActions, wave: list[FollowupCommand], exemptions: Exemptions | None, *,
+                     now: datetime) -> list[Refused]:
     """One wave (one command per ticket): contacts and resolutions, most of the traffic, together
     in a few round trips; the rarer commands side by side as their HTTP forms. Returns the
     refused commands with their refusals."""
@@ -157,7 +165,7 @@ async def _carry_out(actions: FollowupActions, wave: list[FollowupCommand], *, n
     async def one(command: FollowupCommand) -> None:
         async with gate:
             try:
-                await perform(actions, command, now=now)
+                await perform(actions, command, now=now, exemptions=exemptions)
             except DomainError as refusal:
                 refused.append((command, refusal))
 
@@ -170,9 +178,16 @@ async def _carry_out(actions: FollowupActions, wave: list[FollowupCommand], *, n
     return refused
 
 
-async def perform(actions: FollowupActions, command: FollowupCommand, *, now: datetime) -> None:
+async def perform(actions: FollowupActions, command: FollowupCommand, *, now: datetime,
+                  exemptions: Exemptions | None = None) -> None:
     """Carry out one Kafka command as its HTTP form would."""
     match command:
+        case RequestExemptionCommand():
+            await _served(exemptions, command.action).request(command.ticket_id, command.payload,
+                                                              idempotency_key=command.command_id, now=now)
+        case DecideExemptionCommand():
+            await _served(exemptions, command.action).decide(command.ticket_id, command.payload,
+                                                             idempotency_key=command.command_id, now=now)
         case RecordContactCommand():
             await actions.record_contact(command.ticket_id, command.payload, idempotency_key=command.command_id,
                                          now=now)
@@ -188,3 +203,10 @@ async def perform(actions: FollowupActions, command: FollowupCommand, *, now: da
             await actions.sign(command.ticket_id, command.payload, now=now)
         case AddProgressNoteCommand():
             await actions.note(command.ticket_id, command.payload, idempotency_key=command.command_id, now=now)
+
+
+def _served(exemptions: Exemptions | None, action: str) -> Exemptions:
+    """The exemption use cases, when this process was given them."""
+    if exemptions is None:
+        raise NotFound("action", f"{action} is not served by this followup")
+    return exemptions

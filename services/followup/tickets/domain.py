@@ -359,7 +359,7 @@ _TIMELINE_ORDER = {name: rank for rank, name in enumerate([
     "TicketReceived", "TicketDispatched", "TicketReturned", "TicketEscalated", "DepartmentsSummoned",
     "TicketSigned", "ContactRecorded", "ReportedOnSite", "ProgressNoted", "DeadlineWarned", "DeadlineBreached",
     "DeadlineEscalated", "ExtensionRequested", "ExtensionDecided", "TicketResolved", "CallbackResult",
-    "TicketReopened", "TicketClosed",
+    "TicketReopened", "TicketClosed", "ExemptionRequested", "ExemptionDecided",
 ])}
 
 
@@ -385,6 +385,9 @@ def ticket_view(doc: dict) -> dict:
     view = {k: v for k, v in doc.items() if k not in {"fired", "timeline", "events", "callback_ids", "facts"}}
     if "contacts" in view:  # the keys' request hashes are the store's bookkeeping too
         view["contacts"] = [{k: v for k, v in c.items() if k != "request_hash"} for c in view["contacts"]]
+    if "exemptions" in view:  # by unit (exemptions/store.py); listed without the keys' hashes
+        view["exemptions"] = [{k: v for k, v in e.items() if k not in ("request_hash", "decision_hash")}
+                              for e in view["exemptions"].values()]
     view["timeline"] = sorted(doc.get("timeline", []),
                               key=lambda e: (e["at"], _TIMELINE_ORDER.get(e["type"], len(_TIMELINE_ORDER))))
     return view

@@ -3,6 +3,7 @@
 from hotline.contracts.clock import BusinessTimeTick
 from hotline.contracts.common import BUSINESS_TZ, deterministic_event_id, mask_phone, ticket_id_for
 from hotline.contracts.dlq import DeadLetter
+from hotline.contracts.exemptions import DecideExemption, ExemptionDecided, ExemptionRequested, RequestExemption
 from hotline.contracts.followup import (
     AddProgressNote,
     CaseMarked,
@@ -71,7 +72,10 @@ __all__ = [
     "DeadlineMarked",
     "DeadlineWarned",
     "DispatchDeadline",
+    "DecideExemption",
     "DecideExtension",
+    "ExemptionDecided",
+    "ExemptionRequested",
     "ExtensionDecided",
     "ExtensionRequested",
     "Location",
@@ -79,6 +83,7 @@ __all__ = [
     "QueueAssignment",
     "RawRecord",
     "RecordContact",
+    "RequestExemption",
     "ReportOnSite",
     "ReportedOnSite",
     "RequestExtension",

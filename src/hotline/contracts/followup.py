@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from hotline.contracts.common import AwareDatetime, Contract, Event
+from hotline.contracts.exemptions import DecideExemption, RequestExemption
 from hotline.contracts.raw import Caller, RequestType
 from hotline.contracts.text import Text
 
@@ -343,9 +344,24 @@ class AddProgressNoteCommand(_FollowupCommand):
     payload: AddProgressNote = Field(description="The body of the HTTP form of this action.")
 
 
+class RequestExemptionCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/exemption` (the command id is the idempotency key)."""
+
+    action: Literal["request_exemption"] = Field(default="request_exemption", description="What is asked.")
+    payload: RequestExemption = Field(description="The body of the HTTP form of this action.")
+
+
+class DecideExemptionCommand(_FollowupCommand):
+    """Kafka form of `POST /v1/tickets/{id}/exemption/decision` (the centre's systems)."""
+
+    action: Literal["decide_exemption"] = Field(default="decide_exemption", description="What is asked.")
+    payload: DecideExemption = Field(description="The body of the HTTP form of this action.")
+
+
 FollowupCommand = Annotated[
     RecordContactCommand | ResolveTicketCommand | RequestExtensionCommand | DecideExtensionCommand
-    | ReportOnSiteCommand | SignTicketCommand | AddProgressNoteCommand,
+    | ReportOnSiteCommand | SignTicketCommand | AddProgressNoteCommand | RequestExemptionCommand
+    | DecideExemptionCommand,
     Field(discriminator="action"),
 ]
 

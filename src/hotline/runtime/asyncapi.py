@@ -46,7 +46,7 @@ class TopicDoc:
 
 FOLLOWUP_COMMANDS = (fu.RecordContactCommand, fu.ResolveTicketCommand, fu.RequestExtensionCommand,
                      fu.DecideExtensionCommand, fu.ReportOnSiteCommand, fu.SignTicketCommand,
-                     fu.AddProgressNoteCommand)
+                     fu.AddProgressNoteCommand, fu.RequestExemptionCommand, fu.DecideExemptionCommand)
 
 CATALOGUE: tuple[TopicDoc, ...] = (
     TopicDoc(topics.RAW, "Every channel's requests as the hotline platform publishes them (phone, web, app, "
@@ -75,6 +75,7 @@ CATALOGUE: tuple[TopicDoc, ...] = (
              "ticket.", (c.ContactRecorded, c.TicketResolved, c.TicketReopened, c.TicketClosed, c.ExtensionRequested,
                          c.ExtensionDecided, c.ReportedOnSite, c.DeadlineWarned, c.DeadlineBreached,
                          c.DeadlineEscalated, c.TicketSigned, c.ProgressNoted, c.DemandCollected, c.CaseMarked,
+                         c.ExemptionRequested, c.ExemptionDecided,
                          fu.FollowupCommandRefused),
              "followup", ("intake", "metrics")),
     TopicDoc(topics.queue_topic("{unit_code}"), "A handling unit's own queue (one topic per street, town, district "
