@@ -8,8 +8,9 @@ PYTHON ?= python3
 .PHONY: up down test lint bench soak venv stack services status demo browser audit
 
 ## up: install, start Kafka + the MongoDB-protocol server + the four services + the city simulator, print where to look
+## (the simulator is Beijing's Liangxiang: off by default for another city, HOTLINE_CITY)
 up: stack
-	@HOTLINE_SIMULATE=$${HOTLINE_SIMULATE:-1} bash deploy/local/services.sh up
+	@HOTLINE_SIMULATE=$${HOTLINE_SIMULATE:-$$([[ -n "$${HOTLINE_CITY:-}" ]] && echo 0 || echo 1)} bash deploy/local/services.sh up
 	@echo
 	@echo "Hotline is running:"
 	@echo "  intake    http://127.0.0.1:8001/docs   (health: /healthz)"

@@ -5,8 +5,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from hotline.business_calendar import default_calendar
-from hotline.deadlines import default_policy
+from hotline.city import deployment_city
 from hotline.exemptions import default_exemption_policy
 from hotline.followup.casework.app import Casework
 from hotline.followup.casework.http import casework_router
@@ -36,12 +35,13 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     """Wire followup together."""
     settings = settings or FollowupSettings()
     runtime = ServiceRuntime.create(SERVICE, settings)
+    city = deployment_city(settings)  # its deadlines, working days and days
     store = FollowupStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
     gauges = FollowupGauges(runtime.metrics.registry, runtime.db, lambda: scheduler.business_now())
     scheduler = DeadlineScheduler(
-        store, TimerBuckets(runtime.db), MarkClaims(runtime.db), runtime.publisher, default_policy(),
-        default_calendar(), instance=settings.instance_id, business_clock=settings.business_clock,
+        store, TimerBuckets(runtime.db), MarkClaims(runtime.db), runtime.publisher, city.deadline_policy(),
+        city.calendar(), instance=settings.instance_id, business_clock=settings.business_clock,
         claim_timeout=timedelta(seconds=settings.claim_timeout_s), interval_s=settings.scheduler_interval_s,
         already_published=lambda names, since: published_event_ids(settings.kafka_client_options(), names,
                                                                     since=since),
@@ -68,7 +68,8 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
     app.include_router(http_router(actions, credentials))
     app.include_router(exemptions_router(exemptions, credentials))
-    app.include_router(casework_router(Casework(store, casework, actions, runtime.publisher, beijing()), credentials))
+    app.include_router(casework_router(Casework(store, casework, actions, runtime.publisher, beijing(),
+                                                zone=city.zone), credentials))
     return app
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from hotline.city import deployment_city
 from hotline.contracts import topics
 from hotline.gazetteer import beijing
 from hotline.ingest.admission import IntakePolicy
@@ -31,11 +32,13 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(SERVICE, settings, used_events={topics.TICKETS_FOLLOWUP: STATUS_EVENTS})
     store = IntakeStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
+    taxonomy = deployment_city(settings).taxonomy()  # the city's urgency classes, not Beijing's keywords
     policy = IntakePolicy(
         max_record_bytes=settings.max_record_bytes,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
         repeat_window=timedelta(days=settings.repeat_window_days),
         classifier=classifier,
+        taxonomy=taxonomy,
     )
     intake = build_intake(runtime, store, runtime.publisher, policy)
     register(runtime, intake, runtime.publisher)
@@ -44,7 +47,7 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     guarded = [Guarded("/v1/", settings.max_record_bytes), Guarded("/open311/", form_bytes, open311=True)]
     app = build_http_app(runtime, title="Hotline intake", body_limits=body_limits(guarded))
     app.include_router(http_router(intake, CredentialStore(runtime.db, ttl=settings.token_ttl)))
-    app.include_router(open311_router(intake, max_form_bytes=form_bytes))
+    app.include_router(open311_router(intake, max_form_bytes=form_bytes, taxonomy=taxonomy))
     limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst,
                           max_clients=settings.rate_limit_clients) if settings.rate_limit_per_s > 0 else None
     # Added after build_http_app's body check, so outside it: a flood is refused before any body is read.

@@ -13,7 +13,7 @@ a store document; the documents are built in `hotline.metrics.store`.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Literal, NamedTuple, NotRequired, TypedDict, cast, overload
 
 from hotline.contracts import (
@@ -179,9 +179,9 @@ class Contribution(NamedTuple):
     month: MonthKey
 
 
-def period_of(moment: datetime) -> str:
-    """The calendar month (Asia/Shanghai) a moment falls in, as YYYY-MM."""
-    return moment.astimezone(BUSINESS_TZ).strftime("%Y-%m")
+def period_of(moment: datetime, zone: tzinfo = BUSINESS_TZ) -> str:
+    """The calendar month a moment falls in, in the city's time zone (Beijing's by default), as YYYY-MM."""
+    return moment.astimezone(zone).strftime("%Y-%m")
 
 
 def previous_period(period: str) -> str:
@@ -369,8 +369,9 @@ def exemption_of(fact: Fact, unit_code: str) -> ExemptionMark | None:
     return {"state": "requested", "reason_code": asked["reason_code"]} if asked is not None else None
 
 
-def contributions(fact: Fact) -> dict[str, Contribution]:
-    """Each unit-month a ticket counts in: month id -> (section, summary, month meta).
+def contributions(fact: Fact, zone: tzinfo = BUSINESS_TZ) -> dict[str, Contribution]:
+    """Each unit-month a ticket counts in: month id -> (section, summary, month meta), the
+    months in the city's time zone (`zone`, the deployment's city; Beijing's by default).
 
     The holder's month keeps the ticket in `tickets`; each unit that held an earlier attempt
     returned it (a re-dispatch follows only a return), and keeps it in `returned`. Attempts only
@@ -384,7 +385,7 @@ def contributions(fact: Fact) -> dict[str, Contribution]:
     def meta(d: DispatchEntry) -> MonthKey:
         # Only the code and month: names and kinds come from the directory, whatever an
         # event said, so the first event to reach a month does not decide them.
-        return {"unit_code": d["unit_code"], "period": period_of(d["dispatched_at"])}
+        return {"unit_code": d["unit_code"], "period": period_of(d["dispatched_at"], zone)}
 
     held_meta = meta(dispatch)
     held_id = unit_month_id(held_meta["unit_code"], held_meta["period"])

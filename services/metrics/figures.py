@@ -10,9 +10,11 @@ written into its document as they are, and the ranking reads them as they are.
 
 import zlib
 from collections.abc import Callable, Iterable, Mapping
+from datetime import tzinfo
 from statistics import median
 from typing import Any, TypedDict, cast
 
+from hotline.contracts import BUSINESS_TZ
 from hotline.metrics.domain import Fact, LastWord, Returned, Summary, contributions, key, unit_month_id
 
 # A category tally [district, category, tickets]; a community tally [place, community, category,
@@ -222,11 +224,12 @@ def month_parts(month: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]
 FIGURE_NAMES = tuple(unit_month_figures({}).keys())
 
 
-def project_facts(facts: Mapping[str, Fact]) -> dict[str, dict[str, Any]]:
-    """Every unit-month from every fact at once (rebuild, tests): id -> month, tickets and figures."""
+def project_facts(facts: Mapping[str, Fact], zone: tzinfo = BUSINESS_TZ) -> dict[str, dict[str, Any]]:
+    """Every unit-month from every fact at once (rebuild, tests): id -> month, tickets and figures,
+    the months in the city's time zone."""
     months: dict[str, dict[str, Any]] = {}
     for ticket_id in sorted(facts):
-        for month_id, (section, summary, meta) in contributions(facts[ticket_id]).items():
+        for month_id, (section, summary, meta) in contributions(facts[ticket_id], zone).items():
             month = months.setdefault(month_id, {**meta, "tickets": {}, "returned": {}})
             month[section][key(ticket_id)] = summary
     for month in months.values():

@@ -29,7 +29,7 @@ def http_router(queries: Queries, *, stream_poll_s: float, stream_slots: StreamS
 
     @router.get("/units/{unit_code}/months/{period}")
     async def get_unit_month(unit_code: str, period: str) -> dict:
-        """A unit's figures for one month (YYYY-MM, Asia/Shanghai), with its rates and score."""
+        """A unit's figures for one month (YYYY-MM, in the city's time zone), with its rates and score."""
         return await queries.unit_month(unit_code, period)
 
     @router.get("/units/{unit_code}")

@@ -7,7 +7,7 @@ from aiokafka import TopicPartition
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline.city import deployment_catalogue
+from hotline.city import deployment_catalogue, deployment_city
 from hotline.contracts import topics
 from hotline.gazetteer import beijing
 from hotline.metrics.app import Metrics, Views, Writer
@@ -58,7 +58,8 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(
         SERVICE, settings, used_events={t: types for t, types in TOPIC_EVENTS.items() if types is not None})
     directory = make_directory(settings)
-    projection = Projection()
+    zone = deployment_city(settings).zone
+    projection = Projection(zone)
     store, writer = make_writer(runtime.db, settings, directory, projection)
     telemetry = Telemetry(runtime.metrics.registry)
     # Every partition of the five topics, as `hotline topics` creates them (checked on start).
@@ -78,7 +79,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     register(runtime, metrics, runtime.publisher)
     app = build_http_app(runtime, title="Hotline metrics")
     app.state.projection = projection  # what it holds in memory (tests look at a ticket's fact)
-    queries = Queries(store, directory, settings.weights, settings.bottom_n)
+    queries = Queries(store, directory, settings.weights, settings.bottom_n, zone=zone)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
     app.include_router(http_router(queries, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
     runtime.metrics.add_exposition(business_exposition(queries.snapshot))

@@ -9,8 +9,10 @@ rebuild and the tests' pure projection use. Pure: no I/O, so it belongs to the d
 """
 
 from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Any, TypedDict, cast
 
+from hotline.contracts import BUSINESS_TZ
 from hotline.metrics.domain import Entries, Fact, MonthKey, Returned, Section, Summary, apply_entries, contributions
 from hotline.metrics.figures import Figures, PeriodUnit, unit_month_figures
 
@@ -31,7 +33,8 @@ def vector_key(topic_index: int, partition: int) -> str:
 class Projection:
     """Facts, unit-months and the offsets they cover; months whose figures changed are `dirty`."""
 
-    def __init__(self) -> None:
+    def __init__(self, zone: tzinfo = BUSINESS_TZ) -> None:
+        self.zone = zone  # the city's: its months
         self.facts: dict[str, Fact] = {}
         # ticket -> {month id: (section, summary)}: where it counts now
         self._counted: dict[str, dict[str, tuple[Section, Summary | Returned]]] = {}
@@ -61,7 +64,7 @@ class Projection:
             self.vector[key] = offset
 
     def _recount(self, ticket_id: str) -> None:
-        now = contributions(self.facts[ticket_id])
+        now = contributions(self.facts[ticket_id], self.zone)
         before = self._counted.get(ticket_id, {})
         for month_id in before.keys() - now.keys():
             section, _ = before[month_id]

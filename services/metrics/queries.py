@@ -7,9 +7,10 @@ so replicas answer alike. A bad parameter is a domain error (`Invalid`, an unkno
 
 import re
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
+from hotline.contracts import BUSINESS_TZ
 from hotline.domain_errors import Invalid, NotFound
 from hotline.metrics.directory import KIND_LABELS, Directory, RankingKind
 from hotline.metrics.domain import period_of, previous_period
@@ -71,12 +72,14 @@ def check_period(period: str | None, location: str) -> None:
 class Queries:
     """The answers of the read endpoints, the ranking's shared by the JSON and the stream."""
 
-    def __init__(self, store: FigureReads, directory: Directory, weights: Weights, bottom_n: int) -> None:
+    def __init__(self, store: FigureReads, directory: Directory, weights: Weights, bottom_n: int, *,
+                 zone: tzinfo = BUSINESS_TZ) -> None:
         self.store, self.directory, self.weights, self.bottom_n = store, directory, weights, bottom_n
+        self.zone = zone  # the city's: which month "this month" is
 
     async def period_or_latest(self, period: str | None) -> str:
         """The month asked for, else the latest with data, else this month."""
-        return period or await self.store.latest_period() or period_of(datetime.now(UTC))
+        return period or await self.store.latest_period() or period_of(datetime.now(UTC), self.zone)
 
     def check_ranking(self, period: str | None, kind: RankingKind, district: str | None) -> None:
         """A month is YYYY-MM; a district filter names a district and applies to streets and towns only."""

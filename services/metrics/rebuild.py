@@ -10,6 +10,7 @@ they think the store holds. This module wires it and draws its progress and summ
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from hotline.city import deployment_city
 from hotline.metrics.app import Progress, Rebuild, RebuildReport
 from hotline.metrics.events import TOPIC_EVENTS
 from hotline.metrics.follow import LogReader, partitions
@@ -37,7 +38,7 @@ async def rebuild(settings: MetricsSettings, *, progress: Progress | None = None
                   idle_timeout_s: float = 30) -> RebuildReport:
     """Drop every metrics projection and rebuild it from the topics."""
     client = make_client(settings)
-    projection = Projection()
+    projection = Projection(deployment_city(settings).zone)  # the live service's months
     store, writer = make_writer(client[settings.mongodb_database], settings, make_directory(settings), projection)
     use_case = Rebuild(projection, writer, store, progress or (lambda *_: None))
 

@@ -9,12 +9,13 @@ not hold, a reused idempotency key: domain errors) before its command is sent.
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from hotline.business_calendar import BusinessCalendar, default_calendar
 from hotline.catalogue import Catalogue
 from hotline.contracts import QueueAssignment, TicketDispatched, TicketReceived, topics
 from hotline.contracts.common import AwareDatetime, Contract, Event
@@ -84,11 +85,13 @@ class CommandSender(Protocol):
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference data routing decides by: the city's units, the dispatch catalogue, the deadline policy."""
+    """The reference data routing decides by: the city's units, the dispatch catalogue, the deadline
+    policy and the working-day calendar (the city's)."""
 
     gazetteer: Gazetteer
     catalogue: Catalogue
     policy: DeadlinePolicy
+    calendar: BusinessCalendar = field(default_factory=default_calendar)
 
 
 class ReturnRequest(BaseModel):
@@ -151,7 +154,7 @@ class Routing:
             dispatch, published = stored.get(tid, (decisions[tid], False))
             if published:
                 continue
-            dispatched, assignments = dispatch_events(ticket, dispatch, policy=ref.policy)
+            dispatched, assignments = dispatch_events(ticket, dispatch, policy=ref.policy, calendar=ref.calendar)
             outgoing.append((topics.TICKETS_DISPATCHED, dispatched, tid))
             outgoing.extend((topics.queue_topic(a.unit_code), a, tid) for a in assignments)
             to_mark.append(tid)
@@ -197,7 +200,7 @@ class Routing:
         ref = self._reference
         if isinstance(command, ReturnTicket):
             return handle_return(state, command, window=self._window, gazetteer=ref.gazetteer,
-                                 catalogue=ref.catalogue, policy=ref.policy)
+                                 catalogue=ref.catalogue, policy=ref.policy, calendar=ref.calendar)
         return state, handle_summon(state, command, gazetteer=ref.gazetteer, catalogue=ref.catalogue)
 
     # ------------------------------------------------------------ HTTP: checked at once, then sent

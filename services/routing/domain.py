@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from hotline.business_calendar import BusinessCalendar
 from hotline.catalogue import Catalogue, Target
 from hotline.contracts import (
     Assignee,
@@ -127,19 +128,20 @@ def decide(
 
 def dispatch_events(
     ticket: TicketReceived, dispatch: Dispatch, *, attempt: int = 1, at: datetime | None = None,
-    policy: DeadlinePolicy | None = None,
+    policy: DeadlinePolicy | None = None, calendar: BusinessCalendar | None = None,
 ) -> tuple[TicketDispatched, list[QueueAssignment]]:
     """The dispatch event and one copy for each assigned unit's queue.
 
     The first dispatch happens as the ticket arrives, so its business time is the ticket's
     receipt time; a re-dispatch happens at the return's time. Replaying the log gives the same.
     The dispatch carries the deadlines it starts for the lead unit, by `policy` (the shipped one
-    by default), so no consumer works them out again.
+    by default) and the city's `calendar` (China's by default), so no consumer works them out again.
     """
     dispatched_at = at or ticket.received_at
     lead = dispatch.lead
     deadlines = (policy or default_policy()).dispatch_deadlines(
-        urgency=ticket.urgency, dispatched_at=dispatched_at, report_back_due_at=ticket.report_back_due_at)
+        urgency=ticket.urgency, dispatched_at=dispatched_at, report_back_due_at=ticket.report_back_due_at,
+        calendar=calendar)
     dispatched = TicketDispatched(
         event_id=deterministic_event_id("TicketDispatched", ticket.ticket_id, str(attempt)),
         ticket_id=ticket.ticket_id,
@@ -296,6 +298,7 @@ def handle_return(
     gazetteer: Gazetteer,
     catalogue: Catalogue,
     policy: DeadlinePolicy | None = None,
+    calendar: BusinessCalendar | None = None,
 ) -> tuple[RoutingState | None, Outcome]:
     """Accept a return by the lead within the window and re-dispatch, or escalate; else refuse."""
     at = command.returned_at
@@ -338,7 +341,8 @@ def handle_return(
         events = [returned]
     new_state = RoutingState(state.ticket, dispatch, attempt, at, returned_by, returns,
                              escalated=returns >= RETURN_LIMIT)
-    dispatched, assignments = dispatch_events(state.ticket, dispatch, attempt=attempt, at=at, policy=policy)
+    dispatched, assignments = dispatch_events(state.ticket, dispatch, attempt=attempt, at=at, policy=policy,
+                                           calendar=calendar)
     return new_state, [*events, dispatched, *assignments]
 
 

@@ -4,8 +4,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from hotline.city import deployment_catalogue
-from hotline.deadlines import default_policy
+from hotline.city import deployment_catalogue, deployment_city
 from hotline.gazetteer import beijing
 from hotline.routing.app import Reference, Routing
 from hotline.routing.handlers import KafkaCommands, register
@@ -24,7 +23,8 @@ def build_app(settings: RoutingSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(SERVICE, settings)
     store = DispatchStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    ref = Reference(beijing(), deployment_catalogue(settings), default_policy())
+    city = deployment_city(settings)
+    ref = Reference(beijing(), deployment_catalogue(settings), city.deadline_policy(), city.calendar())
     routing = Routing(store, runtime.publisher, KafkaCommands(runtime.broker, settings), ref,
                       return_window=timedelta(seconds=settings.return_window_s))
     register(runtime, routing, runtime.publisher)

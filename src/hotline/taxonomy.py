@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, cached_property
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -159,6 +160,40 @@ class Taxonomy:
                 return urgency
         return self._urgency_order[-1]
 
+    def with_urgency(self, classes: list[UrgencyClass]) -> Taxonomy:
+        """The same categories and request types with another city's urgency classes."""
+        if not classes:
+            raise ValueError("a city needs at least one urgency class")
+        return Taxonomy(self.version, list(self.categories.values()), classes, self._request_types,
+                        self._default_request_type)
+
+
+GENERAL = "general"  # the urgency class of a ticket no rule makes more urgent (urgency.yaml)
+
+
+def urgency_classes(data: dict) -> list[UrgencyClass]:
+    """The classes of an urgency file (urgency.yaml's format), in the order they are checked."""
+    return [
+        UrgencyClass(
+            code=u["code"], zh=u["zh"], period=timedelta(hours=u["hours"]),
+            keywords_zh=tuple((u.get("keywords") or {}).get("zh") or ()),
+            keywords_en=tuple(k.lower() for k in (u.get("keywords") or {}).get("en") or ()),
+            for_utilities=u.get("categories_from_taxonomy") == "utility",
+        )
+        for u in data["classes"]
+    ]
+
+
+def load_urgency(path: Path) -> list[UrgencyClass]:
+    """A city's own urgency file."""
+    return urgency_classes(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def general_only() -> list[UrgencyClass]:
+    """Every ticket general: for a city with no urgency rules of its own (Beijing's keywords are
+    Chinese practice, and its English ones would turn "fire department" into an emergency)."""
+    return [u for u in default_taxonomy().urgency_classes.values() if u.code == GENERAL]
+
 
 def _load(name: str) -> dict:
     folder = resources.files("hotline") / "data" / "taxonomy"
@@ -179,15 +214,7 @@ def default_taxonomy() -> Taxonomy:
         )
         for c in cats["categories"]
     ]
-    urgency = [
-        UrgencyClass(
-            code=u["code"], zh=u["zh"], period=timedelta(hours=u["hours"]),
-            keywords_zh=tuple((u.get("keywords") or {}).get("zh") or ()),
-            keywords_en=tuple(k.lower() for k in (u.get("keywords") or {}).get("en") or ()),
-            for_utilities=u.get("categories_from_taxonomy") == "utility",
-        )
-        for u in _load("urgency.yaml")["classes"]
-    ]
+    urgency = urgency_classes(_load("urgency.yaml"))
     types = _load("request_types.yaml")
     request_types = [
         (RequestType(t["code"]), _Keywords(tuple(t["keywords"].get("zh") or ()),

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pymongo import AsyncMongoClient
 
-from hotline.contracts import BUSINESS_TZ, topics
+from hotline.city import load_city
+from hotline.contracts import topics
 from hotline.devkit import Namespace
 from hotline.replay.mapping import REPLAY_DATA, load_replay_mapping
 from hotline.replay.runner import Barrier, run_replay
@@ -73,9 +74,10 @@ async def test_replay_ranks_the_history_departments_and_is_idempotent(replay_spa
         assert records and not first.plan.unregistered
         assert first.published[topics.RAW] == len(records)
 
-        # The month (Asia/Shanghai, as metrics counts) with the most records, and its units' tickets.
-        month = Counter(r.opened_at.astimezone(BUSINESS_TZ).strftime("%Y-%m") for r in records).most_common(1)[0][0]
-        in_month = [r for r in records if r.opened_at.astimezone(BUSINESS_TZ).strftime("%Y-%m") == month]
+        # The month (in the city's time zone, as metrics counts) with the most records, and its units' tickets.
+        zone = load_city(mapping.city).zone
+        month = Counter(r.opened_at.astimezone(zone).strftime("%Y-%m") for r in records).most_common(1)[0][0]
+        in_month = [r for r in records if r.opened_at.astimezone(zone).strftime("%Y-%m") == month]
         dispatched, closed = Counter(r.unit_code for r in in_month), defaultdict(int)
         for r in in_month:
             if r.closed_at is not None:

@@ -10,10 +10,11 @@ A refusal is a domain error (`hotline.domain_errors`).
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol, cast
 
 from hotline.contracts import (
+    BUSINESS_TZ,
     AddProgressNote,
     MarkCase,
     ProgressNoted,
@@ -113,13 +114,14 @@ class Casework:
 
     def __init__(self, tickets: TicketRecords, records: CaseworkRecords, actions: TicketActions,
                  publisher: EventPublisher, gazetteer: Gazetteer, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), zone: tzinfo = BUSINESS_TZ) -> None:
         self._tickets = tickets
         self._records = records
         self._actions = actions
         self._publisher = publisher
         self._gazetteer = gazetteer
         self._clock = clock
+        self._zone = zone  # the city's: its days
 
     async def _ticket_record(self, ticket_id: str) -> TicketRecord | None:
         # Followup's store reads documents untyped; a TicketRecord names the fields casework reads.
@@ -157,11 +159,12 @@ class Casework:
         if ticket is None:  # visit_of refused it already
             raise unknown_ticket(ticket_id)
         now = self._clock()
-        planned = demand_tickets(ticket, contact, command.demands, recorded_at={}, now=now, gazetteer=self._gazetteer)
+        planned = demand_tickets(ticket, contact, command.demands, recorded_at={}, now=now, gazetteer=self._gazetteer,
+                                 zone=self._zone)
         stored, new = await self._records.record_demands(documents=[d.document for d in planned])
         # Rebuilt with the first recording's time (a retry's, or a concurrent request's): every
         # submission of a demand publishes the very same record.
-        planned = demand_tickets(ticket, contact, command.demands, now=now, gazetteer=self._gazetteer,
+        planned = demand_tickets(ticket, contact, command.demands, now=now, gazetteer=self._gazetteer, zone=self._zone,
                                  recorded_at={i: doc["recorded_at"] for i, doc in stored.items()})
         events = [demand_collected(ticket_id, d, stored[d.ticket_id]) for d in planned]
         # Stored first, then published: a crash in between is healed by the client's retry, and
@@ -211,11 +214,11 @@ class Casework:
     # ------------------------------------------------------------ the daily brief
 
     async def brief(self, caller: Principal, unit_code: str, day: date | None) -> dict[str, Any]:
-        """The agenda of the unit's daily dispatch meeting (default today, Asia/Shanghai)."""
+        """The agenda of the unit's daily dispatch meeting (default today, in the city's time zone)."""
         brief_readable(unit_code, caller=caller.unit_code, centre=caller.is_centre)
-        day = day or business_day(self._clock())
+        day = day or business_day(self._clock(), self._zone)
         tickets = cast(list[TicketRecord], list(await self._tickets.worklist(unit_code=unit_code)))
         collected = await self._records.collected_on(unit_code=unit_code, day=(day - timedelta(days=1)).isoformat())
         facts = await self._records.facts_for(
             ticket_ids=sorted({t["_id"] for t in tickets} | {d["_id"] for d in collected}))
-        return select_brief(tickets, facts, collected, unit_code=unit_code, day=day)
+        return select_brief(tickets, facts, collected, unit_code=unit_code, day=day, zone=self._zone)

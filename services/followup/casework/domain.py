@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, TypedDict
 
 from hotline.contracts import (
@@ -117,7 +117,7 @@ class RecordedDemand(TypedDict):
     category_hint: str | None
     collected_at: datetime
     recorded_at: datetime
-    day: str  # the Asia/Shanghai day it was first recorded, YYYY-MM-DD
+    day: str  # the city's day it was first recorded, YYYY-MM-DD
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ class DemandTicket:
 
 def demand_tickets(
     ticket: CaseworkTicket, contact: Contact, demands: list[CollectedDemand], *, recorded_at: dict[str, datetime],
-    now: datetime, gazetteer: Gazetteer,
+    now: datetime, gazetteer: Gazetteer, zone: tzinfo = BUSINESS_TZ,
 ) -> list[DemandTicket]:
     """One new ticket (channel `collected`) per distinct demand.
 
@@ -374,7 +374,7 @@ def demand_tickets(
             "contact_id": contact.contact_id, "unit_code": contact.unit_code, "staff_id": contact.staff_id,
             "description": record.content, "place": address, "community": demand.community,
             "category_hint": demand.category_hint, "collected_at": contact.contacted_at, "recorded_at": at,
-            "day": business_day(at).isoformat(),
+            "day": business_day(at, zone).isoformat(),
         })
     return list(out.values())
 
@@ -455,14 +455,14 @@ def not_a_case(ticket_id: str) -> NotFound:
 # Business days
 
 
-def business_day(moment: datetime) -> date:
-    """The Asia/Shanghai calendar day of a moment."""
-    return moment.astimezone(BUSINESS_TZ).date()
+def business_day(moment: datetime, zone: tzinfo = BUSINESS_TZ) -> date:
+    """The calendar day of a moment in the city's time zone (Beijing's by default)."""
+    return moment.astimezone(zone).date()
 
 
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """[start, end) of an Asia/Shanghai day."""
-    start = datetime.combine(day, time(0), tzinfo=BUSINESS_TZ)
+def day_bounds(day: date, zone: tzinfo = BUSINESS_TZ) -> tuple[datetime, datetime]:
+    """[start, end) of a day in the city's time zone (Beijing's by default)."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
     return start, start + timedelta(days=1)
 
 

@@ -82,7 +82,7 @@ def casework_router(casework: Casework, credentials: CredentialStore) -> APIRout
     async def get_brief(
         unit_code: str, caller: Caller,
         day: Annotated[
-            date | None, Query(alias="date", description="YYYY-MM-DD, Asia/Shanghai; default today.")
+            date | None, Query(alias="date", description="YYYY-MM-DD in the city's time zone; default today.")
         ] = None,
     ) -> dict:
         """The agenda of the unit's daily dispatch meeting."""

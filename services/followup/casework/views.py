@@ -6,7 +6,7 @@ anything, so the fields clients see are all in one place."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, TypedDict
 
 from hotline.contracts import BUSINESS_TZ, CaseMarked, ContactKind, DemandCollected
@@ -148,7 +148,7 @@ _DEMAND_FIELDS = ("source_id", "visit_ticket_id", "contact_id", "staff_id", "des
 
 
 def select_brief(tickets: list[TicketRecord], facts: dict[str, TicketFacts], collected: list[RecordedDemand], *,
-                 unit_code: str, day: date) -> dict[str, Any]:
+                 unit_code: str, day: date, zone: tzinfo = BUSINESS_TZ) -> dict[str, Any]:
     """The agenda of the unit's dispatch meeting on `day`, from its worklist (tickets it holds,
     not closed), per-ticket facts (category, repeats, first face-to-face visit) and the demands it
     collected the day before.
@@ -157,7 +157,7 @@ def select_brief(tickets: list[TicketRecord], facts: dict[str, TicketFacts], col
     the meeting runs: `overdue` passed before the day began, `due_today` fall within it. Tickets
     dispatched after the day are not on it.
     """
-    start, end = day_bounds(day)
+    start, end = day_bounds(day, zone)
     sections: dict[str, list[dict[str, Any]]] = {name: [] for name in BRIEF_SECTIONS}
     for ticket in tickets:
         if ticket.get("unit_code") != unit_code:
@@ -180,7 +180,7 @@ def select_brief(tickets: list[TicketRecord], facts: dict[str, TicketFacts], col
             sections["reopened"].append(item)
         if item["repeat_count"] > 0:
             sections["repeats"].append(item)
-    far = datetime.max.replace(tzinfo=BUSINESS_TZ)
+    far = datetime.max.replace(tzinfo=UTC)
     for items in sections.values():
         items.sort(key=lambda i: (i["report_back_due_at"] or far, i["ticket_id"]))
     demands = sorted(
@@ -193,7 +193,7 @@ def select_brief(tickets: list[TicketRecord], facts: dict[str, TicketFacts], col
     return {
         "unit_code": unit_code,
         "date": day.isoformat(),
-        "time_zone": str(BUSINESS_TZ),
+        "time_zone": str(zone),
         "counts": {**{name: len(items) for name, items in sections.items()}, "collected_yesterday": len(demands)},
         **sections,
         "collected_yesterday": {"date": previous.isoformat(), "demands": demands},

@@ -36,6 +36,8 @@ class IntakePolicy:
     repeat_window: timedelta = timedelta(days=30)
     # The category classifier; None: the one shipped in the package (loaded on first use).
     classifier: Classifier | None = None
+    # Categories and the city's urgency classes (`City.taxonomy`); None: the shipped, Beijing's.
+    taxonomy: Taxonomy | None = None
 
 
 def normalize(
@@ -72,7 +74,7 @@ def admit_all(
     taxonomy: Taxonomy | None = None,
 ) -> list[tuple[TicketReceived, str] | Rejection]:
     """`admit` for each payload, in order; the classifier reads the batch's messages at once."""
-    taxonomy = taxonomy or default_taxonomy()
+    taxonomy = taxonomy or policy.taxonomy or default_taxonomy()
     records = [parse_record(p, now=now, policy=policy) for p in payloads]
     valid = [r for r in records if not isinstance(r, Rejection)]
     classified = iter(classify_all([(r.content.strip(), r.category_hint) for r in valid],

@@ -13,10 +13,8 @@ from pathlib import Path
 import yaml
 
 from hotline.catalogue import Catalogue
-from hotline.city import City
+from hotline.city import FALLBACK_OFFICE, City
 from hotline.replay.mapping import dispatch_tag
-
-FALLBACK_OFFICE = "unassigned"
 
 _HEADER = """\
 # {name}: unit registry and dispatch catalogue (the shipped catalogue's format), for replaying the

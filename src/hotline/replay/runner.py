@@ -100,6 +100,7 @@ def plan_replay(
     from hotline.gazetteer import beijing
 
     gazetteer = beijing()  # the services resolve places with it, so the check does too
+    taxonomy = city.taxonomy()  # intake's, for the city
     plan = ReplayPlan()
     seen: set[str] = set()
     for row in rows:
@@ -119,7 +120,8 @@ def plan_replay(
         if record.unit_code not in registered:
             plan.unregistered[record.unit_code] += 1
             continue
-        ticket = normalize(json.dumps(record.raw, ensure_ascii=False).encode(), now=now, gazetteer=gazetteer)
+        ticket = normalize(json.dumps(record.raw, ensure_ascii=False).encode(), now=now, gazetteer=gazetteer,
+                           taxonomy=taxonomy)
         if isinstance(ticket, Rejection):
             plan.rejected[f"{ticket.field or 'record'}: {ticket.reason}"] += 1
             continue
