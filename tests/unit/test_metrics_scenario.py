@@ -251,19 +251,21 @@ MARCH_DISTRICTS = {None: 1, "110101": 7, "110102": 1, "110105": 2, "110111": 4}
 MARCH_CLUSTERS = [(JINGSHAN, "景山东街社区", "roads_traffic", 2, 1), (LIANGXIANG, "云景台小区", "roads_traffic", 2, 1)]
 
 
-def scripted_policy(definition: ResponseDefinition | str = ResponseDefinition.CALLBACK) -> RankingPolicy:
+def scripted_policy(definition: ResponseDefinition | str = ResponseDefinition.CALLBACK, *,
+                    minimum: int = 1) -> RankingPolicy:
     """The shipped policy with a minimum sample of one callback: the script is a handful of tickets
     a unit (the shipped minimum, on the same script, is its own test)."""
     shipped = default_ranking_policy()
     return shipped.choosing(definition).model_copy(
-        update={"minimum_sample": shipped.minimum_sample.model_copy(update={"callbacks": 1})})
+        update={"minimum_sample": shipped.minimum_sample.model_copy(update={"callbacks": minimum})})
 
 
-def write_scripted_policy(folder: Path, definition: ResponseDefinition | str = ResponseDefinition.CALLBACK) -> Path:
+def write_scripted_policy(folder: Path, definition: ResponseDefinition | str = ResponseDefinition.CALLBACK, *,
+                          minimum: int = 1) -> Path:
     """`scripted_policy` as a file, for a service's METRICS_RANKING_POLICY."""
-    path = folder / f"ranking-{ResponseDefinition(definition).value}.yaml"
-    path.write_text(yaml.safe_dump(scripted_policy(definition).model_dump(mode="json"), allow_unicode=True),
-                    encoding="utf-8")
+    path = folder / f"ranking-{ResponseDefinition(definition).value}-{minimum}.yaml"
+    policy = scripted_policy(definition, minimum=minimum)
+    path.write_text(yaml.safe_dump(policy.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
     return path
 
 
