@@ -79,7 +79,7 @@ async def private_db(private):
     await client.close()
 
 
-def settings_for(private: Namespace, policy: Path) -> MetricsSettings:
+def settings_for(private: Namespace, policy: Path | None = None) -> MetricsSettings:
     return MetricsSettings(**private.service_settings(), batch_max_records=7, stream_poll_s=0.2,
                            ranking_policy=policy)
 
