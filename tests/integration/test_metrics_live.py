@@ -132,7 +132,8 @@ async def test_a_scripted_month_gives_the_hand_computed_rankings(instances, scri
         "callback", {"callbacks": 1})
     top = streets["rows"][0]
     # February: both streets 100 by the callback, sharing rank 1.
-    assert (top["name"], top["district_name"], top["face_to_face_share"], top["rank_change"]) == ("东华门街道", "东城区", 1.0, 0)
+    assert (top["name"], top["district_name"], top["face_to_face_share"], top["rank_change"]) == (
+        "东华门街道", "东城区", 1.0, 0)
     assert [b["unit_code"] for b in streets["bottom"]] == ["110105001", JINGSHAN, DONGHUAMEN]
 
 

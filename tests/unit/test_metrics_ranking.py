@@ -94,3 +94,16 @@ def test_prometheus_gauges_from_a_ranking():
     assert 'hotline_unit_score{district_code="110101",kind="street",unit_code="110101001"} 50.0' in text
     assert 'hotline_unit_rate{district_code="110101",kind="street",rate="response",unit_code="110101001"} 0.5' in text
     assert 'hotline_category_tickets{category="noise"} 3.0' in text
+
+
+def test_prometheus_gauges_of_a_unit_below_the_minimum_sample_give_its_score_and_no_rank():
+    directory = make_directory(MetricsSettings())
+    doc = ranking("2026-03", RankingKind.STREET, [
+        {"unit_code": "110101001", "figures": figures(dispatched=1, contacted_in_time=1, callbacks=1,
+                                                      callback_contacted=1, resolved=1, satisfied=1)}],
+        directory, scripted_policy(minimum=5))
+    assert doc["rows"] == [] and doc["unranked"][0]["unranked_reason"] == "minimum_sample"
+    text = exposition("2026-03", [doc], None).decode()
+    assert 'hotline_unit_score{district_code="110101",kind="street",unit_code="110101001"} 100.0' in text
+    assert "hotline_unit_rank{" not in text
+    assert 'hotline_units_ranked{kind="street"} 0.0' in text
