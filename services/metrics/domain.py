@@ -61,6 +61,7 @@ class ContactEntry(TypedDict):
 class CallbackEntry(TypedDict):
     resolved: bool
     satisfaction: str
+    contacted: bool | None  # the citizen's "did the unit contact you"; None: not asked
     surveyed_at: datetime
 
 
@@ -124,6 +125,7 @@ class Fact(TypedDict, total=False):
 class LastWord(TypedDict):
     resolved: bool
     satisfaction: str
+    contacted: bool | None
 
 
 class ExemptionMark(TypedDict):
@@ -252,7 +254,7 @@ def fact_update(event: MetricsEvent, *, response_due: ResponseDue) -> tuple[str,
         case CallbackResult():
             callback: CallbackEntry = {
                 "resolved": event.resolved, "satisfaction": event.satisfaction.value,
-                "surveyed_at": t(event.surveyed_at),
+                "contacted": event.contacted, "surveyed_at": t(event.surveyed_at),
             }
             return event.ticket_id, {f"callbacks.{callback_key(event)}": callback}
         case TicketReopened():
@@ -309,13 +311,17 @@ def holder(fact: Fact) -> tuple[int, DispatchEntry] | None:
     return int(attempt), dispatches[attempt]
 
 
+_ANSWER_ORDER = {None: 0, False: 1, True: 2}  # ties of two surveys at one time: by content, not arrival
+
+
 def latest_callback(fact: Fact) -> LastWord | None:
     """The citizen's last word: the latest survey (ties settled by content, not arrival)."""
     callbacks = list((fact.get("callbacks") or {}).values())
     if not callbacks:
         return None
-    last = max(callbacks, key=lambda c: (c["surveyed_at"], c["resolved"], c["satisfaction"]))
-    return {"resolved": last["resolved"], "satisfaction": last["satisfaction"]}
+    last = max(callbacks, key=lambda c: (c["surveyed_at"], c["resolved"], c["satisfaction"],
+                                         _ANSWER_ORDER[c.get("contacted")]))
+    return {"resolved": last["resolved"], "satisfaction": last["satisfaction"], "contacted": last.get("contacted")}
 
 
 def held_summary(fact: Fact) -> Summary:

@@ -35,6 +35,8 @@ class Figures(TypedDict):
     face_to_face_share: float | None
     median_first_contact_minutes: float | None
     callbacks: int
+    callback_contacted: int
+    callback_not_contacted: int
     resolved: int
     unresolved: int
     satisfied: int
@@ -70,6 +72,8 @@ class Partial(TypedDict):
     response_overdue: int
     face_to_face: int
     callbacks: int
+    callback_contacted: int
+    callback_not_contacted: int
     resolved: int
     unresolved: int
     satisfied: int
@@ -100,8 +104,9 @@ PARTS = 16
 # Figures a month's parts simply add up to; the rest are derived from them or merged (below).
 ADDITIVE = (
     "dispatched", "contacted", "contacted_in_time", "contacted_late", "response_overdue", "face_to_face",
-    "callbacks", "resolved", "unresolved", "satisfied", "basically_satisfied", "dissatisfied",
-    "breaches", "returns", "reopens", "repeats", "exemption_requested", "exempted", "exemption_rejected",
+    "callbacks", "callback_contacted", "callback_not_contacted", "resolved", "unresolved", "satisfied",
+    "basically_satisfied", "dissatisfied", "breaches", "returns", "reopens", "repeats", "exemption_requested",
+    "exempted", "exemption_rejected",
 )
 
 
@@ -158,6 +163,9 @@ def partial_figures(tickets: Mapping[str, Summary], returned: Mapping[str, Retur
         "response_overdue": count(lambda t: t.get("response") == "overdue"),
         "face_to_face": count(lambda t: t.get("face_to_face")),
         "callbacks": len(callbacks),
+        # The citizen's answer to "did the unit contact you"; a survey that did not ask is in neither.
+        "callback_contacted": sum(1 for c in callbacks if c.get("contacted") is True),
+        "callback_not_contacted": sum(1 for c in callbacks if c.get("contacted") is False),
         "resolved": sum(1 for c in callbacks if c["resolved"]),
         "unresolved": sum(1 for c in callbacks if not c["resolved"]),
         "satisfied": sum(1 for c in callbacks if c["satisfaction"] == "satisfied"),

@@ -37,9 +37,11 @@ def make_directory(settings: MetricsSettings) -> Directory:
 
 
 def make_views(settings: MetricsSettings, directory: Directory) -> Views:
-    """Rankings and hotspots of a month, with the settings' weights and limits."""
+    """Rankings and hotspots of a month, with the deployment's ranking policy and limits."""
+    policy = settings.policy
+
     def views(period: str, units: list[PeriodUnit]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-        return period_views(period, units, directory, settings.weights,
+        return period_views(period, units, directory, policy,
                             top=settings.hotspot_top, cluster_min=settings.cluster_min)
 
     return views
@@ -79,7 +81,7 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     register(runtime, metrics, runtime.publisher)
     app = build_http_app(runtime, title="Hotline metrics")
     app.state.projection = projection  # what it holds in memory (tests look at a ticket's fact)
-    queries = Queries(store, directory, settings.weights, settings.bottom_n, zone=zone)
+    queries = Queries(store, directory, settings.policy, settings.bottom_n, zone=zone)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
     app.include_router(http_router(queries, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
     runtime.metrics.add_exposition(business_exposition(queries.snapshot))

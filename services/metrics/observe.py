@@ -77,7 +77,8 @@ class _Snapshot(Collector):
         dispatched = GaugeMetricFamily("hotline_unit_dispatched", "Tickets a unit holds this month.", labels=labels)
         face = GaugeMetricFamily("hotline_unit_face_to_face_share",
                                  "Share of a unit's tickets with a face-to-face contact.", labels=labels)
-        ranked = GaugeMetricFamily("hotline_units_ranked", "Units with a score, by kind.", labels=["kind"])
+        ranked = GaugeMetricFamily("hotline_units_ranked", "Units ranked (a score and the minimum sample), by kind.",
+                                   labels=["kind"])
         for doc in self._rankings:
             kind = doc["kind"]
             ranked.add_metric([kind], len(doc["rows"]))
@@ -88,6 +89,7 @@ class _Snapshot(Collector):
                     face.add_metric(values, row["face_to_face_share"])
                 if row["score"] is not None:
                     score.add_metric(values, row["score"])
+                if row["rank"] is not None:  # a unit below the minimum sample has a score, no rank
                     rank.add_metric(values, row["rank"])
                 for name, value in row["rates"].items():
                     if value is not None:

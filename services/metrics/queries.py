@@ -14,7 +14,8 @@ from hotline.contracts import BUSINESS_TZ
 from hotline.domain_errors import Invalid, NotFound
 from hotline.metrics.directory import KIND_LABELS, Directory, RankingKind
 from hotline.metrics.domain import period_of, previous_period
-from hotline.metrics.ranking import Weights, in_district, ranking_id, rates, score, with_movement
+from hotline.metrics.ranking import in_district, ranking_id, rates, score, with_movement
+from hotline.ranking_policy import RankingPolicy
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Column labels for a dashboard, in both languages.
@@ -33,7 +34,9 @@ LABELS = {
     "contacted_late": {"zh": "超时联系", "en": "Contacted late"},
     "response_overdue": {"zh": "超时未联系", "en": "Overdue, not contacted"},
     "median_first_contact_minutes": {"zh": "首次联系用时中位数（分钟）", "en": "Median time to first contact (min)"},
-    "callbacks": {"zh": "回访量", "en": "Callbacks"},
+    "callbacks": {"zh": "有效回访量", "en": "Valid callbacks"},
+    "callback_contacted": {"zh": "回访称已联系", "en": "Callback: contacted"},
+    "callback_not_contacted": {"zh": "回访称未联系", "en": "Callback: not contacted"},
     "resolved": {"zh": "已解决", "en": "Resolved"},
     "unresolved": {"zh": "未解决", "en": "Unresolved"},
     "satisfied": {"zh": "满意", "en": "Satisfied"},
@@ -72,9 +75,9 @@ def check_period(period: str | None, location: str) -> None:
 class Queries:
     """The answers of the read endpoints, the ranking's shared by the JSON and the stream."""
 
-    def __init__(self, store: FigureReads, directory: Directory, weights: Weights, bottom_n: int, *,
+    def __init__(self, store: FigureReads, directory: Directory, policy: RankingPolicy, bottom_n: int, *,
                  zone: tzinfo = BUSINESS_TZ) -> None:
-        self.store, self.directory, self.weights, self.bottom_n = store, directory, weights, bottom_n
+        self.store, self.directory, self.policy, self.bottom_n = store, directory, policy, bottom_n
         self.zone = zone  # the city's: which month "this month" is
 
     async def period_or_latest(self, period: str | None) -> str:
@@ -106,7 +109,9 @@ class Queries:
         return {
             "period": period, "previous_period": previous, "kind": kind.value, "kind_label": KIND_LABELS[kind],
             "district": {"code": district, "name": self.directory.district_name(district)} if district else None,
-            "weights": doc.get("weights", self.weights.as_dict()), "version": doc.get("seq", 0),
+            # The rules the stored ranking was computed under (a document from before policies: today's).
+            "policy": doc.get("policy", self.policy.stamp()),
+            "weights": doc.get("weights", self.policy.weights.model_dump()), "version": doc.get("seq", 0),
             "labels": LABELS, "count": len(rows), "rows": rows, "unranked": unranked,
             "bottom": [{"unit_code": r["unit_code"], "name": r["name"], "rank": r["rank"], "score": r["score"]}
                        for r in reversed(rows[-self.bottom_n:])] if rows else [],
@@ -150,8 +155,9 @@ class Queries:
         doc = await self.store.unit_month(unit_code=unit_code, period=period)
         if doc is None:
             raise NotFound("unit_code", "no figures for this unit and month", location="path")
-        unit_rates = rates(doc, self.weights)
-        return {**doc, "rates": unit_rates, "score": score(unit_rates, self.weights)}
+        unit_rates = rates(doc, self.policy)
+        return {**doc, "rates": unit_rates, "score": score(unit_rates, self.policy),
+                "meets_minimum_sample": self.policy.enough_sample(doc), "policy": self.policy.stamp()}
 
     async def unit(self, unit_code: str) -> dict[str, Any]:
         """A unit's names and its monthly trend: figures, rates, score and rank in its kind."""
@@ -165,17 +171,18 @@ class Queries:
         for month in months:
             doc = ranked.get(ranking_id(month["period"], kind)) if kind else None
             row = next((r for r in (doc or {}).get("rows", []) if r["unit_code"] == unit_code), None)
-            unit_rates = rates(month, self.weights)
+            unit_rates = rates(month, self.policy)
             trend.append({
                 **{k: v for k, v in month.items() if k not in _TREND_SKIP},
-                "rates": unit_rates, "score": score(unit_rates, self.weights),
+                "rates": unit_rates, "score": score(unit_rates, self.policy),
                 "rank": row["rank"] if row else None, "ranked_units": len(doc["rows"]) if doc else None,
             })
         return {
             "unit_code": info.code, "name": info.name, "name_en": info.name_en, "unit_kind": info.unit_kind,
             "ranking_kind": kind.value if kind else None, "kind_label": KIND_LABELS.get(kind) if kind else None,
             "district_code": info.district_code, "district_name": info.district_name,
-            "weights": self.weights.as_dict(), "labels": LABELS, "months": trend,
+            "policy": self.policy.stamp(), "weights": self.policy.weights.model_dump(), "labels": LABELS,
+            "months": trend,
         }
 
     async def hotspots(self, period: str | None) -> dict[str, Any]:

@@ -6,57 +6,29 @@ rates and figures), so they are built here as the plain dicts they are written a
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from hotline.metrics.directory import Directory, RankingKind
 from hotline.metrics.figures import PeriodUnit
+from hotline.ranking_policy import RankingPolicy
 
 ROW_FIGURES = (
     "dispatched", "contacted", "contacted_in_time", "contacted_late", "response_overdue",
-    "face_to_face", "face_to_face_share", "median_first_contact_minutes", "callbacks", "resolved",
-    "unresolved", "satisfied", "basically_satisfied", "dissatisfied", "breaches", "returns",
-    "reopens", "repeats",
+    "face_to_face", "face_to_face_share", "median_first_contact_minutes", "callbacks", "callback_contacted",
+    "callback_not_contacted", "resolved", "unresolved", "satisfied", "basically_satisfied", "dissatisfied",
+    "breaches", "returns", "reopens", "repeats",
 )
 
 
-@dataclass(frozen=True)
-class Weights:
-    """Composite weights of the three rates, and what each satisfaction answer counts for."""
-
-    response: float = 10
-    resolution: float = 45
-    satisfaction: float = 45
-    satisfied: float = 1.0
-    basically_satisfied: float = 0.8
-
-    def as_dict(self) -> dict[str, float]:
-        """For the documents and answers that were computed with them."""
-        return asdict(self)
+def rates(figures: Mapping[str, Any], policy: RankingPolicy) -> dict[str, float | None]:
+    """Response (by the policy's definition), resolution and satisfaction rates (None while their
+    denominator is zero)."""
+    return policy.unit_rates(figures)
 
 
-def rates(figures: Mapping[str, Any], weights: Weights) -> dict[str, float | None]:
-    """Response, resolution and satisfaction rates (None while their denominator is zero)."""
-    answered = figures["contacted_in_time"] + figures["contacted_late"] + figures["response_overdue"]
-    callbacks = figures["callbacks"]
-    satisfaction = (weights.satisfied * figures["satisfied"]
-                    + weights.basically_satisfied * figures["basically_satisfied"])
-    return {
-        "response": figures["contacted_in_time"] / answered if answered else None,
-        "resolution": figures["resolved"] / callbacks if callbacks else None,
-        "satisfaction": satisfaction / callbacks if callbacks else None,
-    }
-
-
-def score(unit_rates: Mapping[str, float | None], weights: Weights) -> float | None:
+def score(unit_rates: Mapping[str, float | None], policy: RankingPolicy) -> float | None:
     """0-100: the weighted mean of the rates that are defined (weights renormalised over them)."""
-    parts = [(weights.response, unit_rates["response"]), (weights.resolution, unit_rates["resolution"]),
-             (weights.satisfaction, unit_rates["satisfaction"])]
-    defined = [(w, r) for w, r in parts if r is not None and w > 0]
-    total = sum(w for w, _ in defined)
-    if not total:
-        return None
-    return round(100 * sum(w * r for w, r in defined) / total, 4)
+    return policy.score(unit_rates)
 
 
 def competition_ranks(scores: list[float]) -> list[int]:
@@ -68,29 +40,32 @@ def competition_ranks(scores: list[float]) -> list[int]:
 
 
 def ranking(period: str, kind: RankingKind, units: Sequence[PeriodUnit], directory: Directory,
-            weights: Weights) -> dict[str, Any]:
-    """One kind's ranking for a month: scored units best first, then units without a score."""
-    rows = []
+            policy: RankingPolicy) -> dict[str, Any]:
+    """One kind's ranking for a month: ranked units best first, then the units listed but not ranked
+    (no rate yet, or fewer valid callbacks than the policy's minimum sample), each marked why."""
+    rows: list[dict[str, Any]] = []
     for unit in units:
         info = directory.unit(unit["unit_code"])
         if info is None or info.ranking_kind is not kind:
             continue
         figures: Mapping[str, Any] = unit["figures"]  # its row lists the figures by name
-        unit_rates = rates(figures, weights)
+        unit_rates = rates(figures, policy)
+        unit_score = score(unit_rates, policy)
+        reason = "no_rate" if unit_score is None else None if policy.enough_sample(figures) else "minimum_sample"
         rows.append({
             "unit_code": info.code, "name": info.name, "name_en": info.name_en, "unit_kind": info.unit_kind,
             "district_code": info.district_code, "district_name": info.district_name,
-            "score": score(unit_rates, weights), "rates": unit_rates,
-            **{name: figures[name] for name in ROW_FIGURES},
+            "score": unit_score, "rates": unit_rates, "ranked": reason is None, "unranked_reason": reason,
+            **{name: figures.get(name) for name in ROW_FIGURES},
         })
-    scored = sorted((r for r in rows if r["score"] is not None), key=lambda r: (-r["score"], r["unit_code"]))
-    for row, rank in zip(scored, competition_ranks([r["score"] for r in scored]), strict=True):
+    ranked = sorted((r for r in rows if r["ranked"]), key=lambda r: (-r["score"], r["unit_code"]))
+    for row, rank in zip(ranked, competition_ranks([r["score"] for r in ranked]), strict=True):
         row["rank"] = rank
-    unranked = sorted((r for r in rows if r["score"] is None), key=lambda r: r["unit_code"])
+    unranked = sorted((r for r in rows if not r["ranked"]), key=lambda r: r["unit_code"])
     for row in unranked:
         row["rank"] = None
-    return {"period": period, "kind": kind.value, "weights": weights.as_dict(), "rows": scored,
-            "unranked": unranked}
+    return {"period": period, "kind": kind.value, "policy": policy.stamp(), "weights": policy.weights.model_dump(),
+            "rows": ranked, "unranked": unranked}
 
 
 def with_movement(rows: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -162,9 +137,9 @@ def ranking_id(period: str, kind: RankingKind | str) -> str:
     return f"{period}:{RankingKind(kind).value}"
 
 
-def period_views(period: str, units: Sequence[PeriodUnit], directory: Directory, weights: Weights, *,
+def period_views(period: str, units: Sequence[PeriodUnit], directory: Directory, policy: RankingPolicy, *,
                  top: int, cluster_min: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Every ranking of a month by `_id`, and its hotspots."""
     units = sorted(units, key=lambda u: u["unit_code"])
-    rankings = {ranking_id(period, kind): ranking(period, kind, units, directory, weights) for kind in RankingKind}
+    rankings = {ranking_id(period, kind): ranking(period, kind, units, directory, policy) for kind in RankingKind}
     return rankings, hotspots(period, units, directory, top=top, cluster_min=cluster_min)

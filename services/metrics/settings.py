@@ -1,8 +1,10 @@
 """Metrics' settings."""
 
-from pydantic import AliasChoices, Field, model_validator
+from pathlib import Path
 
-from hotline.metrics.ranking import Weights
+from pydantic import AliasChoices, Field, PrivateAttr, model_validator
+
+from hotline.ranking_policy import RankingPolicy, ResponseDefinition, load_ranking_policy
 from hotline.runtime.settings import ServiceSettings
 
 
@@ -14,22 +16,14 @@ class MetricsSettings(ServiceSettings):
     """Metrics: live per-unit projections, rankings and hotspots."""
 
     http_port: int = Field(default=8004, validation_alias=_env("METRICS_HTTP_PORT", "http_port"))
-    weight_response: float = Field(
-        default=10, ge=0, validation_alias=_env("METRICS_WEIGHT_RESPONSE", "weight_response"),
-        description="Weight of the response rate in the composite score.")
-    weight_resolution: float = Field(
-        default=45, ge=0, validation_alias=_env("METRICS_WEIGHT_RESOLUTION", "weight_resolution"),
-        description="Weight of the resolution rate in the composite score.")
-    weight_satisfaction: float = Field(
-        default=45, ge=0, validation_alias=_env("METRICS_WEIGHT_SATISFACTION", "weight_satisfaction"),
-        description="Weight of the satisfaction rate in the composite score.")
-    satisfied_weight: float = Field(
-        default=1.0, ge=0, le=1, validation_alias=_env("METRICS_SATISFIED_WEIGHT", "satisfied_weight"),
-        description="What a 'satisfied' answer counts for in the satisfaction rate.")
-    basically_satisfied_weight: float = Field(
-        default=0.8, ge=0, le=1,
-        validation_alias=_env("METRICS_BASICALLY_SATISFIED_WEIGHT", "basically_satisfied_weight"),
-        description="What a 'basically satisfied' answer counts for in the satisfaction rate.")
+    ranking_policy: Path | None = Field(
+        default=None, validation_alias=_env("METRICS_RANKING_POLICY", "ranking_policy"),
+        description="A ranking policy file (rates, weights, minimum sample); default the shipped "
+                    "data/policies/ranking.yaml.")
+    response_definition: ResponseDefinition | None = Field(
+        default=None, validation_alias=_env("METRICS_RESPONSE_DEFINITION", "response_definition"),
+        description="Which response rate the score uses: callback (the citizen's answer, Beijing's) or "
+                    "contact (the unit's recorded contact before the deadline); default the policy file's.")
     bottom_n: int = Field(default=10, ge=1, validation_alias=_env("METRICS_BOTTOM_N", "bottom_n"),
                           description="How many units the bottom list of a ranking names.")
     hotspot_top: int = Field(default=10, ge=1, validation_alias=_env("METRICS_HOTSPOT_TOP", "hotspot_top"),
@@ -54,17 +48,16 @@ class MetricsSettings(ServiceSettings):
         default=200, ge=1, validation_alias=_env("METRICS_STREAM_MAX_TOTAL", "stream_max_total"),
         description="Ranking streams open at once in all (per replica); past it, 503.")
 
+    _policy: RankingPolicy | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
-    def _some_weight(self) -> "MetricsSettings":
-        if self.weight_response + self.weight_resolution + self.weight_satisfaction <= 0:
-            raise ValueError("at least one of the three rate weights must be positive")
+    def _load_policy(self) -> "MetricsSettings":
+        # Read once, at start: a policy file that does not load stops the service, naming the file.
+        self._policy = load_ranking_policy(self.ranking_policy, response_definition=self.response_definition)
         return self
 
     @property
-    def weights(self) -> Weights:
-        """The composite and satisfaction weights."""
-        return Weights(
-            response=self.weight_response, resolution=self.weight_resolution,
-            satisfaction=self.weight_satisfaction, satisfied=self.satisfied_weight,
-            basically_satisfied=self.basically_satisfied_weight,
-        )
+    def policy(self) -> RankingPolicy:
+        """The ranking policy this deployment uses, with its response definition."""
+        assert self._policy is not None  # set by the validator
+        return self._policy

@@ -16,7 +16,7 @@ from hotline.contracts import ContactKind, topics
 from hotline.devkit import ServiceProcess
 from hotline.gazetteer import UnitKind, beijing
 from tests.integration.test_metrics_live import publish_events
-from tests.unit.test_metrics_scenario import DONGHUAMEN, JINGSHAN, Script, at, scripted_month
+from tests.unit.test_metrics_scenario import DONGHUAMEN, JINGSHAN, Script, at, scripted_month, write_scripted_policy
 
 pytestmark = pytest.mark.stack
 
@@ -74,8 +74,14 @@ def tag() -> str:
 @pytest.fixture(scope="module")
 def metrics(private, tmp_path_factory):
     """`hotline serve metrics` as a process on a free port; stopped afterwards."""
-    log = tmp_path_factory.mktemp("metrics") / "metrics.log"
-    process = ServiceProcess.spawn("metrics", private.env(METRICS_STREAM_POLL_S="0.2"), log).wait_healthy(60)
+    folder = tmp_path_factory.mktemp("metrics")
+    log = folder / "metrics.log"
+    # The unit's contact records move the score (a new contact, no callback yet, is the live update
+    # below), and no minimum sample: every street and town has a ticket or a few, each is ranked.
+    policy = write_scripted_policy(folder, minimum=0)
+    env = private.env(METRICS_STREAM_POLL_S="0.2", METRICS_RANKING_POLICY=str(policy),
+                      METRICS_RESPONSE_DEFINITION="contact")
+    process = ServiceProcess.spawn("metrics", env, log).wait_healthy(60)
     try:
         yield process.url()
     finally:
@@ -161,7 +167,7 @@ async def test_the_dashboard_shows_every_street_and_updates_live(fed, metrics, b
     expected_top = fed["rows"][0]
     assert first.get_attribute("data-code") == expected_top["unit_code"]
     assert cell(driver, JINGSHAN, "name") == "景山街道"
-    assert (cell(driver, JINGSHAN, "dispatched"), cell(driver, JINGSHAN, "score")) == ("5", "62.00")
+    assert (cell(driver, JINGSHAN, "dispatched"), cell(driver, JINGSHAN, "score")) == ("5", "63.67")
     assert cell(driver, JINGSHAN, "move").startswith("▼")  # first in February, second in March
     assert cell(driver, DONGHUAMEN, "move").startswith("▲")
     assert cell(driver, JINGSHAN, "face_to_face_share") == "20.0%"
@@ -177,11 +183,11 @@ async def test_the_dashboard_shows_every_street_and_updates_live(fed, metrics, b
     published = time.monotonic()
     await publish_events(private.kafka, private.prefix, more.events)
     WebDriverWait(driver, 20, poll_frequency=0.1).until(
-        lambda d: cell(d, JINGSHAN, "dispatched") == "6" and cell(d, JINGSHAN, "score") != "62.00")
+        lambda d: cell(d, JINGSHAN, "dispatched") == "6" and cell(d, JINGSHAN, "score") != "63.67")
     print(f"live update reached the page {time.monotonic() - published:.2f} s after publishing")
     assert driver.execute_script("return window.__sameDocument === true"), "the page reloaded"
-    # response 2/4 → 3/5 (one overdue), resolution 2/3, satisfaction 1.8/3: 10×.6 + 45×2/3 + 45×.6 = 63
-    assert cell(driver, JINGSHAN, "score") == "63.00"
+    # response 2/4 → 3/5 (one overdue), resolution 2/3, satisfaction 1.9/3: 10×.6 + 50×2/3 + 40×1.9/3 = 64.67
+    assert cell(driver, JINGSHAN, "score") == "64.67"
     assert cell(driver, JINGSHAN, "response") == "60.0%"
     assert cell(driver, JINGSHAN, "face_to_face_share") == "33.3%"
     assert len(driver.find_elements(By.CSS_SELECTOR, "#rows tr")) == len(STREETS)  # updated in place

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ from tests.unit.test_metrics_scenario import (
     at,
     scripted_month,
     topic_of,
+    write_scripted_policy,
 )
 
 pytestmark = pytest.mark.stack
@@ -77,14 +79,17 @@ async def private_db(private):
     await client.close()
 
 
-def settings_for(private: Namespace) -> MetricsSettings:
-    return MetricsSettings(**private.service_settings(), batch_max_records=7, stream_poll_s=0.2)
+def settings_for(private: Namespace, policy: Path | None = None) -> MetricsSettings:
+    return MetricsSettings(**private.service_settings(), batch_max_records=7, stream_poll_s=0.2,
+                           ranking_policy=policy)
 
 
 @pytest.fixture(scope="module")
-async def instances(private):
-    """Two metrics instances in one consumer group (small batches, so they share the work)."""
-    apps = [build_app(settings_for(private)), build_app(settings_for(private))]
+async def instances(private, tmp_path_factory):
+    """Two metrics instances in one consumer group (small batches, so they share the work), under
+    the shipped rules (the callback's response rate) with a minimum sample of one callback."""
+    policy = write_scripted_policy(tmp_path_factory.mktemp("policy"))
+    apps = [build_app(settings_for(private, policy)), build_app(settings_for(private, policy))]
     async with AsyncExitStack() as stack:
         for app in apps:
             await stack.enter_async_context(app.router.lifespan_context(app))
@@ -113,7 +118,7 @@ async def scripted(instances, private):
 
 async def test_a_scripted_month_gives_the_hand_computed_rankings(instances, scripted):
     async with client_for(instances[0]) as client:
-        for kind, expected in MARCH_RANKINGS.items():
+        for kind, expected in MARCH_RANKINGS["callback"].items():
             response = await client.get("/v1/rankings", params={"period": "2026-03", "kind": kind})
             assert response.status_code == 200, response.text
             body = response.json()
@@ -123,8 +128,12 @@ async def test_a_scripted_month_gives_the_hand_computed_rankings(instances, scri
     assert streets["kind_label"] == {"zh": "街道", "en": "Street offices"}
     assert streets["labels"]["rates.response"] == {"zh": "响应率", "en": "Response rate"}
     assert streets["weights"]["response"] == 10 and streets["previous_period"] == "2026-02"
+    assert (streets["policy"]["response_definition"], streets["policy"]["minimum_sample"]) == (
+        "callback", {"callbacks": 1})
     top = streets["rows"][0]
-    assert (top["name"], top["district_name"], top["face_to_face_share"], top["rank_change"]) == ("东华门街道", "东城区", 1.0, 1)
+    # February: both streets 100 by the callback, sharing rank 1.
+    assert (top["name"], top["district_name"], top["face_to_face_share"], top["rank_change"]) == (
+        "东华门街道", "东城区", 1.0, 0)
     assert [b["unit_code"] for b in streets["bottom"]] == ["110105001", JINGSHAN, DONGHUAMEN]
 
 
@@ -135,10 +144,11 @@ async def test_figures_trend_and_district_filter(instances, scripted):
         dongcheng = (await client.get("/v1/rankings", params={"period": "2026-03", "district": "110101"})).json()
         latest = (await client.get("/v1/rankings")).json()
     assert {k: month[k] for k in JINGSHAN_MARCH} == JINGSHAN_MARCH
-    assert month["score"] == 62.0 and "tickets" not in month and "seen" not in month
+    assert month["score"] == 65.3333 and "tickets" not in month and "seen" not in month
+    assert month["policy"]["response_definition"] == "callback" and trend["policy"] == month["policy"]
     assert trend["name"] == "景山街道" and trend["ranking_kind"] == "street"
     assert [(m["period"], m["rank"], m["score"], m["dispatched"]) for m in trend["months"]] == [
-        ("2026-02", 1, 100.0, 1), ("2026-03", 2, 62.0, 5)]
+        ("2026-02", 1, 100.0, 1), ("2026-03", 2, 65.3333, 5)]
     assert [(r["unit_code"], r["rank"], r["district_rank"]) for r in dongcheng["rows"]] == [
         (DONGHUAMEN, 1, 1), (JINGSHAN, 2, 2)]
     assert dongcheng["district"] == {"code": "110101", "name": "东城区"}
@@ -179,7 +189,7 @@ async def test_prometheus_gauges_and_dead_letters(instances, scripted, private, 
     async with client_for(instances[0]) as client:
         text = (await client.get("/metrics")).text
     assert 'hotline_metrics_period{period="2026-03"} 1.0' in text
-    assert 'hotline_unit_score{district_code="110101",kind="street",unit_code="110101002"} 62.0' in text
+    assert 'hotline_unit_score{district_code="110101",kind="street",unit_code="110101002"} 65.3333' in text
     assert "hotline_metrics_batch_seconds_count" in text
     letters = await read_topic(private.kafka, private.prefix + topics.DLQ,
                                until=lambda rs: any(b"metrics" in r.value for r in rs), timeout_s=10)
@@ -259,4 +269,4 @@ async def test_an_enterprise_month_is_served_with_its_score(instances, scripted,
     async def served():
         async with client_for(instances[0]) as client:
             return (await client.get("/v1/units/e-water/months/2026-03")).json().get("score")
-    assert await eventually(served) == 90.0
+    assert await eventually(served) == 100.0  # contacted late by its record; "contacted" by the citizen

@@ -74,14 +74,15 @@ def test_summary_from_a_hand_computed_fact():
         "breaches.x": {"unit_code": "A", "clock": "report_back", "due_at": T0, "round": 0},
         "breaches.y": {"unit_code": "A", "clock": "on_site", "due_at": T0, "round": 0},
         "callbacks.k1": {"resolved": False, "satisfaction": "dissatisfied", "surveyed_at": T0 + timedelta(days=3)},
-        "callbacks.k2": {"resolved": True, "satisfaction": "satisfied", "surveyed_at": T0 + timedelta(days=6)},
+        "callbacks.k2": {"resolved": True, "satisfaction": "satisfied", "contacted": True,
+                         "surveyed_at": T0 + timedelta(days=6)},
         "reopens.1": {"unit_code": "A", "reason": "dissatisfied", "reopened_at": T0 + timedelta(days=3)},
     })
     summary = held_summary(fact)
     # Unit B's contact is not A's; A's first contact was the visit an hour in.
     assert summary["first_contact_at"] == T0 + timedelta(hours=1)
     assert (summary["response"], summary["face_to_face"]) == ("in_time", True)
-    assert summary["callback"] == {"resolved": True, "satisfaction": "satisfied"}
+    assert summary["callback"] == {"resolved": True, "satisfaction": "satisfied", "contacted": True}
     assert (summary["breaches"], summary["reopens"]) == (1, 1)
 
 

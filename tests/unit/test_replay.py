@@ -139,8 +139,9 @@ def test_closed_record_steps_contact_resolve_and_callback_at_the_close():
     assert contact["action"] == "record_contact" and contact["payload"]["unit_code"] == "sf-dpw-ops-queue"
     assert contact["command_id"] == f"replay:{record.ticket_id}:contact"
     assert resolution["payload"]["resolved_at"] == record.closed_at.isoformat()
+    # The close recorded a contact: the citizen's answer to "did the unit contact you" is yes.
     assert callback == {"ticket_id": record.ticket_id, "resolved": True, "satisfaction": "satisfied",
-                        "surveyed_at": record.closed_at.isoformat()}
+                        "contacted": True, "surveyed_at": record.closed_at.isoformat()}
     assert lifecycle_steps(record, mapping.lifecycle, report_back_due_at=None) == steps  # ids from the record
 
 

@@ -154,6 +154,18 @@ def test_callbacks_follow_what_the_unit_did():
     assert in_person_solved > satisfied_share(solved=True, in_person=False) > satisfied_share(solved=False, in_person=True)
 
 
+def test_the_citizen_says_whether_the_unit_contacted_them_mostly_as_it_did():
+    acts = list(acts_between(config(scenario=None), date(2026, 3, 1), date(2026, 3, 20)))
+    contacted = {a.ticket for a in acts if a.kind is ActKind.CONTACT}
+    answers = defaultdict(list)
+    for a in acts:
+        if a.kind is ActKind.CALLBACK:
+            answers[a.ticket in contacted].append(a.payload["contacted"])
+    assert all(isinstance(v, bool) for v in answers[True] + answers[False])
+    assert len(answers[True]) > 200 and len(answers[False]) > 20
+    assert 0.9 < mean(answers[True]) < 1 and mean(answers[False]) < 0.15
+
+
 def test_better_units_score_higher_in_the_plan():
     units = tuple(sorted(c for c, u in beijing().units.items() if u.district_code == "110108"))  # Haidian
     cfg = config(units=units, tickets_per_day=60, scenario=None)

@@ -88,9 +88,15 @@ class Satisfaction(StrEnum):
 
 
 class CallbackResult(Contract):
-    """A callback survey result published on `hotline.callbacks`."""
+    """A callback survey result published on `hotline.callbacks`: the citizen was reached and
+    answered, so it is a valid callback (有效回访) of the rates; an unreachable citizen gives none."""
 
     ticket_id: str = Field(description="The ticket the citizen was called back about.")
     resolved: bool = Field(description="Whether the citizen says the matter was solved.")
     satisfaction: Satisfaction = Field(description="The citizen's satisfaction.")
     surveyed_at: AwareDatetime = Field(description="When the survey was made.")
+    contacted: bool | None = Field(
+        default=None,
+        description="The citizen's answer to \"did the unit contact you\" (是否联系): the callback response "
+                    "rate's numerator (Beijing's definition). Null when the survey did not ask (records "
+                    "older than the question, histories replayed without it).")

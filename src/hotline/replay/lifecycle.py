@@ -78,5 +78,6 @@ def lifecycle_steps(record: ReplayRecord, life: Lifecycle, *, report_back_due_at
         if life.survey is not None:
             steps.append(Step(closed, Stage.CALLBACK, 5, topics.CALLBACKS, record.ticket_id, {
                 "ticket_id": record.ticket_id, "resolved": life.survey.resolved,
-                "satisfaction": life.survey.satisfaction.value, "surveyed_at": _iso(closed)}))
+                "satisfaction": life.survey.satisfaction.value, "contacted": life.survey.contacted,
+                "surveyed_at": _iso(closed)}))
     return steps

@@ -51,6 +51,9 @@ class Survey(_Spec):
 
     resolved: bool = Field(default=True, description="Whether a closed record counts as resolved.")
     satisfaction: Satisfaction = Field(default=Satisfaction.SATISFIED, description="The answer it counts as.")
+    contacted: bool | None = Field(
+        default=True, description="The citizen's answer to \"did the unit contact you\" it counts as (a close "
+        "records a contact with the citizen, so yes); null: the survey did not ask.")
 
 
 class Lifecycle(_Spec):

@@ -285,6 +285,16 @@ def survey(rng: random.Random, *, solved: bool, in_person: bool, praise: bool = 
     return resolved, rng.choices(("satisfied", "basically_satisfied", "dissatisfied"), weights=weights)[0]
 
 
+def contact_answer(config: SimConfig, ticket_key: str, survey_no: int, *, contacted: bool, in_person: bool) -> bool:
+    """The citizen's answer to "did the unit contact you" (是否联系): mostly yes when it did (a visit
+    is remembered better than a call), seldom yes when it did not. Drawn from a generator of its
+    own, so the rest of the plan is the same with or without the question."""
+    rng = _rng("contacted", config.seed, ticket_key, survey_no)
+    if not contacted:
+        return rng.random() < 0.04
+    return rng.random() < (0.99 if in_person else 0.94)
+
+
 def _outcome(rng: random.Random, solved: bool) -> str:
     return "resolved" if solved else rng.choice(("partly_resolved", "explained", "not_resolvable"))
 
@@ -313,8 +323,9 @@ def _life(config: SimConfig, ticket: _Ticket, rng: random.Random, *, holder: str
         # Never contacted: the hotline calls back after the report-back deadline.
         at = _daytime(received + timedelta(days=7, hours=rng.uniform(0, 24)), rng)
         resolved, satisfaction = survey(rng, solved=False, in_person=False)
+        said_contacted = contact_answer(config, ticket.key, 0, contacted=False, in_person=False)
         ticket.add(at, ActKind.CALLBACK, None, {"resolved": resolved, "satisfaction": satisfaction,
-                                                 "surveyed_at": _iso(at)})
+                                                 "contacted": said_contacted, "surveyed_at": _iso(at)})
         return
     in_person = collected or rng.random() < p.face_to_face
     if collected:
@@ -340,8 +351,9 @@ def _life(config: SimConfig, ticket: _Ticket, rng: random.Random, *, holder: str
         "resolution_code": "SIM-OK" if solved else "SIM-PART", "resolved_at": _iso(resolve_at)})
     survey_at = _daytime(resolve_at + timedelta(hours=rng.uniform(2, 36)), rng)
     resolved, satisfaction = survey(rng, solved=solved, in_person=in_person, praise=praise)
+    said_contacted = contact_answer(config, ticket.key, 0, contacted=True, in_person=in_person)
     ticket.add(survey_at, ActKind.CALLBACK, None, {"resolved": resolved, "satisfaction": satisfaction,
-                                                   "surveyed_at": _iso(survey_at)})
+                                                   "contacted": said_contacted, "surveyed_at": _iso(survey_at)})
     if resolved and satisfaction != "dissatisfied":
         return  # closed
     if rng.random() >= p.rework:
@@ -358,8 +370,9 @@ def _life(config: SimConfig, ticket: _Ticket, rng: random.Random, *, holder: str
         "resolution_code": "SIM-OK" if solved_again else "SIM-PART", "resolved_at": _iso(resolve_again)})
     survey_again = _daytime(resolve_again + timedelta(hours=rng.uniform(4, 30)), rng)
     resolved, satisfaction = survey(rng, solved=solved_again, in_person=in_person_again)
+    said_contacted = contact_answer(config, ticket.key, 1, contacted=True, in_person=in_person_again)
     ticket.add(survey_again, ActKind.CALLBACK, None, {"resolved": resolved, "satisfaction": satisfaction,
-                                                      "surveyed_at": _iso(survey_again)})
+                                                      "contacted": said_contacted, "surveyed_at": _iso(survey_again)})
 
 
 def _collect(config: SimConfig, visited: _Ticket, rng: random.Random, *, holder: str, visited_at: datetime,

@@ -1,10 +1,12 @@
 """What a plan should do to the rankings, computed from the plan alone (pure).
 
-The same definitions as the metrics service (docs/metrics.md): a ticket counts in its holder's
-month of dispatch; response = first contacts in time / (in time + late + never contacted once the
-deadline passed); resolution and satisfaction from each ticket's latest callback; the score is
-the weighted mean (default 10 / 45 / 45, basically satisfied 0.8). Used to tune the scenario, by
-the tests, and by `hotline simulate` to say where a unit should stand.
+The same definitions as the metrics service (docs/metrics.md), from the same ranking policy
+(`hotline.ranking_policy`, data/policies/ranking.yaml): a ticket counts in its holder's month of
+dispatch; the rates by the policy (the response rate by its definition: the callback's "were you
+contacted" answer, or first contacts in time / (in time + late + never contacted once the deadline
+passed)); resolution, satisfaction and the answer from each ticket's latest callback; the score is
+the policy's weighted mean, and a unit below its minimum sample is not ranked. Used to tune the
+scenario, by the tests, and by `hotline simulate` to say where a unit should stand.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from datetime import datetime
 
 from hotline.contracts import BUSINESS_TZ
 from hotline.deadlines import ClockKind, default_policy
+from hotline.ranking_policy import RankingPolicy, default_ranking_policy
 from hotline.simulator.plan import Act, ActKind, city_of
 from hotline.taxonomy import default_taxonomy
 
-WEIGHTS = {"response": 10.0, "resolution": 45.0, "satisfaction": 45.0}
-BASICALLY = 0.8
+_ANSWER_ORDER = {None: 0, False: 1, True: 2}  # as metrics settles two surveys at one time
 
 
 def _response_due(received_at: datetime, urgency: str) -> datetime:
@@ -34,7 +36,7 @@ class _Seen:
     dispatched_at: datetime
     response_due: datetime
     first_contact: datetime | None = None
-    callbacks: list[tuple[datetime, bool, str]] = field(default_factory=list)
+    callbacks: list[tuple[datetime, bool, str, int, bool | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -50,21 +52,33 @@ class UnitMonth:
     resolved: int = 0
     satisfied: int = 0
     basically: int = 0
+    said_contacted: int = 0
+    said_not_contacted: int = 0
 
-    def rates(self) -> dict[str, float | None]:
-        """Response, resolution and satisfaction (None without a denominator)."""
-        answered = self.in_time + self.late + self.overdue
+    def as_figures(self) -> dict[str, int]:
+        """The counts under metrics' figure names, as the policy's rates take them."""
         return {
-            "response": self.in_time / answered if answered else None,
-            "resolution": self.resolved / self.callbacks if self.callbacks else None,
-            "satisfaction": (self.satisfied + BASICALLY * self.basically) / self.callbacks if self.callbacks else None,
+            "dispatched": self.dispatched, "contacted_in_time": self.in_time, "contacted_late": self.late,
+            "response_overdue": self.overdue, "callbacks": self.callbacks,
+            "callback_contacted": self.said_contacted, "callback_not_contacted": self.said_not_contacted,
+            "resolved": self.resolved, "unresolved": self.callbacks - self.resolved, "satisfied": self.satisfied,
+            "basically_satisfied": self.basically,
+            "dissatisfied": self.callbacks - self.satisfied - self.basically,
         }
 
-    def score(self) -> float | None:
+    def rates(self, policy: RankingPolicy | None = None) -> dict[str, float | None]:
+        """Response, resolution and satisfaction (None without a denominator)."""
+        return (policy or default_ranking_policy()).unit_rates(self.as_figures())
+
+    def score(self, policy: RankingPolicy | None = None) -> float | None:
         """0-100, the weighted mean of the defined rates."""
-        defined = [(WEIGHTS[k], r) for k, r in self.rates().items() if r is not None]
-        total = sum(w for w, _ in defined)
-        return round(100 * sum(w * r for w, r in defined) / total, 4) if total else None
+        policy = policy or default_ranking_policy()
+        return policy.score(self.rates(policy))
+
+    def ranked(self, policy: RankingPolicy | None = None) -> bool:
+        """Whether the unit is ranked this month: a score, and the policy's minimum sample."""
+        policy = policy or default_ranking_policy()
+        return self.score(policy) is not None and policy.enough_sample(self.as_figures())
 
 
 def figures(acts: Iterable[Act], *, until: datetime | None = None) -> dict[tuple[str, str], UnitMonth]:
@@ -90,7 +104,9 @@ def figures(acts: Iterable[Act], *, until: datetime | None = None) -> dict[tuple
             if act.payload["kind"] == "face_to_face":
                 in_person.add(act.ticket)
         elif act.kind is ActKind.CALLBACK and act.ticket in tickets:
-            tickets[act.ticket].callbacks.append((act.at, act.payload["resolved"], act.payload["satisfaction"]))
+            said = act.payload.get("contacted")
+            tickets[act.ticket].callbacks.append(
+                (act.at, act.payload["resolved"], act.payload["satisfaction"], _ANSWER_ORDER[said], said))
     months: dict[tuple[str, str], UnitMonth] = {}
     horizon = until
     for key, seen in tickets.items():
@@ -108,21 +124,25 @@ def figures(acts: Iterable[Act], *, until: datetime | None = None) -> dict[tuple
         elif horizon is None or seen.response_due <= horizon:
             month.overdue += 1
         if seen.callbacks:
-            _, resolved, satisfaction = max(seen.callbacks)
+            _, resolved, satisfaction, _, said = max(seen.callbacks)
             month.callbacks += 1
+            month.said_contacted += said is True
+            month.said_not_contacted += said is False
             month.resolved += resolved
             month.satisfied += satisfaction == "satisfied"
             month.basically += satisfaction == "basically_satisfied"
     return months
 
 
-def rankings(months: dict[tuple[str, str], UnitMonth], units: tuple[str, ...]) -> dict[tuple[str, str], list[str]]:
-    """(kind, YYYY-MM) -> the scored units of that kind, best first (ties by code)."""
+def rankings(months: dict[tuple[str, str], UnitMonth], units: tuple[str, ...],
+             policy: RankingPolicy | None = None) -> dict[tuple[str, str], list[str]]:
+    """(kind, YYYY-MM) -> the ranked units of that kind, best first (ties by code)."""
+    policy = policy or default_ranking_policy()
     kinds = city_of(units).kinds
     out: dict[tuple[str, str], list[tuple[float, str]]] = {}
     for (unit, period), month in months.items():
-        score = month.score()
-        if score is not None and kinds.get(unit) not in (None, "special"):
+        score = month.score(policy)
+        if score is not None and month.ranked(policy) and kinds.get(unit) not in (None, "special"):
             out.setdefault((kinds[unit], period), []).append((-score, unit))
     return {k: [u for _, u in sorted(v)] for k, v in out.items()}
 

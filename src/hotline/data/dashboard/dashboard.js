@@ -25,7 +25,8 @@
 
   const ARROWS = { up: "▲", down: "▼", same: "–", new: "新" };
   const COLUMNS = [
-    { key: "rank", fmt: (r) => (r.rank == null ? "—" : String(r.rank)) },
+    // Listed, not ranked: "样本不足" when the month has fewer valid callbacks than the policy's minimum.
+    { key: "rank", fmt: (r) => (r.rank != null ? String(r.rank) : r.unranked_reason === "minimum_sample" ? "样本不足" : "—") },
     { key: "movement", cls: "move", fmt: (r) => ARROWS[r.movement] + (r.rank_change ? " " + Math.abs(r.rank_change) : ""),
       title: (r) => (r.previous_rank == null ? "new this month" : "last month #" + r.previous_rank) },
     { key: "name", cls: "text", fmt: (r) => r.name },
@@ -140,7 +141,11 @@
       fillPeriods(view.period);
     }
     const w = view.weights || {};
-    $("weights").textContent = `权重 Weights: 响应 ${w.response} / 解决 ${w.resolution} / 满意 ${w.satisfaction}`;
+    const p = view.policy || {};
+    const basis = p.response_definition === "contact" ? "单位联系记录 unit's contact record" : "回访 callback";
+    $("weights").textContent = `权重 Weights: 响应 ${w.response} / 解决 ${w.resolution} / 满意 ${w.satisfaction}` +
+      ` · 响应口径 Response by: ${basis} · 最少有效回访 Min. callbacks ${p.minimum_sample ? p.minimum_sample.callbacks : "—"}` +
+      ` · 规则版本 Policy ${p.version || "—"}`;
     fillDistricts();
     applyFilter();
     touched(view.version);
