@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache, cached_property
 from importlib import resources
 
@@ -34,11 +33,10 @@ class Category:
 
 @dataclass(frozen=True)
 class UrgencyClass:
-    """An urgency class and its report-back period."""
+    """An urgency class; its deadlines are the deadline policy's (`hotline.deadlines`)."""
 
     code: str
     zh: str
-    period: timedelta
     keywords_zh: tuple[str, ...] = ()
     keywords_en: tuple[str, ...] = ()
     for_utilities: bool = False
@@ -181,7 +179,7 @@ def default_taxonomy() -> Taxonomy:
     ]
     urgency = [
         UrgencyClass(
-            code=u["code"], zh=u["zh"], period=timedelta(hours=u["hours"]),
+            code=u["code"], zh=u["zh"],
             keywords_zh=tuple((u.get("keywords") or {}).get("zh") or ()),
             keywords_en=tuple(k.lower() for k in (u.get("keywords") or {}).get("en") or ()),
             for_utilities=u.get("categories_from_taxonomy") == "utility",

@@ -109,9 +109,10 @@ def test_firing_in_steps_fires_each_mark_once_whatever_the_steps(span, steps):
     [
         (ClockKind.REPORT_BACK, "emergency", "2026-11-02T09:00+08:00", "2026-11-02T11:00+08:00"),
         (ClockKind.REPORT_BACK, "utilities", "2026-11-02T09:00+08:00", "2026-11-03T09:00+08:00"),
-        # 7 working days from the Friday before Spring Festival 2026 (holiday 15-23 Feb,
-        # 14 and 28 Feb are working Saturdays).
-        (ClockKind.REPORT_BACK, "general", "2026-02-13T10:00+08:00", "2026-03-02T10:00+08:00"),
+        # 7 and 15 calendar days (天) from the Friday before Spring Festival 2026 (holiday
+        # 15-23 Feb): the holiday does not move them (was 7 working days, 2 March, until #27).
+        (ClockKind.REPORT_BACK, "general", "2026-02-13T10:00+08:00", "2026-02-20T10:00+08:00"),
+        (ClockKind.REPORT_BACK, "complex", "2026-02-13T10:00+08:00", "2026-02-28T10:00+08:00"),
         (ClockKind.RESPONSE, "emergency", "2026-11-02T09:00+08:00", "2026-11-02T09:30+08:00"),
         (ClockKind.ON_SITE, "general", "2026-11-02T09:00+08:00", "2026-11-02T09:30+08:00"),
     ],

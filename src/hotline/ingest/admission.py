@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from hotline.contracts import Location, RawRecord, TicketReceived, deterministic_event_id, ticket_id_for
+from hotline.deadlines import DeadlinePolicy, report_back_due
 from hotline.gazetteer import Gazetteer
 from hotline.ingest.classify import Classification, Classifier, classify_all, needs_triage, shipped_classifier
 from hotline.taxonomy import Taxonomy, default_taxonomy
@@ -36,6 +37,8 @@ class IntakePolicy:
     repeat_window: timedelta = timedelta(days=30)
     # The category classifier; None: the one shipped in the package (loaded on first use).
     classifier: Classifier | None = None
+    # The deadline policy the report-back answer comes from; None: the shipped one.
+    deadlines: DeadlinePolicy | None = None
 
 
 def normalize(
@@ -82,7 +85,7 @@ def admit_all(
         if isinstance(r, Rejection):
             outcomes.append(r)
         else:
-            outcomes.append((_ticket_from(r, gazetteer, taxonomy, next(classified)), fingerprint(r)))
+            outcomes.append((_ticket_from(r, gazetteer, taxonomy, next(classified), policy.deadlines), fingerprint(r)))
     return outcomes
 
 
@@ -124,7 +127,7 @@ def parse_record(payload: bytes, *, now: datetime, policy: IntakePolicy = Intake
 
 
 def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy,
-                 classified: Classification) -> TicketReceived:
+                 classified: Classification, deadlines: DeadlinePolicy | None = None) -> TicketReceived:
     # The community sharpens the place: "云景台小区" alone says nothing of the town.
     place = gazetteer.resolve(f"{record.address} {record.community or ''}", record.district)
     ticket_id = ticket_id_for(record.channel, record.source_id)
@@ -154,7 +157,8 @@ def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy,
         request_type=taxonomy.request_type(content, record.request_type),
         category=category,
         urgency=urgency.code,
-        report_back_due_at=record.received_at + urgency.period,
+        # The answer at receipt, by the rule the first dispatch's clock follows (deadlines.yaml).
+        report_back_due_at=report_back_due(urgency.code, record.received_at, policy=deadlines),
         taxonomy_version=taxonomy.version,
         anonymous=record.anonymous,
         answered_directly=record.answered_directly,
