@@ -6,9 +6,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from hotline.business_calendar import BusinessCalendar
 from hotline.deadlines import (
     Clock,
     ClockKind,
+    Duration,
     EscalationPolicy,
     ExtensionRefused,
     MarkKind,
@@ -121,3 +123,18 @@ def test_the_shipped_policy(kind, urgency, started, due):
     c = default_policy().start_clock(ticket_id="TK", kind=kind, unit_code="u", urgency=urgency,
                                      started_at=datetime.fromisoformat(started))
     assert c.due_at == datetime.fromisoformat(due)
+
+
+def test_calendar_days_end_at_the_same_local_time_and_hours_are_elapsed_time_across_a_dst_change():
+    new_york = BusinessCalendar(time_zone="America/New_York")
+    start = datetime.fromisoformat("2026-03-07T10:00-05:00")  # the clocks go forward on 8 March
+    assert Duration(days=7).after(start, new_york) == datetime.fromisoformat("2026-03-14T10:00-04:00")
+    assert Duration(hours=168).after(start, new_york) == datetime.fromisoformat("2026-03-14T11:00-04:00")
+    with pytest.raises(ValueError, match="naive"):
+        Duration(days=7).after(datetime(2026, 3, 7, 10), new_york)
+
+
+def test_a_duration_says_its_span_as_a_citizen_reads_it():
+    assert Duration(days=7).label() == ("7天", "7 days")
+    assert Duration(working_days=15).label() == ("15个工作日", "15 working days")
+    assert Duration(hours=2).label() == ("2小时", "2 hours")
