@@ -156,7 +156,7 @@ class TicketDispatched(Event):
     report_back_due_at: AwareDatetime | None = Field(
         default=None,
         description="When the lead unit must report back to the citizen: by the deadline policy from "
-        "`dispatched_at` (v3; before, the ticket's deadline from receipt).",
+        "`dispatched_at` (since issue #27; earlier records carry the ticket's deadline from receipt).",
     )
     received: TicketReceived | None = Field(
         default=None,
