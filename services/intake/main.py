@@ -32,13 +32,16 @@ def build_app(settings: IntakeSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime.create(SERVICE, settings, used_events={topics.TICKETS_FOLLOWUP: STATUS_EVENTS})
     store = IntakeStore(runtime.db)
     runtime.start_hooks.append(store.ensure_indexes)
-    taxonomy = deployment_city(settings).taxonomy()  # the city's urgency classes, not Beijing's keywords
+    city = deployment_city(settings)
+    taxonomy = city.taxonomy()  # the city's urgency classes, not Beijing's keywords
     policy = IntakePolicy(
         max_record_bytes=settings.max_record_bytes,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
         repeat_window=timedelta(days=settings.repeat_window_days),
         classifier=classifier,
         taxonomy=taxonomy,
+        deadlines=city.deadline_policy(),  # the report-back answer by the rule routing's dispatch follows
+        calendar=city.calendar(),
     )
     intake = build_intake(runtime, store, runtime.publisher, policy)
     register(runtime, intake, runtime.publisher)

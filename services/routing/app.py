@@ -201,7 +201,7 @@ class Routing:
         if isinstance(command, ReturnTicket):
             return handle_return(state, command, window=self._window, gazetteer=ref.gazetteer,
                                  catalogue=ref.catalogue, policy=ref.policy, calendar=ref.calendar)
-        return state, handle_summon(state, command, gazetteer=ref.gazetteer, catalogue=ref.catalogue)
+        return state, handle_summon(state, command, gazetteer=ref.gazetteer, catalogue=ref.catalogue, policy=ref.policy)
 
     # ------------------------------------------------------------ HTTP: checked at once, then sent
 

@@ -28,7 +28,7 @@ from hotline.contracts.routing import (
     TicketReturned,
 )
 from hotline.contracts.topics import TRIAGE_QUEUE_CODE
-from hotline.deadlines import ClockKind, DeadlinePolicy, default_policy
+from hotline.deadlines import ClockKind, DeadlinePolicy, default_policy, report_back_due
 from hotline.domain_errors import Conflict, Invalid, NotFound, NotYours
 from hotline.gazetteer import Gazetteer, UnitKind
 from hotline.runtime.idempotency import KEY_REUSED, request_hash
@@ -135,13 +135,15 @@ def dispatch_events(
     The first dispatch happens as the ticket arrives, so its business time is the ticket's
     receipt time; a re-dispatch happens at the return's time. Replaying the log gives the same.
     The dispatch carries the deadlines it starts for the lead unit, by `policy` (the shipped one
-    by default) and the city's `calendar` (China's by default), so no consumer works them out again.
+    by default) from the dispatch time in the city's `calendar` (China's by default), so no consumer
+    works them out again: the first dispatch's report-back deadline is intake's answer (the same
+    rule at the same time), a re-dispatch's is the new holder's full period.
     """
     dispatched_at = at or ticket.received_at
     lead = dispatch.lead
-    deadlines = (policy or default_policy()).dispatch_deadlines(
-        urgency=ticket.urgency, dispatched_at=dispatched_at, report_back_due_at=ticket.report_back_due_at,
-        calendar=calendar)
+    deadlines = (policy or default_policy()).dispatch_deadlines(urgency=ticket.urgency, dispatched_at=dispatched_at,
+                                                                calendar=calendar)
+    report_back_due_at = deadlines[ClockKind.REPORT_BACK]
     dispatched = TicketDispatched(
         event_id=deterministic_event_id("TicketDispatched", ticket.ticket_id, str(attempt)),
         ticket_id=ticket.ticket_id,
@@ -160,7 +162,7 @@ def dispatch_events(
         attempt=attempt,
         category=ticket.category,
         urgency=ticket.urgency,
-        report_back_due_at=ticket.report_back_due_at,
+        report_back_due_at=report_back_due_at,
         # Followup's timeline and brief facts ride on the dispatch (it no longer reads
         # tickets.received): masked as the timeline keeps it.
         received=ticket.model_copy(update={"caller": Caller(phone=mask_phone(ticket.caller.phone))}),
@@ -181,7 +183,7 @@ def dispatch_events(
             lead_unit_code=lead.unit_code,
             category=ticket.category,
             urgency=ticket.urgency,
-            report_back_due_at=ticket.report_back_due_at,
+            report_back_due_at=report_back_due_at,
             attempt=attempt,
             content=ticket.content,
             address=ticket.location.address,
@@ -201,7 +203,6 @@ def dispatch_events(
 # ---------------------------------------------------------------- returns and whistle summons
 
 RETURN_LIMIT = 2  # the second return escalates to the district coordinator
-ON_SITE_DEADLINE = timedelta(minutes=30)  # 吹哨报到: summoned departments report within 30 minutes
 _STREET_KINDS = {k.value for k in UnitKind} - {UnitKind.DISTRICT_FALLBACK.value}
 
 
@@ -367,8 +368,10 @@ def handle_summon(
     *,
     gazetteer: Gazetteer,
     catalogue: Catalogue,
+    policy: DeadlinePolicy | None = None,
 ) -> Outcome:
-    """A street or town on the ticket summons departments; each gets it on its queue."""
+    """A street or town on the ticket summons departments; each gets it on its queue, due on site
+    by the policy (吹哨报到, 30 minutes) and reporting back when the holder's dispatch says."""
     at = command.summoned_at
     if state is None:
         return [_refuse(command, "unknown_ticket", "routing has not dispatched this ticket", at)]
@@ -382,7 +385,8 @@ def handle_summon(
     unknown = [d for d in command.departments if d not in catalogue.units_by_code]
     if unknown:
         return [_refuse(command, "unknown_unit", f"not a department or enterprise: {', '.join(unknown)}", at)]
-    due = at + ON_SITE_DEADLINE
+    policy = policy or default_policy()
+    due = policy.due_at(kind=ClockKind.ON_SITE, urgency="any", started_at=at)
     summoned = DepartmentsSummoned(
         event_id=deterministic_event_id("DepartmentsSummoned", command.ticket_id, command.command_id),
         ticket_id=command.ticket_id, occurred_at=at, unit_code=command.unit_code,
@@ -390,12 +394,13 @@ def handle_summon(
         report_on_site_due_at=due,
     )
     ticket = state.ticket
+    report_back_due_at = report_back_due(ticket.urgency, state.dispatched_at, policy=policy)
     copies = [
         QueueAssignment(
             event_id=deterministic_event_id("QueueAssignment", command.ticket_id, command.command_id, code),
             ticket_id=ticket.ticket_id, occurred_at=at, unit_code=code, role="summoned",
             lead_unit_code=state.dispatch.lead.unit_code, category=ticket.category,
-            urgency=ticket.urgency, report_back_due_at=ticket.report_back_due_at,
+            urgency=ticket.urgency, report_back_due_at=report_back_due_at,
             attempt=state.attempt, on_site_due_at=due, content=ticket.content,
             address=ticket.location.address, caller_phone=None, caller_phone_masked=None,
             received_at=ticket.received_at, dispatched_at=at,

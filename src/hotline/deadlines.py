@@ -9,7 +9,9 @@ Each mark has a stable id, so firing is idempotent: what fired is remembered by 
 
 A dispatch starts its holder's response clock (first contact) and report-back clock
 (`DeadlinePolicy.dispatch_deadlines`); routing puts their due times on `TicketDispatched`, so
-its consumers read them from the event rather than working them out again.
+its consumers read them from the event rather than working them out again. Intake's answer to
+the citizen is `report_back_due` at the receipt: the same function routing applies at the first
+dispatch, which it makes at the receipt time (the rule is stated in deadlines.yaml).
 """
 
 from __future__ import annotations
@@ -186,11 +188,25 @@ class Duration(BaseModel):
         return self
 
     def after(self, start: datetime, calendar: BusinessCalendar) -> datetime:
-        """The moment this span after `start` ends."""
+        """The moment this span after `start` ends: calendar days at the same local clock time
+        (holidays and weekends count), working days by the calendar, minutes and hours elapsed."""
         if self.working_days is not None:
             return calendar.add_working_days(start, self.working_days)
-        delta = timedelta(minutes=self.minutes or 0, hours=self.hours or 0, days=self.days or 0)
+        if self.days is not None:
+            if start.utcoffset() is None:
+                raise ValueError(f"naive datetime {start.isoformat()}: business times must carry their zone")
+            # Aware arithmetic within one zone keeps the wall-clock time across a DST change.
+            return start.astimezone(calendar.time_zone) + timedelta(days=self.days)
+        delta = timedelta(minutes=self.minutes or 0, hours=self.hours or 0)
         return calendar.add_calendar_duration(start, delta)
+
+    def label(self) -> tuple[str, str]:
+        """The span in Chinese and in English, as a citizen reads it: 7天 / 7 days."""
+        for value, zh, en in ((self.working_days, "个工作日", "working days"), (self.days, "天", "days"),
+                              (self.hours, "小时", "hours"), (self.minutes, "分钟", "minutes")):
+            if value is not None:
+                return f"{value}{zh}", f"{value} {en}"
+        raise AssertionError("a duration has exactly one unit")  # guaranteed by the validator
 
 
 class Escalation(BaseModel):
@@ -239,15 +255,12 @@ class DeadlinePolicy(BaseModel):
         return duration.after(started_at, calendar or default_calendar())
 
     def dispatch_deadlines(self, *, urgency: str | None, dispatched_at: datetime,
-                           report_back_due_at: datetime | None = None,
                            calendar: BusinessCalendar | None = None) -> dict[ClockKind, datetime]:
-        """When the clocks a dispatch starts for its holder are due: first contact by the policy,
-        reporting back by the ticket's own deadline when intake set one (else by the policy).
-        An unknown urgency counts as general."""
+        """When the clocks a dispatch starts for its holder are due, both by the policy from the
+        dispatch: first contact and reporting back. An unknown urgency counts as general."""
         urgency = urgency or "general"
         response = self.due_at(kind=ClockKind.RESPONSE, urgency=urgency, started_at=dispatched_at, calendar=calendar)
-        report_back = report_back_due_at or self.due_at(
-            kind=ClockKind.REPORT_BACK, urgency=urgency, started_at=dispatched_at, calendar=calendar)
+        report_back = report_back_due(urgency, dispatched_at, policy=self, calendar=calendar)
         return {ClockKind.RESPONSE: response, ClockKind.REPORT_BACK: report_back}
 
 
@@ -256,3 +269,12 @@ def default_policy() -> DeadlinePolicy:
     """The shipped policy."""
     text = (resources.files("hotline") / "data" / "policies" / "deadlines.yaml").read_text("utf-8")
     return DeadlinePolicy.model_validate(yaml.safe_load(text))
+
+
+def report_back_due(urgency: str | None, started_at: datetime, *, policy: DeadlinePolicy | None = None,
+                    calendar: BusinessCalendar | None = None) -> datetime:
+    """When the citizen must hear back on a ticket of this urgency class whose clock starts then:
+    intake's answer (started at receipt), routing's dispatch deadline, followup's clock for a
+    dispatch that does not say. The shipped policy and calendar unless given; general when unknown."""
+    return (policy or default_policy()).due_at(
+        kind=ClockKind.REPORT_BACK, urgency=urgency or "general", started_at=started_at, calendar=calendar)

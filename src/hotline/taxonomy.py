@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -35,11 +34,10 @@ class Category:
 
 @dataclass(frozen=True)
 class UrgencyClass:
-    """An urgency class and its report-back period."""
+    """An urgency class; its deadlines are the deadline policy's (`hotline.deadlines`)."""
 
     code: str
     zh: str
-    period: timedelta
     keywords_zh: tuple[str, ...] = ()
     keywords_en: tuple[str, ...] = ()
     for_utilities: bool = False
@@ -175,7 +173,7 @@ def urgency_classes(data: dict) -> list[UrgencyClass]:
     """The classes of an urgency file (urgency.yaml's format), in the order they are checked."""
     return [
         UrgencyClass(
-            code=u["code"], zh=u["zh"], period=timedelta(hours=u["hours"]),
+            code=u["code"], zh=u["zh"],
             keywords_zh=tuple((u.get("keywords") or {}).get("zh") or ()),
             keywords_en=tuple(k.lower() for k in (u.get("keywords") or {}).get("en") or ()),
             for_utilities=u.get("categories_from_taxonomy") == "utility",

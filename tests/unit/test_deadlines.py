@@ -6,9 +6,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from hotline.business_calendar import BusinessCalendar
 from hotline.deadlines import (
     Clock,
     ClockKind,
+    Duration,
     EscalationPolicy,
     ExtensionRefused,
     MarkKind,
@@ -109,9 +111,10 @@ def test_firing_in_steps_fires_each_mark_once_whatever_the_steps(span, steps):
     [
         (ClockKind.REPORT_BACK, "emergency", "2026-11-02T09:00+08:00", "2026-11-02T11:00+08:00"),
         (ClockKind.REPORT_BACK, "utilities", "2026-11-02T09:00+08:00", "2026-11-03T09:00+08:00"),
-        # 7 working days from the Friday before Spring Festival 2026 (holiday 15-23 Feb,
-        # 14 and 28 Feb are working Saturdays).
-        (ClockKind.REPORT_BACK, "general", "2026-02-13T10:00+08:00", "2026-03-02T10:00+08:00"),
+        # 7 and 15 calendar days (天) from the Friday before Spring Festival 2026 (holiday
+        # 15-23 Feb): the holiday does not move them (was 7 working days, 2 March, until #27).
+        (ClockKind.REPORT_BACK, "general", "2026-02-13T10:00+08:00", "2026-02-20T10:00+08:00"),
+        (ClockKind.REPORT_BACK, "complex", "2026-02-13T10:00+08:00", "2026-02-28T10:00+08:00"),
         (ClockKind.RESPONSE, "emergency", "2026-11-02T09:00+08:00", "2026-11-02T09:30+08:00"),
         (ClockKind.ON_SITE, "general", "2026-11-02T09:00+08:00", "2026-11-02T09:30+08:00"),
     ],
@@ -120,3 +123,18 @@ def test_the_shipped_policy(kind, urgency, started, due):
     c = default_policy().start_clock(ticket_id="TK", kind=kind, unit_code="u", urgency=urgency,
                                      started_at=datetime.fromisoformat(started))
     assert c.due_at == datetime.fromisoformat(due)
+
+
+def test_calendar_days_end_at_the_same_local_time_and_hours_are_elapsed_time_across_a_dst_change():
+    new_york = BusinessCalendar(time_zone="America/New_York")
+    start = datetime.fromisoformat("2026-03-07T10:00-05:00")  # the clocks go forward on 8 March
+    assert Duration(days=7).after(start, new_york) == datetime.fromisoformat("2026-03-14T10:00-04:00")
+    assert Duration(hours=168).after(start, new_york) == datetime.fromisoformat("2026-03-14T11:00-04:00")
+    with pytest.raises(ValueError, match="naive"):
+        Duration(days=7).after(datetime(2026, 3, 7, 10), new_york)
+
+
+def test_a_duration_says_its_span_as_a_citizen_reads_it():
+    assert Duration(days=7).label() == ("7天", "7 days")
+    assert Duration(working_days=15).label() == ("15个工作日", "15 working days")
+    assert Duration(hours=2).label() == ("2小时", "2 hours")

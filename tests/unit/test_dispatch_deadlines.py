@@ -12,7 +12,7 @@ from hotline.business_calendar import default_calendar
 from hotline.catalogue import default_catalogue
 from hotline.contracts import Caller, Channel, Location, TicketDispatched, TicketReceived
 from hotline.contracts.routing import ReturnTicket
-from hotline.deadlines import ClockKind, default_policy
+from hotline.deadlines import ClockKind, default_policy, report_back_due
 from hotline.followup.deadlines.domain import live_clocks
 from hotline.followup.tickets.domain import FollowupTicket
 from hotline.gazetteer import beijing
@@ -49,18 +49,20 @@ def test_the_dispatch_says_when_first_contact_and_the_report_back_are_due(urgenc
     event = dispatched(ticket(urgency=urgency or "general").model_copy(update={"urgency": urgency}))
     assert event.schema_version == 3
     assert event.response_due_at == T0 + span
+    # Reporting back by the policy from the dispatch (until #27 it was the ticket's own deadline).
     assert [(d.clock, d.due_at) for d in event.deadlines] == [
-        ("response", T0 + span), ("report_back", T0 + timedelta(days=7))]
+        ("response", T0 + span), ("report_back", report_back_due(urgency, T0))]
+    assert event.report_back_due_at == report_back_due(urgency, T0)
     # As the shared policy has it.
-    assert default_policy().dispatch_deadlines(urgency=urgency, dispatched_at=T0, report_back_due_at=T0
-                                               + timedelta(days=7))[ClockKind.RESPONSE] == event.response_due_at
+    assert default_policy().dispatch_deadlines(urgency=urgency, dispatched_at=T0) == {
+        ClockKind.RESPONSE: event.response_due_at, ClockKind.REPORT_BACK: event.report_back_due_at}
 
 
-def test_without_the_tickets_own_report_back_deadline_the_policy_gives_it():
-    event = dispatched(ticket(report_back_due_at=None))
+@pytest.mark.parametrize("carried", [None, T0 + timedelta(hours=168), T0 + timedelta(days=30)])
+def test_the_dispatchs_report_back_deadline_is_the_policys_whatever_the_ticket_carries(carried):
+    event = dispatched(ticket(report_back_due_at=carried))
     report_back = next(d.due_at for d in event.deadlines if d.clock == "report_back")
-    assert report_back == default_policy().due_at(kind=ClockKind.REPORT_BACK, urgency="general", started_at=T0)
-    assert report_back > T0 + timedelta(days=7)  # 7 working days
+    assert report_back == event.report_back_due_at == T0 + timedelta(days=7)  # 7 calendar days
 
 
 def test_a_redispatch_starts_its_clocks_at_the_return():
@@ -72,6 +74,10 @@ def test_a_redispatch_starts_its_clocks_at_the_return():
         returned_at=returned_at), window=timedelta(hours=2), gazetteer=beijing(), catalogue=default_catalogue())
     again = next(e for e in events if isinstance(e, TicketDispatched))
     assert again.attempt == 2 and again.response_due_at == returned_at + timedelta(hours=24)
+    # The new holder's report-back clock starts at the re-dispatch too (#27: before, it kept the
+    # ticket's deadline from receipt).
+    assert again.report_back_due_at == returned_at + timedelta(days=7)
+    assert {d.clock: d.due_at for d in again.deadlines}["report_back"] == again.report_back_due_at
 
 
 def test_a_version_3_dispatch_round_trips_an_older_one_reads_without_deadlines_a_newer_one_is_refused():

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from hotline.contracts import Channel, TicketReceived
+from hotline.deadlines import report_back_due
 from hotline.gazetteer import beijing
 from hotline.ingest.admission import normalize
 from hotline.taxonomy import default_taxonomy
@@ -37,8 +38,7 @@ def check(ticket: TicketReceived, expect: dict) -> None:
     assert ticket.answered_directly is expect.get("answered_directly", False)
     assert ticket.anonymous is expect.get("anonymous", False)
     assert ticket.needs_triage is expect.get("needs_triage", False)
-    period = default_taxonomy().urgency_classes[expect["urgency"]].period
-    assert ticket.report_back_due_at == ticket.received_at + period
+    assert ticket.report_back_due_at == report_back_due(expect["urgency"], ticket.received_at)
 
 
 @pytest.mark.parametrize("row", TABLE, ids=[r["record"]["source_id"] for r in TABLE])
@@ -57,5 +57,9 @@ def test_the_table_covers_every_channel_category_and_urgency_class():
 
 
 def test_deadlines_follow_the_urgency_class():
-    hours = {code: u.period / timedelta(hours=1) for code, u in default_taxonomy().urgency_classes.items()}
-    assert hours == {"emergency": 2, "utilities": 24, "complex": 360, "general": 168}
+    # The deadline policy's report-back periods (calendar days since #27; the taxonomy kept
+    # 2/24/360/168 hours of its own until then, which these equal outside a DST change).
+    received = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    spans = {code: report_back_due(code, received) - received for code in default_taxonomy().urgency_classes}
+    assert spans == {"emergency": timedelta(hours=2), "utilities": timedelta(hours=24),
+                     "complex": timedelta(days=15), "general": timedelta(days=7)}

@@ -28,7 +28,7 @@ from hotline.contracts import (
     deterministic_event_id,
     topics,
 )
-from hotline.deadlines import Clock, ClockKind, DeadlinePolicy, Mark, MarkKind, live_marks
+from hotline.deadlines import Clock, ClockKind, DeadlinePolicy, Mark, MarkKind, live_marks, report_back_due
 from hotline.followup.tickets.domain import FollowupTicket, TicketState
 from hotline.runtime import telemetry
 
@@ -60,9 +60,9 @@ def _report_back(ticket: FollowupTicket, policy: DeadlinePolicy, calendar: Busin
     assert started is not None
     extension = ticket.extension
     extended = extension is not None and extension.state == "approved"
-    due = ticket.report_back_due_at or policy.start_clock(
-        ticket_id=ticket.ticket_id, kind=ClockKind.REPORT_BACK, unit_code=ticket.unit_code,
-        urgency=ticket.urgency or "general", started_at=started, calendar=calendar).due_at
+    # Due when the dispatch (or the reopen, or an approved extension) says; without it, by the
+    # rule routing applies (`report_back_due`, the policy from the round's start).
+    due = ticket.report_back_due_at or report_back_due(ticket.urgency, started, policy=policy, calendar=calendar)
     return Clock(
         ticket.ticket_id, ClockKind.REPORT_BACK, ticket.unit_code, started, due,
         stopped_at=ticket.resolved_at_by_round.get(ticket.round),

@@ -1,8 +1,7 @@
 """GET services and services/{code}: the taxonomy's categories as GeoReport v2 services."""
 
-from datetime import timedelta
-
 from hotline.contracts import RequestType
+from hotline.deadlines import ClockKind, DeadlinePolicy, default_policy
 from hotline.intake.open311.errors import Open311Error
 from hotline.taxonomy import Category, Taxonomy
 
@@ -35,19 +34,21 @@ def service_name(category: Category) -> str:
     return f"{category.zh} {category.en}"
 
 
-def _period(delta: timedelta) -> tuple[str, str]:
-    hours = int(delta.total_seconds() // 3600)
-    return (f"{hours}小时", f"{hours} hours") if hours < 48 else (f"{hours // 24}天", f"{hours // 24} days")
+def _period(urgency: str, policy: DeadlinePolicy) -> tuple[str, str]:
+    """The report-back period of an urgency class, as the deadline policy states it."""
+    spans = policy.clocks[ClockKind.REPORT_BACK]
+    return (spans.get(urgency) or spans["general"]).label()
 
 
-def service_entry(category: Category, taxonomy: Taxonomy) -> dict:
+def service_entry(category: Category, taxonomy: Taxonomy, policy: DeadlinePolicy | None = None) -> dict:
     """One service of the GeoReport service list."""
-    usual_zh, usual_en = _period(taxonomy.urgency("", category.code).period)
+    policy = policy or default_policy()
+    usual_zh, usual_en = _period(taxonomy.urgency("", category.code).code, policy)
     zh = f"{category.zh}方面的诉求，{usual_zh}内答复"
     en = f"Requests about {category.en.lower()}; report back within {usual_en}"
     emergency = taxonomy.urgency_classes.get("emergency")
     if emergency is not None:
-        urgent_zh, urgent_en = _period(emergency.period)
+        urgent_zh, urgent_en = _period(emergency.code, policy)
         zh += f"（危及生命财产时{urgent_zh}）"
         en += f" ({urgent_en} when life or property is at risk)"
     description = f"{zh}。{en}."

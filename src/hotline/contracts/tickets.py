@@ -64,7 +64,9 @@ class TicketReceived(Event):
         default="general", description="Urgency class: emergency, utilities, general, complex."
     )
     report_back_due_at: AwareDatetime | None = Field(
-        default=None, description="When the citizen must hear back, from the urgency class."
+        default=None,
+        description="When the citizen must hear back: the deadline policy's report-back period for the "
+        "urgency class from receipt, the first dispatch's deadline (data/policies/deadlines.yaml).",
     )
     taxonomy_version: str | None = Field(default=None, description="Taxonomy used to classify.")
     anonymous: bool = Field(default=False, description="The caller asked not to be identified.")
@@ -152,7 +154,9 @@ class TicketDispatched(Event):
     category: str | None = Field(default=None, description="The ticket's category.")
     urgency: str | None = Field(default=None, description="The ticket's urgency class.")
     report_back_due_at: AwareDatetime | None = Field(
-        default=None, description="When the citizen must hear back."
+        default=None,
+        description="When the lead unit must report back to the citizen: by the deadline policy from "
+        "`dispatched_at` (since issue #27; earlier records carry the ticket's deadline from receipt).",
     )
     received: TicketReceived | None = Field(
         default=None,

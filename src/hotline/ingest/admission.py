@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from hotline.business_calendar import BusinessCalendar
 from hotline.contracts import Location, RawRecord, TicketReceived, deterministic_event_id, ticket_id_for
+from hotline.deadlines import DeadlinePolicy, report_back_due
 from hotline.gazetteer import Gazetteer
 from hotline.ingest.classify import Classification, Classifier, classify_all, needs_triage, shipped_classifier
 from hotline.taxonomy import Taxonomy, default_taxonomy
@@ -38,6 +40,10 @@ class IntakePolicy:
     classifier: Classifier | None = None
     # Categories and the city's urgency classes (`City.taxonomy`); None: the shipped, Beijing's.
     taxonomy: Taxonomy | None = None
+    # The deadline policy and working-day calendar the report-back answer comes from (the city's,
+    # as routing's dispatch uses); None: the shipped ones.
+    deadlines: DeadlinePolicy | None = None
+    calendar: BusinessCalendar | None = None
 
 
 def normalize(
@@ -84,7 +90,7 @@ def admit_all(
         if isinstance(r, Rejection):
             outcomes.append(r)
         else:
-            outcomes.append((_ticket_from(r, gazetteer, taxonomy, next(classified)), fingerprint(r)))
+            outcomes.append((_ticket_from(r, gazetteer, taxonomy, next(classified), policy), fingerprint(r)))
     return outcomes
 
 
@@ -126,7 +132,7 @@ def parse_record(payload: bytes, *, now: datetime, policy: IntakePolicy = Intake
 
 
 def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy,
-                 classified: Classification) -> TicketReceived:
+                 classified: Classification, policy: IntakePolicy) -> TicketReceived:
     # The community sharpens the place: "云景台小区" alone says nothing of the town.
     place = gazetteer.resolve(f"{record.address} {record.community or ''}", record.district)
     ticket_id = ticket_id_for(record.channel, record.source_id)
@@ -156,7 +162,9 @@ def _ticket_from(record: RawRecord, gazetteer: Gazetteer, taxonomy: Taxonomy,
         request_type=taxonomy.request_type(content, record.request_type),
         category=category,
         urgency=urgency.code,
-        report_back_due_at=record.received_at + urgency.period,
+        # The answer at receipt, by the rule the first dispatch's clock follows (deadlines.yaml).
+        report_back_due_at=report_back_due(urgency.code, record.received_at, policy=policy.deadlines,
+                                           calendar=policy.calendar),
         taxonomy_version=taxonomy.version,
         anonymous=record.anonymous,
         answered_directly=record.answered_directly,

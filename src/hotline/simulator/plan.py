@@ -25,6 +25,7 @@ from typing import Any
 
 from hotline.catalogue import Catalogue, default_catalogue
 from hotline.contracts import BUSINESS_TZ
+from hotline.deadlines import report_back_due
 from hotline.gazetteer import Gazetteer, UnitKind, beijing
 from hotline.simulator import texts
 from hotline.simulator.profiles import (
@@ -320,8 +321,9 @@ def _life(config: SimConfig, ticket: _Ticket, rng: random.Random, *, holder: str
     staff = f"{holder}-s{rng.randint(1, 6)}"
     pace = URGENCY_PACE.get(urgency, 1.0)
     if not collected and rng.random() < p.no_contact:
-        # Never contacted: the hotline calls back after the report-back deadline.
-        at = _daytime(received + timedelta(days=7, hours=rng.uniform(0, 24)), rng)
+        # Never contacted: the hotline calls back within a day after the report-back deadline
+        # (the first dispatch's, at receipt: the deadline policy).
+        at = _daytime(report_back_due(urgency, received) + timedelta(hours=rng.uniform(0, 24)), rng)
         resolved, satisfaction = survey(rng, solved=False, in_person=False)
         said_contacted = contact_answer(config, ticket.key, 0, contacted=False, in_person=False)
         ticket.add(at, ActKind.CALLBACK, None, {"resolved": resolved, "satisfaction": satisfaction,
