@@ -61,10 +61,12 @@ def parse(topic: str, records: Iterable[ConsumerRecord]) -> Iterator[MetricsEven
                 continue  # another service's business (warnings, extensions, refusals...)
             model = wanted[name]
         try:
-            yield model.model_validate_json(record.value or b"")
+            event = model.model_validate_json(record.value or b"")
         except ValidationError as exc:
             first = exc.errors()[0]
             yield Rejected(record, first["msg"], ".".join(str(p) for p in first["loc"]) or None)
+            continue
+        yield event
 
 
 def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsEvent], list[Rejected]]:
