@@ -13,7 +13,7 @@ Kafka publisher in, a test may pass others.
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,8 +21,8 @@ from aiokafka import ConsumerRecord
 
 from hotline.metrics.coalesce import Coalesced
 from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import MonthKey, fact_update
-from hotline.metrics.events import TOPIC_EVENTS, decode
+from hotline.metrics.domain import Entries, MonthKey, fact_update
+from hotline.metrics.events import TOPIC_EVENTS, Rejected, decode, parse
 from hotline.metrics.figures import Figures, PeriodUnit
 from hotline.metrics.observe import Telemetry
 from hotline.metrics.projection import Projection
@@ -91,11 +91,23 @@ class Folded:
 def fold_records(projection: Projection, topic: str, partition: str, records: list[ConsumerRecord]) -> Folded:
     """Apply a partition's records (of `topic`, without prefix; `partition` its vector key) in order;
     dead letters are the group subscribers' (`Metrics.take`)."""
-    events, rejected = decode(topic, records)
-    conflicts = projection.apply(fact_update(e, response_due=response_due) for e in events)
+    folded = Folded(len(records))
+
+    def updates() -> Iterator[tuple[str, Entries]]:
+        # One event at a time: each parsed event is dropped as soon as its entries are taken. A
+        # batch of v3 dispatches held at once (each carries the received ticket) kept the cyclic
+        # collector traversing the whole projection again and again.
+        for item in parse(topic, records):
+            if isinstance(item, Rejected):
+                folded.rejected += 1
+            else:
+                folded.events += 1
+                yield fact_update(item, response_due=response_due)
+
+    folded.conflicts = projection.apply(updates())
     if records:
         projection.covered(partition, records[-1].offset + 1)
-    return Folded(len(records), len(events), len(rejected), conflicts)
+    return folded
 
 
 class Writer:

@@ -1,6 +1,6 @@
 """Which records of which topics metrics reads, and how they parse (live and rebuild alike)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
@@ -52,11 +52,10 @@ class Rejected:
     field: str | None
 
 
-def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsEvent], list[Rejected]]:
-    """The events metrics uses among `records` of `topic` (without prefix); others are skipped."""
+def parse(topic: str, records: Iterable[ConsumerRecord]) -> Iterator[MetricsEvent | Rejected]:
+    """Each record of `topic` (without prefix) that metrics uses, parsed or rejected, one at a time
+    (a fold drops each event once its entries are taken; see `hotline.metrics.app.fold_records`)."""
     wanted = TOPIC_EVENTS[topic]
-    events: list[MetricsEvent] = []
-    rejected: list[Rejected] = []
     for record in records:
         if wanted is None:
             model = _WHOLE_TOPIC[topic]
@@ -66,8 +65,21 @@ def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsE
                 continue  # another service's business (warnings, extensions, refusals...)
             model = wanted[name]
         try:
-            events.append(model.model_validate_json(record.value or b""))
+            event = model.model_validate_json(record.value or b"")
         except ValidationError as exc:
             first = exc.errors()[0]
-            rejected.append(Rejected(record, first["msg"], ".".join(str(p) for p in first["loc"]) or None))
+            yield Rejected(record, first["msg"], ".".join(str(p) for p in first["loc"]) or None)
+            continue
+        yield event
+
+
+def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsEvent], list[Rejected]]:
+    """The events metrics uses among `records` of `topic` (without prefix); others are skipped."""
+    events: list[MetricsEvent] = []
+    rejected: list[Rejected] = []
+    for item in parse(topic, records):
+        if isinstance(item, Rejected):
+            rejected.append(item)
+        else:
+            events.append(item)
     return events, rejected
