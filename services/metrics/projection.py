@@ -91,18 +91,19 @@ class Projection:
             fact = self.facts.setdefault(ticket_id, {})
             conflicts += [(ticket_id, path) for path in apply_entries(fact, entries)]
             touched.add(ticket_id)
-            if at is None:
-                continue
-            seen = self.high_water.get(partition)
-            if seen is None or at > seen:
-                self.high_water[partition] = seen = at
-            recorded = self.recorded.setdefault(ticket_id, {})
-            for path in entries:
-                recorded.setdefault(path, seen)
-            if ticket_id not in self._latest_record or seen > self._latest_record[ticket_id]:
-                self._latest_record[ticket_id] = seen
-            if latest_settled is not None and seen <= latest_settled:
-                # Only a partition that had no record past a settle time yet (a quiet one) can do this.
+            seen = None
+            if at is not None:
+                seen = self.high_water.get(partition)
+                if seen is None or at > seen:
+                    self.high_water[partition] = seen = at
+                recorded = self.recorded.setdefault(ticket_id, {})
+                for path in entries:
+                    recorded.setdefault(path, seen)
+                if ticket_id not in self._latest_record or seen > self._latest_record[ticket_id]:
+                    self._latest_record[ticket_id] = seen
+            if latest_settled is not None and (seen is None or seen <= latest_settled):
+                # Recorded before a settled month's time: only a quiet partition's record (or a
+                # process still catching up with the log) does this; the month is frozen again.
                 self._settled_again.add(ticket_id)
         for ticket_id in touched:
             self._recount(ticket_id)
