@@ -231,7 +231,7 @@ class Writer:
     def _settle_fields(self, period: str) -> dict[str, Any]:
         """A month's settle state as its documents carry it (provisional, settle time unknown, without a policy)."""
         if self._settling is None:
-            return {"settled": False, "settles_at": None}
+            return {"settled": False, "settled_at": None, "settles_at": None}
         return self._projection.settle_state(period, self._settling.policy).as_fields()
 
     async def settle_forever(self, interval_s: float) -> None:

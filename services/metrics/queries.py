@@ -93,6 +93,11 @@ class Queries:
             period = await self.store.settled_period()
         return period or await self.store.latest_period() or period_of(datetime.now(UTC))
 
+    def local_times(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A document with its settle time in the city's time zone (the store gives UTC)."""
+        return {k: v.astimezone(self.tz) if k in ("settled_at", "settles_at") and isinstance(v, datetime) else v
+                for k, v in doc.items()}
+
     def unwritten_state(self, period: str) -> dict[str, Any]:
         """The settle state of a month with no figures written: provisional, settling when the
         day rule says (an all_callbacks month's time is not known)."""
@@ -122,7 +127,8 @@ class Queries:
         if district:
             rows = in_district(rows, district)
             unranked = [r for r in unranked if r["district_code"] == district]
-        state = {k: doc[k] for k in _SETTLE_FIELDS if k in doc} if doc else self.unwritten_state(period)
+        written = {k: doc[k] for k in _SETTLE_FIELDS if k in doc}
+        state = self.local_times(written) if written else self.unwritten_state(period)
         return {
             "period": period, **state, "previous_period": previous, "kind": kind.value,
             "kind_label": KIND_LABELS[kind],
@@ -181,7 +187,7 @@ class Queries:
         if doc is None:
             raise NotFound("unit_code", "no figures for this unit and month", location="path")
         unit_rates = rates(doc, self.weights)
-        return {**doc, "rates": unit_rates, "score": score(unit_rates, self.weights)}
+        return {**self.local_times(doc), "rates": unit_rates, "score": score(unit_rates, self.weights)}
 
     async def unit(self, unit_code: str) -> dict[str, Any]:
         """A unit's names and its monthly trend: figures, rates, score and rank in its kind."""
@@ -197,7 +203,7 @@ class Queries:
             row = next((r for r in (doc or {}).get("rows", []) if r["unit_code"] == unit_code), None)
             unit_rates = rates(month, self.weights)
             trend.append({
-                **{k: v for k, v in month.items() if k not in _TREND_SKIP},
+                **{k: v for k, v in self.local_times(month).items() if k not in _TREND_SKIP},
                 "rates": unit_rates, "score": score(unit_rates, self.weights),
                 "rank": row["rank"] if row else None, "ranked_units": len(doc["rows"]) if doc else None,
             })

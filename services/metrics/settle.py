@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -129,7 +128,9 @@ class SettleState:
     policy_version: str
 
     def as_fields(self) -> dict[str, object]:
-        """`settled`, and `settled_at` (settled) or `settles_at` (provisional), with the rule."""
-        when: Literal["settled_at", "settles_at"] = "settled_at" if self.settled else "settles_at"
-        return {"settled": self.settled, when: self.settle_at,
+        """`settled`, `settled_at` (when it settled, else None) and `settles_at` (when it will, if
+        known, while provisional; else None), the rule and the policy's version. Both times are
+        always there: a document's fields are set, not replaced, so neither may linger."""
+        return {"settled": self.settled, "settled_at": self.settle_at if self.settled else None,
+                "settles_at": None if self.settled else self.settle_at,
                 "settle_rule": self.rule.value, "settle_policy_version": self.policy_version}
