@@ -63,6 +63,8 @@ async def test_a_month_settles_stops_moving_and_rebuilds_to_the_same_settled_ran
             assert provisional["settled"] is False and provisional["settles_at"].startswith("2026-04-20T00:00:00")
             assert provisional["latest_period"] == "2026-03" and provisional["settled_period"] == "2026-02"
             assert street_rows(provisional)[0][:3] == MARCH_RANKINGS["street"][0][:3]
+            bad = await http.get("/v1/rankings", params={"period": "latest"})
+            assert bad.status_code == 422 and "'settled'" in bad.text and "period" in bad.text
 
             # Business time passes 20 April (and its grace): March settles, frozen as it stood then.
             await tick(private, at(21, 1, month=4))
