@@ -31,6 +31,7 @@ class SettleRule(StrEnum):
 
     DAY_OF_NEXT_MONTH = "day_of_next_month"
     ALL_CALLBACKS = "all_callbacks"
+    NEVER = "never"  # every month stays provisional: every event counts (analysing a replayed history)
 
 
 class SettlePolicy(BaseModel):
@@ -94,7 +95,9 @@ def callbacks_complete_at(end: datetime, spans: Iterable[Span]) -> datetime | No
 
 
 def settle_time(period: str, policy: SettlePolicy, tz: ZoneInfo, spans: Iterable[Span] = ()) -> datetime | None:
-    """When the month settles by the policy's rule (None: not known yet, all_callbacks only)."""
+    """When the month settles by the policy's rule (None: not known yet, or never)."""
+    if policy.rule is SettleRule.NEVER:
+        return None
     if policy.rule is SettleRule.DAY_OF_NEXT_MONTH:
         return day_of_next_month(period, policy.day_of_next_month, tz)
     complete = callbacks_complete_at(month_end(period, tz), spans)
