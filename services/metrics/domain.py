@@ -364,7 +364,8 @@ def fact_as_of(fact: Fact, recorded: dict[str, datetime], moment: datetime) -> F
     when its record came, see `hotline.metrics.settle`; an entry without a time counts)."""
     kept: dict[str, Any] = {}
     for kind, value in fact.items():
-        if kind == "received":
+        if kind in recorded or not isinstance(value, dict):
+            # One entry at the kind's own path (`received`), not a map of entries by id.
             at = recorded.get(kind)
             if at is None or at <= moment:
                 kept[kind] = value
