@@ -66,7 +66,7 @@ up() {
       exit 1
     fi
     local extra=()
-    if [[ "$svc" == followup && "$SIMULATE" == 1 ]]; then
+    if [[ ( "$svc" == followup || "$svc" == metrics ) && "$SIMULATE" == 1 ]]; then
       extra=(HOTLINE_BUSINESS_CLOCK="${HOTLINE_BUSINESS_CLOCK:-log}")
     fi
     env "${extra[@]}" nohup "$HOTLINE" serve "$svc" >>"$LOGS/$svc.log" 2>&1 &

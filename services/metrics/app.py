@@ -11,21 +11,26 @@ All of it is over the protocols below; `main` wires the MongoDB store, the log r
 Kafka publisher in, a test may pass others.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
 
+from hotline.contracts import topics
 from hotline.metrics.coalesce import Coalesced
 from hotline.metrics.deadlines import response_due
-from hotline.metrics.domain import Entries, MonthKey, fact_update
-from hotline.metrics.events import TOPIC_EVENTS, Rejected, decode, parse
+from hotline.metrics.domain import MonthKey, fact_update
+from hotline.metrics.events import TOPIC_EVENTS, Rejected, decode, decode_ticks, parse
 from hotline.metrics.figures import Figures, PeriodUnit
 from hotline.metrics.observe import Telemetry
-from hotline.metrics.projection import Projection
+from hotline.metrics.projection import Projection, Stamped
+from hotline.metrics.settle import SettlePolicy, record_time
 from hotline.runtime.kafka import Outgoing
 
 log = logging.getLogger(__name__)
@@ -40,9 +45,21 @@ Views = Callable[[str, list[PeriodUnit]], tuple[dict[str, dict[str, Any]], dict[
 
 
 class UnitFigures(MonthKey):
-    """A unit-month's figures as they are written (`metrics_unit_figures`)."""
+    """A unit-month's figures as they are written (`metrics_unit_figures`), with its month's settle
+    state (`settled`, `settled_at` or `settles_at`, the rule and policy version)."""
 
     figures: Figures
+    settle: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Settling:
+    """How months settle: the policy, the city's time zone and business time now (the wall clock,
+    or the log's with HOTLINE_BUSINESS_CLOCK=log)."""
+
+    policy: SettlePolicy
+    tz: ZoneInfo
+    now: Callable[[], datetime | None]
 
 
 class FigureStore(Protocol):
@@ -57,7 +74,7 @@ class FigureStore(Protocol):
     async def write_versioned(self, collection: str, docs: Mapping[str, Mapping[str, Any]],
                               vector: dict[str, int]) -> set[str]: ...
 
-    async def index(self, units: dict[str, set[str]], latest: str | None) -> None: ...
+    async def index(self, units: dict[str, set[str]], latest: str | None, settled: str | None = None) -> None: ...
 
 
 class Log(Protocol):
@@ -90,10 +107,18 @@ class Folded:
 
 def fold_records(projection: Projection, topic: str, partition: str, records: list[ConsumerRecord]) -> Folded:
     """Apply a partition's records (of `topic`, without prefix; `partition` its vector key) in order;
-    dead letters are the group subscribers' (`Metrics.take`)."""
+    dead letters are the group subscribers' (`Metrics.take`). Business-time ticks (`hotline.clock`)
+    move the projection's business time; a bad tick is followup's dead letter, skipped here."""
+    if topic == topics.CLOCK:
+        ticks = decode_ticks(records)
+        for tick in ticks:
+            projection.advance(tick.now)
+        if records:
+            projection.covered(partition, records[-1].offset + 1)
+        return Folded(len(records), len(ticks), 0, [])
     folded = Folded(len(records))
 
-    def updates() -> Iterator[tuple[str, Entries]]:
+    def stamped() -> Iterator[Stamped]:
         # One event at a time: each parsed event is dropped as soon as its entries are taken. A
         # batch of v3 dispatches held at once (each carries the received ticket) kept the cyclic
         # collector traversing the whole projection again and again.
@@ -102,9 +127,9 @@ def fold_records(projection: Projection, topic: str, partition: str, records: li
                 folded.rejected += 1
             else:
                 folded.events += 1
-                yield fact_update(item, response_due=response_due)
+                yield (record_time(item), *fact_update(item, response_due=response_due))
 
-    folded.conflicts = projection.apply(updates())
+    folded.conflicts = projection.apply_records(partition, stamped())
     if records:
         projection.covered(partition, records[-1].offset + 1)
     return folded
@@ -125,12 +150,15 @@ class Writer:
     computed and offered again on the next flush, from this process's then later vector.
     """
 
-    def __init__(self, projection: Projection, store: FigureStore, views: Views, *, spacing_s: float) -> None:
+    def __init__(self, projection: Projection, store: FigureStore, views: Views, *, spacing_s: float,
+                 settling: Settling | None = None) -> None:
         self._projection, self._store, self._views = projection, store, views
+        self._settling = settling
         # What the store holds as far as this process knows: collection -> _id -> content.
         self._written: Held = {c: {} for c in VERSIONED}
         self._indexed: set[tuple[str, str]] = set()
         self._latest: str | None = None
+        self._settled_latest: str | None = None
         self._periods_again: set[str] = set()  # months whose rankings a flush could not write
         self._shared = Coalesced(self._flush, merge=list.extend, fresh=list, spacing_s=spacing_s)
 
@@ -141,6 +169,7 @@ class Writer:
             self._written[name] = dict(held[name])
         self._indexed = {(u, p) for u, d in held["metrics_units"].items() for p in d.get("periods", {})}
         self._latest = (held["metrics_meta"].get("latest") or {}).get("period")
+        self._settled_latest = (held["metrics_meta"].get("settled") or {}).get("period")
 
     async def flush(self) -> None:
         """Return once a flush that started after this call has written everything applied before it."""
@@ -150,18 +179,28 @@ class Writer:
         p = self._projection
         # Computed in one go, with no await between: the content matches the vector it is written with.
         vector = dict(p.vector)
-        months = p.settle()
+        months = p.recompute()
+        periods = {p.months[m]["meta"]["period"] for m in months}
+        settle = self._settling
+        if settle is not None:
+            # A month that settles now is written again, frozen (a late event leaves it as it is).
+            frozen = p.settle_periods(settle.now(), settle.policy, settle.tz, changed=periods)
+            months |= {f"{u}:{period}" for period in frozen for u in p.periods[period]}
+            periods |= frozen
+        periods |= self._periods_again
+        self._periods_again = set()
+        states = {period: self._settle_fields(period) for period in periods}
         figures: dict[str, UnitFigures] = {}
         for m in months:
             meta = p.months[m]["meta"]
-            figures[m] = {"unit_code": meta["unit_code"], "period": meta["period"], "figures": p.figures(m)}
-        periods = {p.months[m]["meta"]["period"] for m in months} | self._periods_again
-        self._periods_again = set()
+            figures[m] = {"unit_code": meta["unit_code"], "period": meta["period"], "figures": p.figures(m),
+                          "settle": states[meta["period"]]}
         rankings: dict[str, dict[str, Any]] = {}
         hotspots: dict[str, dict[str, Any]] = {}
         ranking_period: dict[str, str] = {}
         for period in sorted(periods):
             by_id, spots = self._views(period, p.period_units(period))
+            by_id = {i: {**doc, **states[period]} for i, doc in by_id.items()}
             rankings.update(by_id)
             ranking_period.update(dict.fromkeys(by_id, period))
             hotspots[period] = spots
@@ -169,6 +208,9 @@ class Writer:
         latest = max(p.periods, default=None)
         if latest is not None and self._latest is not None and latest <= self._latest:
             latest = None
+        settled_latest = max(p.settled, default=None)
+        if settled_latest is not None and self._settled_latest is not None and settled_latest <= self._settled_latest:
+            settled_latest = None
         try:
             refused: dict[str, set[str]] = {}
             docs: Mapping[str, Mapping[str, Any]]
@@ -180,7 +222,7 @@ class Writer:
             by_unit: dict[str, set[str]] = {}
             for unit, period in pairs:
                 by_unit.setdefault(unit, set()).add(period)
-            await self._store.index(by_unit, latest)
+            await self._store.index(by_unit, latest, settled_latest)
         except BaseException:
             # Nothing is known to be in: all of it again next time.
             p.dirty |= months
@@ -188,12 +230,32 @@ class Writer:
             raise
         self._indexed |= pairs
         self._latest = latest or self._latest
+        self._settled_latest = settled_latest or self._settled_latest
         # Refused: offered again, recomputed from the vector of the next flush.
         p.dirty |= refused[FIGURES]
         for name in VERSIONED:
             for i in refused[name]:
                 self._written[name].pop(i, None)
         self._periods_again |= {ranking_period[i] for i in refused[RANKINGS]} | refused[HOTSPOTS]
+
+
+    def _settle_fields(self, period: str) -> dict[str, Any]:
+        """A month's settle state as its documents carry it (provisional, settle time unknown, without a policy)."""
+        if self._settling is None:
+            return {"settled": False, "settled_at": None, "settles_at": None}
+        return self._projection.settle_state(period, self._settling.policy).as_fields()
+
+    async def settle_forever(self, interval_s: float) -> None:
+        """Flush every `interval_s`, so that a month settles when business time passes its settle
+        time though no record of the five topics comes (a tick, or the wall clock, moved it)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next pass tries again
+                log.error("metrics could not write its projections, retrying: %r", exc)
 
 
 class Metrics:

@@ -413,6 +413,24 @@ def contributions(fact: Fact, zone: tzinfo = BUSINESS_TZ) -> dict[str, Contribut
     return result
 
 
+def fact_as_of(fact: Fact, recorded: dict[str, datetime], moment: datetime) -> Fact:
+    """The fact as it stood at `moment`: only the entries recorded by then (`recorded`: path ->
+    when its record came, see `hotline.metrics.settle`; an entry without a time counts)."""
+    kept: dict[str, Any] = {}
+    for kind, value in fact.items():
+        if kind in recorded or not isinstance(value, dict):
+            # One entry at the kind's own path (`received`), not a map of entries by id.
+            at = recorded.get(kind)
+            if at is None or at <= moment:
+                kept[kind] = value
+            continue
+        entries = {k: v for k, v in cast(dict[str, Any], value).items()
+                   if (at := recorded.get(f"{kind}.{k}")) is None or at <= moment}
+        if entries:
+            kept[kind] = entries
+    return cast(Fact, kept)
+
+
 def fold(events: list[MetricsEvent], *, response_due: ResponseDue) -> dict[str, Fact]:
     """Every ticket's fact from a sequence of events, in memory (rebuild, tests)."""
     facts: dict[str, Fact] = {}

@@ -7,6 +7,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from hotline.contracts import (
+    BusinessTimeTick,
     CallbackResult,
     ContactRecorded,
     DeadlineBreached,
@@ -83,3 +84,15 @@ def decode(topic: str, records: Iterable[ConsumerRecord]) -> tuple[list[MetricsE
         else:
             events.append(item)
     return events, rejected
+
+
+def decode_ticks(records: Iterable[ConsumerRecord]) -> list[BusinessTimeTick]:
+    """The business-time ticks among records of `hotline.clock` (a bad one is skipped: followup,
+    which subscribes to the topic, sends its dead letter)."""
+    ticks = []
+    for record in records:
+        try:
+            ticks.append(BusinessTimeTick.model_validate_json(record.value or b""))
+        except ValidationError:
+            continue
+    return ticks

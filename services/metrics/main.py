@@ -1,6 +1,7 @@
 """Metrics' composition root: settings, runtime, store, projection, use cases, the log reader,
 handlers and HTTP side; and the parts a rebuild, the tests and the bench build the same way."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -10,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from hotline.city import deployment_catalogue, deployment_city
 from hotline.contracts import topics
 from hotline.gazetteer import beijing
-from hotline.metrics.app import Metrics, Views, Writer
+from hotline.metrics.app import Metrics, Settling, Views, Writer
 from hotline.metrics.dashboard import dashboard_router
 from hotline.metrics.directory import Directory
 from hotline.metrics.events import TOPIC_EVENTS
@@ -23,6 +24,7 @@ from hotline.metrics.projection import Projection
 from hotline.metrics.queries import Queries
 from hotline.metrics.ranking import period_views
 from hotline.metrics.settings import MetricsSettings
+from hotline.metrics.settle import default_settle_policy
 from hotline.metrics.store import MetricsStore
 from hotline.metrics.streams import StreamSlots
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
@@ -47,11 +49,23 @@ def make_views(settings: MetricsSettings, directory: Directory) -> Views:
     return views
 
 
+def make_settling(settings: MetricsSettings, projection: Projection) -> Settling:
+    """The settle policy (its rule overridden by METRICS_SETTLE_RULE), the city's time zone, and
+    business time: the wall clock, or the log's."""
+    policy = default_settle_policy()
+    if settings.settle_rule is not None:
+        policy = policy.model_copy(update={"rule": settings.settle_rule})
+    tz = deployment_city(settings).zone
+    now = projection.business_now if settings.business_clock == "log" else lambda: datetime.now(UTC)
+    return Settling(policy, tz, now)
+
+
 def make_writer(db: AsyncDatabase, settings: MetricsSettings, directory: Directory,
                 projection: Projection) -> tuple[MetricsStore, Writer]:
-    """The store, and what flushes the projection into it."""
+    """The store, and what flushes the projection into it (settling months as business time passes)."""
     store = MetricsStore(db)
-    return store, Writer(projection, store, make_views(settings, directory), spacing_s=settings.flush_interval_s)
+    return store, Writer(projection, store, make_views(settings, directory), spacing_s=settings.flush_interval_s,
+                         settling=make_settling(settings, projection))
 
 
 def build_app(settings: MetricsSettings | None = None) -> FastAPI:
@@ -78,10 +92,13 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
 
     runtime.start_hooks.append(load)
     runtime.background_jobs.append(reader.follow)
+    runtime.background_jobs.append(lambda: writer.settle_forever(settings.settle_check_s))
     register(runtime, metrics, runtime.publisher)
     app = build_http_app(runtime, title="Hotline metrics")
     app.state.projection = projection  # what it holds in memory (tests look at a ticket's fact)
-    queries = Queries(store, directory, settings.policy, settings.bottom_n, zone=zone)
+    settling = make_settling(settings, projection)
+    queries = Queries(store, directory, settings.policy, settings.bottom_n, settle_policy=settling.policy,
+                      zone=zone)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
     app.include_router(http_router(queries, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
     runtime.metrics.add_exposition(business_exposition(queries.snapshot))

@@ -15,6 +15,7 @@ from hotline.domain_errors import Invalid, NotFound
 from hotline.metrics.directory import KIND_LABELS, Directory, RankingKind
 from hotline.metrics.domain import period_of, previous_period
 from hotline.metrics.ranking import in_district, ranking_id, rates, score, with_movement
+from hotline.metrics.settle import SettlePolicy, SettleRule, SettleState, default_settle_policy, settle_time
 from hotline.ranking_policy import RankingPolicy
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -48,6 +49,9 @@ LABELS = {
     "repeats": {"zh": "重复诉求", "en": "Repeat complaints"},
 }
 _TREND_SKIP = {"categories", "communities"}
+# `period=settled`: the latest month that has settled (the dashboard opens on it).
+SETTLED = "settled"
+_SETTLE_FIELDS = ("settled", "settled_at", "settles_at", "settle_rule", "settle_policy_version")
 # (event, data): a ranking stream's `snapshot` or `changes`
 Update = tuple[str, dict[str, Any]]
 
@@ -65,28 +69,48 @@ class FigureReads(Protocol):
 
     async def latest_period(self) -> str | None: ...
 
+    async def settled_period(self) -> str | None: ...
 
-def check_period(period: str | None, location: str) -> None:
-    """A month is YYYY-MM."""
-    if period is not None and not _PERIOD.match(period):
-        raise Invalid("period", "expected a month as YYYY-MM, e.g. 2026-11", location=location)
+
+def check_period(period: str | None, location: str, *, settled: bool = False) -> None:
+    """A month is YYYY-MM (or `settled`, the latest settled month, where `settled` says so)."""
+    if period is None or _PERIOD.match(period) or (settled and period == SETTLED):
+        return
+    hint = " or 'settled' (the latest settled month)" if settled else ""
+    raise Invalid("period", f"expected a month as YYYY-MM, e.g. 2026-11{hint}", location=location)
 
 
 class Queries:
     """The answers of the read endpoints, the ranking's shared by the JSON and the stream."""
 
     def __init__(self, store: FigureReads, directory: Directory, policy: RankingPolicy, bottom_n: int, *,
-                 zone: tzinfo = BUSINESS_TZ) -> None:
+                 settle_policy: SettlePolicy | None = None, zone: tzinfo = BUSINESS_TZ) -> None:
         self.store, self.directory, self.policy, self.bottom_n = store, directory, policy, bottom_n
-        self.zone = zone  # the city's: which month "this month" is
+        self.settle_policy = settle_policy or default_settle_policy()
+        self.zone = zone  # the city's: which month "this month" is, and its settle times
 
     async def period_or_latest(self, period: str | None) -> str:
-        """The month asked for, else the latest with data, else this month."""
+        """The month asked for (`settled`: the latest settled one, else the latest), else the latest
+        with data, else this month."""
+        if period == SETTLED:
+            period = await self.store.settled_period()
         return period or await self.store.latest_period() or period_of(datetime.now(UTC), self.zone)
+
+    def local_times(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A document with its settle time in the city's time zone (the store gives UTC)."""
+        return {k: v.astimezone(self.zone) if k in ("settled_at", "settles_at") and isinstance(v, datetime) else v
+                for k, v in doc.items()}
+
+    def unwritten_state(self, period: str) -> dict[str, Any]:
+        """The settle state of a month with no figures written: provisional, settling when the
+        day rule says (an all_callbacks month's time is not known)."""
+        policy = self.settle_policy
+        at = settle_time(period, policy, self.zone) if policy.rule is SettleRule.DAY_OF_NEXT_MONTH else None
+        return SettleState(False, at, policy.rule, policy.version).as_fields()
 
     def check_ranking(self, period: str | None, kind: RankingKind, district: str | None) -> None:
         """A month is YYYY-MM; a district filter names a district and applies to streets and towns only."""
-        check_period(period, "query")
+        check_period(period, "query", settled=True)
         if district is None:
             return
         if not self.directory.is_district(district):
@@ -106,8 +130,11 @@ class Queries:
         if district:
             rows = in_district(rows, district)
             unranked = [r for r in unranked if r["district_code"] == district]
+        written = {k: doc[k] for k in _SETTLE_FIELDS if k in doc}
+        state = self.local_times(written) if written else self.unwritten_state(period)
         return {
-            "period": period, "previous_period": previous, "kind": kind.value, "kind_label": KIND_LABELS[kind],
+            "period": period, **state, "previous_period": previous, "kind": kind.value,
+            "kind_label": KIND_LABELS[kind],
             "district": {"code": district, "name": self.directory.district_name(district)} if district else None,
             # The rules the stored ranking was computed under (a document from before policies: today's).
             "policy": doc.get("policy", self.policy.stamp()),
@@ -118,9 +145,16 @@ class Queries:
         }
 
     async def current_ranking(self, kind: RankingKind, period: str | None, district: str | None) -> dict[str, Any]:
-        """`GET /v1/rankings`: checked, for the month asked or the latest."""
+        """`GET /v1/rankings`: checked, for the month asked, the latest settled or the latest; with the
+        latest month and the latest settled one (what the dashboard offers)."""
         self.check_ranking(period, kind, district)
-        return await self.ranking(await self.period_or_latest(period), kind, district)
+        view = await self.ranking(await self.period_or_latest(period), kind, district)
+        return {**view, **await self.months_known()}
+
+    async def months_known(self) -> dict[str, str | None]:
+        """The latest month with data and the latest settled month."""
+        return {"latest_period": await self.store.latest_period(),
+                "settled_period": await self.store.settled_period()}
 
     def ranking_updates(self, kind: RankingKind, period: str | None,
                         district: str | None) -> AsyncGenerator[Update | None, None]:
@@ -130,13 +164,15 @@ class Queries:
 
         async def updates() -> AsyncGenerator[Update | None, None]:
             last: dict[str, dict[str, Any]] | None = None
-            shown_period = None
+            shown_period, shown_state = None, None
             while True:
                 current = await self.period_or_latest(period)
                 view = await self.ranking(current, kind, district)
                 rows = {r["unit_code"]: r for r in view["rows"] + view["unranked"]}
-                if last is None or current != shown_period:
-                    yield "snapshot", view
+                state = tuple(view.get(k) for k in _SETTLE_FIELDS)
+                if last is None or current != shown_period or state != shown_state:
+                    # A month that settles is shown anew (its state, and the latest settled month).
+                    yield "snapshot", {**view, **await self.months_known()}
                 else:
                     changed = [r for code, r in rows.items() if last.get(code) != r]
                     removed = [code for code in last if code not in rows]
@@ -145,7 +181,7 @@ class Queries:
                                           "changed": changed, "removed": removed}
                     else:
                         yield None
-                last, shown_period = rows, current
+                last, shown_period, shown_state = rows, current, state
 
         return updates()
 
@@ -156,7 +192,7 @@ class Queries:
         if doc is None:
             raise NotFound("unit_code", "no figures for this unit and month", location="path")
         unit_rates = rates(doc, self.policy)
-        return {**doc, "rates": unit_rates, "score": score(unit_rates, self.policy),
+        return {**self.local_times(doc), "rates": unit_rates, "score": score(unit_rates, self.policy),
                 "meets_minimum_sample": self.policy.enough_sample(doc), "policy": self.policy.stamp()}
 
     async def unit(self, unit_code: str) -> dict[str, Any]:
@@ -173,7 +209,7 @@ class Queries:
             row = next((r for r in (doc or {}).get("rows", []) if r["unit_code"] == unit_code), None)
             unit_rates = rates(month, self.policy)
             trend.append({
-                **{k: v for k, v in month.items() if k not in _TREND_SKIP},
+                **{k: v for k, v in self.local_times(month).items() if k not in _TREND_SKIP},
                 "rates": unit_rates, "score": score(unit_rates, self.policy),
                 "rank": row["rank"] if row else None, "ranked_units": len(doc["rows"]) if doc else None,
             })
@@ -187,7 +223,7 @@ class Queries:
 
     async def hotspots(self, period: str | None) -> dict[str, Any]:
         """Leading categories city-wide and per district, and community clusters."""
-        check_period(period, "query")
+        check_period(period, "query", settled=True)
         month = await self.period_or_latest(period)
         doc = await self.store.hotspots(period=month)
         if doc is None:

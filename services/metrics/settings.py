@@ -1,9 +1,11 @@
 """Metrics' settings."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 
+from hotline.metrics.settle import SettleRule
 from hotline.ranking_policy import RankingPolicy, ResponseDefinition, load_ranking_policy
 from hotline.runtime.settings import ServiceSettings
 
@@ -47,6 +49,18 @@ class MetricsSettings(ServiceSettings):
     stream_max_total: int = Field(
         default=200, ge=1, validation_alias=_env("METRICS_STREAM_MAX_TOTAL", "stream_max_total"),
         description="Ranking streams open at once in all (per replica); past it, 503.")
+
+    business_clock: Literal["wall", "log"] = Field(
+        default="wall", validation_alias=_env("HOTLINE_BUSINESS_CLOCK", "business_clock"),
+        description="Business time, which settles months, is the wall clock (production) or the latest time "
+                    "the log carries: `hotline.clock` ticks and record times (simulation and replay).")
+    settle_rule: SettleRule | None = Field(
+        default=None, validation_alias=_env("METRICS_SETTLE_RULE", "settle_rule"),
+        description="Which rule settles a month (day_of_next_month or all_callbacks); the policy file's "
+                    "(data/policies/settle.yaml) when unset.")
+    settle_check_s: float = Field(
+        default=5.0, gt=0, validation_alias=_env("METRICS_SETTLE_CHECK_S", "settle_check_s"),
+        description="How often metrics looks whether business time has settled a month when no record comes.")
 
     _policy: RankingPolicy | None = PrivateAttr(default=None)
 

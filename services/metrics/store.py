@@ -88,9 +88,9 @@ class MetricsStore:
             return {ids[e["index"]] for e in duplicates_only(exc)}
         return set()
 
-    async def index(self, units: dict[str, set[str]], latest: str | None) -> None:
-        """Which months each unit has figures in (unit -> periods), and the latest month: `$set`
-        and `$max` are idempotent, whoever writes them and however often."""
+    async def index(self, units: dict[str, set[str]], latest: str | None, settled: str | None = None) -> None:
+        """Which months each unit has figures in (unit -> periods), the latest month and the latest
+        settled one: `$set` and `$max` are idempotent, whoever writes them and however often."""
         if units:
             await self._units.bulk_write([
                 UpdateOne({"_id": u}, {"$set": {f"periods.{p}": True for p in sorted(periods)}}, upsert=True)
@@ -98,13 +98,15 @@ class MetricsStore:
             ], ordered=False)
         if latest is not None:
             await self._meta.update_one({"_id": "latest"}, {"$max": {"period": latest}}, upsert=True)
+        if settled is not None:
+            await self._meta.update_one({"_id": "settled"}, {"$max": {"period": settled}}, upsert=True)
 
     # Reads
 
     async def unit_month(self, *, unit_code: str, period: str) -> dict[str, Any] | None:
         """One unit's figures for one month (without the per-ticket detail)."""
         doc = await self._figures.find_one({"_id": unit_month_id(unit_code, period)})
-        return {**_meta(doc), **doc["figures"]} if doc else None
+        return {**_meta(doc), **doc["figures"], **doc.get("settle", {})} if doc else None
 
     async def unit_months(self, *, unit_code: str) -> list[dict[str, Any]]:
         """A unit's figures for every month it has any, oldest first."""
@@ -112,7 +114,8 @@ class MetricsStore:
         periods = sorted((unit or {}).get("periods", {}))
         ids = [unit_month_id(unit_code, p) for p in periods]
         found = {d["_id"]: d async for d in self._figures.find({"_id": {"$in": ids}})}
-        return [{"period": p, **found[i]["figures"]} for p, i in zip(periods, ids, strict=True) if i in found]
+        return [{"period": p, **found[i]["figures"], **found[i].get("settle", {})}
+                for p, i in zip(periods, ids, strict=True) if i in found]
 
     async def ranking(self, *, ranking_id: str) -> dict[str, Any] | None:
         """A kind's ranking for a month."""
@@ -134,6 +137,11 @@ class MetricsStore:
     async def latest_period(self) -> str | None:
         """The latest month any ticket was dispatched in."""
         doc = await self._meta.find_one({"_id": "latest"})
+        return doc["period"] if doc else None
+
+    async def settled_period(self) -> str | None:
+        """The latest month that has settled."""
+        doc = await self._meta.find_one({"_id": "settled"})
         return doc["period"] if doc else None
 
 

@@ -19,10 +19,11 @@ def client_for(app) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def four_services(space: Namespace, *, city_path: Path | None = None, **followup_settings) -> AsyncIterator[dict]:
+async def four_services(space: Namespace, *, city_path: Path | None = None, metrics_settings: dict | None = None,
+                        **followup_settings) -> AsyncIterator[dict]:
     """All four services' apps, started (consumers running) inside this test process, on a
-    namespace's topics and database (and a city of its own with `city_path`); followup on business
-    time from `hotline.clock`."""
+    namespace's topics and database (and a city of its own with `city_path`); followup and metrics on
+    business time from the log (`hotline.clock`), as with the simulator or a replay."""
     # Imported here: a test of one service alone does not need the other three to import.
     from hotline.followup.main import build_app as build_followup
     from hotline.followup.settings import FollowupSettings
@@ -40,7 +41,7 @@ async def four_services(space: Namespace, *, city_path: Path | None = None, **fo
         "intake": build_intake(IntakeSettings(**common)),
         "routing": build_routing(RoutingSettings(**common)),
         "followup": build_followup(FollowupSettings(**common, business_clock="log", **followup_settings)),
-        "metrics": build_metrics(MetricsSettings(**common)),
+        "metrics": build_metrics(MetricsSettings(**common, business_clock="log", **(metrics_settings or {}))),
     }
     async with AsyncExitStack() as stack:
         for app in apps.values():

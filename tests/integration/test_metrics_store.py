@@ -3,15 +3,18 @@ shuffled, duplicated events from two instances give the projection computed in m
 that is behind cannot write over one that is ahead; a start writes only what differs."""
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
+from hotline.contracts import BUSINESS_TZ
 from hotline.metrics.deadlines import response_due
 from hotline.metrics.domain import fact_update
 from hotline.metrics.figures import FIGURE_NAMES
 from hotline.metrics.main import make_directory, make_writer
 from hotline.metrics.projection import Projection
 from hotline.metrics.settings import MetricsSettings
+from hotline.metrics.settle import SettleState, default_settle_policy, settle_time
 from hotline.metrics.store import LEGACY
 from tests.unit.test_metrics_scenario import JINGSHAN, JINGSHAN_MARCH, pure_projection, scripted_month
 
@@ -35,11 +38,20 @@ async def snapshot(db) -> dict:
     return {"months": figures, "figures": figures, "rankings": rankings, "hotspots": hotspots}
 
 
+def settle_fields(period: str) -> dict:
+    """A month's settle state on the wall clock: these scripted months settled long ago (every
+    partition's grace is over)."""
+    policy = default_settle_policy()
+    at = settle_time(period, policy, BUSINESS_TZ)
+    return SettleState(at + policy.grace <= datetime.now(UTC), at, policy.rule, policy.version).as_fields()
+
+
 def expected_snapshot(events) -> dict:
     months, rankings, hotspots = pure_projection(events)
     figures = {m: {n: doc[n] for n in FIGURE_NAMES} for m, doc in months.items()}
     return {"months": figures, "figures": figures,
-            "rankings": {i: {"_id": i, **doc} for i, doc in rankings.items()}, "hotspots": hotspots}
+            "rankings": {i: {"_id": i, **doc, **settle_fields(doc["period"])} for i, doc in rankings.items()},
+            "hotspots": hotspots}
 
 
 async def feed(projection, writer, log, upto: int, *, start: int = 0) -> None:

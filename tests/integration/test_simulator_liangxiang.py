@@ -43,7 +43,9 @@ async def sim_space(stack):
 @pytest.fixture(scope="module")
 async def sim_services(sim_space):
     """The four services in this process; followup on the simulator's business time."""
-    async with four_services(sim_space, scheduler_interval_s=0.2) as apps:
+    # Months stay provisional: the plan's figures count every act, also those after a month would
+    # settle (settling is tests/integration/test_metrics_settle.py's).
+    async with four_services(sim_space, scheduler_interval_s=0.2, metrics_settings={"settle_rule": "never"}) as apps:
         yield apps
 
 

@@ -55,8 +55,9 @@ CATALOGUE: tuple[TopicDoc, ...] = (
              "on a visit); `hotline import` and `hotline demo`", ("intake",), key="none, or the ticket id"),
     TopicDoc(topics.CALLBACKS, "Callback survey results (回访): resolved, satisfaction.", (c.CallbackResult,),
              "the hotline's callback system", ("followup", "metrics")),
-    TopicDoc(topics.CLOCK, "Business time in simulation and replay; followup's deadlines fire on it when "
-             "HOTLINE_BUSINESS_CLOCK=log.", (c.BusinessTimeTick,), "the simulator or a replay", ("followup",),
+    TopicDoc(topics.CLOCK, "Business time in simulation and replay; followup's deadlines fire on it and "
+             "metrics' months settle on it when HOTLINE_BUSINESS_CLOCK=log.", (c.BusinessTimeTick,),
+             "the simulator or a replay", ("followup",), other_readers="metrics (its log reader, no group)",
              key="none"),
     TopicDoc(topics.DLQ, "Records a consumer could not process, with the original bytes, the field and the reason.",
              (c.DeadLetter,), "every service", other_readers="operators", key="the original record's key"),

@@ -7,10 +7,12 @@
   const params = new URLSearchParams(location.search);
   const state = {
     kind: params.get("kind") || "street",
-    period: params.get("period") || "",  // "" follows the latest month
+    period: params.get("period") || "",  // "" follows the latest settled month (else the latest)
     district: params.get("district") || "",
     search: "",
     shownPeriod: null,
+    latestPeriod: null,
+    settledPeriod: null,
     rows: new Map(),  // unit_code -> {tr, cells, data}
     order: [],
     source: null,
@@ -136,10 +138,14 @@
     }
     tbody.append(frag);
     reorder();
-    if (state.shownPeriod !== view.period) {
+    if (state.shownPeriod !== view.period || view.latest_period !== state.latestPeriod ||
+        view.settled_period !== state.settledPeriod) {
       state.shownPeriod = view.period;
-      fillPeriods(view.period);
+      state.latestPeriod = view.latest_period || view.period;
+      state.settledPeriod = view.settled_period || null;
+      fillPeriods();
     }
+    showSettle(view);
     const w = view.weights || {};
     const p = view.policy || {};
     const basis = p.response_definition === "contact" ? "单位联系记录 unit's contact record" : "回访 callback";
@@ -211,27 +217,48 @@
     $("empty").hidden = state.rows.size > 0;
   }
 
-  function fillPeriods(latest) {
+  // A month after the latest settled one is still provisional: its figures move.
+  const provisional = (p) => !state.settledPeriod || p > state.settledPeriod;
+
+  function fillPeriods() {
     const select = $("period");
     const chosen = state.period;
+    const latest = state.latestPeriod;
     select.length = 1;
-    select.options[0].textContent = `最新 Latest (${latest})`;
+    select.options[0].textContent = state.settledPeriod
+      ? `最近已定 Last settled (${state.settledPeriod})`
+      : `暂无已定月份 No settled month yet (${state.shownPeriod})`;
     let [y, m] = latest.split("-").map(Number);
     for (let i = 0; i < 12; i++) {
       const p = `${y}-${String(m).padStart(2, "0")}`;
-      select.add(new Option(p, p));
+      select.add(new Option(provisional(p) ? `${p} 暂定 provisional` : p, p));
       if (--m === 0) { m = 12; y--; }
     }
     if (chosen && !Array.from(select.options).some((o) => o.value === chosen)) select.add(new Option(chosen, chosen));
     select.value = chosen;
   }
 
+  const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : null);
+
+  function showSettle(view) {
+    const el = $("settle");
+    el.dataset.settled = String(Boolean(view.settled));
+    if (view.settled) {
+      el.textContent = `已定 Settled ${view.period} · ${when(view.settled_at)}`;
+      el.title = "figures and ranking frozen at the settle time; later events do not move them";
+    } else {
+      const at = when(view.settles_at);
+      el.textContent = `暂定 Provisional ${view.period} · ` +
+        (at ? `${at} 定档 settles` : "待全部回访 settles when every callback is in");
+      el.title = "this month is still open: its figures and ranking move";
+    }
+  }
+
   // --- live stream ----------------------------------------------------------------------------
 
   function connect() {
     if (state.source) state.source.close();
-    const q = new URLSearchParams({ kind: state.kind });
-    if (state.period) q.set("period", state.period);
+    const q = new URLSearchParams({ kind: state.kind, period: state.period || "settled" });
     setStatus("connecting");
     const source = new EventSource("/v1/rankings/stream?" + q);
     state.source = source;
