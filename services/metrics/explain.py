@@ -28,6 +28,16 @@ from hotline.metrics.figures import partial_figures
 from hotline.ranking_policy import RankingPolicy, Rate
 
 RATES = ("response", "resolution", "satisfaction")
+# What went wrong with a ticket (`reasons`), for a dashboard in both languages.
+REASON_LABELS = {
+    "contacted_late": {"zh": "超时联系", "en": "Contacted late"},
+    "response_overdue": {"zh": "超时未联系", "en": "Not contacted before the deadline"},
+    "callback_not_contacted": {"zh": "回访称未联系", "en": "Callback: not contacted"},
+    "unresolved": {"zh": "未解决", "en": "Unresolved"},
+    "basically_satisfied": {"zh": "基本满意", "en": "Basically satisfied"},
+    "dissatisfied": {"zh": "不满意", "en": "Dissatisfied"},
+    "breached": {"zh": "超期", "en": "Deadline breached"},
+}
 _SCALE = 10_000  # 4 decimals, as scores are rounded
 
 
@@ -115,7 +125,7 @@ def explain(tickets: Mapping[str, Summary], policy: RankingPolicy, others: Seque
     `others` are the scores of the other ranked units of its ranking (the same kind and month); the
     ranks are among them (a unit below the policy's minimum sample is not ranked, and stays so had a
     ticket gone right: that moves no count of callbacks)."""
-    held = {t: s for t, s in tickets.items() if (s.get("exemption") or {}).get("state") != "approved"}
+    held = {t: s for t, s in tickets.items() if "exemption" not in s or s["exemption"]["state"] != "approved"}
     per_ticket = {t: partial_figures({t: s}) for t, s in held.items()}
     month = partial_figures(held)
     rates = policy.unit_rates(month)

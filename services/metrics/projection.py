@@ -99,6 +99,12 @@ class Projection:
         """A settled unit-month's figures."""
         return self._figures[month_id]
 
+    def held_tickets(self, unit_code: str, period: str) -> dict[str, Summary] | None:
+        """The summaries of the tickets a unit holds in a month (None: no such unit-month): what
+        the explanation of its lost points reads; the store keeps no per-ticket state."""
+        month = self.months.get(f"{unit_code}:{period}")
+        return dict(month["tickets"]) if month is not None else None
+
     def period_units(self, period: str) -> list[PeriodUnit]:
         """Every unit's figures of a month, as the ranking views take them."""
         return [{"unit_code": u, "figures": self.figures(f"{u}:{period}")} for u in sorted(self.periods[period])]
