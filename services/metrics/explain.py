@@ -116,6 +116,10 @@ def _apportion(raw: dict[str, float], total: float) -> dict[str, float]:
     by_remainder = sorted(raw, key=lambda k: (-(raw[k] * _SCALE - floors[k]), k))
     for k in by_remainder[:max(spare, 0)]:
         floors[k] += 1
+    # The score's own rounding can leave the gap a ten-thousandth under the floors: the smallest
+    # remainders give it back.
+    for k in [k for k in reversed(by_remainder) if floors[k] > 0][:max(-spare, 0)]:
+        floors[k] -= 1
     return {k: n / _SCALE for k, n in floors.items()}
 
 

@@ -104,3 +104,11 @@ def test_below_the_minimum_sample_no_rank_and_none_had_it_gone_right():
 def test_a_month_without_a_rate_explains_nothing():
     found = explain({"P": summary("pending")}, default_ranking_policy(), OTHERS)
     assert found == {"score": None, "gap": None, "rank": None, "ranked": False, "items": []}
+
+
+def test_apportioning_gives_back_what_the_scores_rounding_took():
+    from hotline.metrics.explain import _apportion
+
+    assert _apportion({"a": 0.00501, "b": 0.00509}, 0.0100) == {"a": 0.005, "b": 0.005}
+    assert _apportion({"a": 0.00501, "b": 0.00509}, 0.0099) == {"a": 0.0049, "b": 0.005}
+    assert _apportion({"a": 0.00504, "b": 0.00509}, 0.0101) == {"a": 0.005, "b": 0.0051}
