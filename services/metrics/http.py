@@ -8,11 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from hotline.metrics.directory import RankingKind
 from hotline.metrics.queries import Queries
 from hotline.metrics.streams import SlotStreamingResponse, StreamSlots
+from hotline.runtime.auth import CredentialStore, Principal, bearer_principal
 
 # Proxies close silent connections: a comment after this many quiet seconds.
 _KEEP_ALIVE_S = 15
@@ -23,9 +24,17 @@ def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
-def http_router(queries: Queries, *, stream_poll_s: float, stream_slots: StreamSlots) -> APIRouter:
-    """Read side of the projections."""
+def http_router(queries: Queries, credentials: CredentialStore, *, stream_poll_s: float,
+                stream_slots: StreamSlots) -> APIRouter:
+    """Read side of the projections; a unit's ticket list for the unit and the centre only."""
     router = APIRouter(prefix="/v1", tags=["metrics"])
+    Caller = Annotated[Principal, Depends(bearer_principal(credentials))]
+
+    @router.get("/units/{unit_code}/months/{period}/explain")
+    async def get_explanation(unit_code: str, period: str, caller: Caller) -> dict:
+        """The tickets that cost the unit points in the month, costliest first, each with the points
+        it cost and the score and rank had it gone right (the unit's token or the centre's)."""
+        return await queries.explanation(unit_code, period, caller)
 
     @router.get("/units/{unit_code}/months/{period}")
     async def get_unit_month(unit_code: str, period: str) -> dict:

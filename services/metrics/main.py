@@ -27,6 +27,7 @@ from hotline.metrics.settings import MetricsSettings
 from hotline.metrics.settle import default_settle_policy
 from hotline.metrics.store import MetricsStore
 from hotline.metrics.streams import StreamSlots
+from hotline.runtime.auth import CredentialStore
 from hotline.runtime.service import ServiceRuntime, build_http_app, run_service
 from hotline.taxonomy import default_taxonomy
 
@@ -98,9 +99,10 @@ def build_app(settings: MetricsSettings | None = None) -> FastAPI:
     app.state.projection = projection  # what it holds in memory (tests look at a ticket's fact)
     settling = make_settling(settings, projection)
     queries = Queries(store, directory, settings.policy, settings.bottom_n, settle_policy=settling.policy,
-                      zone=zone)
+                      zone=zone, held_tickets=projection.held_tickets)
     slots = StreamSlots(per_client=settings.stream_max_per_client, total=settings.stream_max_total)
-    app.include_router(http_router(queries, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
+    credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
+    app.include_router(http_router(queries, credentials, stream_poll_s=settings.stream_poll_s, stream_slots=slots))
     runtime.metrics.add_exposition(business_exposition(queries.snapshot))
     app.include_router(dashboard_router())
     return app

@@ -164,6 +164,12 @@ class Projection:
         frozen = self._settled_figures.get(month_id)
         return frozen if frozen is not None else self._figures[month_id]
 
+    def held_tickets(self, unit_code: str, period: str) -> dict[str, Summary] | None:
+        """The summaries of the tickets a unit holds in a month (None: no such unit-month): what
+        the explanation of its lost points reads; the store keeps no per-ticket state."""
+        month = self.months.get(f"{unit_code}:{period}")
+        return dict(month["tickets"]) if month is not None else None
+
     def period_units(self, period: str) -> list[PeriodUnit]:
         """Every unit's figures of a month, as the ranking views take them."""
         return [{"unit_code": u, "figures": self.figures(f"{u}:{period}")} for u in sorted(self.periods[period])]

@@ -6,17 +6,19 @@ so replicas answer alike. A bad parameter is a domain error (`Invalid`, an unkno
 """
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
 from hotline.contracts import BUSINESS_TZ
-from hotline.domain_errors import Invalid, NotFound
+from hotline.domain_errors import Invalid, NotFound, NotYours
 from hotline.metrics.directory import KIND_LABELS, Directory, RankingKind
-from hotline.metrics.domain import period_of, previous_period
+from hotline.metrics.domain import Summary, period_of, previous_period
+from hotline.metrics.explain import REASON_LABELS, explain
 from hotline.metrics.ranking import in_district, ranking_id, rates, score, with_movement
 from hotline.metrics.settle import SettlePolicy, SettleRule, SettleState, default_settle_policy, settle_time
 from hotline.ranking_policy import RankingPolicy
+from hotline.runtime.auth import Principal
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Column labels for a dashboard, in both languages.
@@ -54,6 +56,9 @@ SETTLED = "settled"
 _SETTLE_FIELDS = ("settled", "settled_at", "settles_at", "settle_rule", "settle_policy_version")
 # (event, data): a ranking stream's `snapshot` or `changes`
 Update = tuple[str, dict[str, Any]]
+# (unit code, period) -> the summaries of the tickets the unit holds that month, None: no such month
+# (`hotline.metrics.projection.Projection.held_tickets`: every instance folds the whole log).
+HeldTickets = Callable[[str, str], Mapping[str, Summary] | None]
 
 
 class FigureReads(Protocol):
@@ -84,9 +89,11 @@ class Queries:
     """The answers of the read endpoints, the ranking's shared by the JSON and the stream."""
 
     def __init__(self, store: FigureReads, directory: Directory, policy: RankingPolicy, bottom_n: int, *,
-                 settle_policy: SettlePolicy | None = None, zone: tzinfo = BUSINESS_TZ) -> None:
+                 settle_policy: SettlePolicy | None = None, zone: tzinfo = BUSINESS_TZ,
+                 held_tickets: HeldTickets = lambda unit, period: None) -> None:
         self.store, self.directory, self.policy, self.bottom_n = store, directory, policy, bottom_n
         self.settle_policy = settle_policy or default_settle_policy()
+        self.held_tickets = held_tickets
         self.zone = zone  # the city's: which month "this month" is, and its settle times
 
     async def period_or_latest(self, period: str | None) -> str:
@@ -194,6 +201,29 @@ class Queries:
         unit_rates = rates(doc, self.policy)
         return {**self.local_times(doc), "rates": unit_rates, "score": score(unit_rates, self.policy),
                 "meets_minimum_sample": self.policy.enough_sample(doc), "policy": self.policy.stamp()}
+
+    async def explanation(self, unit_code: str, period: str, caller: Principal) -> dict[str, Any]:
+        """The tickets that cost a unit points in a month, costliest first (`hotline.metrics.explain`),
+        for the unit itself and the centre only. Ticket ids, categories and what went wrong; no
+        personal data (the summaries hold none)."""
+        check_period(period, "path")
+        if not caller.is_centre and caller.unit_code != unit_code:
+            raise NotYours("unit_code", "a unit's lost points are for the unit itself and the centre", location="path")
+        info = self.directory.unit(unit_code)
+        tickets = self.held_tickets(unit_code, period)
+        if info is None or tickets is None:
+            raise NotFound("unit_code", "no figures for this unit and month", location="path")
+        kind = info.ranking_kind
+        doc = (await self.store.rankings(ranking_ids=[ranking_id(period, kind)])).get(ranking_id(period, kind),
+                                                                                   {}) if kind else {}
+        others = [r["score"] for r in doc.get("rows", []) if r["unit_code"] != unit_code]
+        found = explain(tickets, self.policy, others)
+        return {
+            "unit_code": info.code, "name": info.name, "name_en": info.name_en, "period": period,
+            "ranking_kind": kind.value if kind else None, "policy": self.policy.stamp(),
+            "ranked_units": len(others) + (1 if found["ranked"] else 0), **found,
+            "labels": {"reasons": REASON_LABELS},
+        }
 
     async def unit(self, unit_code: str) -> dict[str, Any]:
         """A unit's names and its monthly trend: figures, rates, score and rank in its kind."""

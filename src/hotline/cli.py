@@ -103,6 +103,21 @@ def dept_brief(
     raise typer.Exit(brief.main(unit_code, day=date, url=url, token=token))
 
 
+@dept_app.command("explain")
+def dept_explain(
+    unit_code: Annotated[str, typer.Argument(help="Unit code: 9-digit street/town, 6-digit district, m-*/e-*.")],
+    month: Annotated[str | None, typer.Option(help="YYYY-MM; default the unit's latest month with figures.")] = None,
+    url: Annotated[str, typer.Option(help="Metrics service base URL.")] = "http://127.0.0.1:8004",
+    token: Annotated[str | None, typer.Option(
+        envvar="HOTLINE_TOKEN", help="The unit's (or the centre's) bearer token.", show_default=False)] = None,
+) -> None:
+    """Print the tickets that cost the unit points in a month, costliest first: what went wrong, the
+    points, and the score and rank had it gone right."""
+    from hotline import dept_explain as explain
+
+    raise typer.Exit(explain.main(unit_code, month=month, url=url, token=token))
+
+
 @metrics_app.command("rebuild")
 def metrics_rebuild(
     force: Annotated[bool, typer.Option(help="Rebuild even while metrics consumers are running.")] = False,

@@ -19,6 +19,7 @@ from hotline.contracts.common import Event
 from hotline.devkit import Namespace, free_port, wait_drained
 from hotline.metrics.main import build_app
 from hotline.metrics.settings import MetricsSettings
+from hotline.runtime.auth import CredentialStore, Role
 from tests.integration.conftest import client_for
 from tests.integration.test_metrics_store import snapshot
 from tests.support import WAIT_FACTOR, eventually, read_topic
@@ -270,3 +271,37 @@ async def test_an_enterprise_month_is_served_with_its_score(instances, scripted,
         async with client_for(instances[0]) as client:
             return (await client.get("/v1/units/e-water/months/2026-03")).json().get("score")
     assert await eventually(served) == 100.0  # contacted late by its record; "contacted" by the citizen
+
+
+async def test_the_explanation_of_lost_points_adds_up_to_the_gap(instances, scripted, private, private_db):
+    """The unit's and the centre's tokens read it; another unit's does not. Its items add up to
+    100 − score, the score is the unit-month's, the rank the ranking's (both read from the store)."""
+    await all_drained(private)
+    credentials = CredentialStore(private_db)
+    own, centre = await credentials.issue(unit_code=JINGSHAN), await credentials.issue(unit_code="centre",
+                                                                                        role=Role.CENTRE)
+    other = await credentials.issue(unit_code=DONGHUAMEN)
+    url = f"/v1/units/{JINGSHAN}/months/2026-03/explain"
+
+    async def agreed():
+        async with client_for(instances[1]) as client:
+            body = (await client.get(url, headers={"Authorization": f"Bearer {own}"})).json()
+            month = (await client.get(f"/v1/units/{JINGSHAN}/months/2026-03")).json()
+            streets = (await client.get("/v1/rankings", params={"period": "2026-03"})).json()
+        row = next(r for r in streets["rows"] if r["unit_code"] == JINGSHAN)
+        return body if (body["score"], body["rank"]) == (month["score"], row["rank"]) else None
+
+    body = await eventually(agreed)
+    assert body["gap"] == round(100 - body["score"], 4) > 0
+    assert sum(i["points"] for i in body["items"]) == pytest.approx(body["gap"], abs=1e-9)
+    worst = body["items"][0]
+    assert worst["ticket_id"] == "TK-J3" and "unresolved" in worst["reasons"]
+    assert [i["points"] for i in body["items"]] == sorted((i["points"] for i in body["items"]), reverse=True)
+    assert all(i["score_if_right"] == pytest.approx(body["score"] + i["points"], abs=2e-4) for i in body["items"])
+    assert worst["rank_if_right"] <= body["rank"]
+    async with client_for(instances[0]) as client:
+        as_centre = await client.get(url, headers={"Authorization": f"Bearer {centre}"})
+        refused = await client.get(url, headers={"Authorization": f"Bearer {other}"})
+        anonymous = await client.get(url)
+    assert as_centre.status_code == 200 and as_centre.json()["items"] == body["items"]
+    assert (refused.status_code, anonymous.status_code) == (403, 401)

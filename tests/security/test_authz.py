@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient
 
-from hotline.contracts import ticket_id_for, topics
+from hotline.contracts import BUSINESS_TZ, ticket_id_for, topics
 from hotline.devkit import raw_record
 from hotline.runtime.auth import CredentialStore, Role
 from tests.integration.conftest import client_for
@@ -94,7 +94,13 @@ class Case:
     legit: str = A  # a caller that passes the authorization check
 
     def url(self, world: World, unit: str = A) -> str:
-        return self.path.format(ticket_id=world.ticket_id, contact_id=world.contact_id, unit_code=unit)
+        return self.path.format(ticket_id=world.ticket_id, contact_id=world.contact_id, unit_code=unit,
+                                period=_this_month())
+
+
+def _this_month() -> str:
+    """The month the world's ticket is dispatched in (Beijing's)."""
+    return datetime.now(UTC).astimezone(BUSINESS_TZ).strftime("%Y-%m")
 
 
 def contact(w, unit):
@@ -140,6 +146,7 @@ CASES = [
     Case("routing", "POST", "/v1/tickets/{ticket_id}/summons", "ticket", lambda w, u: {
         "unit_code": u, "departments": [DEPT]}),
     Case("routing", "GET", "/v1/tickets/{ticket_id}/dispatch", "ticket"),
+    Case("metrics", "GET", "/v1/units/{unit_code}/months/{period}/explain", "own_unit"),
 ]
 CASE_IDS = [f"{c.service} {c.method} {c.path}" for c in CASES]
 # Catalogue edits, should they ever get an endpoint, are the centre's alone (test below).
@@ -206,6 +213,11 @@ async def world(services, namespace) -> World:
             response = await followup.get(f"/v1/tickets/{ticket_id}", headers=tokens["centre"])
             return response.status_code == 200 and response.json().get("unit_code") == A
         await eventually(dispatched)
+        async with client_for(services["metrics"]) as metrics:  # A's month, whose lost points A reads
+            async def counted():
+                response = await metrics.get(f"/v1/units/{A}/months/{_this_month()}")
+                return response.status_code == 200
+            await eventually(counted)
         visit = await followup.post(f"/v1/tickets/{ticket_id}/contacts", headers=tokens[A], json={
             "unit_code": A, "kind": "face_to_face", "contacted_at": _now(), "staff_id": "s-1", "place": "小区门口"})
         assert visit.status_code == 201, visit.text

@@ -295,6 +295,9 @@
     $("unit-meta").textContent = [unit.name_en, unit.district_name, unit.kind_label && `${unit.kind_label.zh} ${unit.kind_label.en}`, code]
       .filter(Boolean).join(" · ");
     drawTrend(unit.months);
+    $("lost").hidden = true;
+    $("lost-summary").textContent = "";
+    if ($("lost-token").value.trim()) loadExplain(code);
     const tbody = $("unit-months").tBodies[0];
     tbody.textContent = "";
     for (const m of unit.months.slice().reverse()) {
@@ -304,6 +307,42 @@
         tr.insertCell().textContent = v;
       }
     }
+  }
+
+  // The lost points list the unit's tickets: only its own token or the centre's reads them. The
+  // token stays in this page's memory (the input), never in storage or the URL.
+  async function loadExplain(code) {
+    const period = state.period || state.shownPeriod;
+    const token = $("lost-token").value.trim();
+    const summary = $("lost-summary"), table = $("lost");
+    $("lost-period").textContent = period || "";
+    table.hidden = true;
+    if (!token || !period) { summary.textContent = "需要令牌 A token is needed."; return; }
+    const res = await fetch(`/v1/units/${encodeURIComponent(code)}/months/${encodeURIComponent(period)}/explain`,
+      { headers: { Authorization: "Bearer " + token } });
+    if (state.selected !== code) return;
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      summary.textContent = `${res.status}: ` + ((body.detail || []).map((d) => d.msg).join("; ") || res.statusText);
+      return;
+    }
+    const found = await res.json();
+    const reasons = (found.labels && found.labels.reasons) || {};
+    summary.textContent = `得分 Score ${num(found.score)} · 失分 Lost ${num(found.gap)} · ` +
+      (found.rank == null ? "未排名 not ranked" : `排名 Rank ${found.rank}/${found.ranked_units}`);
+    const tbody = table.tBodies[0];
+    tbody.textContent = "";
+    for (const item of found.items) {
+      const tr = tbody.insertRow();
+      const said = item.reasons.map((r) => (reasons[r] ? `${reasons[r].zh} ${reasons[r].en}` : r)).join(", ");
+      for (const [v, cls] of [[item.ticket_id, "text"], [said, "text"], [num(item.points, 4), ""],
+        [num(item.score_if_right, 4), ""], [item.rank_if_right == null ? "—" : String(item.rank_if_right), ""]]) {
+        const td = tr.insertCell();
+        td.textContent = v;
+        if (cls) td.className = cls;
+      }
+    }
+    table.hidden = found.items.length === 0;
   }
 
   const SERIES = [
@@ -425,6 +464,7 @@
   $("period").addEventListener("change", (e) => { state.period = e.target.value; syncUrl(); selectKind(state.kind); });
   $("rows").addEventListener("click", (e) => { const tr = e.target.closest("tr"); if (tr) loadUnit(tr.dataset.code); });
   $("unit-close").addEventListener("click", () => { $("unit").hidden = true; state.selected = null; for (const e of state.rows.values()) e.tr.classList.remove("selected"); });
+  $("lost-form").addEventListener("submit", (ev) => { ev.preventDefault(); if (state.selected) loadExplain(state.selected); });
   renderHead(null);
   selectKind(state.kind);
 })();
