@@ -75,6 +75,8 @@ class Projection:
         self._period_tickets: dict[str, set[str]] = {}  # period -> tickets with a month in it
         self.settled: dict[str, datetime] = {}  # period -> its settle time, once settled
         self._settled_figures: dict[str, Figures] = {}  # month id -> as it stood when its month settled
+        # month id -> its tickets' summaries as they stood then (mostly the live summaries themselves)
+        self._settled_tickets: dict[str, dict[str, Summary]] = {}
         self._settled_again: set[str] = set()  # tickets with an entry recorded before a settled month's time
         self._known_settle: dict[str, datetime | None] = {}  # provisional period -> when it will settle
 
@@ -167,8 +169,13 @@ class Projection:
     def held_tickets(self, unit_code: str, period: str) -> dict[str, Summary] | None:
         """The summaries of the tickets a unit holds in a month (None: no such unit-month): what
         the explanation of its lost points reads; the store keeps no per-ticket state."""
-        month = self.months.get(f"{unit_code}:{period}")
-        return dict(month["tickets"]) if month is not None else None
+        month_id = f"{unit_code}:{period}"
+        month = self.months.get(month_id)
+        if month is None:
+            return None
+        # A settled month is explained as it was frozen, so the items add up to its settled score.
+        frozen = self._settled_tickets.get(month_id)
+        return dict(frozen if frozen is not None else month["tickets"])
 
     def period_units(self, period: str) -> list[PeriodUnit]:
         """Every unit's figures of a month, as the ranking views take them."""
@@ -246,5 +253,6 @@ class Projection:
         for unit in self.periods.get(period, set()):
             month_id = f"{unit}:{period}"
             kept = held.get(month_id)
+            self._settled_tickets[month_id] = dict(kept["tickets"]) if kept else {}
             self._settled_figures[month_id] = unit_month_figures(
                 kept["tickets"] if kept else {}, kept["returned"] if kept else {})

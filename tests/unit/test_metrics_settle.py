@@ -174,3 +174,18 @@ def test_a_quiet_partition_settles_by_the_grace_and_an_early_record_there_refree
     feed(projection, straggler.events, "1_0")
     assert settle(projection, at(21, 1, month=4)) == {"2026-03"}
     assert projection.figures(f"{JINGSHAN}:2026-03")["dispatched"] == 7
+
+
+def test_a_settled_month_is_explained_as_it_was_frozen():
+    projection = Projection()
+    feed(projection, scripted_month().events)
+    settle(projection, MARCH_SETTLES - timedelta(hours=1))
+    feed(projection, Script().events + [late_events().events[0]])
+    settle(projection, at(21, 10, month=4))
+    frozen = unit_month_figures(projection.held_tickets(JINGSHAN, "2026-03") or {}, {})
+    feed(projection, late_events().events[1:])
+    settle(projection, at(23, 0, month=4))
+    # The late events moved the live month (a sixth ticket), not the tickets the explanation reads.
+    assert len(projection.months[f"{JINGSHAN}:2026-03"]["tickets"]) == 6
+    assert unit_month_figures(projection.held_tickets(JINGSHAN, "2026-03") or {}, {}) == frozen
+    assert frozen["dispatched"] == JINGSHAN_MARCH["dispatched"]
