@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from hotline.contracts import ContactKind, topics
+from hotline.contracts import BUSINESS_TZ, ContactKind, topics
 from hotline.devkit import ServiceProcess
 from hotline.gazetteer import UnitKind, beijing
 from tests.integration.test_metrics_live import publish_events
@@ -234,3 +234,32 @@ async def test_the_kind_tabs_switch_the_ranking(fed, metrics, browser):
                == ["e-power", "e-water"])
     assert not driver.find_element(By.ID, "district").is_enabled()
     assert "kind=enterprise" in driver.current_url
+
+
+async def test_the_dashboard_opens_on_the_last_settled_month(fed, metrics, browser, private, tag):
+    """A ticket of this month makes it the latest, still provisional (it settles next month): the
+    page opened without a month shows March, settled, and lists this month as provisional."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    current = now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
+    this_month = Script(tag)
+    this_month.dispatch("N1", JINGSHAN, now)
+    await publish_events(private.kafka, private.prefix, this_month.events)
+    async with httpx.AsyncClient(base_url=metrics, timeout=5) as client:
+        deadline = time.monotonic() + 30
+        while (await client.get("/v1/rankings", params={"period": "settled"})).json().get("latest_period") != current:
+            assert time.monotonic() < deadline, "metrics did not take in this month's ticket"
+            await _sleep(0.3)
+        march = (await client.get("/v1/rankings", params={"period": PERIOD})).json()
+    march_jingshan = next(r for r in march["rows"] if r["unit_code"] == JINGSHAN)
+
+    driver = browser
+    driver.get(f"{metrics}/dashboard")
+    wait = WebDriverWait(driver, 15, poll_frequency=0.1)
+    wait.until(lambda d: d.find_element(By.ID, "settle").get_attribute("data-settled") == "true")
+    assert driver.find_element(By.ID, "settle").text.startswith(f"已定 Settled {PERIOD}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr")) == len(STREETS))
+    assert cell(driver, JINGSHAN, "dispatched") == str(march_jingshan["dispatched"])  # March's, not this month's 1
+    options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#period option")]
+    assert f"{current} 暂定 provisional" in options and PERIOD in options
