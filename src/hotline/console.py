@@ -392,6 +392,20 @@ async def watch(
         await consumer.stop()
 
 
+NO_TOKEN = "a bearer token is needed: --token or HOTLINE_TOKEN (`hotline units token <unit_code>` issues one)"
+
+
+def refuse(err: Console, message: str) -> None:
+    """A unit command's error line on standard error."""
+    err.print("[bold red]error:[/]", escape(message), highlight=False, soft_wrap=True)
+
+
+def report_console() -> Console:
+    """Standard output; piped or captured (tests, logs), wide enough that ticket ids and phones never wrap."""
+    out = Console()
+    return out if out.is_terminal else Console(width=max(out.width, 200))
+
+
 def main(
     unit_code: str,
     *,
@@ -413,10 +427,7 @@ def main(
         )
         return 2
     settings = ServiceSettings()
-    out = Console()
-    if not out.is_terminal:
-        # Piped or captured (tests, logs): wide enough that ticket ids and phones never wrap.
-        out = Console(width=max(out.width, 200))
+    out = report_console()
     board = Board(unit, topic=settings.topic(topics.queue_topic(unit.code)), max_rows=max_rows)
     try:
         asyncio.run(
@@ -427,7 +438,7 @@ def main(
             )
         )
     except ConsoleError as exc:
-        err.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
+        refuse(err, str(exc))
         return 1
     except KeyboardInterrupt:
         out.print(f"stopped; {board.read} read, offsets committed", highlight=False)

@@ -16,7 +16,17 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from hotline.console import UnitInfo, _labels, business_time, find_unit, snippet, time_left_text
+from hotline.console import (
+    NO_TOKEN,
+    UnitInfo,
+    _labels,
+    business_time,
+    find_unit,
+    refuse,
+    report_console,
+    snippet,
+    time_left_text,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8003"
 SECTIONS = [
@@ -130,17 +140,13 @@ def main(unit_code: str, *, day: str | None, url: str, token: str | None,
         err.print(f"[bold red]error:[/] --date must be YYYY-MM-DD, not {escape(repr(day))}", highlight=False)
         return 2
     if not token:
-        err.print("[bold red]error:[/] a bearer token is needed: --token or HOTLINE_TOKEN "
-                  "(`hotline units token <unit_code>` issues one)", highlight=False)
+        refuse(err, NO_TOKEN)
         return 2
     try:
         brief = fetch_brief(url, unit.code, token=token, day=wanted, transport=transport)
     except BriefError as exc:
-        err.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
+        refuse(err, str(exc))
         return 1
-    out = Console()
-    if not out.is_terminal:
-        # Piped or captured: wide enough that ticket ids never wrap.
-        out = Console(width=max(out.width, 200))
+    out = report_console()
     out.print(render(brief, unit))
     return 0

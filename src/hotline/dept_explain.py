@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from hotline.console import UnitInfo, _labels, find_unit
+from hotline.console import NO_TOKEN, UnitInfo, _labels, find_unit, refuse, report_console
 
 DEFAULT_URL = "http://127.0.0.1:8004"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -97,16 +97,13 @@ def main(unit_code: str, *, month: str | None, url: str, token: str | None,
         err.print(f"[bold red]error:[/] --month must be YYYY-MM, not {escape(repr(month))}", highlight=False)
         return 2
     if not token:
-        err.print("[bold red]error:[/] a bearer token is needed: --token or HOTLINE_TOKEN "
-                  "(`hotline units token <unit_code>` issues one)", highlight=False)
+        refuse(err, NO_TOKEN)
         return 2
     try:
         found = fetch_explanation(url, unit.code, token=token, month=month, transport=transport)
     except ExplainError as exc:
-        err.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
+        refuse(err, str(exc))
         return 1
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=max(out.width, 200))  # piped or captured: rows do not wrap
+    out = report_console()
     out.print(render(found, unit))
     return 0
