@@ -23,8 +23,8 @@ CategoryTally = list[Any]
 CommunityTally = list[Any]
 
 
-class Figures(TypedDict):
-    """A unit-month's figures (`GET /v1/units/{code}/months/{YYYY-MM}`), in the order answers list them."""
+class Counts(TypedDict):
+    """The additive counts of a unit-month: what its parts add up to (`ADDITIVE`)."""
 
     dispatched: int
     contacted: int
@@ -32,8 +32,6 @@ class Figures(TypedDict):
     contacted_late: int
     response_overdue: int
     face_to_face: int
-    face_to_face_share: float | None
-    median_first_contact_minutes: float | None
     callbacks: int
     callback_contacted: int
     callback_not_contacted: int
@@ -53,6 +51,14 @@ class Figures(TypedDict):
     exemption_rejected: int
     categories: list[CategoryTally]
     communities: list[CommunityTally]
+
+
+class Figures(Counts):
+    """A unit-month's figures (`GET /v1/units/{code}/months/{YYYY-MM}`): the counts, and the shares
+    and the median derived from them."""
+
+    face_to_face_share: float | None
+    median_first_contact_minutes: float | None
 
 
 class PeriodUnit(TypedDict):
@@ -62,35 +68,11 @@ class PeriodUnit(TypedDict):
     figures: Figures
 
 
-class Partial(TypedDict):
-    """What some of a unit-month's tickets add to its figures: the additive counts, the delays."""
+class Partial(Counts):
+    """What some of a unit-month's tickets add to its figures: the counts and the first-contact
+    delays (a median does not add up)."""
 
-    dispatched: int
-    contacted: int
-    contacted_in_time: int
-    contacted_late: int
-    response_overdue: int
-    face_to_face: int
-    callbacks: int
-    callback_contacted: int
-    callback_not_contacted: int
-    resolved: int
-    unresolved: int
-    satisfied: int
-    basically_satisfied: int
-    dissatisfied: int
-    breaches: int
-    returns: int
-    reopens: int
-    repeats: int
-    # 核减: the holder's requests this month, and those the centre approved (out of every figure
-    # above) or rejected (counted as any other ticket).
-    exemption_requested: int
-    exempted: int
-    exemption_rejected: int
     delays: list[float]
-    categories: list[CategoryTally]
-    communities: list[CommunityTally]
 
 
 def _share(part: int, whole: int) -> float | None:
