@@ -38,19 +38,20 @@ async def snapshot(db) -> dict:
     return {"months": figures, "figures": figures, "rankings": rankings, "hotspots": hotspots}
 
 
-def settle_fields(period: str) -> dict:
-    """A month's settle state on the wall clock: these scripted months settled long ago (every
-    partition's grace is over)."""
+def settle_fields(period: str, now: datetime | None = None) -> dict:
+    """A month's settle state at business time `now`; by default the wall clock, on which these
+    scripted months settled long ago (every partition's grace is over)."""
     policy = default_settle_policy()
     at = settle_time(period, policy, BUSINESS_TZ)
-    return SettleState(at + policy.grace <= datetime.now(UTC), at, policy.rule, policy.version).as_fields()
+    return SettleState(at + policy.grace <= (now or datetime.now(UTC)), at, policy.rule, policy.version).as_fields()
 
 
-def expected_snapshot(events) -> dict:
+def expected_snapshot(events, now: datetime | None = None) -> dict:
+    """What metrics writes for these events, its months settled or not by business time `now`."""
     months, rankings, hotspots = pure_projection(events)
     figures = {m: {n: doc[n] for n in FIGURE_NAMES} for m, doc in months.items()}
     return {"months": figures, "figures": figures,
-            "rankings": {i: {"_id": i, **doc, **settle_fields(doc["period"])} for i, doc in rankings.items()},
+            "rankings": {i: {"_id": i, **doc, **settle_fields(doc["period"], now)} for i, doc in rankings.items()},
             "hotspots": hotspots}
 
 
