@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 from rich.console import Console, Group
 from rich.markup import escape
@@ -390,6 +391,23 @@ async def watch(
         raise ConsoleError(f"Kafka error on {board.topic} ({exc.__class__.__name__}: {exc})") from exc
     finally:
         await consumer.stop()
+
+
+def get_json(client: httpx.Client, path: str, *, service: str, error: type[Exception],
+             headers: dict[str, str] | None = None, params: dict[str, str] | None = None) -> dict:
+    """A unit command's GET of a service: its JSON, else `error` naming the service and its answer's
+    reasons (never the token)."""
+    try:
+        response = client.get(path, headers=headers, params=params)
+    except httpx.HTTPError as exc:
+        raise error(f"{service} is not reachable at {client.base_url} ({exc.__class__.__name__})") from exc
+    if response.status_code != 200:
+        try:
+            reason = "; ".join(d.get("msg", "") for d in response.json().get("detail", []))
+        except (ValueError, AttributeError, TypeError):
+            reason = response.text[:200]
+        raise error(f"{service} answered {response.status_code}: {reason}")
+    return response.json()
 
 
 NO_TOKEN = "a bearer token is needed: --token or HOTLINE_TOKEN (`hotline units token <unit_code>` issues one)"

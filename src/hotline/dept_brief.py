@@ -22,6 +22,7 @@ from hotline.console import (
     _labels,
     business_time,
     find_unit,
+    get_json,
     refuse,
     report_console,
     snippet,
@@ -47,19 +48,9 @@ def fetch_brief(url: str, unit_code: str, *, token: str, day: date | None = None
                 transport: httpx.BaseTransport | None = None, timeout_s: float = 10) -> dict:
     """The brief as followup serves it; a BriefError names what went wrong (never the token)."""
     params = {"date": day.isoformat()} if day else {}
-    try:
-        with httpx.Client(base_url=url, transport=transport, timeout=timeout_s) as client:
-            response = client.get(f"/v1/units/{unit_code}/brief", params=params,
-                                  headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as exc:
-        raise BriefError(f"followup is not reachable at {url} ({exc.__class__.__name__})") from exc
-    if response.status_code != 200:
-        try:
-            reason = "; ".join(d.get("msg", "") for d in response.json().get("detail", []))
-        except (ValueError, AttributeError, TypeError):
-            reason = response.text[:200]
-        raise BriefError(f"followup answered {response.status_code}: {reason}")
-    return response.json()
+    with httpx.Client(base_url=url, transport=transport, timeout=timeout_s) as client:
+        return get_json(client, f"/v1/units/{unit_code}/brief", service="followup", error=BriefError,
+                        headers={"Authorization": f"Bearer {token}"}, params=params)
 
 
 def _when(value: str | None) -> datetime | None:

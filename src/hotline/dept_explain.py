@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from hotline.console import NO_TOKEN, UnitInfo, _labels, find_unit, refuse, report_console
+from hotline.console import NO_TOKEN, UnitInfo, _labels, find_unit, get_json, refuse, report_console
 
 DEFAULT_URL = "http://127.0.0.1:8004"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -26,31 +26,17 @@ class ExplainError(Exception):
     """Why the explanation could not be fetched (exit code 1)."""
 
 
-def _get(client: httpx.Client, path: str, headers: dict[str, str], url: str) -> dict:
-    try:
-        response = client.get(path, headers=headers)
-    except httpx.HTTPError as exc:
-        raise ExplainError(f"metrics is not reachable at {url} ({exc.__class__.__name__})") from exc
-    if response.status_code != 200:
-        try:
-            reason = "; ".join(d.get("msg", "") for d in response.json().get("detail", []))
-        except (ValueError, AttributeError, TypeError):
-            reason = response.text[:200]
-        raise ExplainError(f"metrics answered {response.status_code}: {reason}")
-    return response.json()
-
-
 def fetch_explanation(url: str, unit_code: str, *, token: str, month: str | None = None,
                       transport: httpx.BaseTransport | None = None, timeout_s: float = 10) -> dict:
     """The explanation as metrics serves it; an ExplainError names what went wrong (never the token)."""
     with httpx.Client(base_url=url, transport=transport, timeout=timeout_s) as client:
         if month is None:
-            months = _get(client, f"/v1/units/{unit_code}", {}, url).get("months", [])
+            months = get_json(client, f"/v1/units/{unit_code}", service="metrics", error=ExplainError).get("months", [])
             if not months:
                 raise ExplainError(f"metrics has no month with figures for {unit_code}")
             month = months[-1]["period"]
-        return _get(client, f"/v1/units/{unit_code}/months/{month}/explain",
-                    {"Authorization": f"Bearer {token}"}, url)
+        return get_json(client, f"/v1/units/{unit_code}/months/{month}/explain", service="metrics",
+                        error=ExplainError, headers={"Authorization": f"Bearer {token}"})
 
 
 def _number(value: float | None, digits: int = 2) -> str:

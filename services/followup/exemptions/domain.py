@@ -23,7 +23,7 @@ from hotline.contracts import (
 )
 from hotline.domain_errors import Closed, Conflict, Invalid, NotFound, NotYours
 from hotline.exemptions import ExemptionPolicy
-from hotline.followup.tickets.domain import KeyReused, not_in_future
+from hotline.followup.tickets.domain import KeyReused, not_in_future, same_instant
 
 ExemptionState = Literal["requested", "approved", "rejected"]
 
@@ -53,11 +53,6 @@ class ExemptionTicket:
     state: str
     first_dispatched_at: datetime
     exemptions: dict[str, Exemption] = field(default_factory=dict)  # by unit code
-
-
-def _same_instant(stored: datetime | None, given: datetime) -> bool:
-    """Equal to the millisecond: the store keeps times in milliseconds."""
-    return stored is not None and abs(stored - given) < timedelta(milliseconds=1)
 
 
 def _known(ticket: ExemptionTicket | None, ticket_id: str) -> ExemptionTicket:
@@ -99,7 +94,7 @@ def repeated_request(ticket: ExemptionTicket | None, command: RequestExemption,
             raise KeyReused()
         return requested_event(ticket.ticket_id, recorded)
     same = (recorded.reason_code == command.reason_code and recorded.note == command.note.strip()
-            and _same_instant(recorded.requested_at, command.requested_at))
+            and same_instant(recorded.requested_at, command.requested_at))
     return requested_event(ticket.ticket_id, recorded) if same else None
 
 
@@ -159,7 +154,7 @@ def repeated_decision(ticket: ExemptionTicket | None, command: DecideExemption,
             raise KeyReused()
         return decided_event(ticket.ticket_id, recorded)
     same = ((recorded.state == "approved") == command.approved and recorded.decision_note == command.note.strip()
-            and _same_instant(recorded.decided_at, command.decided_at))
+            and same_instant(recorded.decided_at, command.decided_at))
     return decided_event(ticket.ticket_id, recorded) if same else None
 
 

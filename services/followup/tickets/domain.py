@@ -246,9 +246,9 @@ def request_extension(
     )
 
 
-def _same_instant(stored: datetime, given: datetime) -> bool:
-    """Equal to the millisecond: the store keeps times in milliseconds."""
-    return abs(stored - given) < timedelta(milliseconds=1)
+def same_instant(stored: datetime | None, given: datetime) -> bool:
+    """Equal to the millisecond (the store keeps times in milliseconds); nothing stored is not equal."""
+    return stored is not None and abs(stored - given) < timedelta(milliseconds=1)
 
 
 def repeated_extension_request(ticket: FollowupTicket | None, command: RequestExtension) -> ExtensionRequested | None:
@@ -258,8 +258,8 @@ def repeated_extension_request(ticket: FollowupTicket | None, command: RequestEx
         return None
     ext = ticket.extension
     if (ext.current_due_at is None or ticket.unit_code != command.unit_code
-            or not _same_instant(ext.requested_at, command.requested_at)
-            or not _same_instant(ext.requested_due_at, command.requested_due_at)):
+            or not same_instant(ext.requested_at, command.requested_at)
+            or not same_instant(ext.requested_due_at, command.requested_due_at)):
         return None
     return ExtensionRequested(
         event_id=deterministic_event_id("ExtensionRequested", ticket.ticket_id, str(ticket.round)),
@@ -275,7 +275,7 @@ def repeated_extension_decision(ticket: FollowupTicket | None, command: DecideEx
         return None
     ext = ticket.extension
     if (ext.state != ("approved" if command.approved else "denied")
-            or ext.decided_at is None or not _same_instant(ext.decided_at, command.decided_at)):
+            or ext.decided_at is None or not same_instant(ext.decided_at, command.decided_at)):
         return None
     return ExtensionDecided(
         event_id=deterministic_event_id("ExtensionDecided", ticket.ticket_id, str(ticket.round)),
