@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from hotline.contracts import BUSINESS_TZ, topics
 from hotline.gazetteer import beijing
 from hotline.runtime.settings import ServiceSettings
 from hotline.topology import all_topic_specs
+
+if TYPE_CHECKING:  # the command imports it when it runs
+    from hotline.classifier.corrections import Corrections
 
 app = typer.Typer(help="Hotline: Beijing-style 12345 citizen hotline services.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
@@ -173,7 +176,7 @@ def corrections_export(
     typer.echo(f"{len(found.texts)} corrections written to {path}")
 
 
-def _read_corrections():
+def _read_corrections() -> "Corrections":
     """The corrections in the store (settings' MongoDB), each skipped one named on stderr; exit 1
     when the store cannot be read."""
     from hotline.classifier import corrections
