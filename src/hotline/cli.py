@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from hotline.contracts import BUSINESS_TZ, topics
 from hotline.gazetteer import beijing
 from hotline.runtime.settings import ServiceSettings
 from hotline.topology import all_topic_specs
+
+if TYPE_CHECKING:  # the command imports it when it runs
+    from hotline.classifier.corrections import Corrections
 
 app = typer.Typer(help="Hotline: Beijing-style 12345 citizen hotline services.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
@@ -31,6 +34,9 @@ metrics_app = typer.Typer(help="Metrics projections (rankings, hotspots).", no_a
 app.add_typer(metrics_app, name="metrics")
 model_app = typer.Typer(help="The trained category classifier (first-level class of a message).", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+corrections_app = typer.Typer(help="The centre's category corrections (routing_corrections) as training examples.",
+                              no_args_is_help=True)
+model_app.add_typer(corrections_app, name="corrections")
 eval_app = typer.Typer(help="Evaluations: quality and speed, written to bench/results/.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -136,13 +142,17 @@ def model_train(
     = None,
     extra: Annotated[Path | None, typer.Option(
         help="A CSV of corrected examples (columns text, label) to train on beside the shipped data.")] = None,
+    corrections: Annotated[bool, typer.Option(
+        help="Also train on the centre's category corrections in the store (routing_corrections).")] = False,
 ) -> None:
-    """Train the category classifier on the shipped labelled messages (and --extra examples)."""
+    """Train the category classifier on the shipped labelled messages (and --extra examples, and
+    the --corrections in the store)."""
     from hotline.classifier import model, training
 
     start = time.perf_counter()
+    found = _read_corrections() if corrections else None
     try:
-        artifact = training.train(seed=seed, extra=extra)
+        artifact = training.train(seed=seed, extra=extra, corrections=found)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
@@ -151,6 +161,36 @@ def model_train(
     rows = sum(d["rows"] for d in artifact.meta["data"])
     typer.echo(f"model {artifact.meta['version']}: {rows} messages, {len(artifact.vocabulary)} features, "
                f"{time.perf_counter() - start:.1f} s; {size} bytes written to {path}")
+
+
+@corrections_app.command("export")
+def corrections_export(
+    path: Annotated[Path, typer.Argument(help="The CSV to write (columns text, label), for `model train --extra`.")],
+) -> None:
+    """Write the centre's category corrections as training examples: each ticket's text scrubbed of
+    personal data, labelled with the first-level class of its corrected category."""
+    from hotline.classifier.corrections import write_csv
+
+    found = _read_corrections()
+    write_csv(found, path)
+    typer.echo(f"{len(found.texts)} corrections written to {path}")
+
+
+def _read_corrections() -> "Corrections":
+    """The corrections in the store (settings' MongoDB), each skipped one named on stderr; exit 1
+    when the store cannot be read."""
+    from hotline.classifier import corrections
+
+    try:
+        found = corrections.load(ServiceSettings())
+    except corrections.StoreError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    for skipped in found.skipped:
+        typer.echo(f"skipped the correction of {skipped.ticket_id}: {skipped.reason}", err=True)
+    typer.echo(f"{len(found.texts)} corrections read from {corrections.COLLECTION}"
+               + (f" ({found.skipped_summary()})" if found.skipped else ""))
+    return found
 
 
 @model_app.command("predict")

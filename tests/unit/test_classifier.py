@@ -161,7 +161,7 @@ def test_live_text_and_training_text_give_the_same_tokens():
 
 
 def test_the_train_command_writes_an_artifact_and_refuses_bad_extras(small, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "corpus", lambda extra=None, params=None: small)
+    monkeypatch.setattr(training, "corpus", lambda extra=None, params=None, corrections=None: small)
     out = tmp_path / "m.zip"
     result = CliRunner().invoke(app, ["model", "train", "--seed", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jieba
 import numpy as np
@@ -17,6 +18,9 @@ from sklearn.svm import LinearSVC
 from hotline.classifier import data
 from hotline.classifier.model import FORMAT, RECIPE, Artifact, vectorizer
 from hotline.classifier.text import segment
+
+if TYPE_CHECKING:  # the store's client is imported only by a run that reads the corrections
+    from hotline.classifier.corrections import Corrections
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,9 @@ class Corpus:
     sources: list[dict] = field(default_factory=list)
 
 
-def corpus(extra: Path | None = None, params: Params = Params()) -> Corpus:
-    """The shipped segmented messages, plus extra examples (raw text, cut as live text is)."""
+def corpus(extra: Path | None = None, params: Params = Params(), corrections: Corrections | None = None) -> Corpus:
+    """The shipped segmented messages, plus extra examples and the centre's corrections (raw
+    text, cut as live text is)."""
     shipped = data.segmented_examples()
     texts, labels = list(shipped.texts), list(shipped.labels)
     sources = [{"name": data.SEGMENTED, "sha256": data.shipped_sha256(), "rows": len(texts)}]
@@ -49,6 +54,10 @@ def corpus(extra: Path | None = None, params: Params = Params()) -> Corpus:
         texts += [segment(t, params.max_chars) for t in more.texts]
         labels += more.labels
         sources.append({"name": extra.name, "sha256": data.sha256_of(extra), "rows": len(more.texts)})
+    if corrections is not None:
+        texts += [segment(t, params.max_chars) for t in corrections.texts]
+        labels += corrections.labels
+        sources.append(corrections.source())
     return Corpus(texts, labels, sources)
 
 
@@ -60,10 +69,10 @@ def pipeline(seed: int, params: Params = Params()) -> Pipeline:
 
 
 def train(seed: int = 0, extra: Path | None = None, params: Params = Params(),
-          examples: Corpus | None = None) -> Artifact:
-    """Fit the recipe on the shipped data (and `extra`), with temperature scaling fitted on
-    out-of-fold decision scores so that a prediction's confidence is a probability."""
-    c = examples or corpus(extra, params)
+          examples: Corpus | None = None, corrections: Corrections | None = None) -> Artifact:
+    """Fit the recipe on the shipped data (and `extra`, and `corrections`), with temperature
+    scaling fitted on out-of-fold decision scores so that a prediction's confidence is a probability."""
+    c = examples or corpus(extra, params, corrections)
     vec = vectorizer(min_df=params.min_df)
     x = vec.fit_transform(c.texts)
     calibrated = CalibratedClassifierCV(
