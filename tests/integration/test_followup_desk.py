@@ -2,8 +2,8 @@
 waiting for review and its rejection, the centre's re-dispatch, a category correction) land on the
 timeline and a correction sets the ticket's facts; the search finds by unit (a closed ticket and
 one dispatched on included), category, state and received date, and keeps a unit to its own; the
-waiting exemption and extension lists fill with a request (once, however often it is sent) and
-empty with the decision."""
+waiting exemption and extension lists fill with a request, over HTTP or as a Kafka command (once,
+however often it is sent), and empty with the decision."""
 
 import uuid
 from contextlib import AsyncExitStack
@@ -23,6 +23,7 @@ from hotline.contracts import (
     topics,
 )
 from hotline.contracts.common import Event
+from hotline.contracts.followup import RequestExtension, RequestExtensionCommand
 from hotline.contracts.routing import (
     CategoryCorrected,
     CentreDispatchReason,
@@ -151,13 +152,26 @@ async def test_the_desk_events_the_search_and_the_waiting_lists(space: Namespace
                          "requested_at": now.isoformat()}
         asked = [(await followup.post(f"/v1/tickets/{waiting}/{path}", json=body, headers=town)).status_code
                  for path, body in (("extensions", ask_extension), ("exemptions", ask_exemption)) for _ in (1, 2)]
+        # The other unit asks for its ticket by its system's Kafka command, delivered twice.
+        command = RequestExtensionCommand(command_id=f"ext-{run}", ticket_id=moved, payload=RequestExtension(
+            unit_code=OTHER, reason="待供水集团答复", requested_at=now - timedelta(minutes=1),
+            requested_due_at=now + timedelta(days=12)))
+        for _ in (1, 2):
+            await publish(space.kafka, space.prefix + topics.FOLLOWUP_COMMANDS, command.model_dump(mode="json"),
+                          key=moved.encode())
+
+        async def both_listed() -> bool:
+            return (await followup.get("/v1/extensions", headers=centre)).json()["count"] == 2
+        await eventually(both_listed)
         lists = {who: [(await followup.get(f"/v1/{kind}", params={"state": "requested"}, headers=headers)).json()
                        for kind in ("exemptions", "extensions")]
                  for who, headers in (("centre", centre), ("town", town), ("other", other))}
         decided_at = datetime.now(UTC).isoformat()
-        decisions = [(await followup.post(f"/v1/tickets/{waiting}/{path}", json=body, headers=centre)).status_code
-                     for path, body in (("extensions/decision", {"approved": True, "decided_at": decided_at}),
-                                        ("exemptions/decision", {"approved": False, "decided_at": decided_at}))]
+        decisions = [(await followup.post(f"/v1/tickets/{ticket_id}/{path}", json=body, headers=centre)).status_code
+                     for ticket_id, path, body in (
+                         (waiting, "extensions/decision", {"approved": True, "decided_at": decided_at}),
+                         (moved, "extensions/decision", {"approved": False, "decided_at": decided_at}),
+                         (waiting, "exemptions/decision", {"approved": False, "decided_at": decided_at}))]
         after = [(await followup.get(f"/v1/{kind}", headers=centre)).json()["count"]
                  for kind in ("exemptions", "extensions")]
         bad_state = (await followup.get("/v1/exemptions", params={"state": "approved"}, headers=centre)).status_code
@@ -188,9 +202,11 @@ async def test_the_desk_events_the_search_and_the_waiting_lists(space: Namespace
         lists["centre"], lists["town"], lists["other"])
     assert [(r["ticket_id"], r["unit_code"], r["reason_code"], r["note"]) for r in centre_exemptions["requests"]] == [
         (waiting, TOWN, "citizen_unreachable", "三次致电无人接听")]
-    assert [(r["ticket_id"], r["reason"]) for r in centre_extensions["requests"]] == [(waiting, "需协调供电公司")]
-    assert town_exemptions["count"] == 1 and other_exemptions["count"] == other_extensions["count"] == 0
-    assert decisions == [201, 201] and after == [0, 0] and bad_state == 422
+    assert [(r["ticket_id"], r["unit_code"], r["reason"]) for r in centre_extensions["requests"]] == [
+        (moved, OTHER, "待供水集团答复"), (waiting, TOWN, "需协调供电公司")]  # oldest first
+    assert town_exemptions["count"] == 1 and other_exemptions["count"] == 0
+    assert [r["ticket_id"] for r in other_extensions["requests"]] == [moved]
+    assert decisions == [201, 201, 201] and after == [0, 0] and bad_state == 422
 
 
 async def _holder_is(followup, headers: dict, ticket_id: str, unit: str) -> bool:

@@ -103,10 +103,11 @@ def test_a_row_holds_no_citizen_data_and_rows_are_newest_first():
     assert [r["ticket_id"] for r in newest_first(rows, 2)] == ["C", "A"]
 
 
-def test_holders_are_the_holder_and_every_unit_dispatched_to():
+def test_holders_are_the_units_on_the_ticket_and_every_unit_dispatched_to():
     dispatched = [{"type": "TicketDispatched", "data": {"unit_code": u}} for u in (TOWN, OTHER)]
     assert holders(doc(unit=OTHER, timeline=[*dispatched, {"type": "TicketReturned", "data": {"unit_code": "x"}}])) == {
         TOWN, OTHER}
+    assert holders(doc(co_handlers=["co"], summons=[{"unit_code": "dept"}])) == {TOWN, "co", "dept"}
 
 
 def test_a_search_by_unit_reads_the_months_of_its_dates_or_the_last_two_years():

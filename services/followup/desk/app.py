@@ -84,7 +84,7 @@ class Desk:
         doc = await self.store.ticket(ticket_id=search.ticket_id or "")
         if doc is None or not matches(doc, search):
             return []
-        # A unit finds a ticket it holds or held; another's is not there for it (no 403: nothing is told).
+        # A unit finds a ticket it is on or held; another's is not there for it (no 403: nothing is told).
         return [doc] if search.unit_code is None or search.unit_code in holders(doc) else []
 
     async def _by_unit(self, search: TicketSearch, unit_code: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ worklist and its months, `desk/store.py`); any other search is a filtered find o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -106,9 +106,11 @@ def store_filter(search: TicketSearch) -> dict[str, Any]:
 
 
 def holders(doc: dict[str, Any]) -> set[str]:
-    """Every unit that holds or held the ticket: its holder and each dispatch on its timeline."""
-    return {doc.get("unit_code"), *(e["data"].get("unit_code") for e in doc.get("timeline", [])
-                                    if e.get("type") == "TicketDispatched")} - {None}
+    """Every unit on the ticket or that held it: its holder, co-handlers and summoned departments
+    (who may open it) and each unit a dispatch on its timeline named."""
+    return {doc.get("unit_code"), *doc.get("co_handlers", []), *(s.get("unit_code") for s in doc.get("summons", [])),
+            *(e["data"].get("unit_code") for e in doc.get("timeline", [])
+              if e.get("type") == "TicketDispatched")} - {None}
 
 
 def search_row(doc: dict[str, Any]) -> dict[str, Any]:
@@ -146,11 +148,6 @@ def months_searched(search: TicketSearch, *, now: datetime, zone: tzinfo) -> lis
         if months[-1] <= stop:
             return months
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-
-
-def with_unit(search: TicketSearch, unit_code: str) -> TicketSearch:
-    """The search narrowed to one unit."""
-    return replace(search, unit_code=unit_code)
 
 
 # ------------------------------------------------------------------ requests waiting for the centre
