@@ -27,9 +27,9 @@ def ticket(ticket_id: str, unit: str, days_ago: int, **more) -> dict:
 
 
 class Store:
-    """Four tickets: T1, T2 the town's (T2 closed, off its worklist, listed under its month only),
-    T3 the other's after the town held it, T4 the other's; one exemption and one extension waiting,
-    and one stale entry each."""
+    """Five tickets: T1, T2, T5 the town's (T2 closed, off its worklist, listed under its month only;
+    T5 on its worklist only), T3 the other's after the town held it, T4 the other's; one exemption
+    and one extension waiting, and one stale entry each."""
 
     def __init__(self) -> None:
         moved = ticket("T3", OTHER, 1)
@@ -42,7 +42,9 @@ class Store:
                               "current_due_at": NOW + timedelta(days=7)}),
             ticket("T2", TOWN, 40, state="closed", exemptions={TOWN: {**asked, "state": "approved"}}),
             moved, ticket("T4", OTHER, 2, facts={"category": "noise", "urgency": "general",
-                                                 "received_at": NOW - timedelta(days=2)}))}
+                                                 "received_at": NOW - timedelta(days=2)}),
+            # Dispatched before the month listings were kept: on the town's worklist only.
+            ticket("T5", TOWN, 3))}
         self.exemptions = [{"_id": f"{t}|{TOWN}", "ticket_id": t, "unit_code": TOWN, "requested_at": NOW}
                            for t in ("T1", "T2")]
         self.extensions = [{"_id": t, "ticket_id": t, "unit_code": TOWN, "requested_at": NOW, "reason": "需协调"}
@@ -54,11 +56,12 @@ class Store:
         return self.docs.get(ticket_id)
 
     async def unit_listings(self, *, unit_code, months):
-        worklist = {TOWN: ["T1"], OTHER: ["T3", "T4"]}[unit_code]
+        worklist = {TOWN: ["T1", "T5"], OTHER: ["T3", "T4"]}[unit_code]
         month_of = {"T1": "2026-11", "T2": "2026-10", "T3": "2026-11", "T4": "2026-11"}
         by_month: dict[str, list[str]] = {}
         for ticket_id, doc in self.docs.items():
-            if unit_code in {e["data"]["unit_code"] for e in doc["timeline"]} and month_of[ticket_id] in months:
+            listed = unit_code in {e["data"]["unit_code"] for e in doc["timeline"]} and ticket_id in month_of
+            if listed and month_of[ticket_id] in months:
                 by_month.setdefault(month_of[ticket_id], []).append(ticket_id)
         return worklist, by_month
 
@@ -119,6 +122,7 @@ async def test_whoami_and_the_search_scope_paths_and_refusals():
             "the centre, the other's": await get("/v1/tickets", "centre", unit_code=OTHER),
             "the centre, by id and category": await get("/v1/tickets", "centre", ticket_id="T4", category="noise"),
             "the town, this month": await get("/v1/tickets", TOWN, received_from="2026-11-01"),
+            "the town, one day": await get("/v1/tickets", TOWN, received_from="2026-11-17", received_to="2026-11-17"),
             "the centre, any": await get("/v1/tickets", "centre", limit=3),
             "bad state": await get("/v1/tickets", "centre", state="lost"),
             "bad date": await get("/v1/tickets", "centre", received_to="20-11-2026"),
@@ -130,14 +134,15 @@ async def test_whoami_and_the_search_scope_paths_and_refusals():
         "whoami, the town": {"unit_code": TOWN, "role": "unit"},
         "whoami, the centre": {"unit_code": "centre", "role": "centre"},
         "search, no token": (401, "authorization"),
-        "the town's own": ["T1", "T3", "T2"],
+        "the town's own": ["T1", "T3", "T5", "T2"],
         "the town's, closed": ["T2"],
         "the town, another's code": (403, "unit_code"),
         "the town, a ticket it held": ["T3"],
         "the town, a ticket never its": [],
         "the centre, the other's": ["T3", "T4"],
         "the centre, by id and category": ["T4"],
-        "the town, this month": ["T1", "T3"],
+        "the town, this month": ["T1", "T3", "T5"],
+        "the town, one day": ["T5"],
         "the centre, any": ["T1", "T3", "T2"],  # what the find gave, newest first
         "bad state": (422, "state"),
         "bad date": (422, "received_to"),

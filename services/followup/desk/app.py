@@ -90,8 +90,12 @@ class Desk:
     async def _by_unit(self, search: TicketSearch, unit_code: str) -> list[dict[str, Any]]:
         """The unit's tickets from its listings, month by month newest first, until the limit is met
         (the worklist's tickets, some listed before the months were, go with the newest)."""
-        months = months_searched(search, now=self.clock(), zone=self.zone)
-        worklist, by_month = await self.store.unit_listings(unit_code=unit_code, months=months)
+        now = self.clock()
+        months = months_searched(search, now=now, zone=self.zone)
+        # Every month of the unit's is read to know which worklist tickets are listed at all: only
+        # those listed nowhere (dispatched before the listings were kept) are read beside the months.
+        known = sorted(set(months) | set(months_searched(TicketSearch(), now=now, zone=self.zone)), reverse=True)
+        worklist, by_month = await self.store.unit_listings(unit_code=unit_code, months=known)
         listed = {t for ids in by_month.values() for t in ids}
         groups = [[t for t in worklist if t not in listed], *(by_month.get(m, []) for m in months)]
         found: list[dict[str, Any]] = []
