@@ -139,10 +139,10 @@ class TicketRedispatched(Event):
 class CategoryCorrected(Event):
     """The centre corrected a ticket's category (and urgency class); re-dispatched when the unit changes."""
 
-    from_category: str = Field(description="The category before.")
+    from_category: str | None = Field(description="The category before.")
     category: str = Field(description="The corrected category.")
-    from_urgency: str | None = Field(default=None, description="The urgency class before.")
-    urgency: str | None = Field(default=None, description="The urgency class after.")
+    from_urgency: str | None = Field(description="The urgency class before.")
+    urgency: str | None = Field(description="The urgency class after.")
     note: str = Field(default="", description="The centre's note.")
     redispatched: bool = Field(description="Whether the correction gave another unit (a new attempt).")
     attempt: int = Field(description="The attempt current after the correction.")
