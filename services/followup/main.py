@@ -13,6 +13,9 @@ from hotline.followup.casework.store import CaseworkStore
 from hotline.followup.deadlines import handlers as deadline_handlers
 from hotline.followup.deadlines.app import DeadlineScheduler
 from hotline.followup.deadlines.store import MarkClaims, TimerBuckets
+from hotline.followup.desk.app import Desk
+from hotline.followup.desk.http import desk_router
+from hotline.followup.desk.store import DeskStore
 from hotline.followup.exemptions.app import Exemptions
 from hotline.followup.exemptions.http import exemptions_router
 from hotline.followup.exemptions.store import ExemptionStore
@@ -36,7 +39,8 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     settings = settings or FollowupSettings()
     runtime = ServiceRuntime.create(SERVICE, settings)
     city = deployment_city(settings)  # its deadlines, working days and days
-    store = FollowupStore(runtime.db)
+    store = FollowupStore(runtime.db, zone=city.zone)
+    desk = DeskStore(runtime.db)  # the centre's desk: search, and the requests waiting for a decision
     runtime.start_hooks.append(store.ensure_indexes)
     gauges = FollowupGauges(runtime.metrics.registry, runtime.db, lambda: scheduler.business_now())
     scheduler = DeadlineScheduler(
@@ -54,10 +58,10 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     actions = FollowupActions(
         store, runtime.publisher, scheduler, timedelta(seconds=settings.clock_skew_s), casework,
         reopen_period=timedelta(hours=settings.reopen_report_back_hours),
-        due_soon=timedelta(hours=settings.due_soon_hours), dispatch_waits=dispatch_waits,
+        due_soon=timedelta(hours=settings.due_soon_hours), dispatch_waits=dispatch_waits, waiting=desk,
     )
     exemptions = Exemptions(ExemptionStore(runtime.db), runtime.publisher, default_exemption_policy(),
-                            clock_skew=timedelta(seconds=settings.clock_skew_s))
+                            clock_skew=timedelta(seconds=settings.clock_skew_s), waiting=desk)
     commands = FollowupCommands(actions, dispatch_waits, dispatch_wait_s=settings.command_dispatch_wait_s,
                                 exemptions=exemptions)
     ticket_handlers.register(runtime, actions, commands, runtime.publisher)
@@ -70,6 +74,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
     app.include_router(exemptions_router(exemptions, credentials))
     app.include_router(casework_router(Casework(store, casework, actions, runtime.publisher, beijing(),
                                                 zone=city.zone), credentials))
+    app.include_router(desk_router(Desk(desk, zone=city.zone), credentials))
     return app
 
 

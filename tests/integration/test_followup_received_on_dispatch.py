@@ -28,10 +28,10 @@ async def test_a_first_dispatch_carrying_its_received_ticket_writes_one_document
     tickets = [f"v2-{uuid.uuid4().hex}" for _ in range(20)]
     listener.written.clear()
     await store.apply_dispatches(events=[dispatched_v2(t, 1, "110111008") for t in tickets])
-    assert listener.written == [len(tickets), 1]  # each ticket once; the unit's worklist
+    assert listener.written == [len(tickets), 1, 1]  # each ticket once; the unit's worklist and month
     listener.written.clear()
     await store.apply_dispatches(events=[dispatched_v2(t, 1, "110111008") for t in tickets])
-    assert listener.written == [0, 0]  # redelivered: nothing
+    assert listener.written == [0, 0, 0]  # redelivered: nothing
     doc = await db["followup_tickets"].find_one({"_id": tickets[0]})
     assert [e["type"] for e in doc["timeline"]] == ["TicketReceived", "TicketDispatched"]
     caller = doc["timeline"][0]["data"]["caller"]
@@ -84,7 +84,7 @@ async def test_a_version_1_dispatch_without_the_received_ticket_keeps_what_follo
     ticket_id = f"v1-{uuid.uuid4().hex}"
     listener.written.clear()
     await store.apply_dispatches(events=[dispatched(ticket_id, 1, "110111008")])
-    assert listener.written == [1, 1]  # still one write: the document made whole in its insert
+    assert listener.written == [1, 1, 1]  # still one write: the document made whole in its insert
     doc = await db["followup_tickets"].find_one({"_id": ticket_id})
     assert [e["type"] for e in doc["timeline"]] == ["TicketDispatched"] and "facts" not in doc
     assert doc["unit_code"] == "110111008" and doc["attempt"] == 1

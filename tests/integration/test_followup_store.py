@@ -73,10 +73,10 @@ async def test_a_dispatch_after_the_received_event_writes_its_ticket_once(ticket
     await store.record_timeline(events=[masked_for_timeline(received(t)) for t in tickets])
     listener.written.clear()
     await store.apply_dispatches(events=[dispatched(t, 1, "110111008") for t in tickets])
-    assert listener.written == [len(tickets), 1]  # the tickets, then the unit's worklist (once a batch)
+    assert listener.written == [len(tickets), 1, 1]  # the tickets, then the unit's worklist and month (once a batch)
     listener.written.clear()
     await store.apply_dispatches(events=[dispatched(t, 1, "110111008") for t in tickets])
-    assert listener.written == [0, 0]  # redelivered: nothing
+    assert listener.written == [0, 0, 0]  # redelivered: nothing
 
 
 async def test_a_tickets_document_is_the_same_in_any_order_and_after_redelivery(tickets_db):

@@ -92,10 +92,11 @@ class Case:
     rule: str
     body: Callable[[World, str], dict] | None = None  # (world, acting unit) -> JSON body
     legit: str = A  # a caller that passes the authorization check
+    query: str = ""  # appended to the path, formatted as it is (a unit named in the query)
 
     def url(self, world: World, unit: str = A) -> str:
-        return self.path.format(ticket_id=world.ticket_id, contact_id=world.contact_id, unit_code=unit,
-                                period=_this_month())
+        return (self.path + self.query).format(ticket_id=world.ticket_id, contact_id=world.contact_id,
+                                               unit_code=unit, period=_this_month())
 
 
 def _this_month() -> str:
@@ -139,6 +140,12 @@ CASES = [
     Case("followup", "GET", "/v1/cases", "any_unit"),
     Case("followup", "GET", "/v1/cases/{ticket_id}", "any_unit"),
     Case("followup", "GET", "/v1/units/{unit_code}/brief", "own_unit"),
+    # The centre's desk (issue #28): who is calling; the search, a unit's own tickets only (another
+    # unit's code is 403); the waiting requests, the centre's all and a unit's its own.
+    Case("followup", "GET", "/v1/whoami", "any_unit"),
+    Case("followup", "GET", "/v1/tickets", "own_unit", query="?unit_code={unit_code}"),
+    Case("followup", "GET", "/v1/exemptions", "any_unit"),
+    Case("followup", "GET", "/v1/extensions", "any_unit"),
     # Three hours after the dispatch, past the return window: routing refuses it, so the lead's
     # own call below passes authorization without moving the ticket away.
     Case("routing", "POST", "/v1/tickets/{ticket_id}/returns", "ticket", lambda w, u: {

@@ -40,6 +40,14 @@ class ExemptionRecords(Protocol):
     async def save_decision(self, *, event: ExemptionDecided, note: str, request_hash: str | None) -> bool: ...
 
 
+class WaitingExemptions(Protocol):
+    """The list of requests waiting for the centre (`hotline.followup.desk.store.DeskStore`)."""
+
+    async def keep_exemption(self, *, event: ExemptionRequested) -> None: ...
+
+    async def drop_exemption(self, *, ticket_id: str, unit_code: str) -> None: ...
+
+
 class EventPublisher(Protocol):
     """Publishes events, waiting for the broker (`hotline.runtime.kafka.Publisher`)."""
 
@@ -54,6 +62,8 @@ class Exemptions:
     publisher: EventPublisher
     policy: ExemptionPolicy
     clock_skew: timedelta = timedelta(minutes=2)
+    # Kept in step with each request and decision (after the ticket's write, so the ticket is the truth).
+    waiting: WaitingExemptions | None = None
 
     async def _publish(self, event: Event) -> None:
         await self.publisher.publish_all([(topics.TICKETS_FOLLOWUP, event, event.ticket_id)])
@@ -68,6 +78,8 @@ class Exemptions:
         keyed = request_hash("request_exemption", ticket_id, command) if idempotency_key else None
         ticket = await self.store.get(ticket_id=ticket_id)
         if (again := repeated_request(ticket, command, keyed)) is not None:
+            if ticket is not None and ticket.exemptions[command.unit_code].state == "requested":
+                await self._keep_waiting(again)  # healed, if a crash came between the two writes
             await self._publish(again)
             return again, False
         event = request_exemption(ticket, command, ticket_id=ticket_id, policy=self.policy, now=now,
@@ -77,8 +89,17 @@ class Exemptions:
             if (again := repeated_request(await self.store.get(ticket_id=ticket_id), command, keyed)) is not None:
                 return again, False
             raise Conflict("ticket_id", "this unit's exemption for the ticket was requested meanwhile")
+        await self._keep_waiting(event)
         await self._publish(event)
         return event, True
+
+    async def _keep_waiting(self, event: ExemptionRequested) -> None:
+        if self.waiting is not None:
+            await self.waiting.keep_exemption(event=event)
+
+    async def _decided(self, event: ExemptionDecided) -> None:
+        if self.waiting is not None:
+            await self.waiting.drop_exemption(ticket_id=event.ticket_id, unit_code=event.unit_code)
 
     async def decide(self, ticket_id: str, command: DecideExemption, *, idempotency_key: str | None,
                      now: datetime) -> tuple[ExemptionDecided, bool]:
@@ -86,6 +107,7 @@ class Exemptions:
         keyed = request_hash("decide_exemption", ticket_id, command) if idempotency_key else None
         ticket = await self.store.get(ticket_id=ticket_id)
         if (again := repeated_decision(ticket, command, keyed)) is not None:
+            await self._decided(again)
             await self._publish(again)
             return again, False
         event = decide_exemption(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
@@ -93,5 +115,6 @@ class Exemptions:
             if (again := repeated_decision(await self.store.get(ticket_id=ticket_id), command, keyed)) is not None:
                 return again, False
             raise Conflict("ticket_id", "the exemption was decided meanwhile")
+        await self._decided(event)
         await self._publish(event)
         return event, True

@@ -36,7 +36,15 @@ from hotline.contracts import (
     topics,
 )
 from hotline.contracts.common import Contract, Event
-from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.contracts.routing import (
+    CategoryCorrected,
+    DepartmentsSummoned,
+    ReturnRequested,
+    ReturnReviewed,
+    TicketEscalated,
+    TicketRedispatched,
+    TicketReturned,
+)
 from hotline.domain_errors import Conflict, DomainError, NotYours
 from hotline.followup.casework.domain import casework_ticket as ticket_doc
 from hotline.followup.casework.domain import note_id_for, note_progress, sign
@@ -49,6 +57,7 @@ from hotline.followup.tickets.domain import (
     apply_callback,
     check_readable,
     contact_id_for,
+    corrected_facts,
     decide_extension,
     record_contact,
     repeated_extension_decision,
@@ -67,6 +76,10 @@ from hotline.runtime.idempotency import request_hash
 Outgoing = tuple[str, Contract, str | None]
 
 _CHANGED_MEANWHILE = "the ticket changed meanwhile; read it and try again"
+
+# Routing's events that followup puts on the ticket's timeline as they are.
+RoutingTimelineEvent = (TicketReturned | TicketEscalated | ReturnRequested | ReturnReviewed | TicketRedispatched
+                        | CategoryCorrected)
 
 
 class TicketStore(Protocol):
@@ -106,6 +119,14 @@ class TicketStore(Protocol):
     async def timeline(self, *, ticket_id: str) -> dict | None: ...
 
 
+class WaitingExtensions(Protocol):
+    """The list of requests waiting for the centre (`hotline.followup.desk.store.DeskStore`)."""
+
+    async def keep_extension(self, *, event: ExtensionRequested) -> None: ...
+
+    async def drop_extension(self, *, ticket_id: str) -> None: ...
+
+
 class EventPublisher(Protocol):
     """Publishes events and dead letters, waiting for the broker (`hotline.runtime.kafka.Publisher`)."""
 
@@ -138,6 +159,8 @@ class FollowupActions:
     due_soon: timedelta = timedelta(hours=24)
     # Told of each stored dispatch: the Kafka commands that overtook it wait there (`tickets/commands.py`).
     dispatch_waits: DispatchListener | None = None
+    # Kept in step with each extension request and decision, after the ticket's own write.
+    waiting: WaitingExtensions | None = None
 
     async def _done(self, event: Event) -> None:
         await self.store.record_timeline(events=[event])
@@ -158,13 +181,13 @@ class FollowupActions:
         await self.scheduler.schedule_tickets({e.ticket_id for e in events})
         await self.publisher.publish_all(rejected)
 
-    async def apply_routing(self, summons: list[DepartmentsSummoned],
-                            others: Sequence[TicketReturned | TicketEscalated], *,
+    async def apply_routing(self, summons: list[DepartmentsSummoned], others: Sequence[RoutingTimelineEvent], *,
                             rejected: Sequence[Outgoing] = ()) -> None:
-        """Summons start the summoned units' on-site deadlines; they, returns and escalations
-        belong on the ticket's timeline."""
+        """Summons start the summoned units' on-site deadlines; they, returns, escalations and the
+        centre's reviews, re-dispatches and corrections belong on the ticket's timeline. A
+        correction also sets the ticket's `facts.category` / `facts.urgency`, in the same write."""
         await self.store.apply_summons(events=summons)
-        await self.store.record_timeline(events=[*summons, *others])
+        await self.store.record_timeline(events=[*summons, *others], sets=corrected_facts(others))
         await self.scheduler.schedule_tickets({e.ticket_id for e in summons})
         await self.publisher.publish_all(rejected)
 
@@ -288,21 +311,34 @@ class FollowupActions:
         """Ask the centre for more time (延期)."""
         ticket = await self.store.get_by_ticket_id(ticket_id=ticket_id)
         if (again := repeated_extension_request(ticket, command)) is not None:
+            if ticket is not None and ticket.extension is not None and ticket.extension.state == "requested":
+                await self._keep_waiting(again)  # healed, if a crash came between the two writes
             return again, False
         event = request_extension(ticket, command, ticket_id=ticket_id, now=now, clock_skew=self.clock_skew)
         if not await self.store.save_extension_request(event=event):
             raise Conflict("ticket_id", "an extension was already requested for this round")
+        await self._keep_waiting(event)
         await self._done(event)
         return event, True
+
+    async def _keep_waiting(self, event: ExtensionRequested) -> None:
+        if self.waiting is not None:
+            await self.waiting.keep_extension(event=event)
+
+    async def _decided(self, ticket_id: str) -> None:
+        if self.waiting is not None:
+            await self.waiting.drop_extension(ticket_id=ticket_id)
 
     async def decide_extension(self, ticket_id: str, command: DecideExtension) -> tuple[ExtensionDecided, bool]:
         """The centre's decision; an approval moves the deadline, so the timers are rescheduled."""
         ticket = await self.store.get_by_ticket_id(ticket_id=ticket_id)
         if (again := repeated_extension_decision(ticket, command)) is not None:
+            await self._decided(ticket_id)
             return again, False
         event = decide_extension(ticket, command, ticket_id=ticket_id)
         if not await self.store.save_extension_decision(event=event):
             raise Conflict("ticket_id", "no extension is waiting for a decision")
+        await self._decided(ticket_id)
         await self._done(event)
         await self.scheduler.schedule_tickets([ticket_id])
         return event, True

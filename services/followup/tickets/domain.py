@@ -8,6 +8,7 @@ a Kafka command turns into a `FollowupCommandRefused` event (`tickets/commands.p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,6 +33,7 @@ from hotline.contracts import (
     mask_phone,
 )
 from hotline.contracts.raw import Caller
+from hotline.contracts.routing import CategoryCorrected
 from hotline.domain_errors import Closed, Conflict, Invalid, NotFound, NotYours
 from hotline.runtime.idempotency import KEY_REUSED
 
@@ -356,11 +358,23 @@ def masked_for_timeline(received: TicketReceived) -> TicketReceived:
 
 # Events at the same moment read in the order a ticket lives them.
 _TIMELINE_ORDER = {name: rank for rank, name in enumerate([
-    "TicketReceived", "TicketDispatched", "TicketReturned", "TicketEscalated", "DepartmentsSummoned",
+    "TicketReceived", "TicketDispatched", "ReturnRequested", "ReturnReviewed", "TicketReturned", "TicketEscalated",
+    "TicketRedispatched", "CategoryCorrected", "DepartmentsSummoned",
     "TicketSigned", "ContactRecorded", "ReportedOnSite", "ProgressNoted", "DeadlineWarned", "DeadlineBreached",
     "DeadlineEscalated", "ExtensionRequested", "ExtensionDecided", "TicketResolved", "CallbackResult",
     "TicketReopened", "TicketClosed", "ExemptionRequested", "ExemptionDecided",
 ])}
+
+
+def corrected_facts(events: Iterable[object]) -> dict[str, dict]:
+    """The facts the centre's category corrections set, by ticket (the last correction of a ticket
+    wins; an urgency left unchanged, None, is not set)."""
+    facts: dict[str, dict] = {}
+    for event in events:
+        if isinstance(event, CategoryCorrected):
+            facts[event.ticket_id] = {"facts.category": event.category,
+                                      **({"facts.urgency": event.urgency} if event.urgency is not None else {})}
+    return facts
 
 
 def check_acting_for_itself(unit_code: str, caller: str, why: str) -> None:

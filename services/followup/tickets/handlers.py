@@ -5,15 +5,27 @@ from pydantic import TypeAdapter
 
 from hotline.contracts import CallbackResult, TicketDispatched, topics
 from hotline.contracts.followup import FollowupCommand
-from hotline.contracts.routing import DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.contracts.routing import (
+    CategoryCorrected,
+    DepartmentsSummoned,
+    ReturnRequested,
+    ReturnReviewed,
+    TicketEscalated,
+    TicketRedispatched,
+    TicketReturned,
+)
 from hotline.followup.settings import FollowupSettings
-from hotline.followup.tickets.app import FollowupActions
+from hotline.followup.tickets.app import FollowupActions, RoutingTimelineEvent
 from hotline.followup.tickets.commands import FollowupCommands
 from hotline.runtime import telemetry
 from hotline.runtime.kafka import Publisher, Records, batch_subscriber, retry_later
 from hotline.runtime.service import ServiceRuntime
 
 FOLLOWUP_COMMAND: TypeAdapter = TypeAdapter(FollowupCommand)
+# Routing's events that go onto the ticket's timeline as they are (each type's in log order, so of
+# a ticket's corrections the last one read sets its facts).
+TIMELINE_KINDS: tuple[type[RoutingTimelineEvent], ...] = (
+    TicketReturned, TicketEscalated, ReturnRequested, ReturnReviewed, TicketRedispatched, CategoryCorrected)
 
 
 def register(runtime: ServiceRuntime[FollowupSettings], tickets: FollowupActions, commands: FollowupCommands,
@@ -47,11 +59,13 @@ def register(runtime: ServiceRuntime[FollowupSettings], tickets: FollowupActions
             for record in records:
                 by_type.setdefault(topics.event_type_of(record.headers), []).append(record)
             summons, dead_letters = publisher.parse_all(by_type.get("DepartmentsSummoned", []), DepartmentsSummoned)
-            # Returns and escalations belong on the ticket's timeline; refusals do not.
-            returns, more_letters = publisher.parse_all(by_type.get("TicketReturned", []), TicketReturned)
-            escalations, letters = publisher.parse_all(by_type.get("TicketEscalated", []), TicketEscalated)
-            await tickets.apply_routing(summons, [*returns, *escalations],
-                                        rejected=dead_letters + more_letters + letters)
+            # Returns, escalations and the centre's desk belong on the ticket's timeline; refusals do not.
+            others: list[RoutingTimelineEvent] = []
+            for kind in TIMELINE_KINDS:
+                parsed, letters = publisher.parse_all(by_type.get(kind.__name__, []), kind)
+                others += parsed
+                dead_letters += letters
+            await tickets.apply_routing(summons, others, rejected=dead_letters)
 
     @batch_subscriber(broker, settings, name, topics.FOLLOWUP_COMMANDS, publisher=publisher)
     async def on_followup_commands(records: Records) -> None:

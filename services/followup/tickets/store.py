@@ -7,6 +7,7 @@ nothing twice. The deadline marks' claims live on the same document (`deadlines/
 """
 
 from collections.abc import Sequence
+from datetime import tzinfo
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -14,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from hotline.contracts import (
+    BUSINESS_TZ,
     CallbackResult,
     ContactKind,
     ContactRecorded,
@@ -38,10 +40,13 @@ Change = tuple[dict, dict]
 class FollowupStore:
     """Tickets as units work on them."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, *, zone: tzinfo = BUSINESS_TZ) -> None:
         self._tickets = db["followup_tickets"]
         # One document per unit listing its tickets: the local server cannot query by unit.
         self._worklists = db["followup_worklists"]
+        # One per unit and month received (the city's, `zone`): the tickets ever dispatched to it.
+        self._unit_months = db["followup_unit_months"]
+        self._zone = zone
 
     async def ensure_indexes(self) -> None:
         """Reads are by `_id` only."""
@@ -105,6 +110,18 @@ class FollowupStore:
             await self._worklists.bulk_write(
                 [UpdateOne({"_id": unit}, {"$addToSet": {"tickets": {"$each": sorted(ids)}}}, upsert=True)
                  for unit, ids in sorted(by_unit.items())],
+                ordered=False,
+            )
+            # And every ticket a unit was given, by the month received, for ever: what the desk's
+            # search by unit finds once the worklist has dropped it (closed, or dispatched on).
+            by_month: dict[str, set[str]] = {}
+            for e in events:
+                received_at = e.received.received_at if e.received is not None else e.dispatched_at
+                by_month.setdefault(unit_month_key(e.unit_code, received_at.astimezone(self._zone).strftime("%Y-%m")),
+                                    set()).add(e.ticket_id)
+            await self._unit_months.bulk_write(
+                [UpdateOne({"_id": key}, {"$addToSet": {"tickets": {"$each": sorted(ids)}}}, upsert=True)
+                 for key, ids in sorted(by_month.items())],
                 ordered=False,
             )
 
@@ -315,6 +332,11 @@ def recorded_resolution(doc: dict | None) -> TicketResolved | None:
     if last is None:
         return None
     return TicketResolved.model_validate({k: v for k, v in last.items() if k != "note"})
+
+
+def unit_month_key(unit_code: str, month: str) -> str:
+    """The `_id` of a unit's listing of a month (`YYYY-MM`): `<unit>:<month>`."""
+    return f"{unit_code}:{month}"
 
 
 # A ticket's document as its first event (any of them) creates it.

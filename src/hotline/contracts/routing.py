@@ -88,3 +88,62 @@ class CommandRefused(Event):
         "ticket for a different command)."
     )
     reason: str = Field(description="Why, in words.")
+
+
+# --- The centre's desk (issue #28): the events routing answers the centre's commands with. Added
+# here by followup-desk, exactly as SPEC28 section 1 gives them, so followup can read them before the
+# routing-desk branch (which owns these contracts) is merged.
+
+
+class CentreDispatchReason(StrEnum):
+    """Why the hotline centre dispatches a ticket itself."""
+
+    TRIAGE_SORTED = "triage_sorted"  # 分拨: a triage or district-fallback ticket sent on
+    WRONG_UNIT = "wrong_unit"  # 改派: moved to another unit
+    SUPERVISION = "supervision"  # 督办
+
+
+class ReturnRequested(Event):
+    """A unit's return waiting for the centre's review (with `ROUTING_RETURN_REVIEW`)."""
+
+    unit_code: str = Field(description="The unit returning the ticket.")
+    attempt: int = Field(description="The dispatch attempt being returned.")
+    reason_code: ReturnReason = Field(description="Why.")
+    suggested_unit: str | None = Field(default=None, description="Suggested owner.")
+    note: str = Field(default="", description="The unit's explanation.")
+    command_id: str = Field(description="The return command's id.")
+
+
+class ReturnReviewed(Event):
+    """The centre approved (the return is carried out) or rejected (the ticket stays) a waiting return."""
+
+    unit_code: str = Field(description="The returning unit.")
+    attempt: int = Field(description="The attempt whose return was reviewed.")
+    approved: bool = Field(description="Whether the return is carried out.")
+    note: str = Field(default="", description="The centre's reasoning.")
+    reviewed_by: str = Field(description="Who reviewed it (the sender).")
+
+
+class TicketRedispatched(Event):
+    """The centre dispatched a ticket to another unit (分拨 / 改派 / 督办): a new attempt."""
+
+    from_unit_code: str = Field(description="The holder before.")
+    unit_code: str = Field(description="The new lead unit.")
+    co_handlers: list[str] = Field(default_factory=list, description="The new co-handlers.")
+    reason_code: CentreDispatchReason = Field(description="Why the centre dispatched it.")
+    note: str = Field(default="", description="The centre's note.")
+    attempt: int = Field(description="The new attempt.")
+    dispatched_by: str = Field(description="Who dispatched it (the sender).")
+
+
+class CategoryCorrected(Event):
+    """The centre corrected a ticket's category (and urgency class); re-dispatched when the unit changes."""
+
+    from_category: str | None = Field(description="The category before.")
+    category: str = Field(description="The corrected category.")
+    from_urgency: str | None = Field(description="The urgency class before.")
+    urgency: str | None = Field(description="The urgency class after.")
+    note: str = Field(default="", description="The centre's note.")
+    redispatched: bool = Field(description="Whether the correction gave another unit (a new attempt).")
+    attempt: int = Field(description="The attempt current after the correction.")
+    corrected_by: str = Field(description="Who corrected it (the sender).")

@@ -66,7 +66,8 @@ CATALOGUE: tuple[TopicDoc, ...] = (
     TopicDoc(topics.TICKETS_DISPATCHED, "Each dispatch attempt of a ticket; the highest attempt names the holder.",
              (c.TicketDispatched,), "routing", ("followup", "metrics")),
     TopicDoc(topics.TICKETS_ROUTING, "Routing's answers to units' commands: returns, escalations, summons, "
-             "refusals.", (ro.TicketReturned, ro.TicketEscalated, ro.DepartmentsSummoned, ro.CommandRefused),
+             "refusals.", (ro.TicketReturned, ro.TicketEscalated, ro.DepartmentsSummoned, ro.CommandRefused,
+                           ro.ReturnRequested, ro.ReturnReviewed, ro.TicketRedispatched, ro.CategoryCorrected),
              "routing", ("followup", "metrics")),
     TopicDoc(topics.ROUTING_COMMANDS, "Units' commands to routing: return a ticket (退单), summon departments "
              "(吹哨报到).", (ro.ReturnTicket, ro.SummonDepartments), "routing's HTTP API", ("routing",)),
