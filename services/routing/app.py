@@ -253,18 +253,20 @@ class Routing:
 
     def _decide(self, state: RoutingState | None, command: RoutingCommand) -> tuple[RoutingState | None, Outcome]:
         ref = self._reference
-        units = {"gazetteer": ref.gazetteer, "catalogue": ref.catalogue}
+        gazetteer, catalogue, policy, calendar = ref.gazetteer, ref.catalogue, ref.policy, ref.calendar
         if isinstance(command, ReturnTicket):
-            return handle_return(state, command, window=self._window, **units, policy=ref.policy,
-                                 calendar=ref.calendar, review=self._review)
+            return handle_return(state, command, window=self._window, gazetteer=gazetteer, catalogue=catalogue,
+                                 policy=policy, calendar=calendar, review=self._review)
         if isinstance(command, DispatchTicket):
-            return handle_dispatch(state, command, **units, policy=ref.policy, calendar=ref.calendar)
+            return handle_dispatch(state, command, gazetteer=gazetteer, catalogue=catalogue, policy=policy,
+                                   calendar=calendar)
         if isinstance(command, ReviewReturn):
-            return handle_review(state, command, **units, policy=ref.policy, calendar=ref.calendar)
+            return handle_review(state, command, gazetteer=gazetteer, catalogue=catalogue, policy=policy,
+                                 calendar=calendar)
         if isinstance(command, CorrectCategory):
-            return handle_correction(state, command, **units, taxonomy=ref.taxonomy, policy=ref.policy,
-                                     calendar=ref.calendar)
-        return state, handle_summon(state, command, **units, policy=ref.policy)
+            return handle_correction(state, command, gazetteer=gazetteer, catalogue=catalogue,
+                                     taxonomy=ref.taxonomy, policy=policy, calendar=calendar)
+        return state, handle_summon(state, command, gazetteer=gazetteer, catalogue=catalogue, policy=policy)
 
     # ------------------------------------------------------------ tickets.followup
 
@@ -376,16 +378,16 @@ class Routing:
 
     def reference(self) -> dict[str, Any]:
         """The units, categories, urgency classes and reason codes, for a workbench's pickers."""
-        ref = self._reference
-        return reference_lists(ref, return_review=self._review)
+        return reference_lists(self._reference, return_review=self._review)
 
 
 def reference_lists(ref: Reference, *, return_review: bool) -> dict[str, Any]:
     """Every unit with a queue (streets and towns, district coordinators, departments and
     enterprises), the taxonomy's categories with their first-level class, the urgency classes."""
     gazetteer, catalogue = ref.gazetteer, ref.catalogue
-    units = [{"code": u.code, "name": u.name, "kind": u.kind.value, "district_code": u.district_code}
-             for u in gazetteer.units.values()]
+    units: list[dict[str, str | None]] = [
+        {"code": u.code, "name": u.name, "kind": u.kind.value, "district_code": u.district_code}
+        for u in gazetteer.units.values()]
     units += [{"code": d.code, "name": f"{d.name}接诉即办指挥中心", "kind": "district_fallback",
                "district_code": d.code} for d in gazetteer.districts.values()]
     units += [{"code": o.code, "name": o.zh, "kind": o.kind, "district_code": None}

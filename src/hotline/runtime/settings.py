@@ -1,9 +1,9 @@
 """Settings every service shares; each service subclasses this once with its own port."""
 
 import ipaddress
+import json
 from datetime import timedelta
 from pathlib import Path
-import json
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
