@@ -111,7 +111,7 @@ def handle_review(
     if command.approved and state.closed:
         return state, [refuse(command, "closed", "the ticket is closed: it is not re-dispatched")]
     reviewed = ReturnReviewed(
-        event_id=deterministic_event_id("ReturnReviewed", command.ticket_id, str(state.attempt)),
+        event_id=deterministic_event_id("ReturnReviewed", command.ticket_id, command.command_id),
         ticket_id=command.ticket_id, occurred_at=command.reviewed_at, unit_code=pending.unit_code,
         attempt=state.attempt, approved=command.approved, note=command.note, reviewed_by=command.unit_code,
     )

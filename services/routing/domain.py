@@ -340,7 +340,8 @@ def handle_return(
         return state, [refusal]
     if review and state.dispatch.lead.unit_code != TRIAGE_QUEUE_CODE:
         requested = ReturnRequested(
-            event_id=deterministic_event_id("ReturnRequested", command.ticket_id, str(state.attempt)),
+            # By the command: after a rejection the unit may ask again on the same attempt.
+            event_id=deterministic_event_id("ReturnRequested", command.ticket_id, command.command_id),
             ticket_id=command.ticket_id, occurred_at=at, unit_code=command.unit_code, attempt=state.attempt,
             reason_code=command.reason_code, suggested_unit=command.suggested_unit, note=command.note,
             command_id=command.command_id,

@@ -202,3 +202,14 @@ def test_the_same_command_gives_the_same_events():
     s = state(triage=True)
     assert handle_dispatch(s, dispatch(), **REF)[1] == handle_dispatch(s, dispatch(), **REF)[1]
     assert apply_correction(s, correct())[1] == apply_correction(s, correct())[1]
+
+
+def test_after_a_rejection_the_unit_may_ask_again_as_another_request():
+    first = requested(state())
+    rejected, [no] = handle_review(first, review(False), **REF)
+    again = ReturnTicket(command_id="r2", ticket_id="TK1", unit_code="110111008", reason_code="wrong_address",
+                         returned_at=T0 + timedelta(minutes=90))
+    waiting, [asked] = handle_return(rejected, again, window=timedelta(hours=2), **REF, review=True)
+    assert isinstance(asked, ReturnRequested) and waiting.pending_return == again
+    _, [yes, *_] = handle_review(waiting, review(True, cid="v2"), **REF)
+    assert no.event_id != yes.event_id and yes.approved
