@@ -189,3 +189,15 @@ async def test_cors_lets_the_workbench_origin_in_and_no_other():
     assert "access-control-allow-credentials" not in ours.headers
     assert "access-control-allow-origin" not in foreign.headers
     assert simple.status_code == 200 and "access-control-allow-origin" not in simple.headers
+
+
+def test_the_cors_origins_are_read_comma_separated_or_as_json(monkeypatch):
+    from hotline.runtime.settings import ServiceSettings
+
+    assert ServiceSettings().cors_origins == ["http://127.0.0.1:8003", "http://localhost:8003"]
+    monkeypatch.setenv("HOTLINE_CORS_ORIGINS", " http://a.example:1/, http://b.example ")
+    assert ServiceSettings().cors_origins == ["http://a.example:1", "http://b.example"]
+    monkeypatch.setenv("HOTLINE_CORS_ORIGINS", '["http://c.example"]')
+    assert ServiceSettings().cors_origins == ["http://c.example"]
+    monkeypatch.setenv("HOTLINE_CORS_ORIGINS", "")
+    assert ServiceSettings().cors_origins == []
