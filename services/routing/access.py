@@ -73,7 +73,7 @@ def check_same_request(kept_hash: str, asked_hash: str) -> None:
 def check_centre(*, centre: bool) -> None:
     """The centre's desk: a unit's token is refused."""
     if not centre:
-        raise NotYours("Authorization", "only the hotline centre may do this", location="header")
+        raise NotYours("authorization", "only the hotline centre may do this", location="header")
 
 
 def check_lead_unit(field: str, code: str, gazetteer: Gazetteer, catalogue: Catalogue) -> None:

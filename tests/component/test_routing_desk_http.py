@@ -89,7 +89,7 @@ async def test_the_desk_refuses_at_once_with_the_field_and_the_reason():
             }
         sent = seen[topics.TICKETS_ROUTING].mock.call_count
     found = {what: (r.status_code, r.json()["detail"][0]["loc"]) for what, r in answers.items()}
-    centre_only = (403, ["header", "Authorization"])
+    centre_only = (403, ["header", "authorization"])
     assert found == {
         "unit token": centre_only, "unit reviews": centre_only, "unit corrects": centre_only,
         "unit lists": centre_only,
