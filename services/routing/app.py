@@ -17,11 +17,36 @@ from pydantic import BaseModel, Field
 
 from hotline.business_calendar import BusinessCalendar, default_calendar
 from hotline.catalogue import Catalogue
+from hotline.category_tree import default_tree
 from hotline.contracts import QueueAssignment, TicketDispatched, TicketReceived, topics
 from hotline.contracts.common import AwareDatetime, Contract, Event
-from hotline.contracts.routing import ReturnReason, ReturnTicket, SummonDepartments
+from hotline.contracts.followup import TicketClosed, TicketReopened
+from hotline.contracts.routing import (
+    CentreDispatchReason,
+    CorrectCategory,
+    DispatchTicket,
+    ReturnReason,
+    ReturnTicket,
+    ReviewReturn,
+    SummonDepartments,
+)
 from hotline.deadlines import DeadlinePolicy
 from hotline.gazetteer import Gazetteer
+from hotline.routing.access import (
+    check_acting_for_itself,
+    check_assigned,
+    check_category,
+    check_centre,
+    check_departments,
+    check_lead_unit,
+    check_open,
+    check_pending_return,
+    check_readable,
+    check_same_request,
+    check_unit,
+    no_dispatch,
+)
+from hotline.routing.desk import handle_correction, handle_dispatch, handle_review
 from hotline.routing.domain import (
     Applied,
     CommandOutcome,
@@ -31,23 +56,17 @@ from hotline.routing.domain import (
     Routed,
     RoutingCommand,
     RoutingState,
-    check_acting_for_itself,
-    check_assigned,
-    check_departments,
-    check_readable,
-    check_same_request,
-    check_unit,
     command_hash,
     command_key,
     decide,
     dispatch_events,
     handle_return,
     handle_summon,
-    no_dispatch,
     refuse_reused_key,
 )
-from hotline.runtime.auth import Principal
+from hotline.runtime.auth import CENTRE_CODE, Principal
 from hotline.runtime.idempotency import request_hash
+from hotline.taxonomy import Taxonomy, default_taxonomy
 
 # (topic, message, key): what a publisher sends, dead letters included.
 Outgoing = tuple[str, Contract, str | None]
@@ -70,6 +89,10 @@ class RoutingStore(Protocol):
     async def keep_request(self, *, command: RoutingCommand,
                            request_hash: str) -> tuple[str, RoutingCommand] | None: ...
 
+    async def mark_closed(self, *, changes: list[tuple[str, bool, datetime]]) -> None: ...
+
+    async def pending_returns(self) -> list[dict[str, Any]]: ...
+
 
 class EventPublisher(Protocol):
     """Publishes events and dead letters, waiting for the broker (`hotline.runtime.kafka.Publisher`)."""
@@ -86,12 +109,13 @@ class CommandSender(Protocol):
 @dataclass(frozen=True)
 class Reference:
     """The reference data routing decides by: the city's units, the dispatch catalogue, the deadline
-    policy and the working-day calendar (the city's)."""
+    policy, the working-day calendar and the taxonomy (categories, urgency classes; the city's)."""
 
     gazetteer: Gazetteer
     catalogue: Catalogue
     policy: DeadlinePolicy
     calendar: BusinessCalendar = field(default_factory=default_calendar)
+    taxonomy: Taxonomy = field(default_factory=default_taxonomy)
 
 
 class ReturnRequest(BaseModel):
@@ -113,6 +137,33 @@ class SummonRequest(BaseModel):
     summoned_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
 
 
+class DispatchRequest(BaseModel):
+    """The centre dispatches (派单) or re-dispatches (改派) a ticket to a unit."""
+
+    lead_unit: str = Field(min_length=1, description="The unit that is to lead it.")
+    co_handlers: list[str] = Field(default_factory=list, max_length=10, description="Cooperating units.")
+    reason_code: CentreDispatchReason = Field(description="Why.")
+    note: str = Field(default="", max_length=2000)
+    dispatched_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
+class ReviewRequest(BaseModel):
+    """The centre approves or rejects a return waiting for review (退单审核)."""
+
+    approved: bool = Field(description="True: carried out; false: the unit keeps the ticket.")
+    note: str = Field(default="", max_length=2000)
+    reviewed_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
+class CategoryRequest(BaseModel):
+    """The centre corrects a ticket's category (and urgency class)."""
+
+    category: str = Field(min_length=1, description="A taxonomy category code.")
+    urgency: str | None = Field(default=None, description="An urgency class code; unset: unchanged.")
+    note: str = Field(default="", max_length=2000)
+    corrected_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
 def topic_of(event: Event) -> str:
     """The topic an event of routing's goes on."""
     if isinstance(event, TicketDispatched):
@@ -126,8 +177,10 @@ class Routing:
     """Routing's use cases."""
 
     def __init__(self, store: RoutingStore, publisher: EventPublisher, commands: CommandSender, reference: Reference, *,
-                 return_window: timedelta, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 return_window: timedelta, return_review: bool = False,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._store = store
+        self._review = return_review
         self._publisher = publisher
         self._commands = commands
         self._reference = reference
@@ -190,7 +243,9 @@ class Routing:
                 events = tuple(outcome)
                 if routed is not None and new_state is not None:
                     changed = new_state if new_state is not state else None
-                    outcomes.append(CommandOutcome(command.ticket_id, command.command_id, asked, changed, events))
+                    redispatched = changed is not None and state is not None and changed.attempt != state.attempt
+                    outcomes.append(CommandOutcome(command.ticket_id, command.command_id, asked, changed, events,
+                                                   redispatched))
                     states[command.ticket_id] = Routed(new_state, {**routed.applied, key: Applied(asked, events)})
             outgoing.extend((topic_of(e), e, command.ticket_id) for e in events)
         await self._store.save_outcomes(outcomes=outcomes)
@@ -198,10 +253,29 @@ class Routing:
 
     def _decide(self, state: RoutingState | None, command: RoutingCommand) -> tuple[RoutingState | None, Outcome]:
         ref = self._reference
+        gazetteer, catalogue, policy, calendar = ref.gazetteer, ref.catalogue, ref.policy, ref.calendar
         if isinstance(command, ReturnTicket):
-            return handle_return(state, command, window=self._window, gazetteer=ref.gazetteer,
-                                 catalogue=ref.catalogue, policy=ref.policy, calendar=ref.calendar)
-        return state, handle_summon(state, command, gazetteer=ref.gazetteer, catalogue=ref.catalogue, policy=ref.policy)
+            return handle_return(state, command, window=self._window, gazetteer=gazetteer, catalogue=catalogue,
+                                 policy=policy, calendar=calendar, review=self._review)
+        if isinstance(command, DispatchTicket):
+            return handle_dispatch(state, command, gazetteer=gazetteer, catalogue=catalogue, policy=policy,
+                                   calendar=calendar)
+        if isinstance(command, ReviewReturn):
+            return handle_review(state, command, gazetteer=gazetteer, catalogue=catalogue, policy=policy,
+                                 calendar=calendar)
+        if isinstance(command, CorrectCategory):
+            return handle_correction(state, command, gazetteer=gazetteer, catalogue=catalogue,
+                                     taxonomy=ref.taxonomy, policy=policy, calendar=calendar)
+        return state, handle_summon(state, command, gazetteer=gazetteer, catalogue=catalogue, policy=policy)
+
+    # ------------------------------------------------------------ tickets.followup
+
+    async def record_closures(self, events: Sequence[TicketClosed | TicketReopened]) -> None:
+        """Keep whether each ticket is closed (a close sets it, a reopen clears it), the latest by
+        business time winning, so a redelivered or late event changes nothing."""
+        changes = [(e.ticket_id, True, e.closed_at) if isinstance(e, TicketClosed)
+                   else (e.ticket_id, False, e.reopened_at) for e in events]
+        await self._store.mark_closed(changes=changes)
 
     # ------------------------------------------------------------ HTTP: checked at once, then sent
 
@@ -234,6 +308,49 @@ class Routing:
             summoned_at=request.summoned_at or self._clock(),
         ), request, idempotency_key)
 
+    async def request_dispatch(self, caller: Principal, ticket_id: str, request: DispatchRequest,
+                               idempotency_key: str | None) -> str:
+        """The centre's dispatch (派单, 改派), checked and sent; its command id."""
+        ref = self._reference
+        check_centre(centre=caller.is_centre)
+        check_lead_unit("lead_unit", request.lead_unit, ref.gazetteer, ref.catalogue)
+        for code in request.co_handlers:
+            check_lead_unit("co_handlers", code, ref.gazetteer, ref.catalogue)
+        check_open(self._known(await self._store.history(ticket_id=ticket_id), ticket_id))
+        return await self._send(DispatchTicket(
+            command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id, unit_code=CENTRE_CODE,
+            lead_unit=request.lead_unit, co_handlers=request.co_handlers, reason_code=request.reason_code,
+            note=request.note, dispatched_at=request.dispatched_at or self._clock(),
+        ), request, idempotency_key)
+
+    async def request_review(self, caller: Principal, ticket_id: str, request: ReviewRequest,
+                             idempotency_key: str | None) -> str:
+        """The centre's review of a waiting return, checked and sent; its command id."""
+        check_centre(centre=caller.is_centre)
+        check_pending_return(self._known(await self._store.history(ticket_id=ticket_id), ticket_id))
+        return await self._send(ReviewReturn(
+            command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id, unit_code=CENTRE_CODE,
+            approved=request.approved, note=request.note, reviewed_at=request.reviewed_at or self._clock(),
+        ), request, idempotency_key)
+
+    async def request_correction(self, caller: Principal, ticket_id: str, request: CategoryRequest,
+                                 idempotency_key: str | None) -> str:
+        """The centre's category correction, checked and sent; its command id."""
+        check_centre(centre=caller.is_centre)
+        check_category(request.category, request.urgency, self._reference.taxonomy)
+        self._known(await self._store.history(ticket_id=ticket_id), ticket_id)
+        return await self._send(CorrectCategory(
+            command_id=idempotency_key or uuid.uuid4().hex, ticket_id=ticket_id, unit_code=CENTRE_CODE,
+            category=request.category, urgency=request.urgency, note=request.note,
+            corrected_at=request.corrected_at or self._clock(),
+        ), request, idempotency_key)
+
+    @staticmethod
+    def _known(history: DispatchHistory | None, ticket_id: str) -> DispatchHistory:
+        if history is None:
+            raise no_dispatch(ticket_id)
+        return history
+
     async def _send(self, command: RoutingCommand, request: BaseModel, idempotency_key: str | None) -> str:
         """Send this command, or under a key used before for the same request the very command
         sent then (a time the server filled in included); another request under the key: Conflict."""
@@ -252,3 +369,34 @@ class Routing:
         """Who holds the ticket now and its whole dispatch history, for its units and the centre."""
         history = await self._store.history(ticket_id=ticket_id)
         return check_readable(history, caller=caller.unit_code, centre=caller.is_centre).view
+
+    async def pending_returns(self, caller: Principal) -> dict[str, Any]:
+        """The returns waiting for the centre's review, oldest first (the centre only)."""
+        check_centre(centre=caller.is_centre)
+        returns = await self._store.pending_returns()
+        return {"count": len(returns), "returns": returns}
+
+    def reference(self) -> dict[str, Any]:
+        """The units, categories, urgency classes and reason codes, for a workbench's pickers."""
+        return reference_lists(self._reference, return_review=self._review)
+
+
+def reference_lists(ref: Reference, *, return_review: bool) -> dict[str, Any]:
+    """Every unit with a queue (streets and towns, district coordinators, departments and
+    enterprises), the taxonomy's categories with their first-level class, the urgency classes."""
+    gazetteer, catalogue = ref.gazetteer, ref.catalogue
+    units: list[dict[str, str | None]] = [
+        {"code": u.code, "name": u.name, "kind": u.kind.value, "district_code": u.district_code}
+        for u in gazetteer.units.values()]
+    units += [{"code": d.code, "name": f"{d.name}接诉即办指挥中心", "kind": "district_fallback",
+               "district_code": d.code} for d in gazetteer.districts.values()]
+    units += [{"code": o.code, "name": o.zh, "kind": o.kind, "district_code": None}
+              for o in catalogue.units_by_code.values()]
+    tree = default_tree()
+    categories = [{"code": c.code, "zh": c.zh, "en": c.en, "first_level": tree.first_level.get(c.code)}
+                  for c in ref.taxonomy.categories.values()]
+    # Urgency classes have Chinese names only; their codes are English words.
+    urgency = [{"code": u.code, "zh": u.zh, "en": u.code} for u in ref.taxonomy.urgency_classes.values()]
+    return {"units": units, "categories": categories, "urgency": urgency,
+            "return_reasons": [r.value for r in ReturnReason],
+            "dispatch_reasons": [r.value for r in CentreDispatchReason], "return_review": return_review}

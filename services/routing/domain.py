@@ -1,7 +1,8 @@
 """Routing's pure domain: who handles a ticket by the dispatch catalogue, the events that say so,
-returns and whistle summons, and who may ask for them."""
+returns (and their review by the centre) and whistle summons. The centre's own dispatch and
+category correction are in `hotline.routing.desk`; who may ask over HTTP in `hotline.routing.access`."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,15 +22,18 @@ from hotline.contracts.common import Event
 from hotline.contracts.raw import Caller
 from hotline.contracts.routing import (
     CommandRefused,
+    CorrectCategory,
     DepartmentsSummoned,
+    DispatchTicket,
+    ReturnRequested,
     ReturnTicket,
+    ReviewReturn,
     SummonDepartments,
     TicketEscalated,
     TicketReturned,
 )
 from hotline.contracts.topics import TRIAGE_QUEUE_CODE
 from hotline.deadlines import ClockKind, DeadlinePolicy, default_policy, report_back_due
-from hotline.domain_errors import Conflict, Invalid, NotFound, NotYours
 from hotline.gazetteer import Gazetteer, UnitKind
 from hotline.runtime.idempotency import KEY_REUSED, request_hash
 
@@ -43,6 +47,7 @@ class DispatchReason(StrEnum):
     DISTRICT_FALLBACK = "district_fallback"  # 兜底: no street or town known, the district owns it
     TRIAGE = "triage"  # not even a district: the hotline centre sorts it out
     ESCALATION = "escalation"  # 督办: returned twice, the district coordinator takes it
+    CENTRE = "centre"  # the hotline centre dispatched it itself (派单, 改派)
 
 
 @dataclass(frozen=True)
@@ -217,10 +222,14 @@ class RoutingState:
     returned_by: frozenset[str] = frozenset()
     returns: int = 0
     escalated: bool = False
+    # A unit's return waiting for the centre's review (ROUTING_RETURN_REVIEW); a re-dispatch clears it.
+    pending_return: ReturnTicket | None = None
+    # Followup closed the ticket (TicketClosed; a TicketReopened clears it): nobody re-dispatches it.
+    closed: bool = False
 
 
 Outcome = list[Event]
-RoutingCommand = ReturnTicket | SummonDepartments
+RoutingCommand = ReturnTicket | SummonDepartments | DispatchTicket | ReviewReturn | CorrectCategory
 
 
 @dataclass(frozen=True)
@@ -250,6 +259,8 @@ class CommandOutcome:
     request_hash: str
     state: RoutingState | None
     events: tuple[Event, ...]
+    # Whether the new state is a new dispatch attempt (a history entry), not only a changed state.
+    redispatched: bool = True
 
 
 def command_key(command_id: str) -> str:
@@ -257,12 +268,30 @@ def command_key(command_id: str) -> str:
     return deterministic_event_id("command", command_id)
 
 
-def command_hash(command: ReturnTicket | SummonDepartments) -> str:
+def command_hash(command: RoutingCommand) -> str:
     """The hash of what a command asks (its id left out): what its command id is kept with."""
     return request_hash(command.command, command.ticket_id, command.model_dump(exclude={"command_id", "command"}))
 
 
-def _refuse(command: ReturnTicket | SummonDepartments, code: str, reason: str, at: datetime) -> CommandRefused:
+def command_time(command: RoutingCommand) -> datetime:
+    """When the command says it was given."""
+    if isinstance(command, ReturnTicket):
+        return command.returned_at
+    if isinstance(command, SummonDepartments):
+        return command.summoned_at
+    if isinstance(command, DispatchTicket):
+        return command.dispatched_at
+    if isinstance(command, ReviewReturn):
+        return command.reviewed_at
+    return command.corrected_at
+
+
+def refuse(command: RoutingCommand, code: str, reason: str, at: datetime | None = None) -> CommandRefused:
+    """The refusal of a command: nothing changed."""
+    return _refuse(command, code, reason, command_time(command) if at is None else at)
+
+
+def _refuse(command: RoutingCommand, code: str, reason: str, at: datetime) -> CommandRefused:
     return CommandRefused(
         # Named by the request, not the command id alone: a different command refused under a
         # reused id is another refusal.
@@ -272,10 +301,9 @@ def _refuse(command: ReturnTicket | SummonDepartments, code: str, reason: str, a
     )
 
 
-def refuse_reused_key(command: ReturnTicket | SummonDepartments) -> CommandRefused:
+def refuse_reused_key(command: RoutingCommand) -> CommandRefused:
     """The refusal of a command whose id was already used on this ticket for a different command."""
-    at = command.returned_at if isinstance(command, ReturnTicket) else command.summoned_at
-    return _refuse(command, "key_reused", f"command_id: {KEY_REUSED}", at)
+    return refuse(command, "key_reused", f"command_id: {KEY_REUSED}")
 
 
 def known_unit(code: str, gazetteer: Gazetteer, catalogue: Catalogue) -> Assignee | None:
@@ -300,24 +328,55 @@ def handle_return(
     catalogue: Catalogue,
     policy: DeadlinePolicy | None = None,
     calendar: BusinessCalendar | None = None,
+    review: bool = False,
 ) -> tuple[RoutingState | None, Outcome]:
-    """Accept a return by the lead within the window and re-dispatch, or escalate; else refuse."""
+    """Accept a return by the lead within the window and re-dispatch, or escalate; else refuse.
+    With `review`, a unit's return (not the triage desk's hand-off) waits for the centre's review."""
     at = command.returned_at
     if state is None:
         return state, [_refuse(command, "unknown_ticket", "routing has not dispatched this ticket", at)]
+    refusal = _return_refusal(state, command, window)
+    if refusal is not None:
+        return state, [refusal]
+    if review and state.dispatch.lead.unit_code != TRIAGE_QUEUE_CODE:
+        requested = ReturnRequested(
+            # By the command: after a rejection the unit may ask again on the same attempt.
+            event_id=deterministic_event_id("ReturnRequested", command.ticket_id, command.command_id),
+            ticket_id=command.ticket_id, occurred_at=at, unit_code=command.unit_code, attempt=state.attempt,
+            reason_code=command.reason_code, suggested_unit=command.suggested_unit, note=command.note,
+            command_id=command.command_id,
+        )
+        return replace(state, pending_return=command), [requested]
+    return carry_out_return(state, command, at=at, gazetteer=gazetteer, catalogue=catalogue, policy=policy,
+                            calendar=calendar)
+
+
+def _return_refusal(state: RoutingState, command: ReturnTicket, window: timedelta) -> CommandRefused | None:
+    """Why this return is refused now, if it is (the window judged at the return's own time)."""
+    at = command.returned_at
     lead = state.dispatch.lead
     if state.escalated:
-        return state, [_refuse(command, "escalated", "the district coordinator owns this ticket now", at)]
+        return _refuse(command, "escalated", "the district coordinator owns this ticket now", at)
     if command.unit_code in {a.unit_code for a in state.dispatch.co_handlers}:
-        return state, [_refuse(command, "co_handler",
-                               "a co-handler cooperates and cannot return the ticket (首接负责)", at)]
+        return _refuse(command, "co_handler", "a co-handler cooperates and cannot return the ticket (首接负责)", at)
     if command.unit_code != lead.unit_code:
-        return state, [_refuse(command, "not_holder", "this unit does not hold the ticket", at)]
+        return _refuse(command, "not_holder", "this unit does not hold the ticket", at)
+    if state.pending_return is not None:
+        return _refuse(command, "return_pending", "a return of this ticket waits for the centre's review", at)
     # The triage desk hands a ticket on (its return names the unit): its job, at any time, and
     # not a return that brings the ticket nearer escalation.
-    hand_off = lead.unit_code == TRIAGE_QUEUE_CODE
-    if not hand_off and at - state.dispatched_at > window:
-        return state, [_refuse(command, "window_passed", f"returns are accepted within {window} of dispatch", at)]
+    if lead.unit_code != TRIAGE_QUEUE_CODE and at - state.dispatched_at > window:
+        return _refuse(command, "window_passed", f"returns are accepted within {window} of dispatch", at)
+    return None
+
+
+def carry_out_return(
+    state: RoutingState, command: ReturnTicket, *, at: datetime, gazetteer: Gazetteer, catalogue: Catalogue,
+    policy: DeadlinePolicy | None = None, calendar: BusinessCalendar | None = None,
+) -> tuple[RoutingState, Outcome]:
+    """The return's events and the re-dispatch (or escalation) at `at`: the return's time, or
+    the time the centre approved it."""
+    hand_off = state.dispatch.lead.unit_code == TRIAGE_QUEUE_CODE
     returns = state.returns + (0 if hand_off else 1)
     returned_by = state.returned_by | {command.unit_code}
     returned = TicketReturned(
@@ -340,10 +399,10 @@ def handle_return(
     else:
         dispatch = _redispatch(state.ticket, command, returned_by, gazetteer, catalogue)
         events = [returned]
-    new_state = RoutingState(state.ticket, dispatch, attempt, at, returned_by, returns,
-                             escalated=returns >= RETURN_LIMIT)
+    new_state = replace(state, dispatch=dispatch, attempt=attempt, dispatched_at=at, returned_by=returned_by,
+                        returns=returns, escalated=returns >= RETURN_LIMIT, pending_return=None)
     dispatched, assignments = dispatch_events(state.ticket, dispatch, attempt=attempt, at=at, policy=policy,
-                                           calendar=calendar)
+                                              calendar=calendar)
     return new_state, [*events, dispatched, *assignments]
 
 
@@ -410,36 +469,6 @@ def handle_summon(
     return [summoned, *copies]
 
 
-# ---------------------------------------------------------------- who may ask (over HTTP, answered at once)
-
-def unknown_unit(field: str, code: str) -> Invalid:
-    """The refusal of a unit code no queue has."""
-    return Invalid(field, f"unknown unit code {code!r}", location="body")
-
-
-def check_unit(field: str, code: str | None, gazetteer: Gazetteer, catalogue: Catalogue, *,
-               desk: bool = False) -> None:
-    """A unit code, when given, must name a unit with a queue; with `desk`, the centre's triage
-    desk's too (it holds tickets and hands them on with a return)."""
-    if desk and code == TRIAGE_QUEUE_CODE:
-        return
-    if code is not None and known_unit(code, gazetteer, catalogue) is None:
-        raise unknown_unit(field, code)
-
-
-def check_departments(departments: list[str], catalogue: Catalogue) -> None:
-    """Only departments and enterprises are summoned."""
-    for code in departments:
-        if code not in catalogue.units_by_code:
-            raise unknown_unit("departments", code)
-
-
-def check_acting_for_itself(unit_code: str, *, caller: str, centre: bool) -> None:
-    """A unit acts in its own name only; the centre in any unit's."""
-    if caller != unit_code and not centre:
-        raise NotYours("unit_code", "a unit acts in its own name only", location="body")
-
-
 @dataclass(frozen=True)
 class DispatchHistory:
     """A ticket's dispatch history as routing answers it (`view`, without the caller), and every
@@ -447,34 +476,3 @@ class DispatchHistory:
 
     units: frozenset[str]
     view: dict[str, Any]
-
-
-def no_dispatch(ticket_id: str) -> NotFound:
-    """The refusal of a request about a ticket routing holds no dispatch for."""
-    return NotFound("ticket_id", f"routing holds no dispatch for ticket {ticket_id}", location="path")
-
-
-def check_assigned(history: DispatchHistory | None, ticket_id: str, unit_code: str) -> DispatchHistory:
-    """The history of a ticket routing dispatched to this unit at some time; else a refusal at
-    once, not only later by a CommandRefused event: a unit learns of a ticket from its queue,
-    which routing writes after storing the dispatch."""
-    if history is None:
-        raise no_dispatch(ticket_id)
-    if unit_code not in history.units:
-        raise NotYours("ticket_id", "the ticket was never assigned to this unit", location="path")
-    return history
-
-
-def check_readable(history: DispatchHistory | None, *, caller: str, centre: bool) -> DispatchHistory:
-    """A ticket's history, for its units (ever) and the centre."""
-    if history is None:
-        raise NotFound("ticket_id", "routing has not seen this ticket", location="path")
-    if caller not in history.units and not centre:
-        raise NotYours("ticket_id", "the ticket was never assigned to this unit", location="path")
-    return history
-
-
-def check_same_request(kept_hash: str, asked_hash: str) -> None:
-    """An idempotency key names one request: another request under it is refused."""
-    if kept_hash != asked_hash:
-        raise Conflict("Idempotency-Key", KEY_REUSED, location="header")

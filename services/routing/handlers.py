@@ -5,13 +5,17 @@ from faststream.kafka import KafkaBroker
 from pydantic import TypeAdapter
 
 from hotline.contracts import TicketReceived, topics
-from hotline.contracts.routing import ReturnTicket, RoutingCommand, SummonDepartments
+from hotline.contracts.common import Event
+from hotline.contracts.followup import TicketClosed, TicketReopened
+from hotline.contracts.routing import RoutingCommand
 from hotline.routing.app import Outgoing, Routing
 from hotline.runtime.kafka import Publisher, Records, batch_subscriber, encode, retry_later
 from hotline.runtime.service import ServiceRuntime
 from hotline.runtime.settings import ServiceSettings
 
 _COMMANDS = TypeAdapter(RoutingCommand)
+# The followup events routing reads (by the `event_type` header): whether a ticket is closed.
+CLOSURE_EVENTS: dict[str, type[Event]] = {"TicketClosed": TicketClosed, "TicketReopened": TicketReopened}
 
 
 def register(runtime: ServiceRuntime, routing: Routing, publisher: Publisher) -> None:
@@ -28,6 +32,28 @@ def register(runtime: ServiceRuntime, routing: Routing, publisher: Publisher) ->
         async with retry_later("routing command batch"):
             commands, rejected = publisher.parse_all(records, _COMMANDS)
             await routing.apply_commands(commands, rejected=rejected)
+
+    @batch_subscriber(runtime.broker, runtime.settings, runtime.name, topics.TICKETS_FOLLOWUP, publisher=publisher)
+    async def on_tickets_followup(records: Records) -> None:
+        async with retry_later("routing closure batch"):
+            events, rejected = _closures(records, publisher)
+            await routing.record_closures(events)
+            await publisher.publish_all(rejected)
+
+
+def _closures(records: Records, publisher: Publisher) -> tuple[list[TicketClosed | TicketReopened], list[Outgoing]]:
+    """The batch's closes and reopens, and dead letters for those that do not parse; every other
+    followup event (contacts, deadlines, ...) is skipped unparsed, never dead-lettered."""
+    events: list = []
+    rejected: list[Outgoing] = []
+    for record in records:
+        kind = topics.event_type_of(record.headers)
+        if kind not in CLOSURE_EVENTS:
+            continue
+        parsed, letters = publisher.parse_all([record], CLOSURE_EVENTS[kind])
+        events += parsed
+        rejected += letters
+    return events, rejected
 
 
 def _received(records: Records, publisher: Publisher) -> tuple[dict[str, TicketReceived], dict, list[Outgoing]]:
@@ -53,6 +79,6 @@ class KafkaCommands:
         self._broker = broker
         self._settings = settings
 
-    async def send(self, command: ReturnTicket | SummonDepartments) -> None:
+    async def send(self, command: RoutingCommand) -> None:
         await self._broker.publish(encode(command), self._settings.topic(topics.ROUTING_COMMANDS),
                                    key=command.ticket_id.encode())

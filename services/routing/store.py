@@ -1,18 +1,30 @@
 """Routing's store (MongoDB, behind `hotline.routing.app.RoutingStore`): each ticket's dispatch
 decision, kept so redelivery never re-decides, its state for returns and summons, the commands
-applied to it, and the HTTP requests idempotency keys named."""
+applied to it, and the HTTP requests idempotency keys named; beside it the returns waiting for
+the centre's review (`routing_pending_returns`) and the centre's category corrections, kept as
+labelled examples for training (`routing_corrections`)."""
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from hotline.contracts import Assignee, QueueAssignment, TicketDispatched, TicketReceived
 from hotline.contracts.common import Event
-from hotline.contracts.routing import CommandRefused, DepartmentsSummoned, TicketEscalated, TicketReturned
+from hotline.contracts.routing import (
+    CategoryCorrected,
+    CommandRefused,
+    DepartmentsSummoned,
+    ReturnRequested,
+    ReturnReviewed,
+    ReturnTicket,
+    TicketEscalated,
+    TicketRedispatched,
+    TicketReturned,
+)
 from hotline.routing.domain import (
     Applied,
     CommandOutcome,
@@ -30,6 +42,7 @@ from hotline.runtime.outbox import ORIGIN, PublishedOffsets, mark
 # The events a command can give, by the type name they are stored under.
 _EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     TicketReturned, TicketEscalated, DepartmentsSummoned, CommandRefused, TicketDispatched, QueueAssignment,
+    ReturnRequested, ReturnReviewed, TicketRedispatched, CategoryCorrected,
 )}
 
 
@@ -67,6 +80,32 @@ def _applied(events: list[dict], request_hash: str | None) -> Applied:
     return Applied(request_hash, tuple(_EVENT_TYPES[e["type"]].model_validate_json(e["json"]) for e in events))
 
 
+def _pending_document(ticket_id: str, pending: ReturnTicket, attempt: int) -> dict:
+    """A waiting return as the dispatch document and the review list keep it."""
+    return {"ticket_id": ticket_id, "unit_code": pending.unit_code, "attempt": attempt,
+            "reason_code": pending.reason_code.value, "suggested_unit": pending.suggested_unit,
+            "note": pending.note, "returned_at": pending.returned_at, "command_id": pending.command_id}
+
+
+def _pending_from(doc: dict | None, ticket_id: str) -> ReturnTicket | None:
+    if not doc:
+        return None
+    return ReturnTicket(command_id=doc["command_id"], ticket_id=ticket_id, unit_code=doc["unit_code"],
+                        reason_code=doc["reason_code"], suggested_unit=doc.get("suggested_unit"),
+                        note=doc.get("note", ""), returned_at=doc["returned_at"])
+
+
+def _correction(outcome: CommandOutcome) -> dict | None:
+    """The labelled example a category correction leaves: the ticket's text and its right class."""
+    corrected = next((e for e in outcome.events if isinstance(e, CategoryCorrected)), None)
+    if corrected is None or outcome.state is None:
+        return None
+    ticket = outcome.state.ticket
+    return {"_id": outcome.ticket_id, "ticket_id": outcome.ticket_id, "text": ticket.content,
+            "category": ticket.category, "first_level": ticket.first_level, "urgency": ticket.urgency,
+            "corrected_at": corrected.occurred_at, "command_id": outcome.command_id}
+
+
 def _units_involved(history: Sequence[dict]) -> frozenset[str]:
     return frozenset(h["unit_code"] for h in history) | {c for h in history for c in h.get("co_handlers", [])}
 
@@ -83,9 +122,12 @@ class DispatchStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._dispatches = db["routing_dispatches"]
         self._published = PublishedOffsets(db["routing_outbox"])
+        self._pending = db["routing_pending_returns"]
+        self._corrections = db["routing_corrections"]
 
     async def ensure_indexes(self) -> None:
-        """Reads are by `_id` only."""
+        """Reads are by `_id`, but for the review list, oldest first."""
+        await self._pending.create_index("returned_at")
 
     async def get_many(self, *, ticket_ids: list[str]) -> dict[str, tuple[Dispatch, bool]]:
         """Stored decisions for these tickets, with whether they were published."""
@@ -135,6 +177,8 @@ class DispatchStore:
                 returned_by=frozenset(doc.get("returned_by", [])),
                 returns=doc.get("returns", 0),
                 escalated=doc.get("escalated", False),
+                pending_return=_pending_from(doc.get("pending_return"), doc["_id"]),
+                closed=doc.get("closed", False),
             )
             hashes = doc.get("command_hashes", {})
             applied = {key: _applied(events, hashes.get(key)) for key, events in doc.get("commands", {}).items()}
@@ -143,21 +187,50 @@ class DispatchStore:
 
     async def save_outcomes(self, *, outcomes: list[CommandOutcome]) -> None:
         """Record each command's outcome with its hash (and the new state when it changed), in order."""
-        ops = []
+        ops, pending_ops, corrections = [], [], {}
         for outcome in outcomes:
             key, state = command_key(outcome.command_id), outcome.state
             update: dict = {"$set": {f"commands.{key}": _stored_events(outcome.events),
                                      f"command_hashes.{key}": outcome.request_hash}}
             if state is not None:
+                pending = None if state.pending_return is None else _pending_document(
+                    outcome.ticket_id, state.pending_return, state.attempt)
+                # `closed` is followup's word (mark_closed), never written back from a command's state.
                 update["$set"].update({
                     **_as_document(state.dispatch), "attempt": state.attempt,
                     "dispatched_at": state.dispatched_at, "returned_by": sorted(state.returned_by),
-                    "returns": state.returns, "escalated": state.escalated,
+                    "returns": state.returns, "escalated": state.escalated, "pending_return": pending,
+                    "ticket": state.ticket.model_dump(mode="json"),
                 })
-                update["$push"] = {"history": _history_entry(state.dispatch, state.attempt, state.dispatched_at)}
+                if outcome.redispatched:
+                    update["$push"] = {"history": _history_entry(state.dispatch, state.attempt, state.dispatched_at)}
+                pending_ops.append(
+                    DeleteOne({"_id": outcome.ticket_id}) if pending is None
+                    else ReplaceOne({"_id": outcome.ticket_id}, pending, upsert=True))
+            correction = _correction(outcome)
+            if correction is not None:
+                corrections[outcome.ticket_id] = correction  # a ticket's latest correction wins
             ops.append(UpdateOne({"_id": outcome.ticket_id}, update))
         if ops:
             await self._dispatches.bulk_write(ops, ordered=True)
+        if pending_ops:
+            await self._pending.bulk_write(pending_ops, ordered=True)
+        if corrections:
+            await self._corrections.bulk_write(
+                [ReplaceOne({"_id": tid}, doc, upsert=True) for tid, doc in corrections.items()], ordered=False)
+
+    async def mark_closed(self, *, changes: list[tuple[str, bool, datetime]]) -> None:
+        """Set each ticket's `closed` flag unless a later close or reopen (by business time) set it."""
+        ops = [UpdateOne({"_id": tid, "$or": [{"closed_as_of": {"$exists": False}}, {"closed_as_of": {"$lte": at}}]},
+                         {"$set": {"closed": closed, "closed_as_of": at}})
+               for tid, closed, at in changes]
+        if ops:
+            await self._dispatches.bulk_write(ops, ordered=True)
+
+    async def pending_returns(self) -> list[dict[str, Any]]:
+        """The returns waiting for review, oldest first."""
+        return [{k: v for k, v in doc.items() if k not in ("_id", "command_id")}
+                async for doc in self._pending.find({}).sort("returned_at", 1)]
 
     async def history(self, *, ticket_id: str) -> DispatchHistory | None:
         """A ticket's dispatch history and current holder (without the caller)."""
@@ -165,6 +238,9 @@ class DispatchStore:
         if doc is None:
             return None
         doc["ticket_id"] = doc.pop("_id")
+        doc.setdefault("pending_return", None)
+        doc["closed"] = doc.get("closed", False)
+        doc.pop("closed_as_of", None)
         return DispatchHistory(_units_involved(doc.get("history", [])), doc)
 
     async def keep_request(self, *, command: RoutingCommand,

@@ -1,6 +1,7 @@
 """Routing's handlers and HTTP API on FastStream's in-memory broker, with an in-memory store: the
 use cases behind the store protocol, and the HTTP refusals answered by the runtime's one mapping."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -37,6 +38,7 @@ class InMemoryRoutingStore:
 
     def __init__(self) -> None:
         self.tickets: dict[str, dict] = {}
+        self.pending: dict[str, dict] = {}
 
     async def keep_first(self, *, decisions, origins=None):
         kept = {}
@@ -64,15 +66,36 @@ class InMemoryRoutingStore:
             doc = self.tickets[o.ticket_id]
             doc["applied"][command_key(o.command_id)] = Applied(o.request_hash, o.events)
             if o.state is not None:
-                doc["state"] = o.state
-                doc["history"].append(self._entry(o.state.dispatch, o.state.attempt, o.state.dispatched_at))
+                # Closed is followup's word, kept apart from a command's state (as the MongoDB store does).
+                doc["state"] = replace(o.state, closed=doc["state"].closed)
+                if o.redispatched:
+                    doc["history"].append(self._entry(o.state.dispatch, o.state.attempt, o.state.dispatched_at))
+                if o.state.pending_return is None:
+                    self.pending.pop(o.ticket_id, None)
+                else:
+                    p = o.state.pending_return
+                    self.pending[o.ticket_id] = {"ticket_id": o.ticket_id, "unit_code": p.unit_code,
+                                                 "attempt": o.state.attempt, "reason_code": p.reason_code.value,
+                                                 "suggested_unit": p.suggested_unit, "note": p.note,
+                                                 "returned_at": p.returned_at}
+
+    async def mark_closed(self, *, changes):
+        for tid, closed, _ in changes:
+            if tid in self.tickets:
+                self.tickets[tid]["state"] = replace(self.tickets[tid]["state"], closed=closed)
+
+    async def pending_returns(self):
+        return list(self.pending.values())
 
     async def history(self, *, ticket_id):
         doc = self.tickets.get(ticket_id)
         if doc is None:
             return None
         units = {h["unit_code"] for h in doc["history"]} | {c for h in doc["history"] for c in h["co_handlers"]}
-        return DispatchHistory(frozenset(units), {"ticket_id": ticket_id, "history": doc["history"]})
+        state = doc["state"]
+        return DispatchHistory(frozenset(units), {"ticket_id": ticket_id, "history": doc["history"],
+                                                  "pending_return": self.pending.get(ticket_id),
+                                                  "closed": state.closed})
 
     async def keep_request(self, *, command, request_hash):
         doc = self.tickets.get(command.ticket_id)
@@ -93,33 +116,33 @@ class Tokens:
         return Principal(token, Role.CENTRE if token == "centre" else Role.UNIT)
 
 
-def build():
+def build(*, review: bool = False, units: tuple[str, ...] = ("110111008",)):
     settings = RoutingSettings()
     broker = build_broker(settings, "routing")
     runtime = ServiceRuntime("routing", settings, broker, mongo=None)  # type: ignore[arg-type]
     store = InMemoryRoutingStore()
     ref = Reference(beijing(), default_catalogue(), default_policy())
     routing = Routing(store, runtime.publisher, KafkaCommands(broker, settings), ref,
-                      return_window=timedelta(hours=2))
+                      return_window=timedelta(hours=2), return_review=review)
     register(runtime, routing, runtime.publisher)
     app = build_http_app(runtime, title="routing under test")
     app.include_router(http_router(routing, Tokens()))  # type: ignore[arg-type]
     seen = {}
-    for topic in (topics.TICKETS_DISPATCHED, topics.TICKETS_ROUTING, topics.queue_topic("110111008"), topics.DLQ):
+    for topic in (topics.TICKETS_DISPATCHED, topics.TICKETS_ROUTING, *map(topics.queue_topic, units), topics.DLQ):
         @broker.subscriber(topic)
         async def seen_on(body: dict) -> None: ...
         seen[topic] = seen_on
     return broker, store, app, seen
 
 
-def received(source_id: str = "s1") -> dict:
+def received(source_id: str = "s1", **changes) -> dict:
     return TicketReceived(
         event_id=deterministic_event_id("TicketReceived", source_id), ticket_id=f"TK-{source_id}", occurred_at=T0,
         channel=Channel.PHONE, source_id=source_id, received_at=T0, content="垃圾没人清运",
         caller=Caller(phone="13800000000"), location=Location(address="良乡", district_code="110111",
                                                              unit_code="110111008"),
         category="sanitation", urgency="general", report_back_due_at=T0 + timedelta(days=7),
-    ).model_dump(mode="json")
+    ).model_copy(update=changes).model_dump(mode="json")
 
 
 def bodies(subscriber, model):

@@ -153,6 +153,17 @@ CASES = [
     Case("routing", "POST", "/v1/tickets/{ticket_id}/summons", "ticket", lambda w, u: {
         "unit_code": u, "departments": [DEPT]}),
     Case("routing", "GET", "/v1/tickets/{ticket_id}/dispatch", "ticket"),
+    # The centre's desk. The centre's own calls are refused for what they ask (the triage desk as
+    # lead, an unknown category: 422; no return waiting: 409), so the world's ticket stays with A.
+    Case("routing", "POST", "/v1/tickets/{ticket_id}/dispatches", "centre", lambda w, u: {
+        "lead_unit": "triage", "reason_code": "wrong_unit"}, legit="centre"),
+    Case("routing", "POST", "/v1/tickets/{ticket_id}/returns/decision", "centre", lambda w, u: {
+        "approved": False}, legit="centre"),
+    Case("routing", "POST", "/v1/tickets/{ticket_id}/category", "centre", lambda w, u: {
+        "category": "no-such-category"}, legit="centre"),
+    Case("routing", "GET", "/v1/returns/pending", "centre", legit="centre"),
+    # Units, categories and reason codes: the same for every unit (the workbench's pickers).
+    Case("routing", "GET", "/v1/reference", "any_unit"),
     Case("metrics", "GET", "/v1/units/{unit_code}/months/{period}/explain", "own_unit"),
 ]
 CASE_IDS = [f"{c.service} {c.method} {c.path}" for c in CASES]

@@ -1,4 +1,5 @@
-"""Routing commands (returns, whistle summons) and the events routing answers them with.
+"""Routing commands (returns, whistle summons, and the centre's dispatch, return review and
+category correction) and the events routing answers them with.
 
 Commands travel on `routing.commands`, keyed by ticket id; routing's answers on `tickets.routing`.
 A re-dispatch is a new `TicketDispatched` (next `attempt`) on `tickets.dispatched`.
@@ -45,7 +46,57 @@ class SummonDepartments(Contract):
     summoned_at: AwareDatetime = Field(description="When the whistle was blown.")
 
 
-RoutingCommand = Annotated[ReturnTicket | SummonDepartments, Field(discriminator="command")]
+class CentreDispatchReason(StrEnum):
+    """Why the hotline centre sends a ticket to a unit itself."""
+
+    TRIAGE_SORTED = "triage_sorted"  # 分拨: the triage desk sorted it out
+    WRONG_UNIT = "wrong_unit"  # 改派: the unit that holds it is the wrong one
+    SUPERVISION = "supervision"  # 督办: the centre moves it under supervision
+
+
+class DispatchTicket(Contract):
+    """Command: the hotline centre dispatches (派单) or re-dispatches (改派) a ticket to a unit."""
+
+    command: Literal["dispatch_ticket"] = Field(default="dispatch_ticket", description="What is asked.")
+    command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
+    ticket_id: str = Field(min_length=1, description="The ticket dispatched.")
+    unit_code: str = Field(min_length=1, description="The sender (over HTTP always `centre`).")
+    lead_unit: str = Field(min_length=1, description="The unit that is to lead it.")
+    co_handlers: list[str] = Field(default_factory=list, max_length=10, description="Cooperating units.")
+    reason_code: CentreDispatchReason = Field(description="Why the centre dispatches it.")
+    note: str = Field(default="", max_length=2000, description="The centre's explanation for the unit.")
+    dispatched_at: AwareDatetime = Field(description="When it was dispatched.")
+
+
+class ReviewReturn(Contract):
+    """Command: the hotline centre approves or rejects a unit's return waiting for review (退单审核)."""
+
+    command: Literal["review_return"] = Field(default="review_return", description="What is asked.")
+    command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
+    ticket_id: str = Field(min_length=1, description="The ticket whose return is reviewed.")
+    unit_code: str = Field(min_length=1, description="The sender (over HTTP always `centre`).")
+    approved: bool = Field(description="True: the return is carried out; false: the unit keeps the ticket.")
+    note: str = Field(default="", max_length=2000, description="The centre's reasoning.")
+    reviewed_at: AwareDatetime = Field(description="When it was reviewed.")
+
+
+class CorrectCategory(Contract):
+    """Command: the hotline centre corrects a ticket's category or urgency class."""
+
+    command: Literal["correct_category"] = Field(default="correct_category", description="What is asked.")
+    command_id: str = Field(min_length=1, max_length=128, description="Client's id; a retry reuses it.")
+    ticket_id: str = Field(min_length=1, description="The ticket corrected.")
+    unit_code: str = Field(min_length=1, description="The sender (over HTTP always `centre`).")
+    category: str = Field(min_length=1, description="The right category (a taxonomy code).")
+    urgency: str | None = Field(default=None, description="The right urgency class code; None: unchanged.")
+    note: str = Field(default="", max_length=2000, description="The centre's explanation.")
+    corrected_at: AwareDatetime = Field(description="When it was corrected.")
+
+
+RoutingCommand = Annotated[
+    ReturnTicket | SummonDepartments | DispatchTicket | ReviewReturn | CorrectCategory,
+    Field(discriminator="command"),
+]
 
 
 class TicketReturned(Event):
@@ -76,74 +127,65 @@ class DepartmentsSummoned(Event):
     report_on_site_due_at: AwareDatetime = Field(description="Summoned time + 30 minutes.")
 
 
-class CommandRefused(Event):
-    """A command that routing refused, with a code and the reason; nothing changed."""
-
-    command: str = Field(description="return_ticket or summon_departments.")
-    command_id: str = Field(description="The refused command's id.")
-    unit_code: str = Field(description="The unit that sent it.")
-    code: str = Field(
-        description="unknown_ticket, window_passed, co_handler, not_holder, escalated, "
-        "unknown_unit, not_street_town or key_reused (the command_id was already used on this "
-        "ticket for a different command)."
-    )
-    reason: str = Field(description="Why, in words.")
-
-
-# --- The centre's desk (issue #28): the events routing answers the centre's commands with. Added
-# here by followup-desk, exactly as SPEC28 section 1 gives them, so followup can read them before the
-# routing-desk branch (which owns these contracts) is merged.
-
-
-class CentreDispatchReason(StrEnum):
-    """Why the hotline centre dispatches a ticket itself."""
-
-    TRIAGE_SORTED = "triage_sorted"  # 分拨: a triage or district-fallback ticket sent on
-    WRONG_UNIT = "wrong_unit"  # 改派: moved to another unit
-    SUPERVISION = "supervision"  # 督办
-
-
 class ReturnRequested(Event):
-    """A unit's return waiting for the centre's review (with `ROUTING_RETURN_REVIEW`)."""
+    """A unit's return waits for the hotline centre's review (with ROUTING_RETURN_REVIEW on)."""
 
-    unit_code: str = Field(description="The unit returning the ticket.")
-    attempt: int = Field(description="The dispatch attempt being returned.")
+    unit_code: str = Field(description="The unit returning it.")
+    attempt: int = Field(description="The dispatch attempt it returns.")
     reason_code: ReturnReason = Field(description="Why.")
     suggested_unit: str | None = Field(default=None, description="Suggested owner.")
     note: str = Field(default="", description="The unit's explanation.")
-    command_id: str = Field(description="The return command's id.")
+    command_id: str = Field(description="The return's command id.")
 
 
 class ReturnReviewed(Event):
-    """The centre approved (the return is carried out) or rejected (the ticket stays) a waiting return."""
+    """The centre reviewed a waiting return. Approved: the return's usual `TicketReturned` (and
+    `TicketEscalated`) and re-dispatch follow; rejected: the unit keeps the ticket, its clocks unmoved."""
 
     unit_code: str = Field(description="The returning unit.")
-    attempt: int = Field(description="The attempt whose return was reviewed.")
+    attempt: int = Field(description="The dispatch attempt it returned.")
     approved: bool = Field(description="Whether the return is carried out.")
     note: str = Field(default="", description="The centre's reasoning.")
     reviewed_by: str = Field(description="Who reviewed it (the sender).")
 
 
 class TicketRedispatched(Event):
-    """The centre dispatched a ticket to another unit (分拨 / 改派 / 督办): a new attempt."""
+    """The hotline centre dispatched the ticket to a unit (派单, 改派); a `TicketDispatched` follows."""
 
-    from_unit_code: str = Field(description="The holder before.")
+    from_unit_code: str = Field(description="The unit that held it.")
     unit_code: str = Field(description="The new lead unit.")
-    co_handlers: list[str] = Field(default_factory=list, description="The new co-handlers.")
-    reason_code: CentreDispatchReason = Field(description="Why the centre dispatched it.")
-    note: str = Field(default="", description="The centre's note.")
-    attempt: int = Field(description="The new attempt.")
+    co_handlers: list[str] = Field(default_factory=list, description="The new cooperating units.")
+    reason_code: CentreDispatchReason = Field(description="Why.")
+    note: str = Field(default="", description="The centre's explanation.")
+    attempt: int = Field(description="The new dispatch attempt.")
     dispatched_by: str = Field(description="Who dispatched it (the sender).")
 
 
 class CategoryCorrected(Event):
-    """The centre corrected a ticket's category (and urgency class); re-dispatched when the unit changes."""
+    """The hotline centre corrected the ticket's category or urgency class; routing re-dispatches
+    when the catalogue gives another unit (a `TicketDispatched` follows)."""
 
     from_category: str | None = Field(description="The category before.")
-    category: str = Field(description="The corrected category.")
+    category: str = Field(description="The category now.")
     from_urgency: str | None = Field(description="The urgency class before.")
-    urgency: str | None = Field(description="The urgency class after.")
-    note: str = Field(default="", description="The centre's note.")
-    redispatched: bool = Field(description="Whether the correction gave another unit (a new attempt).")
-    attempt: int = Field(description="The attempt current after the correction.")
+    urgency: str | None = Field(description="The urgency class now.")
+    note: str = Field(default="", description="The centre's explanation.")
+    redispatched: bool = Field(description="Whether the correction sent it to another unit.")
+    attempt: int = Field(description="The dispatch attempt current after the correction.")
     corrected_by: str = Field(description="Who corrected it (the sender).")
+
+
+class CommandRefused(Event):
+    """A command that routing refused, with a code and the reason; nothing changed."""
+
+    command: str = Field(description="return_ticket, summon_departments, dispatch_ticket, review_return or "
+                         "correct_category.")
+    command_id: str = Field(description="The refused command's id.")
+    unit_code: str = Field(description="The unit that sent it.")
+    code: str = Field(
+        description="unknown_ticket, window_passed, co_handler, not_holder, escalated, "
+        "unknown_unit, not_street_town, closed, no_pending_return, return_pending, same_holder, "
+        "not_a_unit, unknown_category or key_reused (the command_id was already used on this "
+        "ticket for a different command)."
+    )
+    reason: str = Field(description="Why, in words.")

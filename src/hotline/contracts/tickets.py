@@ -141,7 +141,7 @@ class TicketDispatched(Event):
     district_code: str | None = Field(default=None, description="District of the lead unit.")
     reason: str = Field(
         description="Why this unit: street_town, department, enterprise, district_fallback, "
-        "triage or escalation."
+        "triage, escalation or centre (the hotline centre dispatched it; `rule_id` centre:<reason>)."
     )
     dispatched_at: AwareDatetime = Field(description="Business time of the dispatch.")
     unit_kind: str | None = Field(default=None, description="Kind of the lead unit.")

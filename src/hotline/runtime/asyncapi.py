@@ -65,12 +65,15 @@ CATALOGUE: tuple[TopicDoc, ...] = (
              ("routing", "metrics")),
     TopicDoc(topics.TICKETS_DISPATCHED, "Each dispatch attempt of a ticket; the highest attempt names the holder.",
              (c.TicketDispatched,), "routing", ("followup", "metrics")),
-    TopicDoc(topics.TICKETS_ROUTING, "Routing's answers to units' commands: returns, escalations, summons, "
-             "refusals.", (ro.TicketReturned, ro.TicketEscalated, ro.DepartmentsSummoned, ro.CommandRefused,
-                           ro.ReturnRequested, ro.ReturnReviewed, ro.TicketRedispatched, ro.CategoryCorrected),
+    TopicDoc(topics.TICKETS_ROUTING, "Routing's answers to units' and the centre's commands: returns and their "
+             "review, escalations, summons, the centre's re-dispatches and category corrections, refusals.",
+             (ro.TicketReturned, ro.TicketEscalated, ro.DepartmentsSummoned, ro.CommandRefused, ro.ReturnRequested,
+              ro.ReturnReviewed, ro.TicketRedispatched, ro.CategoryCorrected),
              "routing", ("followup", "metrics")),
-    TopicDoc(topics.ROUTING_COMMANDS, "Units' commands to routing: return a ticket (退单), summon departments "
-             "(吹哨报到).", (ro.ReturnTicket, ro.SummonDepartments), "routing's HTTP API", ("routing",)),
+    TopicDoc(topics.ROUTING_COMMANDS, "Commands to routing: a unit returns a ticket (退单) or summons departments "
+             "(吹哨报到); the centre dispatches (派单, 改派), reviews a return (退单审核) or corrects a category.",
+             (ro.ReturnTicket, ro.SummonDepartments, ro.DispatchTicket, ro.ReviewReturn, ro.CorrectCategory),
+             "routing's HTTP API", ("routing",)),
     TopicDoc(topics.FOLLOWUP_COMMANDS, "Unit systems' followup actions sent over Kafka instead of HTTP; the "
              "command id is the idempotency key.", FOLLOWUP_COMMANDS, "units' systems", ("followup",)),
     TopicDoc(topics.TICKETS_FOLLOWUP, "What handling units did and what the deadline clocks fired, ticket by "
@@ -79,7 +82,7 @@ CATALOGUE: tuple[TopicDoc, ...] = (
                          c.DeadlineEscalated, c.TicketSigned, c.ProgressNoted, c.DemandCollected, c.CaseMarked,
                          c.ExemptionRequested, c.ExemptionDecided,
                          fu.FollowupCommandRefused),
-             "followup", ("intake", "metrics")),
+             "followup", ("intake", "metrics", "routing")),
     TopicDoc(topics.queue_topic("{unit_code}"), "A handling unit's own queue (one topic per street, town, district "
              "coordination centre, department, enterprise, and `queue.triage`); single partition, so assignments "
              "stay in order.", (c.QueueAssignment, c.SupervisionNotice), "routing (assignments), followup "

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 import uvicorn
 from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -127,7 +128,8 @@ def build_http_app(
     runtime: ServiceRuntime[ServiceSettings], *, title: str, body_limits: Sequence[BodyLimit] = ()
 ) -> FastAPI:
     """A FastAPI app whose lifespan runs the service's consumers, with `GET /healthz`, `GET /metrics`
-    (Prometheus) and the AsyncAPI contract (`GET /asyncapi.json`, a page at `GET /asyncapi`).
+    (Prometheus) and the AsyncAPI contract (`GET /asyncapi.json`, a page at `GET /asyncapi`); the
+    settings' `cors_origins` may call it from a browser.
     Every request's body is limited (`HTTP_MAX_BODY_BYTES`, or the first of `body_limits` whose
     prefix the path has) and timed (`HTTP_READ_TIMEOUT_S`) before any route runs."""
     metrics = runtime.metrics
@@ -148,6 +150,10 @@ def build_http_app(
     errors.install_error_handlers(app)  # every refusal names the field, domain errors included
     app.add_middleware(RequestLimits, max_body_bytes=runtime.settings.http_max_body_bytes,
                        read_timeout_s=runtime.settings.http_read_timeout_s, limits=body_limits)
+    if runtime.settings.cors_origins:
+        # A page of another origin (the workbench) calls with a bearer header: no cookies, no credentials.
+        app.add_middleware(CORSMiddleware, allow_origins=runtime.settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"], allow_credentials=False)
 
     @app.get("/healthz", tags=["ops"], summary="200 when the broker and the store are reachable")
     async def healthz() -> JSONResponse:

@@ -1,12 +1,13 @@
 """Settings every service shares; each service subclasses this once with its own port."""
 
 import ipaddress
+import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
@@ -94,6 +95,14 @@ class ServiceSettings(BaseSettings):
         "$HOTLINE_LOCAL_DIR/traces, else .local/traces under the repository.",
     )
 
+    # NoDecode: the variable is read by the validator below, comma-separated or a JSON list.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["http://127.0.0.1:8003", "http://localhost:8003"],
+        validation_alias="HOTLINE_CORS_ORIGINS",
+        description="Origins whose pages may call this service's HTTP API from a browser (the workbench, "
+        "served by followup); comma-separated or a JSON list; empty: none.",
+    )
+
     token_ttl_days: float = Field(
         default=90, ge=0,
         validation_alias="HOTLINE_TOKEN_TTL_DAYS",
@@ -104,6 +113,16 @@ class ServiceSettings(BaseSettings):
     def token_ttl(self) -> timedelta | None:
         """How long a unit's token lives; None when tokens do not expire."""
         return timedelta(days=self.token_ttl_days) if self.token_ttl_days > 0 else None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
