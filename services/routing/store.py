@@ -123,7 +123,7 @@ class DispatchStore:
         self._dispatches = db["routing_dispatches"]
         self._published = PublishedOffsets(db["routing_outbox"])
         self._pending = db["routing_pending_returns"]
-        self._corrections = db["routing_corrections"]
+        self._corrections = db["routing_corrections"]  # hotline.classifier.corrections reads it
 
     async def ensure_indexes(self) -> None:
         """Reads are by `_id`, but for the review list, oldest first."""

@@ -125,3 +125,14 @@ def test_an_unreachable_store_is_said_plainly_without_the_url(monkeypatch):
     result = CliRunner().invoke(app, ["model", "corrections", "export", "unused.csv"])
     assert result.exit_code == 1
     assert "cannot read routing_corrections from database" in result.output and "secret" not in result.output
+
+
+def test_training_reads_the_collection_routing_writes():
+    """Routing keeps the corrections where `hotline model train --corrections` reads them."""
+    from pymongo import AsyncMongoClient
+
+    from hotline.classifier import corrections
+    from hotline.routing.store import DispatchStore
+
+    client: AsyncMongoClient = AsyncMongoClient("mongodb://127.0.0.1:1", connect=False)
+    assert DispatchStore(client["any"])._corrections.name == corrections.COLLECTION
