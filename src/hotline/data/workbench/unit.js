@@ -26,7 +26,16 @@
 
   const path = (ticket, rest) => `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/${rest}`;
   const staff = () => WB.input("staff_id", { value: WB.staff, required: true, placeholder: "s-001" });
-  const when = (name) => WB.input(name, { type: "datetime-local", value: WB.localInput(new Date()) });
+  // Left as shown (this minute), the time sent is the moment of sending: a minute's start can be
+  // before the dispatch the unit is acting on.
+  const when = (name) => {
+    const value = WB.localInput(new Date());
+    return WB.input(name, { type: "datetime-local", value, dataset: { shown: value } });
+  };
+  const whenOf = (form, name) => {
+    const input = form.elements[name];
+    return input.value === input.dataset.shown ? WB.nowIso() : WB.isoOf(input.value);
+  };
   const mine = () => WB.me.unit_code;
 
   // Followup answers at once (201, or 200 for a repeat): show the ticket again.
@@ -54,7 +63,7 @@
     ], [el("button", { type: "submit" }, "记录 Record")], (form) =>
       WB.act(form, "联系 Contact", async () => {
         const { data } = await WB.call("followup", "POST", path(ticket, "contacts"), {
-          unit_code: mine(), kind: WB.value(form, "kind"), contacted_at: WB.isoOf(WB.value(form, "contacted_at")),
+          unit_code: mine(), kind: WB.value(form, "kind"), contacted_at: whenOf(form, "contacted_at"),
           staff_id: WB.value(form, "staff_id"), place: WB.value(form, "place"), met_with: WB.value(form, "met_with"),
           notes: WB.value(form, "notes") }, WB.key());
         return done(ticket, `已记录 recorded ${data.contact_id}`);
