@@ -202,8 +202,14 @@
   function start() {
     fetch("/workbench/config.json").then((r) => r.json()).then((c) => Object.assign(WB.config, c)).catch(() => {})
       .finally(() => {
+        // The login form shows only once it is clear that no token of this tab's still holds.
         const kept = JSON.parse(sessionStorage.getItem("hotline.workbench") || "null");
-        if (kept) enter(kept.token, kept.staff).catch((e) => { sessionStorage.removeItem("hotline.workbench"); WB.notice("error", e.message); });
+        if (!kept) { $("login").hidden = false; return; }
+        enter(kept.token, kept.staff).catch((e) => {
+          sessionStorage.removeItem("hotline.workbench");
+          $("login").hidden = false;
+          WB.notice("error", e.message);
+        });
       });
     $("login-form").addEventListener("submit", (event) => {
       event.preventDefault();
