@@ -18,6 +18,7 @@ up: stack
 	@echo "  followup  http://127.0.0.1:8003/docs   (POST /v1/tickets/{id}/contacts)"
 	@echo "  metrics   http://127.0.0.1:8004/docs   (GET /v1/rankings?period=YYYY-MM&kind=street)"
 	@echo "  dashboard http://127.0.0.1:8004/dashboard   (live rankings, hotspots, unit trends)"
+	@echo "  workbench http://127.0.0.1:8003/workbench   (the centre's desk and the units' worklists; token: $(HOTLINE) units token centre)"
 	@echo "  Kafka 127.0.0.1:9092, MongoDB-protocol server 127.0.0.1:27017, logs in .local/logs/"
 	@echo "  Try: $(HOTLINE) demo    (sends a Liangxiang complaint and follows it to the metrics)"
 	@echo "  The city simulator fills the rankings (log .local/logs/simulator.log; HOTLINE_SIMULATE=0 make up skips it)"

@@ -26,6 +26,7 @@ from hotline.followup.tickets.app import FollowupActions
 from hotline.followup.tickets.commands import DispatchWaits, FollowupCommands
 from hotline.followup.tickets.http import http_router
 from hotline.followup.tickets.store import FollowupStore
+from hotline.followup.workbench import workbench_router
 from hotline.gazetteer import beijing
 from hotline.runtime.auth import CredentialStore
 from hotline.runtime.kafka import published_event_ids
@@ -69,6 +70,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
         deadline_handlers.register(runtime, scheduler, runtime.publisher)
     app = build_http_app(runtime, title="Hotline followup")
     app.state.scheduler = scheduler
+    app.include_router(workbench_router(settings.routing_url))
     credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
     app.include_router(http_router(actions, credentials))
     app.include_router(exemptions_router(exemptions, credentials))

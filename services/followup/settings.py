@@ -19,6 +19,12 @@ class FollowupSettings(ServiceSettings):
     reopen_report_back_hours: int = Field(
         default=72, description="After a reopen, the unit reports back within this many hours."
     )
+    routing_url: str = Field(
+        default="http://127.0.0.1:8002",
+        validation_alias=AliasChoices("FOLLOWUP_ROUTING_URL", "routing_url"),
+        description="Where the workbench's page (served here) calls routing; routing's CORS origins must "
+        "name this service's address (`HOTLINE_CORS_ORIGINS`).",
+    )
     due_soon_hours: int = Field(default=24, description="`due_soon` lists deadlines within this many hours.")
     clock_skew_s: int = Field(
         default=120, description="How far ahead of the server's clock a contact time may be."

@@ -55,6 +55,9 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     ("metrics", "GET", "/v1/units/{unit_code}"): "a unit's public monthly figures and rank",
     ("metrics", "GET", "/v1/units/{unit_code}/months/{period}"): "a unit's public figures for a month",
     ("metrics", "GET", "/v1/hotspots"): "categories and community clusters by count, no ticket or citizen data",
+    ("followup", "GET", "/workbench"): "the workbench's page: static, no data; it calls the API with the user's token",
+    ("followup", "GET", "/workbench/config.json"): "where the workbench's page finds routing (its address only)",
+    ("followup", "GET", "/workbench/{name}"): "the workbench's scripts and style sheet",
 }
 
 # Public writes whose body may name fields that are the hotline platform's to set: each is refused
