@@ -70,7 +70,7 @@ def build_app(settings: FollowupSettings | None = None) -> FastAPI:
         deadline_handlers.register(runtime, scheduler, runtime.publisher)
     app = build_http_app(runtime, title="Hotline followup")
     app.state.scheduler = scheduler
-    app.include_router(workbench_router(settings.routing_url))
+    app.include_router(workbench_router(settings.routing_url, city.timezone))
     credentials = CredentialStore(runtime.db, ttl=settings.token_ttl)
     app.include_router(http_router(actions, credentials))
     app.include_router(exemptions_router(exemptions, credentials))

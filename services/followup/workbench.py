@@ -26,8 +26,9 @@ def _asset(name: str) -> bytes:
     return (resources.files("hotline") / "data" / "workbench" / name).read_bytes()
 
 
-def workbench_router(routing_url: str) -> APIRouter:
-    """GET /workbench, its scripts and style sheet, and /workbench/config.json (routing's address)."""
+def workbench_router(routing_url: str, time_zone: str = "Asia/Shanghai") -> APIRouter:
+    """GET /workbench, its scripts and style sheet, and /workbench/config.json (routing's address, and
+    the city's time zone: a dispatcher reads the city's clock, whatever the browser's is)."""
     router = APIRouter(tags=["workbench"])
 
     @router.get("/workbench", summary="The centre's and the units' workbench (HTML)")
@@ -36,7 +37,7 @@ def workbench_router(routing_url: str) -> APIRouter:
 
     @router.get("/workbench/config.json", include_in_schema=False)
     async def config() -> dict[str, str]:
-        return {"routing_url": routing_url.rstrip("/")}
+        return {"routing_url": routing_url.rstrip("/"), "time_zone": time_zone}
 
     @router.get("/workbench/{name}", include_in_schema=False)
     async def asset(name: str) -> Response:

@@ -17,7 +17,7 @@ from hotline.runtime.errors import install_error_handlers
 def client() -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(workbench_router("http://127.0.0.1:9802/"))
+    app.include_router(workbench_router("http://127.0.0.1:9802/", "America/Los_Angeles"))
     return TestClient(app)
 
 
@@ -36,8 +36,9 @@ def test_the_page_loads_its_own_scripts_and_style_sheet_only(client: TestClient)
         assert not re.search(r"https?://", asset.text.replace("http://127.0.0.1:8002", "")), source
 
 
-def test_config_names_routing_without_a_trailing_slash(client: TestClient) -> None:
-    assert client.get("/workbench/config.json").json() == {"routing_url": "http://127.0.0.1:9802"}
+def test_config_names_routing_without_a_trailing_slash_and_the_citys_time_zone(client: TestClient) -> None:
+    assert client.get("/workbench/config.json").json() == {"routing_url": "http://127.0.0.1:9802",
+                                                           "time_zone": "America/Los_Angeles"}
 
 
 def test_other_names_are_not_served(client: TestClient) -> None:

@@ -6,7 +6,7 @@
 
   const $ = (id) => document.getElementById(id);
   const WB = (window.WB = {
-    $, token: null, me: null, staff: "", config: { routing_url: "http://127.0.0.1:8002" },
+    $, token: null, me: null, staff: "", config: { routing_url: "http://127.0.0.1:8002", time_zone: "Asia/Shanghai" },
     reference: { units: [], categories: [], urgency: [], return_reasons: [], dispatch_reasons: [] },
     unitNames: new Map(), categoryNames: new Map(), views: {},
   });
@@ -27,7 +27,8 @@
   WB.label = (code) => (code == null ? "–" : WB.LABELS[code] || code);
   WB.unitName = (code) => (code == null ? "–" : WB.unitNames.has(code) ? `${WB.unitNames.get(code)} (${code})` : code);
   WB.categoryName = (code) => (code == null ? "–" : WB.categoryNames.get(code) || code);
-  WB.time = (v) => (v ? new Date(v).toLocaleString("zh-CN", { hour12: false }) : "–");
+  // In the city's time zone (config.json), not the browser's: deadlines are the city's days.
+  WB.time = (v) => (v ? new Date(v).toLocaleString("zh-CN", { hour12: false, timeZone: WB.config.time_zone }) : "–");
   WB.nowIso = () => new Date().toISOString();
   // <input type="datetime-local"> reads the browser's time; the API wants an instant with its offset.
   WB.isoOf = (local) => (local ? new Date(local).toISOString() : WB.nowIso());
