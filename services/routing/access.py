@@ -2,7 +2,12 @@
 acts in its own name on tickets it was assigned; the hotline centre's desk (dispatch, return
 review, category correction) is the centre's alone."""
 
+from typing import Any
+
 from hotline.catalogue import Catalogue
+from hotline.contracts import QueueAssignment
+from hotline.contracts.common import Event
+from hotline.contracts.routing import CommandRefused
 from hotline.contracts.topics import TRIAGE_QUEUE_CODE
 from hotline.domain_errors import Closed, Conflict, Invalid, NotFound, NotYours
 from hotline.gazetteer import Gazetteer
@@ -101,3 +106,16 @@ def check_category(category: str, urgency: str | None, taxonomy: Taxonomy) -> No
         raise Invalid("category", f"unknown category {category!r}", location="body")
     if urgency is not None and urgency not in taxonomy.urgency_classes:
         raise Invalid("urgency", f"unknown urgency class {urgency!r}", location="body")
+
+
+def command_status(command_id: str, events: list[Event] | None) -> dict[str, Any]:
+    """What became of a command sent after a 202: `pending` while routing has not applied it,
+    `refused` with the refusal's code and reason, or `applied` with the events it gave (queue
+    copies left out: they name the units, not what happened)."""
+    if events is None:
+        return {"command_id": command_id, "status": "pending"}
+    refused = next((e for e in events if isinstance(e, CommandRefused)), None)
+    if refused is not None:
+        return {"command_id": command_id, "status": "refused", "code": refused.code, "reason": refused.reason}
+    return {"command_id": command_id, "status": "applied",
+            "events": [type(e).__name__ for e in events if not isinstance(e, QueueAssignment)]}

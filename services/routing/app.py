@@ -44,6 +44,7 @@ from hotline.routing.access import (
     check_readable,
     check_same_request,
     check_unit,
+    command_status,
     no_dispatch,
 )
 from hotline.routing.desk import handle_correction, handle_dispatch, handle_review
@@ -85,6 +86,8 @@ class RoutingStore(Protocol):
     async def save_outcomes(self, *, outcomes: list[CommandOutcome]) -> None: ...
 
     async def history(self, *, ticket_id: str) -> DispatchHistory | None: ...
+
+    async def command_events(self, *, ticket_id: str, command_id: str) -> list[Event] | None: ...
 
     async def keep_request(self, *, command: RoutingCommand,
                            request_hash: str) -> tuple[str, RoutingCommand] | None: ...
@@ -369,6 +372,13 @@ class Routing:
         """Who holds the ticket now and its whole dispatch history, for its units and the centre."""
         history = await self._store.history(ticket_id=ticket_id)
         return check_readable(history, caller=caller.unit_code, centre=caller.is_centre).view
+
+    async def command_outcome(self, caller: Principal, ticket_id: str, command_id: str) -> dict[str, Any]:
+        """What became of a command sent after a 202 (pending, applied or refused, with the
+        refusal's reason), for the ticket's units and the centre: a workbench shows a refusal
+        instead of waiting for a change that will not come."""
+        check_readable(await self._store.history(ticket_id=ticket_id), caller=caller.unit_code, centre=caller.is_centre)
+        return command_status(command_id, await self._store.command_events(ticket_id=ticket_id, command_id=command_id))
 
     async def pending_returns(self, caller: Principal) -> dict[str, Any]:
         """The returns waiting for the centre's review, oldest first (the centre only)."""

@@ -46,6 +46,12 @@ def http_router(routing: Routing, credentials: CredentialStore) -> APIRouter:
         the return waiting for review (`pending_return`, or null) and whether it is `closed`."""
         return await routing.dispatch_history(caller, ticket_id)
 
+    @router.get("/tickets/{ticket_id}/commands/{command_id}")
+    async def get_command(ticket_id: str, command_id: str, caller: Caller) -> dict:
+        """What became of a command this API accepted (202): `pending`, `applied` (the events it
+        gave) or `refused` (the refusal's `code` and `reason`); the ticket's units and the centre."""
+        return await routing.command_outcome(caller, ticket_id, command_id)
+
     @router.post("/tickets/{ticket_id}/dispatches", status_code=202)
     async def post_dispatch(ticket_id: str, body: DispatchRequest, caller: Caller, idempotency_key: Key = None) -> dict:
         """The centre dispatches (派单) or re-dispatches (改派) the ticket to a unit (centre only:

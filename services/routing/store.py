@@ -243,6 +243,13 @@ class DispatchStore:
         doc.pop("closed_as_of", None)
         return DispatchHistory(_units_involved(doc.get("history", [])), doc)
 
+    async def command_events(self, *, ticket_id: str, command_id: str) -> list[Event] | None:
+        """The events a command gave on this ticket, or None while routing has not applied it."""
+        key = command_key(command_id)
+        doc = await self._dispatches.find_one({"_id": ticket_id}, {f"commands.{key}": 1})
+        events = ((doc or {}).get("commands") or {}).get(key)
+        return None if events is None else list(_applied(events, None).events)
+
     async def keep_request(self, *, command: RoutingCommand,
                            request_hash: str) -> tuple[str, RoutingCommand] | None:
         """Keep the HTTP request an idempotency key (the command's id) names, its hash and the

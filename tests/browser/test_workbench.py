@@ -210,6 +210,14 @@ def test_the_centre_clears_triage_and_the_street_handles_the_ticket(world, servi
     assert "已生效 applied" in driver.find_element(By.ID, "notice").text
     wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#triage-rows tr[data-ticket="{ticket}"]'))
 
+    # The same dispatch again: accepted (202), then refused by routing; the page says why, at once.
+    form = action(driver, "dispatch")
+    form.find_element(By.NAME, "lead_unit").send_keys(CHENGGUAN)
+    submit(driver, form)
+    refusal = wait(driver, lambda d: "refused (same_holder)" in (t := d.find_element(By.ID, "notice").text) and t,
+                   errors=False)
+    assert "已受理" not in refusal and driver.find_element(By.ID, "notice").get_attribute("data-kind") == "error"
+
     # The street: its worklist, then sign, a face-to-face visit with a demand, the resolution.
     log_in(driver, followup, world["tokens"][CHENGGUAN], staff="s-cg-01")
     assert CHENGGUAN in driver.find_element(By.ID, "who").text

@@ -201,3 +201,26 @@ def test_the_cors_origins_are_read_comma_separated_or_as_json(monkeypatch):
     assert ServiceSettings().cors_origins == ["http://c.example"]
     monkeypatch.setenv("HOTLINE_CORS_ORIGINS", "")
     assert ServiceSettings().cors_origins == []
+
+
+async def test_what_became_of_an_accepted_command_is_answered_refusal_and_reason_included():
+    """A 202 is not the end: the workbench asks routing what became of the command, and shows a
+    refusal (here a return after the window) instead of waiting for a change that will not come."""
+    broker, _, app, _ = build(units=("110111008", "110111001"))
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(received(), topics.TICKETS_RECEIVED)
+        async with client(app) as c:
+            late = {"unit_code": "110111008", "reason_code": "not_our_jurisdiction",
+                    "returned_at": (T0 + timedelta(hours=3)).isoformat()}
+            await c.post("/v1/tickets/TK-s1/returns", json=late, headers={**TOWN, "idempotency-key": "r-late"})
+            refused = (await c.get("/v1/tickets/TK-s1/commands/r-late", headers=TOWN)).json()
+            moved = {"lead_unit": "110111001", "reason_code": "wrong_unit"}
+            await c.post("/v1/tickets/TK-s1/dispatches", json=moved, headers={**CENTRE, "idempotency-key": "d-1"})
+            applied = (await c.get("/v1/tickets/TK-s1/commands/d-1", headers=CENTRE)).json()
+            unknown = (await c.get("/v1/tickets/TK-s1/commands/never-sent", headers=CENTRE)).json()
+            stranger = await c.get("/v1/tickets/TK-s1/commands/d-1", headers={"authorization": "Bearer 110111002"})
+    assert refused == {"command_id": "r-late", "status": "refused", "code": "window_passed",
+                       "reason": refused["reason"]} and "2:00:00" in refused["reason"]
+    assert applied == {"command_id": "d-1", "status": "applied", "events": ["TicketRedispatched", "TicketDispatched"]}
+    assert unknown == {"command_id": "never-sent", "status": "pending"}
+    assert stranger.status_code == 403

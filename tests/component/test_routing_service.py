@@ -22,7 +22,15 @@ from hotline.contracts.routing import TicketReturned
 from hotline.deadlines import default_policy
 from hotline.gazetteer import beijing
 from hotline.routing.app import Reference, Routing
-from hotline.routing.domain import Applied, CommandOutcome, Dispatch, DispatchHistory, Routed, RoutingState
+from hotline.routing.domain import (
+    Applied,
+    CommandOutcome,
+    Dispatch,
+    DispatchHistory,
+    Routed,
+    RoutingState,
+    command_key,
+)
 from hotline.routing.handlers import KafkaCommands, register
 from hotline.routing.http import http_router
 from hotline.routing.settings import RoutingSettings
@@ -60,8 +68,6 @@ class InMemoryRoutingStore:
                 for t in ticket_ids if t in self.tickets}
 
     async def save_outcomes(self, *, outcomes: list[CommandOutcome]):
-        from hotline.routing.domain import command_key
-
         for o in outcomes:
             doc = self.tickets[o.ticket_id]
             doc["applied"][command_key(o.command_id)] = Applied(o.request_hash, o.events)
@@ -96,6 +102,10 @@ class InMemoryRoutingStore:
         return DispatchHistory(frozenset(units), {"ticket_id": ticket_id, "history": doc["history"],
                                                   "pending_return": self.pending.get(ticket_id),
                                                   "closed": state.closed})
+
+    async def command_events(self, *, ticket_id, command_id):
+        applied = self.tickets.get(ticket_id, {}).get("applied", {}).get(command_key(command_id))
+        return None if applied is None else list(applied.events)
 
     async def keep_request(self, *, command, request_hash):
         doc = self.tickets.get(command.ticket_id)

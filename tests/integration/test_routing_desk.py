@@ -145,6 +145,13 @@ async def test_a_closed_ticket_refuses_redispatch_and_keeps_its_correction(routi
     await publish(namespace.kafka, namespace.prefix + topics.ROUTING_COMMANDS, encode(command), key=ticket_id.encode())
     events = await ours(namespace, topics.TICKETS_ROUTING, ticket_id, routing_event,
                         lambda es: any(isinstance(e, CommandRefused) for e in es) and len(es) >= 2)
+    async with client_for(routing) as client:
+        # What became of each command, from the store: the refused one with its reason, the correction applied.
+        status = (await client.get(f"/v1/tickets/{ticket_id}/commands/{command.command_id}", headers=centre)).json()
+        correction_id = corrected.json()["command_id"]
+        applied = (await client.get(f"/v1/tickets/{ticket_id}/commands/{correction_id}", headers=centre)).json()
+    assert (status["status"], status["code"]) == ("refused", "closed")
+    assert (applied["status"], applied["events"]) == ("applied", ["CategoryCorrected"])
     assert (refused.status_code, refused.json()["detail"][0]["loc"]) == (409, ["path", "ticket_id"])
     assert [e.code for e in events if isinstance(e, CommandRefused)] == ["closed"]
     [correction] = [e for e in events if isinstance(e, CategoryCorrected)]

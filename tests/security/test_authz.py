@@ -99,7 +99,7 @@ class Case:
 
     def url(self, world: World, unit: str = A) -> str:
         return (self.path + self.query).format(ticket_id=world.ticket_id, contact_id=world.contact_id,
-                                               unit_code=unit, period=_this_month())
+                                               command_id="c-1", unit_code=unit, period=_this_month())
 
 
 def _this_month() -> str:
@@ -156,6 +156,7 @@ CASES = [
     Case("routing", "POST", "/v1/tickets/{ticket_id}/summons", "ticket", lambda w, u: {
         "unit_code": u, "departments": [DEPT]}),
     Case("routing", "GET", "/v1/tickets/{ticket_id}/dispatch", "ticket"),
+    Case("routing", "GET", "/v1/tickets/{ticket_id}/commands/{command_id}", "ticket"),
     # The centre's desk. The centre's own calls are refused for what they ask (the triage desk as
     # lead, an unknown category: 422; no return waiting: 409), so the world's ticket stays with A.
     Case("routing", "POST", "/v1/tickets/{ticket_id}/dispatches", "centre", lambda w, u: {

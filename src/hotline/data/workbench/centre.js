@@ -52,8 +52,8 @@
           note: WB.value(form, "note"),
           co_handlers: WB.value(form, "co_handlers").split(/[,，\s]+/).filter(Boolean) };
         const before = await WB.countNow(ticket.ticket_id, ["TicketDispatched"]);
-        await WB.call("routing", "POST", `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/dispatches`, body, WB.key());
-        return WB.untilTimeline(ticket.ticket_id, ["TicketDispatched"], before, progress);
+        const accepted = await WB.call("routing", "POST", `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/dispatches`, body, WB.key());
+        return WB.afterRouting(ticket.ticket_id, accepted, ["TicketDispatched"], before, progress);
       });
     });
   }
@@ -67,9 +67,9 @@
       const approved = submitter && submitter.value === "true";
       WB.act(form, approved ? "同意退单 Approve" : "驳回退单 Reject", async (progress) => {
         const before = await WB.countNow(ticket.ticket_id, ["ReturnReviewed"]);
-        await WB.call("routing", "POST", `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/returns/decision`,
+        const accepted = await WB.call("routing", "POST", `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/returns/decision`,
           { approved, note: WB.value(form, "note") }, WB.key());
-        return WB.untilTimeline(ticket.ticket_id, ["ReturnReviewed"], before, progress);
+        return WB.afterRouting(ticket.ticket_id, accepted, ["ReturnReviewed"], before, progress);
       });
     });
   }
@@ -83,9 +83,9 @@
     ], [el("button", { type: "submit" }, "更正 Correct")], (form) => {
       WB.act(form, "更正分类 Correct", async (progress) => {
         const before = await WB.countNow(ticket.ticket_id, ["CategoryCorrected"]);
-        await WB.call("routing", "POST", `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/category`,
+        const accepted = await WB.call("routing", "POST", `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/category`,
           { category: WB.value(form, "category"), urgency: WB.value(form, "urgency") || null, note: WB.value(form, "note") }, WB.key());
-        return WB.untilTimeline(ticket.ticket_id, ["CategoryCorrected"], before, progress);
+        return WB.afterRouting(ticket.ticket_id, accepted, ["CategoryCorrected"], before, progress);
       });
     });
   }

@@ -164,4 +164,16 @@
     WB.refresh().catch(() => {});
     return "已生效 applied";
   };
+
+  // After routing's 202, ask routing what became of the command: a refusal shows at once with its
+  // code and reason; an applied command is then awaited on followup's timeline.
+  WB.afterRouting = async function (ticketId, accepted, types, before, progress) {
+    const path = `/v1/tickets/${encodeURIComponent(ticketId)}/commands/${encodeURIComponent(accepted.data.command_id)}`;
+    await WB.waitFor(async () => {
+      const outcome = await WB.get("routing", path);
+      if (outcome.status === "refused") throw new Error(`routing 拒绝 refused (${outcome.code}): ${outcome.reason}`);
+      return outcome.status === "applied";
+    }, progress);
+    return WB.untilTimeline(ticketId, types, before, progress);
+  };
 })();

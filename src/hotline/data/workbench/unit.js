@@ -139,9 +139,9 @@
       WB.act(form, "退单 Return", async (progress) => {
         const types = ["ReturnRequested", "TicketReturned"];
         const before = await WB.countNow(ticket.ticket_id, types);
-        await WB.call("routing", "POST", path(ticket, "returns"), { unit_code: mine(), reason_code: WB.value(form, "reason_code"),
+        const accepted = await WB.call("routing", "POST", path(ticket, "returns"), { unit_code: mine(), reason_code: WB.value(form, "reason_code"),
           suggested_unit: WB.value(form, "suggested_unit") || null, note: WB.value(form, "note") }, WB.key());
-        return WB.untilTimeline(ticket.ticket_id, types, before, progress);
+        return WB.afterRouting(ticket.ticket_id, accepted, types, before, progress);
       }));
   }
 

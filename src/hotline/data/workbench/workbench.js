@@ -124,7 +124,7 @@
       await new Promise((r) => setTimeout(r, 700));
       try { if (await done()) return true; } catch (e) { if (e.status !== 403) throw e; return true; }
     }
-    throw new Error("routing 尚未处理（可能已拒绝，见派单记录） routing has not applied it yet " +
+    throw new Error("尚未生效，请稍后刷新 not shown yet: refresh in a moment " +
       "(it may have refused it: see the dispatch history)");
   };
 
