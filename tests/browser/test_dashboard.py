@@ -3,7 +3,6 @@ metrics runs as a real process on a free port, fed by events published to its to
 every street, a new event changes a row without a reload, the district filter and the name search
 work, a row opens the unit's trend. A screenshot is kept in tests/artifacts/."""
 
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -20,11 +19,11 @@ from tests.unit.test_metrics_scenario import DONGHUAMEN, JINGSHAN, Script, at, s
 
 pytestmark = pytest.mark.stack
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+from tests.browser.chromium import start_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -115,19 +114,7 @@ async def _sleep(s: float) -> None:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Debian's headless Chromium through chromedriver."""
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        pytest.fail("chromium and chromium-driver are needed: apt-get install -y chromium chromium-driver")
-    options = Options()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1500,1000",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    driver.set_page_load_timeout(20)
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"), window="1500,1000")
     yield driver
     driver.quit()
 

@@ -7,7 +7,6 @@ the street cannot open a third street's ticket (the page shows the 403). Screens
 tests/artifacts/workbench-centre.png and workbench-unit.png."""
 
 import asyncio
-import shutil
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,11 +24,11 @@ from tests.support import WAIT_FACTOR, issue_token
 
 pytestmark = pytest.mark.stack
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+from tests.browser.chromium import start_chromium  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -109,19 +108,7 @@ async def world(services, private):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Debian's headless Chromium through chromedriver."""
-    chromium = shutil.which("chromium")
-    driver_path = shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        pytest.fail("chromium and chromium-driver are needed: apt-get install -y chromium chromium-driver")
-    options = Options()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1280,900",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    driver.set_page_load_timeout(20)
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"), window="1280,900")
     yield driver
     driver.quit()
 

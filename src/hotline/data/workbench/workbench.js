@@ -30,11 +30,19 @@
   // In the city's time zone (config.json), not the browser's: deadlines are the city's days.
   WB.time = (v) => (v ? new Date(v).toLocaleString("zh-CN", { hour12: false, timeZone: WB.config.time_zone }) : "–");
   WB.nowIso = () => new Date().toISOString();
-  // <input type="datetime-local"> reads the browser's time; the API wants an instant with its offset.
-  WB.isoOf = (local) => (local ? new Date(local).toISOString() : WB.nowIso());
+  // <input type="datetime-local"> holds a wall-clock time with no zone: the page fills and reads it
+  // as the city's (config.json), as it shows every time, and sends the instant with its offset.
   WB.localInput = (date) => {
-    const d = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
-    return d.toISOString().slice(0, 16);
+    const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", { timeZone: WB.config.time_zone, year: "numeric",
+      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(date).map((x) => [x.type, x.value]));
+    return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+  };
+  WB.isoOf = (local) => {
+    if (!local) return WB.nowIso();
+    const asUtc = new Date(local + ":00Z");  // the wall clock read as UTC
+    const offset = new Date(WB.localInput(asUtc) + ":00Z").getTime() - asUtc.getTime();  // the city's, then
+    return new Date(asUtc.getTime() - offset).toISOString();
   };
   WB.key = () => (window.crypto && crypto.randomUUID ? crypto.randomUUID()
     : Date.now().toString(36) + Math.random().toString(36).slice(2));
